@@ -1,0 +1,109 @@
+// The core runtime's workloads: spawn, sleep, yield, skynet, blocked-task memory.
+#include "workloads.hpp"
+
+#include <asyncfiber/asyncfiber.hpp>
+
+#include <cstdio>
+#include <vector>
+
+namespace af = asyncfiber;
+using workloads::clk;
+
+namespace {
+
+long N() { return workloads::env_long("N", 100000); }
+
+// spawn_ns_per_task: spawn N tasks that each return their index, gather, check the sum.
+double spawn_ns_per_task() {
+    return af::run([] {
+        const long n = N();
+        auto t = clk::now();
+        std::vector<af::Task<long>> tasks;
+        tasks.reserve(static_cast<std::size_t>(n));
+        for (long i = 0; i < n; ++i) tasks.push_back(af::async([](long i) { return i; }, i));
+        long sum = 0;
+        for (long v : af::gather(std::move(tasks))) sum += v;
+        double el = workloads::seconds_since(t);
+        workloads::check(sum == n * (n - 1) / 2, "spawn sum");
+        return el / static_cast<double>(n) * 1e9;
+    });
+}
+
+// sleep50ms_100k_wall_ms: N tasks each sleep 50 ms, gathered.
+double sleep50ms_100k_wall_ms() {
+    return af::run([] {
+        const long n = N();
+        auto t = clk::now();
+        std::vector<af::Task<long>> tasks;
+        tasks.reserve(static_cast<std::size_t>(n));
+        for (long i = 0; i < n; ++i)
+            tasks.push_back(af::async(
+                [](long i) {
+                    af::sleep(std::chrono::milliseconds(50));
+                    return i;
+                },
+                i));
+        long sum = 0;
+        for (long v : af::gather(std::move(tasks))) sum += v;
+        workloads::check(sum == n * (n - 1) / 2, "sleep sum");
+        return workloads::seconds_since(t) * 1e3;
+    });
+}
+
+// yield_ns: one task yields (sleep(0)) 1 000 000 times.
+double yield_ns() {
+    return af::run([] {
+        const long m = 1000000;
+        auto t = clk::now();
+        for (long i = 0; i < m; ++i) af::sleep(std::chrono::seconds(0));
+        return workloads::seconds_since(t) / static_cast<double>(m) * 1e9;
+    });
+}
+
+long skynet(long num, long size, long div) {
+    if (size == 1) return num;
+    long sub = size / div;
+    std::vector<af::Task<long>> children;
+    children.reserve(static_cast<std::size_t>(div));
+    for (long i = 0; i < div; ++i) children.push_back(af::async(skynet, num + i * sub, sub, div));
+    long sum = 0;
+    for (long v : af::gather(std::move(children))) sum += v;
+    return sum;
+}
+
+// skynet1M_ms: 1 000 000 leaf tasks, 10 children per node, every node a task.
+double skynet1M_ms() {
+    return af::run([] {
+        auto t = clk::now();
+        long r = af::await(af::async(skynet, 0L, 1000000L, 10L));
+        double el = workloads::seconds_since(t);
+        workloads::check(r == 499999500000L, "skynet sum");
+        return el * 1e3;
+    });
+}
+
+// mem_bytes_per_blocked_task: MEM_N tasks blocked on one event; resident memory growth.
+double mem_bytes_per_blocked_task() {
+    return af::run([] {
+        const long m = workloads::env_long("MEM_N", 100000);
+        af::Event ev;
+        std::vector<af::Task<void>> tasks;
+        tasks.reserve(static_cast<std::size_t>(m));
+        long before = workloads::rss_bytes();
+        for (long i = 0; i < m; ++i) tasks.push_back(af::async([&ev] { ev.wait(); }));
+        af::sleep(std::chrono::seconds(0));
+        long after = workloads::rss_bytes();
+        for (auto& t : tasks) workloads::check(!t.done(), "blocked task finished early");
+        ev.set();
+        af::gather(std::move(tasks));
+        return static_cast<double>(after - before) / static_cast<double>(m);
+    });
+}
+
+const workloads::Register r1("spawn_ns_per_task", spawn_ns_per_task);
+const workloads::Register r2("sleep50ms_100k_wall_ms", sleep50ms_100k_wall_ms);
+const workloads::Register r3("yield_ns", yield_ns);
+const workloads::Register r5("skynet1M_ms", skynet1M_ms);
+const workloads::Register r7("mem_bytes_per_blocked_task", mem_bytes_per_blocked_task);
+
+}  // namespace

@@ -1,0 +1,10 @@
+// asyncfiber - Python asyncio's programming model for C++14, on stackful fibers.
+// The umbrella header: includes every topic header.
+#pragma once
+
+#include <asyncfiber/version.hpp>
+#include <asyncfiber/errors.hpp>
+#include <asyncfiber/task.hpp>
+#include <asyncfiber/loop.hpp>
+#include <asyncfiber/gather.hpp>
+#include <asyncfiber/sync.hpp>

@@ -1,0 +1,241 @@
+// Internal: the state shared by a task's fiber, its handles and the loop.
+//
+// One heap block per task holds the bookkeeping (TaskBase), the result (TaskState<R>) and the
+// callable with its arguments (TaskImpl). Handles count references; the loop holds one while
+// the task is alive, so a fire-and-forget task never vanishes. Nothing here is thread-safe: a
+// task and its handles belong to the thread of the loop that runs it.
+#pragma once
+
+#include <asyncfiber/detail/intrusive_list.hpp>
+#include <asyncfiber/errors.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace asyncfiber {
+
+/// The value of a void result inside tuples and vectors (gather, Outcome).
+struct None {
+    friend bool operator==(None, None) noexcept { return true; }
+    friend bool operator!=(None, None) noexcept { return false; }
+};
+
+namespace detail {
+
+struct LoopImpl;
+class TaskBase;
+
+/// Something the loop runs from its ready queue: a task's next step or a callback.
+struct ReadyItem {
+    enum class Kind : std::uint8_t { task, callback };
+    explicit ReadyItem(Kind k) noexcept : kind(k) {}
+    ReadyItem* ready_next = nullptr;
+    Kind kind;
+};
+
+enum class TaskStatus : std::uint8_t {
+    created,    // spawned, never run (has no stack yet)
+    ready,      // in the ready queue
+    running,    // the fiber executing now
+    suspended,  // parked at a suspension point
+    done
+};
+
+enum class TaskOutcome : std::uint8_t { none, value, error, cancelled };
+
+/// Told when a task finishes. Nodes belong to whoever waits (often on the waiter's stack).
+struct DoneListener : ListNode {
+    void (*on_done)(DoneListener* self, TaskBase* finished) = nullptr;
+};
+
+/// Where the fiber's stack lives; filled by the stack pool when the task first runs.
+struct StackInfo {
+    char* limit = nullptr;  // lowest usable address
+    std::size_t size = 0;   // usable bytes
+    void* slot = nullptr;   // the pool's bookkeeping
+    bool guarded = false;   // a PROT_NONE page lies below `limit`
+};
+
+/// The C++ runtime's per-thread exception state (__cxa_eh_globals), saved per task.
+struct EhState {
+    void* caught = nullptr;
+    unsigned int uncaught = 0;
+};
+
+/// A task's link in its loop's list of live tasks.
+struct TaskLink : ListNode {
+    TaskBase* task = nullptr;
+};
+
+class TaskBase : public ReadyItem {
+public:
+    TaskBase() noexcept : ReadyItem(Kind::task) { all_link.task = this; }
+    TaskBase(const TaskBase&) = delete;
+    TaskBase& operator=(const TaskBase&) = delete;
+
+    void add_ref() noexcept { ++refs; }
+    void release() noexcept {
+        if (--refs == 0) delete this;
+    }
+
+    bool is_done() const noexcept { return status == TaskStatus::done; }
+
+    /// Runs the callable and stores its value; exceptions go to the caller (the fiber entry).
+    virtual void run_body() = 0;
+    /// Destroys the callable and its arguments (after the run, or when cancelled unstarted).
+    virtual void drop_body() noexcept = 0;
+    /// Destroys a stored value (a task cancelled while it ran and returned: it counts as
+    /// cancelled).
+    virtual void discard_value() noexcept {}
+    virtual ~TaskBase();
+
+    /// Throws the stored exception or CancelledError; marks the outcome as retrieved.
+    void rethrow_if_failed();
+
+    // ---- bookkeeping, in the order the hot paths touch it ----
+    std::uint32_t refs = 1;
+    TaskStatus status = TaskStatus::created;
+    TaskOutcome outcome = TaskOutcome::none;
+    bool must_cancel = false;         // a cancellation waits to be thrown at a suspension point
+    bool retrieved = false;           // someone looked at the outcome
+    bool awaited = false;             // someone awaited/gathered it (debug: "never awaited")
+    std::uint32_t cancel_requests = 0;  // asyncio's cancelling()
+    LoopImpl* loop = nullptr;
+    void* fctx = nullptr;             // the suspended fiber context
+    StackInfo stack;
+    EhState eh;
+    std::size_t stack_size = 0;       // requested; 0 = the default
+    std::uint64_t id = 0;
+    TaskLink all_link;                // in the loop's list of live tasks
+    List listeners;                   // DoneListener nodes
+    // While suspended: how to forward a cancel (asyncio's _fut_waiter.cancel()), and what it
+    // waits on for dumps. The hook returns true when it took the cancellation over.
+    bool (*cancel_hook)(void* arg, const std::string& msg) = nullptr;
+    void* cancel_arg = nullptr;
+    const char* waiting_on = nullptr;
+    std::int64_t created_ns = 0;      // loop time at spawn, for dumps
+    std::int64_t wake_ns = 0;         // while sleeping: deadline, for dumps
+    std::string name;                 // empty: "Task-<id>"
+    std::string cancel_msg;
+    std::exception_ptr error;
+};
+
+template <class T>
+struct ResultOf {
+    using type = T;
+};
+template <>
+struct ResultOf<void> {
+    using type = None;
+};
+
+/// A task with a result of type R.
+template <class R>
+class TaskState : public TaskBase {
+public:
+    ~TaskState() override {
+        if (outcome == TaskOutcome::value) value_ptr()->~R();
+    }
+    template <class... A>
+    void set_value(A&&... a) {
+        ::new (static_cast<void*>(&storage_)) R(std::forward<A>(a)...);
+        outcome = TaskOutcome::value;
+    }
+    R& value() {
+        rethrow_if_failed();
+        return *value_ptr();
+    }
+    void discard_value() noexcept override {
+        if (outcome == TaskOutcome::value) value_ptr()->~R();
+        outcome = TaskOutcome::none;
+    }
+
+private:
+    R* value_ptr() noexcept { return reinterpret_cast<R*>(&storage_); }
+    typename std::aligned_storage<sizeof(R), alignof(R)>::type storage_;
+};
+
+template <>
+class TaskState<void> : public TaskBase {
+public:
+    void set_value() { outcome = TaskOutcome::value; }
+    void value() { rethrow_if_failed(); }
+};
+
+template <class F, class... Args>
+using call_result_t =
+    typename std::decay<decltype(std::declval<F>()(std::declval<Args>()...))>::type;
+
+template <class R, class F, class Tuple, std::size_t... I>
+void invoke_into(TaskState<R>& st, F& f, Tuple& args, std::index_sequence<I...>, std::false_type) {
+    st.set_value(std::move(f)(std::move(std::get<I>(args))...));
+}
+template <class R, class F, class Tuple, std::size_t... I>
+void invoke_into(TaskState<R>& st, F& f, Tuple& args, std::index_sequence<I...>, std::true_type) {
+    std::move(f)(std::move(std::get<I>(args))...);
+    st.set_value();
+}
+
+/// The concrete task: the callable and its decayed arguments, kept until the task has run.
+template <class R, class F, class... Args>
+class TaskImpl final : public TaskState<R> {
+    using Body = std::tuple<F, std::tuple<Args...>>;
+
+public:
+    template <class FF, class... AA>
+    explicit TaskImpl(FF&& f, AA&&... a) {
+        ::new (static_cast<void*>(&body_))
+            Body(std::forward<FF>(f), std::tuple<Args...>(std::forward<AA>(a)...));
+        has_body_ = true;
+    }
+    ~TaskImpl() override { drop_body(); }
+
+    void run_body() override {
+        Body& b = *body();
+        invoke_into(*this, std::get<0>(b), std::get<1>(b), std::index_sequence_for<Args...>{},
+                    std::is_void<R>{});
+    }
+    void drop_body() noexcept override {
+        if (has_body_) {
+            has_body_ = false;
+            body()->~Body();
+        }
+    }
+
+private:
+    Body* body() noexcept { return reinterpret_cast<Body*>(&body_); }
+    typename std::aligned_storage<sizeof(Body), alignof(Body)>::type body_;
+    bool has_body_ = false;
+};
+
+// ---- entry points implemented in lib/, used by the header templates ----
+
+/// The running task of this thread's loop; throws RuntimeError naming `what` otherwise.
+TaskBase* current_task_checked(const char* what);
+/// The running task, or nullptr outside a task.
+TaskBase* current_task_or_null() noexcept;
+/// Hands a new task (with its options) to the loop running on this thread.
+void spawn(TaskBase* t, std::string name, std::size_t stack_size);
+/// Suspends the calling task until `t` is done. Cancelling the caller cancels `t`
+/// (asyncio's await semantics). Throws RuntimeError for a task awaiting itself.
+void await_done(TaskBase* t);
+
+/// How wait_children ends.
+enum class GatherMode : std::uint8_t {
+    first_error,  // gather: return early at the first child that fails or is cancelled
+    all           // gather_settled: wait for every child
+};
+/// Suspends until the children are done (or, in first_error mode, one failed). Cancelling the
+/// caller cancels every child. Returns the index of the first child that failed, or -1.
+/// In `all` mode throws CancelledError after the children finished if the caller was
+/// cancelled.
+std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode mode);
+
+}  // namespace detail
+}  // namespace asyncfiber

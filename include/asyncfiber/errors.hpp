@@ -1,0 +1,123 @@
+// asyncfiber/errors.hpp - the exception types of asyncfiber.
+//
+// Every error the library raises derives from af::Error (a std::runtime_error), except
+// af::CancelledError, which stands alone on purpose: legacy code full of
+// `catch (const std::exception&)` must not be able to swallow a cancellation by accident.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace asyncfiber {
+
+/// Base of every asyncfiber error except CancelledError.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Misuse of the runtime: a suspension call outside a task, run() inside a running loop...
+class RuntimeError : public Error {
+public:
+    using Error::Error;
+};
+
+/// An operation that is not valid in the object's current state (a pending result, a
+/// promise set twice...).
+class InvalidStateError : public Error {
+public:
+    using Error::Error;
+};
+
+/// A deadline passed (wait_for, timeout, timeout_at, wait with a timeout that must throw).
+class TimeoutError : public Error {
+public:
+    TimeoutError() : Error("asyncfiber: timeout expired") {}
+    using Error::Error;
+};
+
+class QueueEmpty : public Error {
+public:
+    QueueEmpty() : Error("asyncfiber: queue is empty") {}
+    using Error::Error;
+};
+
+class QueueFull : public Error {
+public:
+    QueueFull() : Error("asyncfiber: queue is full") {}
+    using Error::Error;
+};
+
+class QueueShutDown : public Error {
+public:
+    QueueShutDown() : Error("asyncfiber: queue is shut down") {}
+    using Error::Error;
+};
+
+/// The promise (or callback) that was to complete an await was destroyed without being set.
+class BrokenPromise : public Error {
+public:
+    BrokenPromise() : Error("asyncfiber: broken promise: destroyed before a value was set") {}
+    using Error::Error;
+};
+
+/// readexactly() met EOF first; partial() holds what was read.
+class IncompleteReadError : public Error {
+public:
+    IncompleteReadError(std::string partial, std::size_t expected)
+        : Error("asyncfiber: " + std::to_string(partial.size()) + " bytes read on a total of " +
+                std::to_string(expected) + " expected bytes"),
+          partial_(std::move(partial)), expected_(expected) {}
+    const std::string& partial() const noexcept { return partial_; }
+    std::size_t expected() const noexcept { return expected_; }
+
+private:
+    std::string partial_;
+    std::size_t expected_;
+};
+
+/// readuntil()/readline() found no separator within the stream's buffer limit.
+class LimitOverrunError : public Error {
+public:
+    LimitOverrunError(const std::string& what, std::size_t consumed)
+        : Error(what), consumed_(consumed) {}
+    /// How many bytes are buffered (and would have to be consumed) at the time of the error.
+    std::size_t consumed() const noexcept { return consumed_; }
+
+private:
+    std::size_t consumed_;
+};
+
+/// TaskGroup::join() after one or more tasks of the group failed: every exception, in the
+/// order the failures happened.
+class TaskGroupError : public Error {
+public:
+    explicit TaskGroupError(std::vector<std::exception_ptr> errors)
+        : Error("asyncfiber: " + std::to_string(errors.size()) +
+                " task(s) of the task group failed"),
+          errors_(std::move(errors)) {}
+    const std::vector<std::exception_ptr>& exceptions() const noexcept { return errors_; }
+
+private:
+    std::vector<std::exception_ptr> errors_;
+};
+
+/// Thrown at a suspension point of a cancelled task. Deliberately NOT a std::exception.
+class CancelledError {
+public:
+    CancelledError() = default;
+    explicit CancelledError(std::string message) : message_(std::move(message)) {}
+    /// The message given to Task::cancel(msg), possibly empty.
+    const std::string& message() const noexcept { return message_; }
+    const char* what() const noexcept {
+        return message_.empty() ? "asyncfiber: task cancelled" : message_.c_str();
+    }
+
+private:
+    std::string message_;
+};
+
+}  // namespace asyncfiber

@@ -1,0 +1,221 @@
+// asyncfiber/gather.hpp - af::gather and af::gather_settled (asyncio.gather, with and without
+// return_exceptions=True).
+#pragma once
+
+#include <asyncfiber/task.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <new>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace asyncfiber {
+
+/// How one task of gather_settled ended: a value, an exception, or cancelled.
+template <class T>
+class Outcome {
+public:
+    static Outcome of_value(T v) {
+        Outcome o;
+        ::new (static_cast<void*>(&o.storage_)) T(std::move(v));
+        o.has_value_ = true;
+        return o;
+    }
+    static Outcome of_error(std::exception_ptr e, bool cancelled) {
+        Outcome o;
+        o.error_ = std::move(e);
+        o.cancelled_ = cancelled;
+        return o;
+    }
+    Outcome(const Outcome& o) : error_(o.error_), cancelled_(o.cancelled_) {
+        if (o.has_value_) {
+            ::new (static_cast<void*>(&storage_)) T(*o.ptr());
+            has_value_ = true;
+        }
+    }
+    Outcome(Outcome&& o) noexcept(std::is_nothrow_move_constructible<T>::value)
+        : error_(std::move(o.error_)), cancelled_(o.cancelled_) {
+        if (o.has_value_) {
+            ::new (static_cast<void*>(&storage_)) T(std::move(*o.ptr()));
+            has_value_ = true;
+        }
+    }
+    Outcome& operator=(Outcome o) {
+        this->~Outcome();
+        ::new (static_cast<void*>(this)) Outcome(std::move(o));
+        return *this;
+    }
+    ~Outcome() {
+        if (has_value_) ptr()->~T();
+    }
+
+    /// The task returned a value.
+    bool ok() const noexcept { return has_value_; }
+    /// The task was cancelled (error() then holds its CancelledError).
+    bool cancelled() const noexcept { return cancelled_; }
+    /// The exception (a CancelledError if cancelled), or nullptr if ok().
+    std::exception_ptr error() const noexcept { return error_; }
+    /// The value; rethrows the error if not ok().
+    T& value() & {
+        if (!has_value_) std::rethrow_exception(error_);
+        return *ptr();
+    }
+    const T& value() const& {
+        if (!has_value_) std::rethrow_exception(error_);
+        return *ptr();
+    }
+    T&& value() && { return std::move(value()); }
+
+private:
+    Outcome() = default;
+    T* ptr() noexcept { return reinterpret_cast<T*>(&storage_); }
+    const T* ptr() const noexcept { return reinterpret_cast<const T*>(&storage_); }
+    typename std::aligned_storage<sizeof(T), alignof(T)>::type storage_;
+    bool has_value_ = false;
+    std::exception_ptr error_;
+    bool cancelled_ = false;
+};
+
+namespace detail {
+
+template <class T>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<Task<T>> : std::true_type {};
+
+template <class T>
+Task<T> as_task(const Task<T>& t) {
+    return t;
+}
+template <class F, class = typename std::enable_if<!is_task<typename std::decay<F>::type>::value>::type>
+auto as_task(F&& fn) -> decltype(asyncfiber::async(std::forward<F>(fn))) {
+    return asyncfiber::async(std::forward<F>(fn));
+}
+
+template <class A>
+using as_task_t = decltype(as_task(std::declval<A>()));
+
+template <class T>
+using gathered_t = typename ResultOf<T>::type;
+
+/// The value of a finished, successful child: moved when no one else holds the task, copied
+/// otherwise (the caller may still read it through its own handle).
+template <class T>
+T take_value(Task<T>& t, std::true_type /*copyable*/) {
+    if (t.state()->refs == 1) return std::move(t.typed()->value());
+    return t.typed()->value();
+}
+template <class T>
+T take_value(Task<T>& t, std::false_type) {
+    return std::move(t.typed()->value());
+}
+template <class T>
+T take_value(Task<T>& t) {
+    return take_value(t, std::is_copy_constructible<T>{});
+}
+inline None take_value(Task<void>& t) {
+    t.typed()->value();
+    return None{};
+}
+
+template <class T>
+Outcome<gathered_t<T>> take_outcome(Task<T>& t) {
+    TaskBase* s = t.state();
+    if (s->outcome == TaskOutcome::value) return Outcome<gathered_t<T>>::of_value(take_value(t));
+    s->retrieved = true;
+    if (s->outcome == TaskOutcome::cancelled)
+        return Outcome<gathered_t<T>>::of_error(
+            std::make_exception_ptr(CancelledError(s->cancel_msg)), true);
+    return Outcome<gathered_t<T>>::of_error(s->error, false);
+}
+
+template <class Tuple, std::size_t... I>
+std::ptrdiff_t wait_tuple(Tuple& tasks, GatherMode mode, std::index_sequence<I...>) {
+    TaskBase* states[] = {std::get<I>(tasks).state()...};
+    for (TaskBase* s : states) s->retrieved = s->awaited = true;
+    return wait_children(states, sizeof...(I), mode);
+}
+
+template <class Tuple, std::size_t... I>
+void rethrow_child(Tuple& tasks, std::size_t idx, std::index_sequence<I...>) {
+    TaskBase* states[] = {std::get<I>(tasks).state()...};
+    states[idx]->rethrow_if_failed();
+}
+
+template <class T>
+std::ptrdiff_t wait_vector(std::vector<Task<T>>& tasks, GatherMode mode) {
+    std::vector<TaskBase*> states;
+    states.reserve(tasks.size());
+    for (auto& t : tasks) {
+        if (!t) throw InvalidStateError("asyncfiber: gather of an empty Task handle");
+        t.state()->retrieved = t.state()->awaited = true;
+        states.push_back(t.state());
+    }
+    return wait_children(states.data(), states.size(), mode);
+}
+
+template <class Tuple, std::size_t... I>
+auto apply_take(Tuple& tasks, std::index_sequence<I...>)
+    -> decltype(std::make_tuple(take_value(std::get<I>(tasks))...)) {
+    return std::tuple<decltype(take_value(std::get<I>(tasks)))...>(
+        take_value(std::get<I>(tasks))...);
+}
+template <class Tuple, std::size_t... I>
+auto apply_outcomes(Tuple& tasks, std::index_sequence<I...>)
+    -> std::tuple<decltype(take_outcome(std::get<I>(tasks)))...> {
+    return std::tuple<decltype(take_outcome(std::get<I>(tasks)))...>(
+        take_outcome(std::get<I>(tasks))...);
+}
+}  // namespace detail
+
+/// asyncio.gather: runs every argument (a Task<T>, or a callable that is spawned as a task)
+/// and returns their values in argument order (void as af::None). The first exception (or
+/// cancellation) of a child propagates at once; the other children keep running. Cancelling
+/// the caller cancels every child.
+template <class... A>
+std::tuple<detail::gathered_t<typename detail::as_task_t<A>::value_type>...> gather(A&&... args) {
+    // Braces: the callables are spawned left to right (a function call's order is unspecified).
+    std::tuple<detail::as_task_t<A>...> tasks{detail::as_task(std::forward<A>(args))...};
+    auto seq = std::index_sequence_for<A...>{};
+    std::ptrdiff_t failed = detail::wait_tuple(tasks, detail::GatherMode::first_error, seq);
+    if (failed >= 0) detail::rethrow_child(tasks, static_cast<std::size_t>(failed), seq);
+    return detail::apply_take(tasks, seq);
+}
+
+
+/// gather over a vector of tasks of one type: the values in order.
+template <class T>
+std::vector<detail::gathered_t<T>> gather(std::vector<Task<T>> tasks) {
+    std::ptrdiff_t failed = detail::wait_vector(tasks, detail::GatherMode::first_error);
+    if (failed >= 0) tasks[static_cast<std::size_t>(failed)].state()->rethrow_if_failed();
+    std::vector<detail::gathered_t<T>> out;
+    out.reserve(tasks.size());
+    for (auto& t : tasks) out.push_back(detail::take_value(t));
+    return out;
+}
+
+/// gather with return_exceptions=True: waits for every child and returns how each ended.
+/// Cancelling the caller cancels the children and, once they are done, throws CancelledError.
+template <class... A>
+std::tuple<Outcome<detail::gathered_t<typename detail::as_task_t<A>::value_type>>...>
+gather_settled(A&&... args) {
+    // Braces: the callables are spawned left to right (a function call's order is unspecified).
+    std::tuple<detail::as_task_t<A>...> tasks{detail::as_task(std::forward<A>(args))...};
+    auto seq = std::index_sequence_for<A...>{};
+    detail::wait_tuple(tasks, detail::GatherMode::all, seq);
+    return detail::apply_outcomes(tasks, seq);
+}
+
+template <class T>
+std::vector<Outcome<detail::gathered_t<T>>> gather_settled(std::vector<Task<T>> tasks) {
+    detail::wait_vector(tasks, detail::GatherMode::all);
+    std::vector<Outcome<detail::gathered_t<T>>> out;
+    out.reserve(tasks.size());
+    for (auto& t : tasks) out.push_back(detail::take_outcome(t));
+    return out;
+}
+
+}  // namespace asyncfiber

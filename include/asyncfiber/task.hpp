@@ -1,0 +1,215 @@
+// asyncfiber/task.hpp - tasks: af::async, af::await, af::sleep, cancellation.
+//
+// Like asyncio.create_task: af::async(fn, args...) queues fn(args...) to run on its own fiber
+// and returns a Task<R> handle at once; the task starts when the caller next suspends.
+#pragma once
+
+#include <asyncfiber/detail/task_state.hpp>
+#include <asyncfiber/errors.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace asyncfiber {
+
+using Clock = std::chrono::steady_clock;
+
+/// Options of one task. `af::async(af::TaskOptions{"fetcher", 512 * 1024}, fn)`.
+struct TaskOptions {
+    std::string name;            ///< empty: "Task-<id>"
+    std::size_t stack_size = 0;  ///< bytes of virtual stack; 0: default_stack_size()
+};
+
+/// The stack size of tasks spawned without one (256 KiB unless changed). Only touched pages
+/// cost memory. Applies to tasks spawned afterwards on any thread.
+std::size_t default_stack_size() noexcept;
+/// Sets default_stack_size(); rounded up to whole pages, at least 16 KiB.
+void set_default_stack_size(std::size_t bytes);
+
+template <class T>
+class Task;
+
+/// A type-erased handle to a task: every Task<T> converts to it. Cheap to copy. Like the
+/// task itself, a handle belongs to the thread of the loop that runs the task.
+class TaskRef {
+public:
+    TaskRef() noexcept = default;
+    TaskRef(const TaskRef& o) noexcept : p_(o.p_) {
+        if (p_) p_->add_ref();
+    }
+    TaskRef(TaskRef&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+    TaskRef& operator=(TaskRef o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
+    ~TaskRef() {
+        if (p_) p_->release();
+    }
+
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    bool done() const;
+    bool cancelled() const;
+    /// Requests cancellation: the task's current or next suspension point throws
+    /// CancelledError(msg). Returns false if the task is already done.
+    bool cancel(std::string msg = {});
+    /// How many cancellations are pending (asyncio's cancelling()).
+    int cancelling() const;
+    /// Takes one pending cancellation request back (asyncio's uncancel()); returns the rest.
+    int uncancel();
+    /// The exception the task failed with, or nullptr if it succeeded. Throws
+    /// InvalidStateError while pending and CancelledError if it was cancelled.
+    std::exception_ptr exception() const;
+    std::string name() const;
+    void set_name(std::string name);
+    /// Unique, increasing per process.
+    std::uint64_t id() const;
+    /// Calls fn(task) on the loop once the task is done (soon, if it already is).
+    void add_done_callback(std::function<void(TaskRef)> fn);
+
+    friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.p_ == b.p_; }
+    friend bool operator!=(const TaskRef& a, const TaskRef& b) noexcept { return a.p_ != b.p_; }
+    friend bool operator<(const TaskRef& a, const TaskRef& b) noexcept {
+        return std::less<detail::TaskBase*>()(a.p_, b.p_);
+    }
+
+    /// Internal: the shared state.
+    detail::TaskBase* state() const noexcept { return p_; }
+    /// Internal: adopts one reference.
+    static TaskRef adopt(detail::TaskBase* p) noexcept {
+        TaskRef r;
+        r.p_ = p;
+        return r;
+    }
+
+protected:
+    detail::TaskBase* p_ = nullptr;
+};
+
+/// A handle to a task with a result of type T (T may be void).
+template <class T>
+class Task : public TaskRef {
+public:
+    using value_type = T;
+    Task() noexcept = default;
+
+    /// The value (a const reference), or rethrows the task's exception; CancelledError if it
+    /// was cancelled; InvalidStateError while pending.
+    const typename detail::ResultOf<T>::type& result() const {
+        check_done();
+        return get(std::is_void<T>{});
+    }
+
+    /// Internal.
+    detail::TaskState<T>* typed() const noexcept {
+        return static_cast<detail::TaskState<T>*>(p_);
+    }
+    static Task adopt(detail::TaskState<T>* p) noexcept {
+        Task t;
+        t.p_ = p;
+        return t;
+    }
+
+private:
+    void check_done() const {
+        if (!p_) throw InvalidStateError("asyncfiber: result() of an empty Task handle");
+        if (!p_->is_done()) throw InvalidStateError("asyncfiber: result() of a pending task");
+    }
+    const typename detail::ResultOf<T>::type& get(std::false_type) const { return typed()->value(); }
+    const None& get(std::true_type) const {
+        typed()->value();
+        static const None none{};
+        return none;
+    }
+};
+
+namespace detail {
+template <class F, class... Args>
+using async_result_t = call_result_t<typename std::decay<F>::type&&, typename std::decay<Args>::type&&...>;
+
+template <class F, class... Args>
+Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
+                                            F&& fn, Args&&... args) {
+    using R = async_result_t<F, Args...>;
+    auto* st = new TaskImpl<R, typename std::decay<F>::type, typename std::decay<Args>::type...>(
+        std::forward<F>(fn), std::forward<Args>(args)...);
+    Task<R> handle = Task<R>::adopt(st);  // owns the first reference, even if spawn throws
+    spawn(st, std::move(name), stack);
+    return handle;
+}
+
+/// std::chrono::ceil is C++17; this is its C++14 spelling for Clock::duration.
+template <class Rep, class Period>
+Clock::duration ceil_to_clock(std::chrono::duration<Rep, Period> d) {
+    auto t = std::chrono::duration_cast<Clock::duration>(d);
+    if (t < d) ++t;
+    return t;
+}
+
+template <class F>
+struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions> {};
+}  // namespace detail
+
+/// Spawns fn(args...) as a task of the running loop (asyncio.create_task). The callable and
+/// arguments are decay-copied; they are destroyed once the task has run.
+template <class F, class... Args,
+          class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
+Task<detail::async_result_t<F, Args...>> async(F&& fn, Args&&... args) {
+    return detail::spawn_task(std::string(), 0, std::forward<F>(fn), std::forward<Args>(args)...);
+}
+
+/// Spawns with a name and/or stack size.
+template <class F, class... Args>
+Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args&&... args) {
+    return detail::spawn_task(std::move(options.name), options.stack_size, std::forward<F>(fn),
+                              std::forward<Args>(args)...);
+}
+
+/// Suspends the calling task until `t` is done; returns a copy of its value or rethrows its
+/// exception. Cancelling the caller cancels `t` too (as awaiting a task does in asyncio).
+template <class T>
+T await(Task<T>& t) {
+    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
+    detail::await_done(t.state());
+    return t.typed()->value();
+}
+inline void await(Task<void>& t) {
+    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
+    detail::await_done(t.state());
+    t.typed()->value();
+}
+
+/// As above, but moves the value out of the task.
+template <class T>
+T await(Task<T>&& t) {
+    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
+    detail::await_done(t.state());
+    return std::move(t.typed()->value());
+}
+inline void await(Task<void>&& t) { await(t); }
+
+/// Suspends the calling task for `d`. sleep(0) (or any d <= 0) lets every other ready task run
+/// once, in FIFO order, before the caller resumes.
+void sleep_until(Clock::time_point deadline);
+void yield_now();
+template <class Rep, class Period>
+void sleep(std::chrono::duration<Rep, Period> d) {
+    if (d <= d.zero()) {
+        yield_now();
+        return;
+    }
+    // Round up so that a task never wakes before the duration has really passed.
+    sleep_until(Clock::now() + detail::ceil_to_clock(d));
+}
+
+/// The task running now. Throws RuntimeError outside a task.
+TaskRef current_task();
+/// Every task of this thread's loop that is not done yet. Throws RuntimeError outside a loop.
+std::vector<TaskRef> all_tasks();
+
+}  // namespace asyncfiber

@@ -1,0 +1,7 @@
+// asyncfiber/version.hpp
+#pragma once
+
+#define ASYNCFIBER_VERSION_MAJOR 0
+#define ASYNCFIBER_VERSION_MINOR 1
+#define ASYNCFIBER_VERSION_PATCH 0
+#define ASYNCFIBER_VERSION_STRING "0.1.0"

@@ -1,0 +1,44 @@
+#include "loop_impl.hpp"
+
+#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/sync.hpp>
+
+namespace asyncfiber {
+
+namespace detail {
+void LoopAffinity::check(const char* what) {
+    LoopImpl* L = current_loop();
+    if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " used outside a running loop");
+    if (!loop_)
+        loop_ = L;
+    else if (loop_ != L)
+        throw RuntimeError(std::string("asyncfiber: ") + what +
+                           " is bound to another loop (primitives are not thread-safe)");
+}
+}  // namespace detail
+
+Event::~Event() {
+    // Waiters cannot outlive the event they wait on without a bug in the caller; take them
+    // off the list so that their nodes do not point here.
+    while (waiters_.pop_front()) {
+    }
+}
+
+void Event::set() {
+    affinity_.check("Event::set");
+    if (set_) return;
+    set_ = true;
+    while (detail::notify_first(waiters_)) {
+    }
+}
+
+void Event::wait() {
+    detail::TaskBase* self = detail::current_task_checked("Event::wait");
+    affinity_.check("Event::wait");
+    if (set_) return;
+    detail::Waiter w(self);
+    waiters_.push_back(&w);
+    detail::park(w, "Event");
+}
+
+}  // namespace asyncfiber

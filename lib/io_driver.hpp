@@ -1,0 +1,50 @@
+// Internal: the loop's Boost.Asio side. The loop blocks here when no task is ready (until
+// the next deadline, an I/O completion or a post from another thread), and polls here now
+// and then while tasks keep it busy, so that I/O handlers are never starved.
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+namespace asyncfiber {
+namespace detail {
+
+struct LoopImpl;
+
+class IoDriver {
+public:
+    explicit IoDriver(LoopImpl* loop);
+    ~IoDriver();
+
+    boost::asio::io_context& context() noexcept { return io_; }
+
+    /// Runs the handlers that are ready, without blocking.
+    void poll();
+    /// Blocks until at least one handler ran, then runs the others that are ready.
+    void wait();
+    /// As wait(), but returns at `deadline` at the latest.
+    void wait_until(std::chrono::steady_clock::time_point deadline);
+    /// Any thread: runs fn on the loop's thread, waking it if it blocks.
+    void post(std::function<void()> fn);
+
+    /// While the loop runs a main task: SIGINT cancels it (only if SIGINT has its default
+    /// disposition, as asyncio.run does). The first SIGINT restores the default, so a second
+    /// one ends the process even if the task ignores cancellation.
+    void watch_sigint(std::function<void()> on_sigint);
+    void unwatch_sigint();
+
+private:
+    void run_guarded(std::size_t (boost::asio::io_context::*fn)());
+    LoopImpl* loop_;
+    boost::asio::io_context io_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    std::unique_ptr<boost::asio::signal_set> sigint_;
+};
+
+}  // namespace detail
+}  // namespace asyncfiber

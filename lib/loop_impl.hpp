@@ -1,0 +1,130 @@
+// Internal: the state of one event loop and the operations the rest of lib/ builds on.
+//
+// A loop runs on one thread. Its ready queue is an intrusive FIFO of ReadyItems (task steps
+// and callbacks); its deadlines live in a TimerHeap; I/O and wake-ups from other threads come
+// through the Boost.Asio io_context driven by IoDriver. The scheduler runs on the thread's
+// own stack and switches into one task fiber at a time (see scheduler.cpp).
+#pragma once
+
+#include "timer_heap.hpp"
+
+#include <asyncfiber/detail/intrusive_list.hpp>
+#include <asyncfiber/detail/task_state.hpp>
+#include <asyncfiber/loop.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+
+namespace asyncfiber {
+namespace detail {
+
+class IoDriver;
+class StackPool;
+
+/// A callback queued by call_soon / call_later / call_at (asyncio's Handle / TimerHandle).
+struct CallbackItem : ReadyItem {
+    CallbackItem() noexcept : ReadyItem(Kind::callback) { timer.item = this; }
+    struct Timer : TimerNode {
+        CallbackItem* item = nullptr;
+    };
+    std::uint32_t refs = 1;
+    bool cancelled = false;
+    bool queued = false;  // in the ready queue or the timer heap (the loop holds a ref)
+    LoopImpl* loop = nullptr;
+    Timer timer;
+    std::function<void()> fn;
+
+    void add_ref() noexcept { ++refs; }
+    void release() noexcept {
+        if (--refs == 0) delete this;
+    }
+};
+
+struct LoopImpl {
+    explicit LoopImpl(Loop* owner);
+    ~LoopImpl();
+
+    // ---- ready queue ----
+    void push_ready(ReadyItem* it) noexcept {
+        it->ready_next = nullptr;
+        if (ready_tail)
+            ready_tail->ready_next = it;
+        else
+            ready_head = it;
+        ready_tail = it;
+        ++ready_count;
+    }
+    ReadyItem* pop_ready() noexcept {
+        ReadyItem* it = ready_head;
+        if (it) {
+            ready_head = it->ready_next;
+            if (!ready_head) ready_tail = nullptr;
+            --ready_count;
+        }
+        return it;
+    }
+
+    // ---- scheduler (scheduler.cpp) ----
+    /// Runs iterations until `stop()` returns true (checked between iterations).
+    void run(const std::function<bool()>& stop);
+    void run_item(ReadyItem* it);
+    void resume(TaskBase* t);
+    void finish(TaskBase* t) noexcept;
+    void fire_due_timers();
+    /// Cancels every live task (again for tasks spawned meanwhile) and runs until none is left.
+    void cancel_all_and_finish();
+
+    // ---- callbacks (loop.cpp) ----
+    CallbackItem* call_soon(std::function<void()> fn);
+    CallbackItem* call_at(Clock::time_point when, std::function<void()> fn);
+    void run_callback(CallbackItem* cb) noexcept;
+    void report(const ExceptionContext& ctx) noexcept;
+
+    Loop* owner;
+    ReadyItem* ready_head = nullptr;
+    ReadyItem* ready_tail = nullptr;
+    std::size_t ready_count = 0;
+    TimerHeap timers;
+    List live;                     // every task not done (the loop holds a reference)
+    std::size_t live_count = 0;
+    std::uint64_t spawned = 0;     // tasks ever spawned on this loop
+    TaskBase* running = nullptr;   // the task whose fiber runs now
+    void* sched_fctx = nullptr;    // the scheduler's context while a task runs
+    EhState* eh_globals = nullptr; // this thread's C++ exception state
+    EhState sched_eh;
+    StackPool* stacks = nullptr;
+    std::unique_ptr<IoDriver> io;
+    std::thread::id thread;        // the thread that runs it
+    TaskBase* main_task = nullptr;
+    bool entered = false;
+    bool stop_requested = false;
+    bool closed = false;
+    bool debug = false;
+    std::uint64_t iterations = 0;
+    Clock::duration slow_step = std::chrono::milliseconds(100);
+    std::function<void(const ExceptionContext&)> exception_handler;
+};
+
+/// The loop running on this thread, or nullptr.
+LoopImpl* current_loop() noexcept;
+void set_current_loop(LoopImpl* l) noexcept;
+
+/// Prints a report to stderr (the default exception handler).
+void default_report(const ExceptionContext& ctx) noexcept;
+
+/// Requests cancellation of `t` (Task::cancel).
+bool cancel_task(TaskBase* t, const std::string& msg);
+
+/// Nanoseconds on the loop clock, for dumps.
+inline std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               Clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace detail
+}  // namespace asyncfiber

@@ -1,0 +1,140 @@
+#include "overflow_guard.hpp"
+
+#include "stack_pool.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <unistd.h>
+
+namespace asyncfiber {
+namespace detail {
+
+namespace {
+struct sigaction g_prev_segv;
+struct sigaction g_prev_bus;
+std::once_flag g_installed;
+
+// Minimal async-signal-safe formatting.
+struct Out {
+    char buf[1024];
+    std::size_t n = 0;
+    void put(const char* s) {
+        while (*s && n < sizeof buf) buf[n++] = *s++;
+    }
+    void put(const char* s, std::size_t len) {
+        for (std::size_t i = 0; i < len && n < sizeof buf; ++i) buf[n++] = s[i];
+    }
+    void num(unsigned long long v) {
+        char tmp[24];
+        int i = 0;
+        do {
+            tmp[i++] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (i && n < sizeof buf) buf[n++] = tmp[--i];
+    }
+    void flush() {
+        std::size_t off = 0;
+        while (off < n) {
+            ssize_t w = ::write(2, buf + off, n - off);
+            if (w <= 0) break;
+            off += static_cast<std::size_t>(w);
+        }
+    }
+};
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+    const TaskBase* t = running_task_for_signal();
+    if (t && t->stack.limit) {
+        const char* addr = static_cast<const char*>(info->si_addr);
+        const char* guard = t->stack.limit - StackPool::page_size();
+        // The guard page, or just below it (a frame that jumped it) within one more page.
+        if (addr >= guard - StackPool::page_size() && addr < t->stack.limit)
+            report_stack_overflow(t, "hit the guard page");
+    }
+    // Not ours: hand it to the previous handler (or the default action).
+    const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
+    if (prev.sa_flags & SA_SIGINFO) {
+        if (prev.sa_sigaction) {
+            prev.sa_sigaction(sig, info, uctx);
+            return;
+        }
+    } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+        prev.sa_handler(sig);
+        return;
+    }
+    ::signal(sig, SIG_DFL);  // returning re-executes the access, which now kills as usual
+}
+
+void install_handler() {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = &on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, &g_prev_segv);
+    ::sigaction(SIGBUS, &sa, &g_prev_bus);
+}
+
+struct AltStack {
+    void* mem = nullptr;
+    AltStack() {
+        stack_t cur;
+        if (::sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;  // has one
+        std::size_t size = 64 * 1024;
+        mem = std::malloc(size);
+        if (!mem) return;
+        stack_t ss;
+        ss.ss_sp = mem;
+        ss.ss_size = size;
+        ss.ss_flags = 0;
+        if (::sigaltstack(&ss, nullptr) != 0) {
+            std::free(mem);
+            mem = nullptr;
+        }
+    }
+    ~AltStack() {
+        if (!mem) return;
+        stack_t ss;
+        std::memset(&ss, 0, sizeof ss);
+        ss.ss_flags = SS_DISABLE;
+        ::sigaltstack(&ss, nullptr);
+        std::free(mem);
+    }
+};
+}  // namespace
+
+void install_overflow_guard() {
+    std::call_once(g_installed, install_handler);
+    static thread_local AltStack alt;
+    (void)alt;
+}
+
+void report_stack_overflow(const TaskBase* t, const char* how) noexcept {
+    Out o;
+    o.put("asyncfiber: stack overflow in task '");
+    if (t->name.empty()) {
+        o.put("Task-");
+        o.num(t->id);
+    } else {
+        o.put(t->name.data(), t->name.size());
+    }
+    o.put("' (id ");
+    o.num(t->id);
+    o.put("): ");
+    o.put(how);
+    o.put(". Its stack is ");
+    o.num(t->stack.size);
+    o.put(" bytes (");
+    o.num(t->stack.size / 1024);
+    o.put(" KiB). Give the task a larger stack with af::async(af::TaskOptions{name, bytes}, "
+          "fn) or raise the default with af::set_default_stack_size(bytes).\n");
+    o.flush();
+    std::abort();
+}
+
+}  // namespace detail
+}  // namespace asyncfiber

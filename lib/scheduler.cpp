@@ -1,0 +1,265 @@
+// The scheduler: the loop's iterations, and switching into and out of task fibers.
+#include "fiber_switch.hpp"
+#include "io_driver.hpp"
+#include "loop_impl.hpp"
+#include "overflow_guard.hpp"
+#include "stack_pool.hpp"
+
+#include <asyncfiber/detail/wait.hpp>
+
+#include <new>
+
+namespace asyncfiber {
+namespace detail {
+
+namespace {
+
+thread_local LoopImpl* t_loop = nullptr;
+
+// How many iterations may pass while tasks are always ready before the loop looks at I/O
+// and other threads' wake-ups anyway (each look costs a system call).
+constexpr std::uint64_t kIoPollEvery = 64;
+
+// Bytes a suspension point needs below it (the switch saves registers, the runtime calls
+// a few small functions). Below this the stack is about to overflow.
+constexpr std::size_t kStackMargin = 512;
+
+[[noreturn]] void leave_finished_fiber(TaskBase* t);
+
+void task_entry(fctx::transfer_t from) {
+    auto* t = static_cast<TaskBase*>(from.data);
+    LoopImpl* L = t->loop;
+    L->sched_fctx = from.fctx;
+    try {
+        t->run_body();
+        if (t->must_cancel) {
+            // cancel() arrived while it ran and it returned before any suspension point:
+            // asyncio counts such a task as cancelled.
+            t->discard_value();
+            t->outcome = TaskOutcome::cancelled;
+        }
+    } catch (const CancelledError& e) {
+        t->outcome = TaskOutcome::cancelled;
+        t->cancel_msg = e.message();
+    } catch (...) {
+        t->error = std::current_exception();
+        t->outcome = TaskOutcome::error;
+    }
+    t->drop_body();
+    leave_finished_fiber(t);
+}
+
+void leave_finished_fiber(TaskBase* t) {
+    LoopImpl* L = t->loop;
+    fctx::jump_fcontext(L->sched_fctx, finished_marker());
+    __builtin_unreachable();
+}
+
+}  // namespace
+
+LoopImpl* current_loop() noexcept { return t_loop; }
+void set_current_loop(LoopImpl* l) noexcept { t_loop = l; }
+
+const TaskBase* running_task_for_signal() noexcept { return t_loop ? t_loop->running : nullptr; }
+
+TaskBase* current_task_or_null() noexcept { return t_loop ? t_loop->running : nullptr; }
+
+TaskBase* current_task_checked(const char* what) {
+    LoopImpl* L = t_loop;
+    if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " called outside a running loop (use af::run)");
+    if (!L->running)
+        throw RuntimeError(std::string("asyncfiber: ") + what +
+                           " called outside a task (from the loop's own stack, e.g. a callback)");
+    return L->running;
+}
+
+void LoopImpl::resume(TaskBase* t) {
+    if (t->status == TaskStatus::created) {
+        if (t->must_cancel) {  // cancelled before it ever ran: it never runs
+            t->must_cancel = false;
+            t->outcome = TaskOutcome::cancelled;
+            t->drop_body();
+            finish(t);
+            return;
+        }
+        try {
+            stacks->allocate(t->stack_size, t->stack);
+        } catch (...) {
+            t->error = std::current_exception();
+            t->outcome = TaskOutcome::error;
+            t->drop_body();
+            finish(t);
+            return;
+        }
+        t->fctx = fctx::make_fcontext(t->stack.limit + t->stack.size, t->stack.size, &task_entry);
+    }
+    t->status = TaskStatus::running;
+    running = t;
+    EhState* g = eh_globals;
+    sched_eh = *g;
+    *g = t->eh;
+    fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
+    t->eh = *g;
+    *g = sched_eh;
+    running = nullptr;
+    if (r.data == finished_marker()) {
+        t->fctx = nullptr;
+        stacks->release(t->stack);
+        finish(t);
+    } else {
+        t->fctx = r.fctx;
+    }
+}
+
+void LoopImpl::finish(TaskBase* t) noexcept {
+    t->status = TaskStatus::done;
+    t->all_link.unlink();
+    --live_count;
+    while (ListNode* n = t->listeners.pop_front()) {
+        auto* l = static_cast<DoneListener*>(n);
+        l->on_done(l, t);
+    }
+    t->release();  // the loop's reference
+}
+
+void LoopImpl::run_item(ReadyItem* it) {
+    if (it->kind == ReadyItem::Kind::task)
+        resume(static_cast<TaskBase*>(it));
+    else
+        run_callback(static_cast<CallbackItem*>(it));
+}
+
+void LoopImpl::fire_due_timers() {
+    Clock::time_point now = Clock::now();
+    while (TimerNode* n = timers.pop_due(now)) n->fire(n);
+}
+
+void LoopImpl::run(const std::function<bool()>& stop) {
+    stop_requested = false;
+    for (;;) {
+        if (!timers.empty()) fire_due_timers();
+        if (!ready_head) {
+            if (stop_requested || stop()) break;
+            stacks->trim();
+            if (timers.empty())
+                io->wait();
+            else
+                io->wait_until(timers.next_deadline());
+            continue;
+        }
+        // One iteration: what is ready now runs once; what becomes ready meanwhile waits for
+        // the next iteration (FIFO round robin, as asyncio's _run_once).
+        for (std::size_t n = ready_count; n > 0; --n) {
+            ReadyItem* it = pop_ready();
+            if (!it) break;
+            run_item(it);
+        }
+        if (stop_requested || stop()) break;
+        if (++iterations % kIoPollEvery == 0) io->poll();
+    }
+}
+
+void LoopImpl::cancel_all_and_finish() {
+    std::uint64_t seen = static_cast<std::uint64_t>(-1);
+    run([&] {
+        if (live_count == 0) return true;
+        if (seen != spawned) {  // new tasks appeared: they are cancelled too
+            seen = spawned;
+            for (ListNode* n = live.first(); n != live.end();) {
+                TaskBase* t = static_cast<TaskLink*>(n)->task;
+                n = n->next;
+                if (t->cancel_requests == 0) cancel_task(t, "the loop is closing");
+            }
+        }
+        return false;
+    });
+}
+
+// ---- suspension points ----
+
+void suspend(TaskBase* self, const char* what) {
+    LoopImpl* L = self->loop;
+    // The stack-pointer check that stands in for a guard page on unguarded stacks (and
+    // catches deep recursion on guarded ones before it reaches the guard).
+    char* sp = static_cast<char*>(__builtin_frame_address(0));
+    if (sp < self->stack.limit + kStackMargin)
+        report_stack_overflow(self, "the stack pointer went below the stack's limit");
+    self->status = TaskStatus::suspended;
+    self->waiting_on = what;
+    fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
+    L->sched_fctx = r.fctx;
+    self->waiting_on = nullptr;
+}
+
+bool wake(TaskBase* t) noexcept {
+    if (t->status != TaskStatus::suspended) return false;
+    t->status = TaskStatus::ready;
+    t->loop->push_ready(t);
+    return true;
+}
+
+void throw_if_cancelled(TaskBase* self) {
+    if (self->must_cancel) {
+        self->must_cancel = false;
+        throw CancelledError(self->cancel_msg);
+    }
+}
+
+void park(Waiter& w, const char* what) {
+    TaskBase* self = w.task;
+    throw_if_cancelled(self);
+    for (;;) {
+        suspend(self, what);
+        if (self->must_cancel) {
+            w.unlink();
+            throw_if_cancelled(self);
+        }
+        if (w.notified) return;
+    }
+}
+
+void add_timer(TimerNode& n, Clock::time_point when) {
+    LoopImpl* L = t_loop;
+    if (!L) throw RuntimeError("asyncfiber: a timer needs a running loop");
+    L->timers.push(&n, when);
+}
+
+void remove_timer(TimerNode& n) noexcept {
+    if (n.scheduled() && t_loop) t_loop->timers.remove(&n);
+}
+
+}  // namespace detail
+
+void yield_now() {
+    detail::TaskBase* self = detail::current_task_checked("af::sleep(0)");
+    detail::throw_if_cancelled(self);
+    detail::LoopImpl* L = self->loop;
+    self->status = detail::TaskStatus::ready;
+    L->push_ready(self);
+    self->waiting_on = "sleep(0)";
+    detail::fctx::transfer_t r = detail::fctx::jump_fcontext(L->sched_fctx, nullptr);
+    L->sched_fctx = r.fctx;
+    self->waiting_on = nullptr;
+    detail::throw_if_cancelled(self);
+}
+
+namespace {
+struct SleepTimer : detail::TimerNode {
+    detail::TaskBase* task;
+};
+}  // namespace
+
+void sleep_until(Clock::time_point deadline) {
+    detail::TaskBase* self = detail::current_task_checked("af::sleep");
+    detail::throw_if_cancelled(self);
+    SleepTimer timer;
+    timer.task = self;
+    timer.fire = [](detail::TimerNode* n) { detail::wake(static_cast<SleepTimer*>(n)->task); };
+    self->loop->timers.push(&timer, deadline);
+    self->wake_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+    while (timer.scheduled() && !self->must_cancel) detail::suspend(self, "sleep");
+    if (timer.scheduled()) self->loop->timers.remove(&timer);
+    detail::throw_if_cancelled(self);
+}
+
+}  // namespace asyncfiber

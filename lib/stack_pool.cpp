@@ -1,0 +1,233 @@
+#include "stack_pool.hpp"
+
+#include "overflow_guard.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <new>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace asyncfiber {
+namespace detail {
+
+namespace {
+std::atomic<std::size_t> g_default_stack_size{256 * 1024};
+std::atomic<std::size_t> g_guard_budget{0};  // 0: not read yet
+std::atomic<std::size_t> g_guarded_in_use{0};
+
+std::size_t read_guard_budget() {
+    std::size_t max_maps = 65530;
+    std::ifstream f("/proc/sys/vm/max_map_count");
+    if (f) f >> max_maps;
+    return std::max<std::size_t>(max_maps / 4, 64);
+}
+
+// A slab holds this much address space at most (fewer, larger stacks for big sizes).
+constexpr std::size_t kSlabBytes = 16u << 20;
+constexpr std::uint32_t kMaxSlabStacks = 64;
+// Free stacks whose pages stay resident even when the loop idles.
+constexpr std::size_t kHotFreeStacks = 64;
+}  // namespace
+
+struct StackPool::Slab {
+    char* base = nullptr;
+    std::size_t bytes = 0;
+    SizeClass* cls = nullptr;
+    std::uint32_t count = 0;
+    std::uint32_t live = 0;
+    bool guarded = false;
+    std::vector<std::uint32_t> free_slots;  // LIFO: the last freed is the warmest
+    std::vector<bool> dirty;                // per slot: pages may be resident
+};
+
+struct StackPool::SizeClass {
+    std::size_t size = 0;    // usable bytes
+    std::size_t stride = 0;  // size + one guard page
+    std::uint32_t per_slab = 0;
+    std::vector<Slab*> slabs;        // every slab of this class
+    std::vector<Slab*> with_free;    // slabs that have a free slot (may hold stale entries)
+};
+
+std::size_t StackPool::page_size() noexcept {
+    static const std::size_t p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return p;
+}
+
+std::size_t StackPool::round_size(std::size_t requested) noexcept {
+    if (requested == 0) requested = g_default_stack_size.load(std::memory_order_relaxed);
+    std::size_t p = page_size();
+    requested = std::max(requested, kMinStackSize);
+    return (requested + p - 1) / p * p;
+}
+
+void StackPool::set_guard_budget(std::size_t stacks) noexcept { g_guard_budget = stacks; }
+
+std::size_t StackPool::guard_budget() noexcept {
+    std::size_t b = g_guard_budget.load(std::memory_order_relaxed);
+    if (b == 0) {
+        b = read_guard_budget();
+        g_guard_budget = b;
+    }
+    return b;
+}
+
+StackPool& StackPool::for_this_thread() {
+    static thread_local std::unique_ptr<StackPool> pool(new StackPool);
+    return *pool;
+}
+
+StackPool::~StackPool() {
+    for (auto& c : classes_)
+        for (Slab* s : c->slabs) free_slab(s);
+}
+
+StackPool::SizeClass& StackPool::size_class(std::size_t size) {
+    if (default_class_ && size == default_class_size_) return *default_class_;
+    for (auto& c : classes_)
+        if (c->size == size) return *c;
+    std::unique_ptr<SizeClass> c(new SizeClass);
+    c->size = size;
+    c->stride = size + page_size();
+    c->per_slab = static_cast<std::uint32_t>(
+        std::max<std::size_t>(1, std::min<std::size_t>(kMaxSlabStacks, kSlabBytes / c->stride)));
+    classes_.push_back(std::move(c));
+    return *classes_.back();
+}
+
+StackPool::Slab* StackPool::new_slab(SizeClass& cls) {
+    std::unique_ptr<Slab> s(new Slab);
+    s->cls = &cls;
+    s->count = cls.per_slab;
+    s->bytes = cls.stride * cls.per_slab;
+    void* p = ::mmap(nullptr, s->bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    s->base = static_cast<char*>(p);
+    // Stacks touch one or two pages each: a transparent huge page would make every stack
+    // cost 2 MiB (and its zeroing) instead of 4 KiB.
+    ::madvise(p, s->bytes, MADV_NOHUGEPAGE);
+    // Guard pages while the process-wide budget lasts (each one is an extra mapping).
+    std::size_t used = g_guarded_in_use.fetch_add(s->count) + s->count;
+    if (used <= guard_budget()) {
+        s->guarded = true;
+        for (std::uint32_t i = 0; i < s->count; ++i) {
+            if (::mprotect(s->base + i * cls.stride, page_size(), PROT_NONE) != 0) {
+                s->guarded = false;  // out of mappings after all: fall back to checks
+                break;
+            }
+        }
+    }
+    if (!s->guarded) g_guarded_in_use.fetch_sub(s->count);
+    s->free_slots.reserve(s->count);
+    for (std::uint32_t i = s->count; i-- > 0;) s->free_slots.push_back(i);
+    s->dirty.assign(s->count, false);
+    cls.slabs.push_back(s.get());
+    return s.release();
+}
+
+void StackPool::free_slab(Slab* s) noexcept {
+    for (std::uint32_t i = 0; i < s->count; ++i)
+        if (s->dirty[i]) --dirty_free_;
+    ::munmap(s->base, s->bytes);
+    if (s->guarded) g_guarded_in_use.fetch_sub(s->count);
+    delete s;
+}
+
+void StackPool::allocate(std::size_t size, StackInfo& out) {
+    std::size_t rounded = round_size(size);
+    SizeClass& cls = size_class(rounded);
+    if (size == 0 && default_class_ != &cls) {
+        default_class_ = &cls;
+        default_class_size_ = rounded;
+    }
+    Slab* s = nullptr;
+    while (!cls.with_free.empty()) {
+        Slab* c = cls.with_free.back();
+        if (!c->free_slots.empty()) {
+            s = c;
+            break;
+        }
+        cls.with_free.pop_back();
+    }
+    if (!s) {
+        s = new_slab(cls);
+        cls.with_free.push_back(s);
+    }
+    std::uint32_t slot = s->free_slots.back();
+    s->free_slots.pop_back();
+    if (s->dirty[slot]) {
+        s->dirty[slot] = false;
+        --dirty_free_;
+    }
+    ++s->live;
+    out.limit = s->base + slot * cls.stride + page_size();
+    out.size = cls.size;
+    out.slot = s;
+    out.guarded = s->guarded;
+}
+
+void StackPool::release(StackInfo& st) noexcept {
+    Slab* s = static_cast<Slab*>(st.slot);
+    if (!s) return;
+    SizeClass& cls = *s->cls;
+    auto slot = static_cast<std::uint32_t>((st.limit - page_size() - s->base) / cls.stride);
+    if (s->free_slots.empty()) cls.with_free.push_back(s);
+    s->free_slots.push_back(slot);
+    s->dirty[slot] = true;
+    ++dirty_free_;
+    --s->live;
+    st = StackInfo{};
+    // An empty slab goes back to the system unless it is the class's only room left.
+    if (s->live == 0 && cls.slabs.size() > 1) {
+        cls.slabs.erase(std::find(cls.slabs.begin(), cls.slabs.end(), s));
+        cls.with_free.erase(std::remove(cls.with_free.begin(), cls.with_free.end(), s),
+                            cls.with_free.end());
+        free_slab(s);
+    }
+}
+
+void StackPool::trim() noexcept {
+    if (dirty_free_ <= kHotFreeStacks) return;
+    // Keep the warmest (last freed) stacks of the current slab of each class; advise the
+    // kernel that the others' pages can go.
+    for (auto& c : classes_) {
+        Slab* hot = c->with_free.empty() ? nullptr : c->with_free.back();
+        for (Slab* s : c->slabs) {
+            if (s == hot) continue;
+            for (std::uint32_t slot : s->free_slots) {
+                if (!s->dirty[slot]) continue;
+                ::madvise(s->base + slot * c->stride + page_size(), c->size, MADV_DONTNEED);
+                s->dirty[slot] = false;
+                --dirty_free_;
+            }
+        }
+    }
+}
+
+StackPool::Stats StackPool::stats() const noexcept {
+    Stats st;
+    for (auto& c : classes_) {
+        st.slabs += c->slabs.size();
+        for (Slab* s : c->slabs) {
+            st.live += s->live;
+            st.free += s->free_slots.size();
+        }
+    }
+    st.guarded_live = g_guarded_in_use.load();
+    return st;
+}
+
+}  // namespace detail
+
+std::size_t default_stack_size() noexcept {
+    return detail::g_default_stack_size.load(std::memory_order_relaxed);
+}
+
+void set_default_stack_size(std::size_t bytes) {
+    detail::g_default_stack_size = detail::StackPool::round_size(bytes);
+}
+
+}  // namespace asyncfiber

@@ -1,0 +1,72 @@
+// Internal: where task stacks come from.
+//
+// Stacks are carved from slabs (one mmap of up to 64 stacks, MAP_NORESERVE) so that creating
+// a stack costs no system call in the common case and a million stacks need only ~16k
+// mappings. Only touched pages cost memory. Below every stack lies one page that is never
+// used; while the process-wide guard budget lasts it is made PROT_NONE (a guard page: an
+// overflow faults and is reported with the task's name). Each guard splits a mapping in two
+// and Linux allows ~65k mappings per process, so past the budget stacks stay unguarded and
+// rely on the stack-pointer check made at every suspension point. See docs/design.md.
+//
+// One pool per thread: stacks never cross threads, so nothing here locks.
+#pragma once
+
+#include <asyncfiber/detail/task_state.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace asyncfiber {
+namespace detail {
+
+class StackPool {
+public:
+    /// The pool of the calling thread (created on first use, released at thread exit).
+    static StackPool& for_this_thread();
+
+    ~StackPool();
+
+    /// Fills `out` with a stack of at least `size` bytes (0: the default size). Throws
+    /// std::bad_alloc when the system has no address space left.
+    void allocate(std::size_t size, StackInfo& out);
+    /// Takes a stack back; it is reused first (its pages are warm).
+    void release(StackInfo& s) noexcept;
+    /// Gives the memory of cold free stacks back to the system (called when the loop idles).
+    void trim() noexcept;
+
+    static std::size_t page_size() noexcept;
+    /// Rounds a requested size to what allocate() would really give.
+    static std::size_t round_size(std::size_t requested) noexcept;
+
+    /// How many stacks may get a guard page, process-wide (default: max_map_count / 4).
+    static void set_guard_budget(std::size_t stacks) noexcept;
+    static std::size_t guard_budget() noexcept;
+
+    struct Stats {
+        std::size_t live = 0;           // stacks in use
+        std::size_t free = 0;           // stacks ready for reuse
+        std::size_t slabs = 0;          // mappings held
+        std::size_t guarded_live = 0;   // guarded stacks in use or free
+    };
+    Stats stats() const noexcept;
+
+private:
+    struct Slab;
+    struct SizeClass;
+    SizeClass& size_class(std::size_t size);
+    Slab* new_slab(SizeClass& cls);
+    void free_slab(Slab* s) noexcept;
+
+    std::vector<std::unique_ptr<SizeClass>> classes_;
+    SizeClass* default_class_ = nullptr;
+    std::size_t default_class_size_ = 0;
+    std::size_t dirty_free_ = 0;
+};
+
+/// Minimum usable stack.
+constexpr std::size_t kMinStackSize = 16 * 1024;
+
+}  // namespace detail
+}  // namespace asyncfiber

@@ -1,0 +1,283 @@
+// Tasks: spawning, cancellation, awaiting one task or many, and the handle's accessors.
+#include "loop_impl.hpp"
+
+#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/task.hpp>
+
+#include <atomic>
+#include <memory>
+
+namespace asyncfiber {
+namespace detail {
+
+namespace {
+std::atomic<std::uint64_t> g_next_task_id{1};
+
+TaskBase* checked(TaskBase* p) {
+    if (!p) throw InvalidStateError("asyncfiber: use of an empty Task handle");
+    return p;
+}
+}  // namespace
+
+TaskBase::~TaskBase() {
+    if (outcome == TaskOutcome::error && !retrieved) {
+        ExceptionContext ctx{"Task exception was never retrieved", error,
+                             name.empty() ? "Task-" + std::to_string(id) : name};
+        if (LoopImpl* L = current_loop())
+            L->report(ctx);
+        else
+            default_report(ctx);
+    }
+}
+
+void TaskBase::rethrow_if_failed() {
+    retrieved = true;
+    if (outcome == TaskOutcome::error) std::rethrow_exception(error);
+    if (outcome == TaskOutcome::cancelled) throw CancelledError(cancel_msg);
+}
+
+void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
+    LoopImpl* L = current_loop();
+    if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
+    if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
+    t->loop = L;
+    t->id = g_next_task_id.fetch_add(1, std::memory_order_relaxed);
+    t->name = std::move(name);
+    t->stack_size = stack_size;
+    t->add_ref();  // the loop's, until the task is done
+    L->live.push_back(&t->all_link);
+    ++L->live_count;
+    ++L->spawned;
+    t->status = TaskStatus::created;
+    L->push_ready(t);
+}
+
+bool cancel_task(TaskBase* t, const std::string& msg) {
+    if (t->is_done()) return false;
+    ++t->cancel_requests;
+    if (t->status == TaskStatus::suspended && t->cancel_hook &&
+        t->cancel_hook(t->cancel_arg, msg))
+        return true;  // handed on to what it awaits; it wakes when that ends
+    t->must_cancel = true;
+    t->cancel_msg = msg;
+    wake(t);
+    return true;
+}
+
+namespace {
+
+/// While the caller is suspended, a cancel goes to what it awaits (asyncio's _fut_waiter).
+class CancelHookScope {
+public:
+    CancelHookScope(TaskBase* self, bool (*hook)(void*, const std::string&), void* arg) noexcept
+        : self_(self) {
+        self->cancel_hook = hook;
+        self->cancel_arg = arg;
+    }
+    ~CancelHookScope() {
+        self_->cancel_hook = nullptr;
+        self_->cancel_arg = nullptr;
+    }
+    CancelHookScope(const CancelHookScope&) = delete;
+    CancelHookScope& operator=(const CancelHookScope&) = delete;
+
+private:
+    TaskBase* self_;
+};
+
+struct AwaitListener : DoneListener {
+    TaskBase* waiter = nullptr;
+    ~AwaitListener() { unlink(); }
+};
+
+}  // namespace
+
+void await_done(TaskBase* t) {
+    TaskBase* self = current_task_checked("af::await");
+    if (t == self) throw RuntimeError("asyncfiber: a task cannot await itself");
+    t->awaited = true;
+    if (t->is_done()) return;  // nothing to wait for: not a suspension point
+    throw_if_cancelled(self);
+    AwaitListener node;
+    node.waiter = self;
+    node.on_done = [](DoneListener* l, TaskBase*) { wake(static_cast<AwaitListener*>(l)->waiter); };
+    t->listeners.push_back(&node);
+    CancelHookScope hook(self, [](void* arg, const std::string& msg) {
+        return cancel_task(static_cast<TaskBase*>(arg), msg);
+    }, t);
+    for (;;) {
+        suspend(self, "a task");
+        throw_if_cancelled(self);
+        if (t->is_done()) return;
+    }
+}
+
+namespace {
+
+struct GatherState;
+
+struct ChildListener : DoneListener {
+    GatherState* g = nullptr;
+    std::size_t index = 0;
+    ~ChildListener() { unlink(); }
+};
+
+struct GatherState {
+    TaskBase* waiter;
+    TaskBase* const* children;
+    std::size_t n;
+    std::size_t remaining;
+    std::ptrdiff_t failed = -1;
+    GatherMode mode;
+    bool cancel_requested = false;
+    std::string cancel_msg;
+
+    bool finished() const noexcept {
+        return remaining == 0 || (mode == GatherMode::first_error && failed >= 0);
+    }
+};
+
+void on_child_done(DoneListener* l, TaskBase* child) {
+    auto* c = static_cast<ChildListener*>(l);
+    GatherState* g = c->g;
+    --g->remaining;
+    if (g->failed < 0 && child->outcome != TaskOutcome::value)
+        g->failed = static_cast<std::ptrdiff_t>(c->index);
+    if (g->finished()) wake(g->waiter);
+}
+
+bool cancel_children(void* arg, const std::string& msg) {
+    auto* g = static_cast<GatherState*>(arg);
+    bool any = false;
+    for (std::size_t i = 0; i < g->n; ++i)
+        if (cancel_task(g->children[i], msg)) any = true;
+    if (any) {
+        g->cancel_requested = true;
+        g->cancel_msg = msg;
+    }
+    return any;
+}
+
+}  // namespace
+
+std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode mode) {
+    TaskBase* self = current_task_checked("af::gather");
+    GatherState g{self, tasks, n, 0, -1, mode, false, {}};
+    for (std::size_t i = 0; i < n; ++i) {
+        if (tasks[i] == self) throw RuntimeError("asyncfiber: a task cannot gather itself");
+        if (!tasks[i]->is_done())
+            ++g.remaining;
+        else if (g.failed < 0 && tasks[i]->outcome != TaskOutcome::value)
+            g.failed = static_cast<std::ptrdiff_t>(i);
+    }
+    if (g.finished()) return g.failed;
+    throw_if_cancelled(self);
+
+    // One listener per child not done yet; small gathers keep them on this stack.
+    ChildListener inline_nodes[16];
+    std::unique_ptr<ChildListener[]> heap_nodes;
+    ChildListener* nodes = inline_nodes;
+    if (n > 16) {
+        heap_nodes.reset(new ChildListener[n]);
+        nodes = heap_nodes.get();
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (tasks[i]->is_done()) continue;
+        nodes[i].g = &g;
+        nodes[i].index = i;
+        nodes[i].on_done = &on_child_done;
+        tasks[i]->listeners.push_back(&nodes[i]);
+    }
+    CancelHookScope hook(self, &cancel_children, &g);
+    while (!g.finished()) {
+        suspend(self, "gather");
+        throw_if_cancelled(self);
+    }
+    if (mode == GatherMode::all && g.cancel_requested) throw CancelledError(g.cancel_msg);
+    return g.failed;
+}
+
+}  // namespace detail
+
+// ---- TaskRef ----
+
+bool TaskRef::done() const { return detail::checked(p_)->is_done(); }
+
+bool TaskRef::cancelled() const {
+    return detail::checked(p_)->outcome == detail::TaskOutcome::cancelled;
+}
+
+bool TaskRef::cancel(std::string msg) { return detail::cancel_task(detail::checked(p_), msg); }
+
+int TaskRef::cancelling() const { return static_cast<int>(detail::checked(p_)->cancel_requests); }
+
+int TaskRef::uncancel() {
+    detail::TaskBase* t = detail::checked(p_);
+    if (t->cancel_requests > 0) --t->cancel_requests;
+    return static_cast<int>(t->cancel_requests);
+}
+
+std::exception_ptr TaskRef::exception() const {
+    detail::TaskBase* t = detail::checked(p_);
+    if (!t->is_done()) throw InvalidStateError("asyncfiber: exception() of a pending task");
+    t->retrieved = true;
+    if (t->outcome == detail::TaskOutcome::cancelled) throw CancelledError(t->cancel_msg);
+    return t->error;
+}
+
+std::string TaskRef::name() const {
+    detail::TaskBase* t = detail::checked(p_);
+    return t->name.empty() ? "Task-" + std::to_string(t->id) : t->name;
+}
+
+void TaskRef::set_name(std::string name) { detail::checked(p_)->name = std::move(name); }
+
+std::uint64_t TaskRef::id() const { return detail::checked(p_)->id; }
+
+namespace {
+struct CallbackListener : detail::DoneListener {
+    std::function<void(TaskRef)> fn;
+};
+}  // namespace
+
+void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
+    detail::TaskBase* t = detail::checked(p_);
+    detail::LoopImpl* L = t->loop;
+    if (!L) throw RuntimeError("asyncfiber: add_done_callback on a task without a loop");
+    if (t->is_done()) {
+        TaskRef self = *this;
+        L->call_soon([fn, self] { fn(self); });
+        return;
+    }
+    auto* node = new CallbackListener;
+    node->fn = std::move(fn);
+    node->on_done = [](detail::DoneListener* l, detail::TaskBase* done) {
+        std::unique_ptr<CallbackListener> owned(static_cast<CallbackListener*>(l));
+        done->add_ref();
+        TaskRef ref = TaskRef::adopt(done);
+        auto f = std::move(owned->fn);
+        done->loop->call_soon([f, ref] { f(ref); });
+    };
+    t->listeners.push_back(node);
+}
+
+TaskRef current_task() {
+    detail::TaskBase* t = detail::current_task_checked("af::current_task");
+    t->add_ref();
+    return TaskRef::adopt(t);
+}
+
+std::vector<TaskRef> all_tasks() {
+    detail::LoopImpl* L = detail::current_loop();
+    if (!L) throw RuntimeError("asyncfiber: af::all_tasks called outside a running loop");
+    std::vector<TaskRef> out;
+    out.reserve(L->live_count);
+    for (detail::ListNode* n = L->live.first(); n != L->live.end(); n = n->next) {
+        detail::TaskBase* t = static_cast<detail::TaskLink*>(n)->task;
+        t->add_ref();
+        out.push_back(TaskRef::adopt(t));
+    }
+    return out;
+}
+
+}  // namespace asyncfiber

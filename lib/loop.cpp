@@ -194,6 +194,11 @@ void Loop::close() {
         detail::LoopEntry entry(impl_, false);
         impl_->cancel_all_and_finish();
     }
+    while (!impl_->close_hooks.empty()) {
+        auto hook = std::move(impl_->close_hooks.back());
+        impl_->close_hooks.pop_back();
+        hook();
+    }
     impl_->closed = true;
 }
 

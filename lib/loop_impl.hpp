@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <vector>
 
 namespace asyncfiber {
 namespace detail {
@@ -107,6 +108,9 @@ struct LoopImpl {
     std::uint64_t iterations = 0;
     Clock::duration slow_step = std::chrono::milliseconds(100);
     std::function<void(const ExceptionContext&)> exception_handler;
+    /// Run by Loop::close() once every task is done, last added first (e.g. the thread
+    /// pool's shutdown).
+    std::vector<std::function<void()>> close_hooks;
 };
 
 /// The loop running on this thread, or nullptr.

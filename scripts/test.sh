@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds and runs every test: g++ with C++14 and clang++ with C++17 (warnings are errors),
+# then checks that an installed asyncfiber works with find_package and pkg-config, then runs
+# the extra checks in .ci/extra/ (sanitizers, fuzzing, differential tests).
+#   ASYNCFIBER_QUICK=1 scripts/test.sh    only the g++ C++14 build and its tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+
+build_and_test() {  # name compiler standard
+  local dir="build-ci-$1"
+  echo "=== $1: $2, C++$3"
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$2" \
+        -DCMAKE_CXX_STANDARD="$3" -DASYNCFIBER_WERROR=ON >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 300)
+}
+
+build_and_test gcc-cxx14 g++ 14
+[ "${ASYNCFIBER_QUICK:-0}" = 1 ] && exit 0
+build_and_test clang-cxx17 clang++ 17
+
+echo "=== install + find_package + pkg-config"
+prefix="$(pwd)/build-ci-install/prefix"
+rm -rf build-ci-install && mkdir -p build-ci-install
+cmake --install build-ci-gcc-cxx14 --prefix "$prefix" >/dev/null
+cmake -S test/install -B build-ci-install/consumer -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build build-ci-install/consumer
+./build-ci-install/consumer/consumer
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" g++ -std=c++14 test/install/consumer.cpp \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs asyncfiber) -o build-ci-install/consumer-pc
+./build-ci-install/consumer-pc
+
+for step in .ci/extra/*.sh; do
+  [ -e "$step" ] || continue
+  echo "=== $step"
+  bash "$step"
+done

@@ -1,0 +1,19 @@
+// Built against an installed asyncfiber: must compile, link and print 42.
+#include <asyncfiber/asyncfiber.hpp>
+
+#include <chrono>
+#include <cstdio>
+
+namespace af = asyncfiber;
+
+int main() {
+    int v = af::run([] {
+        auto t = af::async([] {
+            af::sleep(std::chrono::milliseconds(1));
+            return 21;
+        });
+        return af::await(t) * 2;
+    });
+    std::printf("%d\n", v);
+    return v == 42 ? 0 : 1;
+}

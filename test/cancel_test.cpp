@@ -1,0 +1,246 @@
+// Cancellation at every suspension point, before start, through await and gather, in run().
+#include <asyncfiber/asyncfiber.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace af = asyncfiber;
+using namespace std::chrono_literals;
+
+static_assert(!std::is_base_of<std::exception, af::CancelledError>::value,
+              "CancelledError must not be a std::exception");
+
+namespace {
+// Runs `wait` in a task, cancels it while it is suspended there, checks CancelledError.
+template <class Wait>
+void expect_cancelled_at(Wait wait) {
+    af::run([&] {
+        bool reached = false, after = false;
+        auto t = af::async([&] {
+            reached = true;
+            wait();
+            after = true;
+        });
+        af::sleep(0s);
+        af::sleep(0s);
+        ASSERT_TRUE(reached);
+        EXPECT_TRUE(t.cancel("stop"));
+        try {
+            af::await(t);
+            ADD_FAILURE() << "await did not throw";
+        } catch (const af::CancelledError& e) {
+            EXPECT_EQ(e.message(), "stop");
+        }
+        EXPECT_TRUE(t.cancelled());
+        EXPECT_FALSE(after);
+    });
+}
+}  // namespace
+
+TEST(Cancel, AtSleep) { expect_cancelled_at([] { af::sleep(10s); }); }
+TEST(Cancel, AtSleepUntil) { expect_cancelled_at([] { af::sleep_until(af::Clock::now() + 10s); }); }
+TEST(Cancel, AtYield) {
+    expect_cancelled_at([] {
+        for (;;) af::sleep(0s);
+    });
+}
+TEST(Cancel, AtEventWait) {
+    af::Event ev;
+    expect_cancelled_at([&] { ev.wait(); });
+}
+TEST(Cancel, AtAwaitForwardsToAwaitedTask) {
+    af::Task<void> inner;
+    expect_cancelled_at([&] {
+        inner = af::async([] { af::sleep(10s); });
+        af::await(inner);
+    });
+    EXPECT_TRUE(inner.cancelled());
+}
+TEST(Cancel, AtGatherCancelsEveryChild) {
+    std::vector<af::Task<void>> kids;
+    expect_cancelled_at([&] {
+        for (int i = 0; i < 3; ++i) kids.push_back(af::async([] { af::sleep(10s); }));
+        af::gather(kids);
+    });
+    for (auto& k : kids) EXPECT_TRUE(k.cancelled());
+}
+
+TEST(Cancel, BeforeStartTheBodyNeverRuns) {
+    af::run([] {
+        bool ran = false;
+        auto t = af::async([&] { ran = true; });
+        EXPECT_TRUE(t.cancel());
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        EXPECT_FALSE(ran);
+        EXPECT_TRUE(t.cancelled());
+        EXPECT_THROW(t.result(), af::CancelledError);
+        EXPECT_THROW(t.exception(), af::CancelledError);
+    });
+}
+
+TEST(Cancel, DoneTaskCannotBeCancelled) {
+    af::run([] {
+        auto t = af::async([] { return 1; });
+        af::await(t);
+        EXPECT_FALSE(t.cancel());
+        EXPECT_FALSE(t.cancelled());
+    });
+}
+
+TEST(Cancel, CaughtAndNotRethrownCountsAsNormalCompletion) {
+    af::run([] {
+        auto t = af::async([] {
+            try {
+                af::sleep(10s);
+            } catch (const af::CancelledError&) {
+                return 7;  // cleans up and decides to finish normally
+            }
+            return 0;
+        });
+        af::sleep(0s);
+        t.cancel();
+        EXPECT_EQ(af::await(t), 7);
+        EXPECT_FALSE(t.cancelled());
+        EXPECT_EQ(t.cancelling(), 1);
+    });
+}
+
+TEST(Cancel, CleanupMaySuspendAfterCatching) {
+    af::run([] {
+        std::vector<std::string> log;
+        auto t = af::async([&] {
+            try {
+                af::sleep(10s);
+            } catch (const af::CancelledError&) {
+                log.push_back("caught");
+                af::sleep(1ms);  // the cancellation was delivered once: this sleep completes
+                log.push_back("cleaned");
+                throw;
+            }
+        });
+        af::sleep(0s);
+        t.cancel();
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        EXPECT_EQ(log, (std::vector<std::string>{"caught", "cleaned"}));
+    });
+}
+
+TEST(Cancel, SelfCancelHitsNextSuspensionPoint) {
+    af::run([] {
+        std::vector<int> steps;
+        auto t = af::async([&] {
+            af::current_task().cancel();
+            steps.push_back(1);  // not a suspension point: keeps running
+            af::sleep(0s);
+            steps.push_back(2);
+        });
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        EXPECT_EQ(steps, (std::vector<int>{1}));
+    });
+}
+
+TEST(Cancel, RequestedWhileRunningAndReturningCountsAsCancelled) {
+    af::run([] {
+        auto t = af::async([] {
+            af::current_task().cancel();
+            return 5;  // returns before any suspension point
+        });
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        EXPECT_TRUE(t.cancelled());
+    });
+}
+
+TEST(Cancel, NotCatchableAsStdException) {
+    af::run([] {
+        bool swallowed = false;
+        auto t = af::async([&] {
+            try {
+                af::sleep(10s);
+            } catch (const std::exception&) {
+                swallowed = true;
+            }
+        });
+        af::sleep(0s);
+        t.cancel();
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        EXPECT_FALSE(swallowed);
+    });
+}
+
+TEST(Cancel, UncancelTakesARequestBack) {
+    af::run([] {
+        auto t = af::async([] {
+            try {
+                af::sleep(10s);
+            } catch (const af::CancelledError&) {
+                af::current_task().uncancel();
+            }
+            return af::current_task().cancelling();
+        });
+        af::sleep(0s);
+        t.cancel();
+        EXPECT_EQ(af::await(t), 0);
+    });
+}
+
+TEST(Cancel, RunCancelsAndFinishesLeftoverTasks) {
+    int destroyed = 0, cancelled = 0;
+    struct Guard {
+        int* n;
+        ~Guard() { ++*n; }
+    };
+    af::run([&] {
+        for (int i = 0; i < 10; ++i)
+            af::async([&] {
+                Guard g{&destroyed};
+                try {
+                    af::sleep(100s);
+                } catch (const af::CancelledError&) {
+                    ++cancelled;
+                    throw;
+                }
+            });
+        af::sleep(1ms);
+    });
+    EXPECT_EQ(cancelled, 10);
+    EXPECT_EQ(destroyed, 10);
+}
+
+TEST(Cancel, RunWaitsForCleanupThatSuspends) {
+    bool cleaned = false;
+    af::run([&] {
+        af::async([&] {
+            try {
+                af::sleep(100s);
+            } catch (const af::CancelledError&) {
+                af::sleep(5ms);
+                cleaned = true;
+                throw;
+            }
+        });
+        af::sleep(0s);
+    });
+    EXPECT_TRUE(cleaned);
+}
+
+TEST(Cancel, SigintCancelsMain) {
+    try {
+        af::run([] {
+            std::raise(SIGINT);
+            af::sleep(10s);
+            ADD_FAILURE() << "not cancelled";
+        });
+        FAIL() << "run did not throw";
+    } catch (const af::CancelledError& e) {
+        EXPECT_NE(std::string(e.what()).find("SIGINT"), std::string::npos);
+    }
+    struct sigaction sa;
+    sigaction(SIGINT, nullptr, &sa);
+    EXPECT_EQ(sa.sa_handler, SIG_DFL);  // restored
+}

@@ -1,0 +1,157 @@
+// af::gather and af::gather_settled.
+#include <asyncfiber/asyncfiber.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace af = asyncfiber;
+using namespace std::chrono_literals;
+
+TEST(Gather, TupleInArgumentOrderWithVoidAsNone) {
+    af::run([] {
+        auto a = af::async([] {
+            af::sleep(3ms);
+            return 1;
+        });
+        auto b = af::async([] { return std::string("two"); });
+        auto r = af::gather(a, b, [] { af::sleep(1ms); }, [] { return 4.5; });
+        EXPECT_EQ(std::get<0>(r), 1);
+        EXPECT_EQ(std::get<1>(r), "two");
+        EXPECT_EQ(std::get<2>(r), af::None{});
+        EXPECT_EQ(std::get<3>(r), 4.5);
+    });
+}
+
+TEST(Gather, VectorKeepsOrderNotCompletionOrder) {
+    af::run([] {
+        std::vector<af::Task<int>> ts;
+        for (int i = 0; i < 5; ++i)
+            ts.push_back(af::async([i] {
+                af::sleep(std::chrono::milliseconds(10 - 2 * i));
+                return i;
+            }));
+        EXPECT_EQ(af::gather(std::move(ts)), (std::vector<int>{0, 1, 2, 3, 4}));
+    });
+}
+
+TEST(Gather, CallablesStartLeftToRight) {
+    af::run([] {
+        std::vector<int> order;
+        af::gather([&] { order.push_back(1); }, [&] { order.push_back(2); }, [&] { order.push_back(3); });
+        EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+    });
+}
+
+TEST(Gather, EmptyVectorReturnsAtOnce) {
+    af::run([] { EXPECT_TRUE(af::gather(std::vector<af::Task<int>>{}).empty()); });
+}
+
+TEST(Gather, MoveOnlyValues) {
+    af::run([] {
+        auto r = af::gather([] { return std::unique_ptr<int>(new int(1)); },
+                            [] { return std::unique_ptr<int>(new int(2)); });
+        EXPECT_EQ(*std::get<0>(r) + *std::get<1>(r), 3);
+    });
+}
+
+TEST(Gather, FirstExceptionPropagatesAtOnceOthersKeepRunning) {
+    af::run([] {
+        auto slow = af::async([] {
+            af::sleep(30ms);
+            return 1;
+        });
+        auto bad = af::async([]() -> int {
+            af::sleep(1ms);
+            throw std::invalid_argument("bad");
+        });
+        auto t0 = af::Clock::now();
+        EXPECT_THROW(af::gather(slow, bad), std::invalid_argument);
+        EXPECT_LT(af::Clock::now() - t0, 25ms);  // did not wait for `slow`
+        EXPECT_FALSE(slow.done());
+        EXPECT_EQ(af::await(slow), 1);  // still running, not cancelled
+    });
+}
+
+TEST(Gather, ChildCancelledPropagatesCancelledError) {
+    af::run([] {
+        auto a = af::async([] { af::sleep(10s); });
+        auto b = af::async([] { af::sleep(1ms); });
+        auto canceller = af::async([&] {
+            af::sleep(2ms);
+            a.cancel();
+        });
+        EXPECT_THROW(af::gather(a, b), af::CancelledError);
+        af::await(canceller);
+    });
+}
+
+TEST(Gather, CancellingTheGathererCancelsChildren) {
+    af::run([] {
+        std::vector<af::Task<void>> kids;
+        for (int i = 0; i < 3; ++i) kids.push_back(af::async([] { af::sleep(10s); }));
+        auto g = af::async([&] { af::gather(kids); });
+        af::sleep(1ms);
+        g.cancel();
+        EXPECT_THROW(af::await(g), af::CancelledError);
+        for (auto& k : kids) EXPECT_TRUE(k.cancelled());
+    });
+}
+
+TEST(GatherSettled, ReportsEachOutcome) {
+    af::run([] {
+        auto ok = af::async([] { return 1; });
+        auto bad = af::async([]() -> int { throw std::runtime_error("boom"); });
+        auto cancelled = af::async([] {
+            af::sleep(10s);
+            return 3;
+        });
+        auto canceller = af::async([&] {
+            af::sleep(1ms);
+            cancelled.cancel();
+        });
+        auto r = af::gather_settled(ok, bad, cancelled);
+        EXPECT_TRUE(std::get<0>(r).ok());
+        EXPECT_EQ(std::get<0>(r).value(), 1);
+        EXPECT_FALSE(std::get<1>(r).ok());
+        EXPECT_FALSE(std::get<1>(r).cancelled());
+        EXPECT_THROW(std::rethrow_exception(std::get<1>(r).error()), std::runtime_error);
+        EXPECT_THROW(std::get<1>(r).value(), std::runtime_error);
+        EXPECT_TRUE(std::get<2>(r).cancelled());
+        EXPECT_THROW(std::rethrow_exception(std::get<2>(r).error()), af::CancelledError);
+        af::await(canceller);
+    });
+}
+
+TEST(GatherSettled, VectorAndVoid) {
+    af::run([] {
+        std::vector<af::Task<void>> ts;
+        ts.push_back(af::async([] {}));
+        ts.push_back(af::async([] { throw std::logic_error("x"); }));
+        auto r = af::gather_settled(std::move(ts));
+        ASSERT_EQ(r.size(), 2u);
+        EXPECT_TRUE(r[0].ok());
+        EXPECT_FALSE(r[1].ok());
+    });
+}
+
+TEST(GatherSettled, CancellingTheCallerCancelsChildrenThenThrows) {
+    af::run([] {
+        std::vector<af::Task<int>> kids;
+        for (int i = 0; i < 2; ++i)
+            kids.push_back(af::async([] {
+                af::sleep(10s);
+                return 1;
+            }));
+        auto g = af::async([&] { af::gather_settled(kids); });
+        af::sleep(1ms);
+        g.cancel();
+        EXPECT_THROW(af::await(g), af::CancelledError);
+        for (auto& k : kids) EXPECT_TRUE(k.cancelled());
+    });
+}

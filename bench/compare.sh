@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs asyncfiber's workloads and the Python asyncio anchor back to back, in one go, and
+# prints each figure with the ratio (asyncio / asyncfiber for times, the inverse for rates).
+#   bench/compare.sh [build-dir] [workload...]
+# Each workload runs in its own process, ours then the anchor, so that both see the same
+# machine state; the machines are shared and noisy, so compare ratios, not raw figures.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../build}
+shift || true
+ours="$build/bench/asyncfiber_workloads"
+anchor="$here/../../shared/anchors/asyncio_bench.py"
+[ -x "$ours" ] || { echo "build $ours first (cmake --build $build --target asyncfiber_workloads)"; exit 1; }
+[ -f "$anchor" ] || anchor="${ASYNCIO_ANCHOR:?set ASYNCIO_ANCHOR to asyncio_bench.py}"
+workloads=("$@")
+if [ ${#workloads[@]} -eq 0 ]; then
+  workloads=(spawn_ns_per_task sleep50ms_100k_wall_ms yield_ns pingpong_ns_per_roundtrip
+             skynet1M_ms echo_msgs_per_s mem_bytes_per_blocked_task)
+fi
+printf "%-28s %14s %14s %10s\n" workload asyncfiber asyncio ratio
+for w in "${workloads[@]}"; do
+  a=$("$ours" "$w" 2>/dev/null | awk -v w="$w" '$1==w {print $2}') || true
+  [ -n "$a" ] || { printf "%-28s %14s\n" "$w" "(not built)"; continue; }
+  p=$(python3 "$anchor" "$w" | awk -v w="$w" '$1==w {print $2}')
+  ratio=$(python3 -c "import sys; a,p=float('$a'),float('$p'); print(f'{(a/p if \"per_s\" in \"$w\" else p/a):.1f}x')")
+  printf "%-28s %14s %14s %10s\n" "$w" "$a" "$p" "$ratio"
+done

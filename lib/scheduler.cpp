@@ -140,6 +140,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         if (!timers.empty()) fire_due_timers();
         if (!ready_head) {
             if (stop_requested || stop()) break;
+            if (ready_head) continue;  // the check itself may have made tasks ready
             stacks->trim();
             if (timers.empty())
                 io->wait();

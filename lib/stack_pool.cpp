@@ -60,6 +60,7 @@ std::size_t StackPool::round_size(std::size_t requested) noexcept {
     if (requested == 0) requested = g_default_stack_size.load(std::memory_order_relaxed);
     std::size_t p = page_size();
     requested = std::max(requested, kMinStackSize);
+    requested = std::min<std::size_t>(requested, kMaxStackSize);
     return (requested + p - 1) / p * p;
 }
 
@@ -164,7 +165,7 @@ void StackPool::allocate(std::size_t size, StackInfo& out) {
     }
     ++s->live;
     out.limit = s->base + slot * cls.stride + page_size();
-    out.size = cls.size;
+    out.size = static_cast<std::uint32_t>(cls.size);
     out.slot = s;
     out.guarded = s->guarded;
 }

@@ -65,8 +65,9 @@ private:
     std::size_t dirty_free_ = 0;
 };
 
-/// Minimum usable stack.
+/// Smallest and largest usable stack.
 constexpr std::size_t kMinStackSize = 16 * 1024;
+constexpr std::size_t kMaxStackSize = std::size_t(1) << 30;
 
 }  // namespace detail
 }  // namespace asyncfiber

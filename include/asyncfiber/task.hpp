@@ -23,13 +23,13 @@ using Clock = std::chrono::steady_clock;
 /// Options of one task. `af::async(af::TaskOptions{"fetcher", 512 * 1024}, fn)`.
 struct TaskOptions {
     std::string name;            ///< empty: "Task-<id>"
-    std::size_t stack_size = 0;  ///< bytes of virtual stack; 0: default_stack_size()
+    std::size_t stack_size = 0;  ///< bytes of virtual stack (16 KiB to 1 GiB); 0: default_stack_size()
 };
 
 /// The stack size of tasks spawned without one (256 KiB unless changed). Only touched pages
 /// cost memory. Applies to tasks spawned afterwards on any thread.
 std::size_t default_stack_size() noexcept;
-/// Sets default_stack_size(); rounded up to whole pages, at least 16 KiB.
+/// Sets default_stack_size(); rounded up to whole pages, at least 16 KiB, at most 1 GiB.
 void set_default_stack_size(std::size_t bytes);
 
 template <class T>

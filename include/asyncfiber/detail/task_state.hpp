@@ -56,10 +56,10 @@ struct DoneListener : ListNode {
 
 /// Where the fiber's stack lives; filled by the stack pool when the task first runs.
 struct StackInfo {
-    char* limit = nullptr;  // lowest usable address
-    std::size_t size = 0;   // usable bytes
-    void* slot = nullptr;   // the pool's bookkeeping
-    bool guarded = false;   // a PROT_NONE page lies below `limit`
+    char* limit = nullptr;    // lowest usable address
+    void* slot = nullptr;     // the pool's bookkeeping
+    std::uint32_t size = 0;   // usable bytes
+    bool guarded = false;     // a PROT_NONE page lies below `limit`
 };
 
 /// The C++ runtime's per-thread exception state (__cxa_eh_globals), saved per task.
@@ -98,13 +98,13 @@ public:
     /// Throws the stored exception or CancelledError; marks the outcome as retrieved.
     void rethrow_if_failed();
 
-    // ---- bookkeeping, in the order the hot paths touch it ----
-    std::uint32_t refs = 1;
+    // ---- bookkeeping; small fields first so that they share the ReadyItem's padding ----
     TaskStatus status = TaskStatus::created;
     TaskOutcome outcome = TaskOutcome::none;
     bool must_cancel = false;         // a cancellation waits to be thrown at a suspension point
     bool retrieved = false;           // someone looked at the outcome
     bool awaited = false;             // someone awaited/gathered it (debug: "never awaited")
+    std::uint32_t refs = 1;
     std::uint32_t cancel_requests = 0;  // asyncio's cancelling()
     LoopImpl* loop = nullptr;
     void* fctx = nullptr;             // the suspended fiber context

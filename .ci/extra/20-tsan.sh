@@ -10,7 +10,7 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMP
       >/dev/null
 tests="bridge_test bridge_stress_test bridge_asio_test"
 cmake --build "$dir" -j "$(nproc)" --target $tests
-export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(pwd)/.ci/extra/tsan.supp"
 for t in $tests; do
   echo "--- $t (ThreadSanitizer)"
   "./$dir/test/$t" --gtest_brief=1

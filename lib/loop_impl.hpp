@@ -122,6 +122,8 @@ void default_report(const ExceptionContext& ctx) noexcept;
 
 /// Requests cancellation of `t` (Task::cancel).
 bool cancel_task(TaskBase* t, const std::string& msg);
+/// Takes one cancellation request back (Task::uncancel); at zero a pending one is dropped.
+int uncancel_task(TaskBase* t) noexcept;
 
 /// Nanoseconds on the loop clock, for dumps.
 inline std::int64_t now_ns() noexcept {

@@ -8,3 +8,6 @@
 #include <asyncfiber/loop.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>
+#include <asyncfiber/wait.hpp>
+#include <asyncfiber/task_group.hpp>
+#include <asyncfiber/queue.hpp>

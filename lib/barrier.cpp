@@ -29,7 +29,7 @@ Barrier::~Barrier() {
 
 std::size_t Barrier::wait() {
     detail::TaskBase* self = detail::current_task_checked("Barrier::wait");
-    affinity_.check("Barrier");
+    affinity_.check(self->loop, "Barrier");
     // A previous round still drains (or resets): wait for the next one.
     while (state_ == State::draining || state_ == State::resetting) {
         detail::Waiter w(self);

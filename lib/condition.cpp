@@ -13,7 +13,7 @@ Condition::~Condition() {
 
 void Condition::wait() {
     detail::TaskBase* self = detail::current_task_checked("Condition::wait");
-    affinity_.check("Condition");
+    affinity_.check(self->loop, "Condition");
     if (!lock_->locked())
         throw RuntimeError("asyncfiber: Condition::wait without holding the condition's lock");
     lock_->unlock();

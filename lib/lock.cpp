@@ -13,7 +13,7 @@ Lock::~Lock() {
 
 void Lock::lock() {
     detail::TaskBase* self = detail::current_task_checked("Lock::lock");
-    affinity_.check("Lock");
+    affinity_.check(self->loop, "Lock");
     if (!locked_ && waiters_.empty()) {
         locked_ = true;  // uncontended: not a suspension point, as in asyncio
         return;

@@ -20,7 +20,7 @@ Semaphore::~Semaphore() {
 
 void Semaphore::acquire() {
     detail::TaskBase* self = detail::current_task_checked("Semaphore::acquire");
-    affinity_.check("Semaphore");
+    affinity_.check(self->loop, "Semaphore");
     if (value_ > 0 && waiters_.empty()) {
         --value_;
         return;

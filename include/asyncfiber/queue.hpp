@@ -113,7 +113,7 @@ public:
     /// once shutdown() was called. A put cancelled while it waits has not put anything.
     void put(T item) {
         TaskBase* self = current_task_checked("Queue::put");
-        affinity_.check("Queue");
+        affinity_.check(self->loop, "Queue");
         while (full()) {
             if (shutdown_) throw QueueShutDown();
             Waiter w(self);
@@ -126,7 +126,8 @@ public:
                 throw;
             }
         }
-        put_nowait(std::move(item));
+        if (shutdown_) throw QueueShutDown();
+        push(std::move(item));
     }
 
     /// Puts an item now; QueueFull if full, QueueShutDown after shutdown().
@@ -134,9 +135,7 @@ public:
         affinity_.check("Queue");
         if (shutdown_) throw QueueShutDown();
         if (full()) throw QueueFull();
-        store_.push(std::move(item));
-        ++unfinished_;
-        notify_first(getters_);
+        push(std::move(item));
     }
 
     /// Removes and returns an item, suspending (cancellably) while the queue is empty. After
@@ -144,7 +143,7 @@ public:
     /// cancelled while it waits has taken nothing.
     T get() {
         TaskBase* self = current_task_checked("Queue::get");
-        affinity_.check("Queue");
+        affinity_.check(self->loop, "Queue");
         while (empty()) {
             if (shutdown_) throw QueueShutDown();
             Waiter w(self);
@@ -157,7 +156,7 @@ public:
                 throw;
             }
         }
-        return get_nowait();
+        return pop();
     }
 
     /// Removes and returns an item now; QueueEmpty if empty (QueueShutDown if also shut down).
@@ -167,9 +166,7 @@ public:
             if (shutdown_) throw QueueShutDown();
             throw QueueEmpty();
         }
-        T v = store_.pop();
-        notify_first(putters_);
-        return v;
+        return pop();
     }
 
     /// Marks one item taken with get() as processed. Throws InvalidStateError if called more
@@ -184,7 +181,7 @@ public:
     /// Suspends until every item put has been marked with task_done().
     void join() {
         TaskBase* self = current_task_checked("Queue::join");
-        affinity_.check("Queue");
+        affinity_.check(self->loop, "Queue");
         if (unfinished_ == 0) return;
         Waiter w(self);
         joiners_.push_back(&w);
@@ -212,6 +209,16 @@ public:
     }
 
 private:
+    void push(T&& item) {
+        store_.push(std::move(item));
+        ++unfinished_;
+        notify_first(getters_);
+    }
+    T pop() {
+        T v = store_.pop();
+        notify_first(putters_);
+        return v;
+    }
     void set_finished() noexcept {
         while (notify_first(joiners_)) {
         }

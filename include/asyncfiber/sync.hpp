@@ -22,8 +22,14 @@ namespace detail {
 class LoopAffinity {
 public:
     void check(const char* what);
+    /// The same, for a caller that already knows the loop it runs on (a task's loop): the
+    /// common case is one comparison.
+    void check(const void* running_loop, const char* what) {
+        if (running_loop != loop_) bind(running_loop, what);
+    }
 
 private:
+    void bind(const void* running_loop, const char* what);
     const void* loop_ = nullptr;
 };
 }  // namespace detail

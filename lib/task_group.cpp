@@ -109,7 +109,6 @@ void TaskGroup::join() {
     if (joined_) throw RuntimeError("asyncfiber: TaskGroup::join called twice");
     bool cancelled = false;
     std::string msg;
-    joining_ = true;
     wait_all(&cancelled, &msg);
     joined_ = true;
     if (!errors_.empty()) {

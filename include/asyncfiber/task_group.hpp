@@ -81,7 +81,6 @@ private:
     detail::TaskBase* joiner_ = nullptr;
     bool aborting_ = false;
     bool joined_ = false;
-    bool joining_ = false;
 };
 
 }  // namespace asyncfiber

@@ -29,6 +29,7 @@ constexpr std::size_t kStackMargin = 512;
 void task_entry(fctx::transfer_t from) {
     auto* t = static_cast<TaskBase*>(from.data);
     LoopImpl* L = t->loop;
+    asan_finish_switch(nullptr, &L->sched_stack_bottom, &L->sched_stack_size);
     L->sched_fctx = from.fctx;
     try {
         t->run_body();
@@ -51,6 +52,7 @@ void task_entry(fctx::transfer_t from) {
 
 void leave_finished_fiber(TaskBase* t) {
     LoopImpl* L = t->loop;
+    asan_start_switch(nullptr, L->sched_stack_bottom, L->sched_stack_size);  // this stack dies
     fctx::jump_fcontext(L->sched_fctx, finished_marker());
     __builtin_unreachable();
 }
@@ -98,7 +100,10 @@ void LoopImpl::resume(TaskBase* t) {
     EhState* g = eh_globals;
     sched_eh = *g;
     *g = t->eh;
+    void* fake_stack = nullptr;
+    asan_start_switch(&fake_stack, t->stack.limit, t->stack.size);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
+    asan_finish_switch(fake_stack, nullptr, nullptr);
     t->eh = *g;
     *g = sched_eh;
     running = nullptr;
@@ -186,7 +191,10 @@ void suspend(TaskBase* self, const char* what) {
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
     self->status = TaskStatus::suspended;
     self->waiting_on = what;
+    void* fake_stack = nullptr;
+    asan_start_switch(&fake_stack, L->sched_stack_bottom, L->sched_stack_size);
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
+    asan_finish_switch(fake_stack, nullptr, nullptr);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
 }
@@ -237,7 +245,10 @@ void yield_now() {
     self->status = detail::TaskStatus::ready;
     L->push_ready(self);
     self->waiting_on = "sleep(0)";
+    void* fake_stack = nullptr;
+    detail::asan_start_switch(&fake_stack, L->sched_stack_bottom, L->sched_stack_size);
     detail::fctx::transfer_t r = detail::fctx::jump_fcontext(L->sched_fctx, nullptr);
+    detail::asan_finish_switch(fake_stack, nullptr, nullptr);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
     detail::throw_if_cancelled(self);

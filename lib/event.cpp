@@ -6,8 +6,9 @@
 namespace asyncfiber {
 
 namespace detail {
-void LoopAffinity::check(const char* what) {
-    LoopImpl* L = current_loop();
+void LoopAffinity::check(const char* what) { check(current_loop(), what); }
+
+void LoopAffinity::bind(const void* L, const char* what) {
     if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " used outside a running loop");
     if (!loop_)
         loop_ = L;
@@ -34,7 +35,7 @@ void Event::set() {
 
 void Event::wait() {
     detail::TaskBase* self = detail::current_task_checked("Event::wait");
-    affinity_.check("Event::wait");
+    affinity_.check(self->loop, "Event::wait");
     if (set_) return;
     detail::Waiter w(self);
     waiters_.push_back(&w);

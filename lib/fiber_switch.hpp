@@ -47,6 +47,29 @@ inline EhState* thread_eh_globals() noexcept {
     return reinterpret_cast<EhState*>(abi::__cxa_get_globals());
 }
 
+/// AddressSanitizer's fiber protocol: announce the stack a switch goes to (start), and on the
+/// other side confirm the arrival (finish). Without it ASan takes a fiber's stack for a
+/// corrupt one as soon as an exception is thrown there. No-ops in other builds.
+inline void asan_start_switch(void** fake_stack, const void* bottom, std::size_t size) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+#else
+    (void)fake_stack;
+    (void)bottom;
+    (void)size;
+#endif
+}
+inline void asan_finish_switch(void* fake_stack, const void** old_bottom,
+                               std::size_t* old_size) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    __sanitizer_finish_switch_fiber(fake_stack, old_bottom, old_size);
+#else
+    (void)fake_stack;
+    (void)old_bottom;
+    (void)old_size;
+#endif
+}
+
 /// Marker passed by a fiber's last switch: the task is finished, its stack can go.
 inline void* finished_marker() noexcept {
     static char marker;

@@ -95,6 +95,8 @@ struct LoopImpl {
     std::uint64_t spawned = 0;     // tasks ever spawned on this loop
     TaskBase* running = nullptr;   // the task whose fiber runs now
     void* sched_fctx = nullptr;    // the scheduler's context while a task runs
+    const void* sched_stack_bottom = nullptr;  // the scheduler's stack, for ASan's fiber
+    std::size_t sched_stack_size = 0;          // switch annotations (unused otherwise)
     EhState* eh_globals = nullptr; // this thread's C++ exception state
     EhState sched_eh;
     StackPool* stacks = nullptr;
@@ -122,6 +124,8 @@ void default_report(const ExceptionContext& ctx) noexcept;
 
 /// Requests cancellation of `t` (Task::cancel).
 bool cancel_task(TaskBase* t, const std::string& msg);
+/// Takes one cancellation request back (Task::uncancel); at zero a pending one is dropped.
+int uncancel_task(TaskBase* t) noexcept;
 
 /// Nanoseconds on the loop clock, for dumps.
 inline std::int64_t now_ns() noexcept {

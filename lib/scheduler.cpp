@@ -69,6 +69,7 @@ inline void tsan_task_finished(const TaskBase*) noexcept {}
 void task_entry(fctx::transfer_t from) {
     auto* t = static_cast<TaskBase*>(from.data);
     LoopImpl* L = t->loop;
+    asan_finish_switch(nullptr, &L->sched_stack_bottom, &L->sched_stack_size);
     L->sched_fctx = from.fctx;
     try {
         t->run_body();
@@ -92,6 +93,7 @@ void task_entry(fctx::transfer_t from) {
 void leave_finished_fiber(TaskBase* t) {
     LoopImpl* L = t->loop;
     tsan_leave_task();
+    asan_start_switch(nullptr, L->sched_stack_bottom, L->sched_stack_size);  // this stack dies
     fctx::jump_fcontext(L->sched_fctx, finished_marker());
     __builtin_unreachable();
 }
@@ -140,7 +142,10 @@ void LoopImpl::resume(TaskBase* t) {
     sched_eh = *g;
     *g = t->eh;
     tsan_enter_task(t);
+    void* fake_stack = nullptr;
+    asan_start_switch(&fake_stack, t->stack.limit, t->stack.size);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
+    asan_finish_switch(fake_stack, nullptr, nullptr);
     t->eh = *g;
     *g = sched_eh;
     running = nullptr;
@@ -231,7 +236,10 @@ void suspend(TaskBase* self, const char* what) {
     self->status = TaskStatus::suspended;
     self->waiting_on = what;
     tsan_leave_task();
+    void* fake_stack = nullptr;
+    asan_start_switch(&fake_stack, L->sched_stack_bottom, L->sched_stack_size);
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
+    asan_finish_switch(fake_stack, nullptr, nullptr);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
 }
@@ -283,7 +291,10 @@ void yield_now() {
     L->push_ready(self);
     self->waiting_on = "sleep(0)";
     detail::tsan_leave_task();
+    void* fake_stack = nullptr;
+    detail::asan_start_switch(&fake_stack, L->sched_stack_bottom, L->sched_stack_size);
     detail::fctx::transfer_t r = detail::fctx::jump_fcontext(L->sched_fctx, nullptr);
+    detail::asan_finish_switch(fake_stack, nullptr, nullptr);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
     detail::throw_if_cancelled(self);

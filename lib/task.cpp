@@ -64,6 +64,16 @@ bool cancel_task(TaskBase* t, const std::string& msg) {
     return true;
 }
 
+int uncancel_task(TaskBase* t) noexcept {
+    if (t->cancel_requests > 0 && --t->cancel_requests == 0) {
+        // As Python 3.13: with no request left, a cancellation not yet delivered is dropped
+        // too (a timeout that fired just before its scope ended must not hit later code).
+        t->must_cancel = false;
+        t->cancel_msg.clear();
+    }
+    return static_cast<int>(t->cancel_requests);
+}
+
 namespace {
 
 /// While the caller is suspended, a cancel goes to what it awaits (asyncio's _fut_waiter).
@@ -211,11 +221,7 @@ bool TaskRef::cancel(std::string msg) { return detail::cancel_task(detail::check
 
 int TaskRef::cancelling() const { return static_cast<int>(detail::checked(p_)->cancel_requests); }
 
-int TaskRef::uncancel() {
-    detail::TaskBase* t = detail::checked(p_);
-    if (t->cancel_requests > 0) --t->cancel_requests;
-    return static_cast<int>(t->cancel_requests);
-}
+int TaskRef::uncancel() { return detail::uncancel_task(detail::checked(p_)); }
 
 std::exception_ptr TaskRef::exception() const {
     detail::TaskBase* t = detail::checked(p_);

@@ -9,3 +9,6 @@
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>
 #include <asyncfiber/bridge.hpp>
+#include <asyncfiber/wait.hpp>
+#include <asyncfiber/task_group.hpp>
+#include <asyncfiber/queue.hpp>

@@ -1,0 +1,277 @@
+// asyncfiber/wait.hpp - deadlines and waiting on several tasks: wait_for, timeout,
+// timeout_at, wait, as_completed, shield (asyncio's timeouts and the waiting half of tasks).
+//
+// Not to be confused with asyncfiber/detail/wait.hpp, the internal suspension mechanism.
+#pragma once
+
+#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/gather.hpp>
+#include <asyncfiber/task.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace asyncfiber {
+
+namespace detail {
+
+/// The state of one timeout()/timeout_at() scope (asyncio.Timeout): a timer that cancels the
+/// current task at the deadline, and the bookkeeping that tells this scope's expiry apart from
+/// any other cancellation (cancelling() at entry, uncancel() at exit).
+class TimeoutScope {
+public:
+    /// Arms the scope in the calling task; Clock::time_point::max() never expires.
+    explicit TimeoutScope(Clock::time_point when);
+    TimeoutScope(const TimeoutScope&) = delete;
+    TimeoutScope& operator=(const TimeoutScope&) = delete;
+    /// Disarms the timer; takes this scope's cancellation back if it fired.
+    ~TimeoutScope();
+
+    /// Call in the handler of a CancelledError that left the scope's body: throws
+    /// TimeoutError (nesting the CancelledError) when this scope's own expiry caused it,
+    /// otherwise rethrows the CancelledError.
+    [[noreturn]] void on_cancelled();
+    bool expired() const noexcept { return expired_; }
+
+private:
+    struct Timer : TimerNode {
+        TimeoutScope* scope = nullptr;
+    };
+    static void fire(TimerNode* n);
+    void finish() noexcept;
+
+    Timer timer_;
+    TaskBase* task_;
+    std::uint32_t cancelling_at_entry_;
+    bool expired_ = false;
+    bool finished_ = false;
+};
+
+template <class F>
+auto run_scoped(TimeoutScope& scope, F& fn) -> decltype(fn()) {
+    try {
+        return fn();
+    } catch (const CancelledError&) {
+        scope.on_cancelled();
+    }
+}
+
+/// The value of a finished task: moved out when this handle is the only one (or T cannot be
+/// copied), copied otherwise, so that other handles still read it.
+template <class T>
+T take_done(Task<T>& t) {
+    t.typed()->value();  // rethrows
+    return take_value(t);
+}
+inline void take_done(Task<void>& t) { t.typed()->value(); }
+
+}  // namespace detail
+
+/// asyncio.timeout_at: runs fn() in the calling task; if `when` passes first, fn's current
+/// suspension point is cancelled and, once fn has unwound, the call throws TimeoutError
+/// (with the CancelledError nested, as asyncio's `__cause__`). A cancellation that does not
+/// come from this scope (Task::cancel, an outer scope) stays a CancelledError, so nested
+/// scopes each report only their own expiry. Clock::time_point::max() disables the deadline.
+template <class F>
+auto timeout_at(Clock::time_point when, F&& fn) -> decltype(fn()) {
+    detail::TimeoutScope scope(when);
+    return detail::run_scoped(scope, fn);
+}
+
+/// asyncio.timeout: timeout_at(now + d, fn). A duration <= 0 expires at the first suspension
+/// point of fn.
+template <class Rep, class Period, class F>
+auto timeout(std::chrono::duration<Rep, Period> d, F&& fn) -> decltype(fn()) {
+    // Beyond a century is "no deadline" (and would overflow the clock).
+    Clock::time_point when = std::chrono::duration<double>(d).count() > 3.2e9
+                                 ? Clock::time_point::max()
+                                 : Clock::now() + detail::ceil_to_clock(d);
+    return timeout_at(when, std::forward<F>(fn));
+}
+
+/// asyncio.wait_for: waits for `t` at most `d`. On timeout cancels `t`, waits until it has
+/// finished, then throws TimeoutError. If `t` swallows the cancellation and returns a value,
+/// that value is returned (as in Python 3.12+). Cancelling the caller cancels `t`.
+template <class T, class Rep, class Period>
+T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
+    if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
+    return timeout(d, [&t]() -> T {
+        detail::await_done(t.state());
+        return detail::take_done(t);
+    });
+}
+
+/// wait_for on a callable: spawns it as a task first.
+template <class F, class Rep, class Period,
+          class = typename std::enable_if<!detail::is_task<typename std::decay<F>::type>::value>::type>
+auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d)
+    -> typename decltype(asyncfiber::async(std::forward<F>(fn)))::value_type {
+    return wait_for(asyncfiber::async(std::forward<F>(fn)), d);
+}
+
+/// When af::wait returns (asyncio.FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED).
+enum class ReturnWhen { first_completed, first_exception, all_completed };
+
+/// What af::wait returns: the tasks that are done and those that are not, each in the order
+/// they were given. With C++17: `auto [done, pending] = af::wait(...)`.
+struct WaitResult {
+    std::vector<TaskRef> done;
+    std::vector<TaskRef> pending;
+};
+
+/// asyncio.wait: suspends until `when` is satisfied. first_exception counts a task that
+/// failed with an exception (not one that was cancelled) and otherwise waits for all.
+/// Neither the end of the wait nor cancelling the caller cancels any task. Duplicate
+/// handles count once. An empty list or an empty handle throws std::invalid_argument.
+WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when = ReturnWhen::all_completed);
+/// As above, but returns (without error, without cancelling anything) once `timeout` passed.
+WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline);
+template <class Rep, class Period>
+WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when,
+                std::chrono::duration<Rep, Period> timeout) {
+    return wait_until(std::move(tasks), when, Clock::now() + detail::ceil_to_clock(timeout));
+}
+
+namespace detail {
+/// The non-template core of as_completed: listeners on every task, a FIFO of the indexes of
+/// those that finished, an optional deadline.
+class CompletionQueue {
+public:
+    CompletionQueue(std::vector<TaskBase*> tasks, Clock::time_point deadline);
+    ~CompletionQueue();
+    CompletionQueue(const CompletionQueue&) = delete;
+    CompletionQueue& operator=(const CompletionQueue&) = delete;
+
+    /// Suspends until the next task is done; returns its index. Throws TimeoutError past the
+    /// deadline, CancelledError if the caller is cancelled (the tasks are not cancelled).
+    std::size_t next();
+    std::size_t size() const noexcept { return n_; }
+    std::size_t yielded() const noexcept { return yielded_; }
+
+    struct Node;
+    struct Timer;
+
+private:
+    friend struct Node;
+    void on_done(std::size_t index) noexcept;
+    std::size_t n_;
+    std::size_t yielded_ = 0;
+    std::unique_ptr<Node[]> nodes_;
+    std::vector<std::size_t> finished_;  // indexes, in completion order
+    std::size_t head_ = 0;
+    std::unique_ptr<Timer> timer_;
+    bool timed_out_ = false;
+    TaskBase* waiter_ = nullptr;
+};
+}  // namespace detail
+
+/// The range af::as_completed returns. Dereferencing an iterator suspends until the next
+/// task is done and yields it (asyncio.as_completed). Move-only; destroying it early leaves
+/// the tasks running.
+template <class T>
+class AsCompleted {
+public:
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = Task<T>;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = Task<T>;
+
+        iterator() = default;
+        /// Suspends until the next task is done. Throws TimeoutError past the deadline.
+        Task<T> operator*() const { return r_->next_task(); }
+        iterator& operator++() {
+            r_->advance();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& a, const iterator& b) noexcept {
+            return a.at_end() == b.at_end();
+        }
+        friend bool operator!=(const iterator& a, const iterator& b) noexcept { return !(a == b); }
+
+    private:
+        friend class AsCompleted;
+        explicit iterator(AsCompleted* r) : r_(r) {}
+        bool at_end() const noexcept { return !r_ || r_->exhausted(); }
+        AsCompleted* r_ = nullptr;
+    };
+
+    AsCompleted(std::vector<Task<T>> tasks, Clock::time_point deadline)
+        : tasks_(std::move(tasks)), q_(new detail::CompletionQueue(states(tasks_), deadline)) {}
+    AsCompleted(AsCompleted&&) = default;
+
+    iterator begin() { return iterator(this); }
+    iterator end() { return iterator(); }
+    std::size_t size() const noexcept { return tasks_.size(); }
+
+private:
+    static std::vector<detail::TaskBase*> states(const std::vector<Task<T>>& ts) {
+        std::vector<detail::TaskBase*> s;
+        s.reserve(ts.size());
+        for (const auto& t : ts) {
+            if (!t) throw InvalidStateError("asyncfiber: as_completed of an empty Task handle");
+            s.push_back(t.state());
+        }
+        return s;
+    }
+    bool exhausted() const noexcept { return consumed_ >= q_->size(); }
+    Task<T> next_task() {
+        if (!current_valid_) {
+            current_ = q_->next();
+            current_valid_ = true;
+        }
+        return tasks_[current_];
+    }
+    void advance() {
+        if (!current_valid_) next_task();  // ++ without * still consumes one completion
+        current_valid_ = false;
+        ++consumed_;
+    }
+
+    std::vector<Task<T>> tasks_;
+    std::unique_ptr<detail::CompletionQueue> q_;
+    std::size_t consumed_ = 0;
+    std::size_t current_ = 0;
+    bool current_valid_ = false;
+};
+
+/// asyncio.as_completed: `for (auto t : af::as_completed(tasks)) use(af::await(t));` yields
+/// the tasks in the order they finish (each already done, so await does not suspend).
+template <class T>
+AsCompleted<T> as_completed(std::vector<Task<T>> tasks) {
+    return AsCompleted<T>(std::move(tasks), Clock::time_point::max());
+}
+/// With a timeout: dereferencing throws TimeoutError once it has passed. Nothing is cancelled.
+template <class T, class Rep, class Period>
+AsCompleted<T> as_completed(std::vector<Task<T>> tasks, std::chrono::duration<Rep, Period> timeout) {
+    return AsCompleted<T>(std::move(tasks), Clock::now() + detail::ceil_to_clock(timeout));
+}
+
+namespace detail {
+/// Waits for `t` to finish without passing a cancellation of the caller on to it.
+void wait_done_no_forward(TaskBase* t);
+}  // namespace detail
+
+/// asyncio.shield: returns a task that finishes as `t` does, but cancelling it (or a task
+/// awaiting it) does not cancel `t`. A task already done is returned as it is.
+template <class T>
+Task<T> shield(Task<T> t) {
+    if (!t) throw InvalidStateError("asyncfiber: shield of an empty Task handle");
+    if (t.done()) return t;
+    return asyncfiber::async([](Task<T> inner) -> T {
+        detail::wait_done_no_forward(inner.state());
+        return detail::take_done(inner);
+    }, std::move(t));
+}
+
+}  // namespace asyncfiber

@@ -1,0 +1,51 @@
+// af::timeout / af::timeout_at scopes (asyncio.Timeout).
+//
+// A scope is a timer that cancels its task at the deadline. Whether a CancelledError that
+// leaves the scope is "ours" is decided as asyncio does: at exit the scope takes its own
+// request back (uncancel) and converts the error into TimeoutError only if no other request
+// is left above the count seen at entry. That is what makes nested scopes report only their
+// own expiry and keeps a real Task::cancel() a CancelledError.
+#include "loop_impl.hpp"
+
+#include <asyncfiber/wait.hpp>
+
+namespace asyncfiber {
+namespace detail {
+
+TimeoutScope::TimeoutScope(Clock::time_point when)
+    : task_(current_task_checked("af::timeout")),
+      cancelling_at_entry_(task_->cancel_requests) {
+    timer_.scope = this;
+    timer_.fire = &TimeoutScope::fire;
+    if (when != Clock::time_point::max()) add_timer(timer_, when);
+}
+
+TimeoutScope::~TimeoutScope() { finish(); }
+
+void TimeoutScope::fire(TimerNode* n) {
+    TimeoutScope* s = static_cast<Timer*>(n)->scope;
+    s->expired_ = true;
+    cancel_task(s->task_, std::string());
+}
+
+void TimeoutScope::finish() noexcept {
+    if (finished_) return;
+    finished_ = true;
+    remove_timer(timer_);
+    if (expired_) uncancel_task(task_);
+}
+
+void TimeoutScope::on_cancelled() {
+    bool ours = false;
+    if (!finished_) {
+        finished_ = true;
+        remove_timer(timer_);
+        if (expired_)
+            ours = static_cast<std::uint32_t>(uncancel_task(task_)) <= cancelling_at_entry_;
+    }
+    if (ours) std::throw_with_nested(TimeoutError());
+    throw;
+}
+
+}  // namespace detail
+}  // namespace asyncfiber

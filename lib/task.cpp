@@ -107,6 +107,9 @@ void await_done(TaskBase* t) {
     if (t == self) throw RuntimeError("asyncfiber: a task cannot await itself");
     t->awaited = true;
     if (t->is_done()) return;  // nothing to wait for: not a suspension point
+    // A cancellation already pending goes to the awaited task first, as asyncio's __step
+    // hands _must_cancel to the future it is about to wait on.
+    if (self->must_cancel && cancel_task(t, self->cancel_msg)) self->must_cancel = false;
     throw_if_cancelled(self);
     AwaitListener node;
     node.waiter = self;
@@ -181,6 +184,7 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
             g.failed = static_cast<std::ptrdiff_t>(i);
     }
     if (g.finished()) return g.failed;
+    if (self->must_cancel && cancel_children(&g, self->cancel_msg)) self->must_cancel = false;
     throw_if_cancelled(self);
 
     // One listener per child not done yet; small gathers keep them on this stack.

@@ -244,3 +244,16 @@ TEST(Cancel, SigintCancelsMain) {
     sigaction(SIGINT, nullptr, &sa);
     EXPECT_EQ(sa.sa_handler, SIG_DFL);  // restored
 }
+
+TEST(Cancel, PendingCancelIsHandedToTheAwaitedTask) {
+    af::run([] {
+        auto inner = af::async([] { af::sleep(10s); });
+        auto outer = af::async([&] {
+            af::current_task().cancel("pending");
+            af::await(inner);  // the pending cancel goes to `inner`, as in asyncio
+        });
+        EXPECT_THROW(af::await(outer), af::CancelledError);
+        EXPECT_TRUE(inner.cancelled());
+        EXPECT_TRUE(outer.cancelled());
+    });
+}

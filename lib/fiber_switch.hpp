@@ -53,5 +53,86 @@ inline void* finished_marker() noexcept {
     return &marker;
 }
 
+// ---- telling the sanitizers about switches ----
+//
+// Each switch is bracketed by two calls: the side that leaves calls a `*_leave_*` helper
+// right before jump_fcontext, the side that arrives calls the matching `*_arrive_*` helper
+// right after it. Without sanitizers every helper is empty and inlines to nothing.
+//
+// AddressSanitizer must know which stack is current (else it reports the switched-to stack
+// as a wild access and mishandles its fake stacks): __sanitizer_start_switch_fiber before,
+// __sanitizer_finish_switch_fiber after. A task keeps its fake-stack save slot in a local
+// of its suspension point (on its own stack); the scheduler keeps its own per thread.
+// ThreadSanitizer gets one fiber per task (created at the first switch into it, destroyed
+// by the scheduler after the last switch out) and is told before every switch.
+
+struct SanitizerThreadState {
+    void* sched_fake = nullptr;        // ASan: the scheduler's fake-stack save slot
+    const void* sched_bottom = nullptr; // ASan: the scheduler's (thread's) stack
+    std::size_t sched_size = 0;
+    void* sched_fiber = nullptr;       // TSan: the thread's own fiber
+};
+
+inline SanitizerThreadState& sanitizer_thread_state() noexcept {
+    static thread_local SanitizerThreadState s;
+    return s;
+}
+
+/// Scheduler, before switching into `t`.
+inline void san_leave_scheduler(TaskBase* t) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    __sanitizer_start_switch_fiber(&sanitizer_thread_state().sched_fake, t->stack.limit,
+                                   t->stack.size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    if (!s.sched_fiber) s.sched_fiber = __tsan_get_current_fiber();
+    if (!t->sanitizer_fiber) t->sanitizer_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(t->sanitizer_fiber, 0);
+#endif
+    (void)t;
+}
+
+/// Scheduler, after `t` switched back (`finished`: for the last time).
+inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
+    // A finished fiber never returned from its frames: clear their poison before the stack
+    // is reused by another task.
+    if (finished) __asan_unpoison_memory_region(t->stack.limit, t->stack.size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    if (finished && t->sanitizer_fiber) {
+        __tsan_destroy_fiber(t->sanitizer_fiber);
+        t->sanitizer_fiber = nullptr;
+    }
+#endif
+    (void)t;
+    (void)finished;
+}
+
+/// Task, before switching to the scheduler. `fake_save` is a local of the suspension point;
+/// null for the last switch (the fiber's fake stack is then freed).
+inline void san_leave_task(void** fake_save) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    __sanitizer_start_switch_fiber(fake_save, s.sched_bottom, s.sched_size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    __tsan_switch_to_fiber(sanitizer_thread_state().sched_fiber, 0);
+#endif
+    (void)fake_save;
+}
+
+/// Task, once running again (`fake_save`: what san_leave_task filled; null on the first
+/// entry). Learns the scheduler's stack bounds, which the next san_leave_task needs.
+inline void san_arrive_task(void* fake_save) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    __sanitizer_finish_switch_fiber(fake_save, &s.sched_bottom, &s.sched_size);
+#endif
+    (void)fake_save;
+}
+
 }  // namespace detail
 }  // namespace asyncfiber

@@ -4,6 +4,7 @@
 #include "loop_impl.hpp"
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
+#include "debug_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 
@@ -27,6 +28,7 @@ constexpr std::size_t kStackMargin = 512;
 [[noreturn]] void leave_finished_fiber(TaskBase* t);
 
 void task_entry(fctx::transfer_t from) {
+    san_arrive_task(nullptr);
     auto* t = static_cast<TaskBase*>(from.data);
     LoopImpl* L = t->loop;
     L->sched_fctx = from.fctx;
@@ -51,6 +53,7 @@ void task_entry(fctx::transfer_t from) {
 
 void leave_finished_fiber(TaskBase* t) {
     LoopImpl* L = t->loop;
+    san_leave_task(nullptr);
     fctx::jump_fcontext(L->sched_fctx, finished_marker());
     __builtin_unreachable();
 }
@@ -98,10 +101,15 @@ void LoopImpl::resume(TaskBase* t) {
     EhState* g = eh_globals;
     sched_eh = *g;
     *g = t->eh;
+    // Debug mode times the step; otherwise no clock is read here (the hot path).
+    const std::int64_t step_start = debug ? now_ns() : 0;
+    san_leave_scheduler(t);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
+    san_arrive_scheduler(t, r.data == finished_marker());
     t->eh = *g;
     *g = sched_eh;
     running = nullptr;
+    if (step_start != 0) check_step_duration(this, t, step_start, r.data == finished_marker());
     if (r.data == finished_marker()) {
         t->fctx = nullptr;
         stacks->release(t->stack);
@@ -131,6 +139,7 @@ void LoopImpl::run_item(ReadyItem* it) {
 
 void LoopImpl::fire_due_timers() {
     Clock::time_point now = Clock::now();
+    cached_now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
@@ -145,6 +154,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
                 io->wait();
             else
                 io->wait_until(timers.next_deadline());
+            cached_now_ns = now_ns();
             continue;
         }
         // One iteration: what is ready now runs once; what becomes ready meanwhile waits for
@@ -155,7 +165,10 @@ void LoopImpl::run(const std::function<bool()>& stop) {
             run_item(it);
         }
         if (stop_requested || stop()) break;
-        if (++iterations % kIoPollEvery == 0) io->poll();
+        if (++iterations % kIoPollEvery == 0) {
+            io->poll();
+            cached_now_ns = now_ns();  // task ages stay within 64 iterations of the truth
+        }
     }
 }
 
@@ -186,7 +199,10 @@ void suspend(TaskBase* self, const char* what) {
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
     self->status = TaskStatus::suspended;
     self->waiting_on = what;
+    void* san = nullptr;
+    san_leave_task(&san);
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
+    san_arrive_task(san);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
 }
@@ -237,7 +253,10 @@ void yield_now() {
     self->status = detail::TaskStatus::ready;
     L->push_ready(self);
     self->waiting_on = "sleep(0)";
+    void* san = nullptr;
+    detail::san_leave_task(&san);
     detail::fctx::transfer_t r = detail::fctx::jump_fcontext(L->sched_fctx, nullptr);
+    detail::san_arrive_task(san);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
     detail::throw_if_cancelled(self);

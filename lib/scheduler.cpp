@@ -149,6 +149,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         if (!timers.empty()) fire_due_timers();
         if (!ready_head) {
             if (stop_requested || stop()) break;
+            if (ready_head) continue;  // stop() made tasks ready (cancel_all_and_finish does)
             stacks->trim();
             if (timers.empty())
                 io->wait();

@@ -8,3 +8,4 @@
 #include <asyncfiber/loop.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>
+#include <asyncfiber/debug.hpp>

@@ -40,7 +40,12 @@ def main():
             with open(p, "w") as f:
                 f.write(scenario.generate(seed + i, with_gather=args.with_gather))
             paths.append(p)
-        res = subprocess.run([args.runner] + paths, capture_output=True, text=True, timeout=600)
+        try:
+            res = subprocess.run([args.runner] + paths, capture_output=True, text=True,
+                                 timeout=200)
+        except subprocess.TimeoutExpired:
+            print(f"scenario_runner hung; generator seed {seed}")
+            return 1
         if res.returncode != 0:
             print(res.stdout[-4000:], res.stderr[-4000:])
             print(f"scenario_runner failed (rc {res.returncode}); seed {seed}")

@@ -18,7 +18,9 @@ must be identical.
       # both interpreters and in gen_statement().
     end
 
-Every task logs "end" and returns its label when it reaches its end. A task's label is its
+A task that is itself cancelled (cancelling() > 0) re-raises after logging an await's or
+gather's outcome, as well-behaved asyncio code does; swallowing it could leave a task
+waiting forever while the runtime shuts down. Every task logs "end" and returns its label when it reaches its end. A task's label is its
 def name and a spawn counter ("worker#3"), assigned when spawned, so labels are the same in
 both runtimes. Tracing stops when main ends: what asyncio.run and af::run do afterwards
 (cancelling the rest) happens in an order asyncio leaves unspecified.
@@ -89,12 +91,16 @@ def run_asyncio(text):
                     log(label, f"await {st[1]} -> ok {r}")
                 except (Exception, asyncio.CancelledError) as e:
                     log(label, f"await {st[1]} -> {outcome_of(e)}")
+                    if asyncio.current_task().cancelling():
+                        raise  # this task is cancelled itself: a well-behaved task ends
             elif op == "gather":
                 try:
                     rs = await asyncio.gather(*[tasks[v] for v in st[1:]])
                     log(label, f"gather -> ok {','.join(rs)}")
                 except (Exception, asyncio.CancelledError) as e:
                     log(label, f"gather -> {outcome_of(e)}")
+                    if asyncio.current_task().cancelling():
+                        raise
             elif op == "cancel":
                 log(label, f"cancel {st[1]} -> {tasks[st[1]].cancel()}")
             elif op == "raise":

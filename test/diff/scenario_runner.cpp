@@ -64,14 +64,19 @@ struct Scenario {
     }
 
     // What asyncio's `except` sees: an error's message, or a cancellation.
+    // A task that is cancelled itself logs, then lets the cancellation end it (see
+    // scenario.py); `what` is the trace line's prefix.
     template <class F>
-    std::string outcome(F&& f) {
+    void log_outcome(const std::string& label, const std::string& what, F&& f) {
         try {
-            return "ok " + f();
+            std::string r = f();
+            log(label, what + " -> ok " + r);
         } catch (const af::CancelledError&) {
-            return "cancelled";
+            log(label, what + " -> cancelled");
+            if (af::current_task().cancelling() > 0) throw;
         } catch (const std::exception& e) {
-            return std::string("error ") + e.what();
+            log(label, what + " -> error " + e.what());
+            if (af::current_task().cancelling() > 0) throw;
         }
     }
 
@@ -101,15 +106,15 @@ struct Scenario {
                 tasks[st.at(1)] = af::async([this, d, child] { return body(d, child); });
             } else if (op == "await") {
                 af::Task<std::string>& t = var(st.at(1));
-                log(label, "await " + st[1] + " -> " + outcome([&] { return af::await(t); }));
+                log_outcome(label, "await " + st[1], [&] { return af::await(t); });
             } else if (op == "gather") {
                 std::vector<af::Task<std::string>> ts;
                 for (std::size_t i = 1; i < st.size(); ++i) ts.push_back(var(st[i]));
-                log(label, "gather -> " + outcome([&] {
-                        std::string joined;
-                        for (auto& r : af::gather(std::move(ts))) joined += (joined.empty() ? "" : ",") + r;
-                        return joined;
-                    }));
+                log_outcome(label, "gather", [&] {
+                    std::string joined;
+                    for (auto& r : af::gather(std::move(ts))) joined += (joined.empty() ? "" : ",") + r;
+                    return joined;
+                });
             } else if (op == "cancel") {
                 log(label, "cancel " + st.at(1) + " -> " + (var(st[1]).cancel() ? "True" : "False"));
             } else if (op == "raise") {

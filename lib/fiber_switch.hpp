@@ -47,33 +47,91 @@ inline EhState* thread_eh_globals() noexcept {
     return reinterpret_cast<EhState*>(abi::__cxa_get_globals());
 }
 
-/// AddressSanitizer's fiber protocol: announce the stack a switch goes to (start), and on the
-/// other side confirm the arrival (finish). Without it ASan takes a fiber's stack for a
-/// corrupt one as soon as an exception is thrown there. No-ops in other builds.
-inline void asan_start_switch(void** fake_stack, const void* bottom, std::size_t size) noexcept {
-#ifdef ASYNCFIBER_ASAN
-    __sanitizer_start_switch_fiber(fake_stack, bottom, size);
-#else
-    (void)fake_stack;
-    (void)bottom;
-    (void)size;
-#endif
-}
-inline void asan_finish_switch(void* fake_stack, const void** old_bottom,
-                               std::size_t* old_size) noexcept {
-#ifdef ASYNCFIBER_ASAN
-    __sanitizer_finish_switch_fiber(fake_stack, old_bottom, old_size);
-#else
-    (void)fake_stack;
-    (void)old_bottom;
-    (void)old_size;
-#endif
-}
-
 /// Marker passed by a fiber's last switch: the task is finished, its stack can go.
 inline void* finished_marker() noexcept {
     static char marker;
     return &marker;
+}
+
+// ---- telling the sanitizers about switches ----
+//
+// Each switch is bracketed by two calls: the side that leaves calls a `*_leave_*` helper
+// right before jump_fcontext, the side that arrives calls the matching `*_arrive_*` helper
+// right after it. Without sanitizers every helper is empty and inlines to nothing.
+//
+// AddressSanitizer must know which stack is current (else it reports the switched-to stack
+// as a wild access and mishandles its fake stacks): __sanitizer_start_switch_fiber before,
+// __sanitizer_finish_switch_fiber after. A task keeps its fake-stack save slot in a local
+// of its suspension point (on its own stack); the scheduler keeps its own per thread.
+// ThreadSanitizer gets one fiber per task (created at the first switch into it, destroyed
+// by the scheduler after the last switch out) and is told before every switch.
+
+struct SanitizerThreadState {
+    void* sched_fake = nullptr;        // ASan: the scheduler's fake-stack save slot
+    const void* sched_bottom = nullptr; // ASan: the scheduler's (thread's) stack
+    std::size_t sched_size = 0;
+    void* sched_fiber = nullptr;       // TSan: the thread's own fiber
+};
+
+inline SanitizerThreadState& sanitizer_thread_state() noexcept {
+    static thread_local SanitizerThreadState s;
+    return s;
+}
+
+/// Scheduler, before switching into `t`.
+__attribute__((always_inline)) inline void san_leave_scheduler(TaskBase* t) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    __sanitizer_start_switch_fiber(&sanitizer_thread_state().sched_fake, t->stack.limit,
+                                   t->stack.size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    if (!s.sched_fiber) s.sched_fiber = __tsan_get_current_fiber();
+    if (!t->sanitizer_fiber) t->sanitizer_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(t->sanitizer_fiber, 0);
+#endif
+    (void)t;
+}
+
+/// Scheduler, after `t` switched back (`finished`: for the last time).
+__attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
+    // A finished fiber never returned from its frames: clear their poison before the stack
+    // is reused by another task.
+    if (finished) __asan_unpoison_memory_region(t->stack.limit, t->stack.size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    if (finished && t->sanitizer_fiber) {
+        __tsan_destroy_fiber(t->sanitizer_fiber);
+        t->sanitizer_fiber = nullptr;
+    }
+#endif
+    (void)t;
+    (void)finished;
+}
+
+/// Task, before switching to the scheduler. `fake_save` is a local of the suspension point;
+/// null for the last switch (the fiber's fake stack is then freed).
+__attribute__((always_inline)) inline void san_leave_task(void** fake_save) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    __sanitizer_start_switch_fiber(fake_save, s.sched_bottom, s.sched_size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    __tsan_switch_to_fiber(sanitizer_thread_state().sched_fiber, 0);
+#endif
+    (void)fake_save;
+}
+
+/// Task, once running again (`fake_save`: what san_leave_task filled; null on the first
+/// entry). Learns the scheduler's stack bounds, which the next san_leave_task needs.
+__attribute__((always_inline)) inline void san_arrive_task(void* fake_save) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    __sanitizer_finish_switch_fiber(fake_save, &s.sched_bottom, &s.sched_size);
+#endif
+    (void)fake_save;
 }
 
 }  // namespace detail

@@ -1,4 +1,5 @@
 // af::Loop, af::Handle and the scopes in which a loop is current on a thread.
+#include "debug_impl.hpp"
 #include "fiber_switch.hpp"
 #include "io_driver.hpp"
 #include "loop_impl.hpp"
@@ -6,12 +7,18 @@
 #include "stack_pool.hpp"
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 namespace asyncfiber {
 namespace detail {
 
-LoopImpl::LoopImpl(Loop* o) : owner(o), io(new IoDriver(this)) {}
+LoopImpl::LoopImpl(Loop* o) : owner(o), io(new IoDriver(this)) {
+    // asyncio reads PYTHONASYNCIODEBUG the same way: any value but empty or "0" turns it on.
+    const char* env = std::getenv("ASYNCFIBER_DEBUG");
+    debug = env && *env && std::strcmp(env, "0") != 0;
+}
 
 LoopImpl::~LoopImpl() {
     // Callbacks still queued were never run; drop the loop's references to them.
@@ -110,6 +117,8 @@ LoopEntry::LoopEntry(LoopImpl* loop, bool handle_sigint) : loop_(loop), sigint_(
     loop->stacks = &StackPool::for_this_thread();
     install_overflow_guard();
     set_current_loop(loop);
+    loop->cached_now_ns = now_ns();
+    debug_loop_enter(loop);
     if (handle_sigint) {
         sigint_ = true;
         loop->io->watch_sigint([loop] {
@@ -119,6 +128,7 @@ LoopEntry::LoopEntry(LoopImpl* loop, bool handle_sigint) : loop_(loop), sigint_(
 }
 
 LoopEntry::~LoopEntry() {
+    debug_loop_leave(loop_);
     if (sigint_) loop_->io->unwatch_sigint();
     loop_->main_task = nullptr;
     loop_->entered = false;
@@ -191,6 +201,7 @@ void Loop::close() {
     if (impl_->closed) return;
     if (impl_->entered) throw RuntimeError("asyncfiber: cannot close a running loop");
     if (impl_->live_count > 0) {
+        detail::report_never_awaited(impl_);
         detail::LoopEntry entry(impl_, false);
         impl_->cancel_all_and_finish();
     }
@@ -227,7 +238,14 @@ void Loop::call_soon_threadsafe(std::function<void()> fn) {
     });
 }
 
-void Loop::set_debug(bool on) { impl_->debug = on; }
+void Loop::set_debug(bool on) {
+    impl_->debug = on;
+    if (!impl_->entered) return;  // the next entry sets the SIGQUIT dump up
+    if (on)
+        detail::debug_loop_enter(impl_);
+    else
+        detail::debug_loop_leave(impl_);
+}
 bool Loop::get_debug() const noexcept { return impl_->debug; }
 void Loop::set_slow_callback_duration(Clock::duration d) { impl_->slow_step = d; }
 

@@ -95,8 +95,6 @@ struct LoopImpl {
     std::uint64_t spawned = 0;     // tasks ever spawned on this loop
     TaskBase* running = nullptr;   // the task whose fiber runs now
     void* sched_fctx = nullptr;    // the scheduler's context while a task runs
-    const void* sched_stack_bottom = nullptr;  // the scheduler's stack, for ASan's fiber
-    std::size_t sched_stack_size = 0;          // switch annotations (unused otherwise)
     EhState* eh_globals = nullptr; // this thread's C++ exception state
     EhState sched_eh;
     StackPool* stacks = nullptr;
@@ -113,6 +111,11 @@ struct LoopImpl {
     /// Run by Loop::close() once every task is done, last added first (e.g. the thread
     /// pool's shutdown).
     std::vector<std::function<void()>> close_hooks;
+    /// Loop time in ns, refreshed when the loop reads the clock anyway (timers, waking from
+    /// I/O) and every 64 busy iterations: spawn stamps tasks with it without a clock read.
+    std::int64_t cached_now_ns = 0;
+    /// Debug mode: the SIGQUIT watch that prints the task dump (see debug.cpp).
+    std::shared_ptr<void> sigquit_watch;
 };
 
 /// The loop running on this thread, or nullptr.

@@ -4,13 +4,11 @@
 #include "loop_impl.hpp"
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
+#include "debug_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 
 #include <new>
-#ifdef ASYNCFIBER_TSAN
-#include <unordered_map>
-#endif
 
 namespace asyncfiber {
 namespace detail {
@@ -29,47 +27,10 @@ constexpr std::size_t kStackMargin = 512;
 
 [[noreturn]] void leave_finished_fiber(TaskBase* t);
 
-#ifdef ASYNCFIBER_TSAN
-// ThreadSanitizer must be told about every stack switch, or it mixes the fibers' shadow
-// stacks and reports races between a task and itself. Each task gets a TSan fiber; the
-// scheduler's own context is the thread's fiber. Kept beside the task (by address) so that
-// builds without TSan carry nothing.
-thread_local void* t_tsan_sched = nullptr;
-thread_local std::unordered_map<const TaskBase*, void*>* t_tsan_fibers = nullptr;
-
-void* tsan_fiber_of(const TaskBase* t) {
-    if (!t_tsan_fibers) t_tsan_fibers = new std::unordered_map<const TaskBase*, void*>;
-    void*& f = (*t_tsan_fibers)[t];
-    if (!f) f = __tsan_create_fiber(0);
-    return f;
-}
-// Always inlined: a function of its own would be entered on one fiber and left on the
-// other, unbalancing both shadow call stacks.
-__attribute__((always_inline)) inline void tsan_enter_task(const TaskBase* t) {
-    void* f = tsan_fiber_of(t);
-    t_tsan_sched = __tsan_get_current_fiber();
-    __tsan_switch_to_fiber(f, 0);
-}
-__attribute__((always_inline)) inline void tsan_leave_task() {
-    __tsan_switch_to_fiber(t_tsan_sched, 0);
-}
-void tsan_task_finished(const TaskBase* t) {
-    if (!t_tsan_fibers) return;
-    auto it = t_tsan_fibers->find(t);
-    if (it == t_tsan_fibers->end()) return;
-    __tsan_destroy_fiber(it->second);
-    t_tsan_fibers->erase(it);
-}
-#else
-inline void tsan_enter_task(const TaskBase*) noexcept {}
-inline void tsan_leave_task() noexcept {}
-inline void tsan_task_finished(const TaskBase*) noexcept {}
-#endif
-
 void task_entry(fctx::transfer_t from) {
+    san_arrive_task(nullptr);
     auto* t = static_cast<TaskBase*>(from.data);
     LoopImpl* L = t->loop;
-    asan_finish_switch(nullptr, &L->sched_stack_bottom, &L->sched_stack_size);
     L->sched_fctx = from.fctx;
     try {
         t->run_body();
@@ -92,8 +53,7 @@ void task_entry(fctx::transfer_t from) {
 
 void leave_finished_fiber(TaskBase* t) {
     LoopImpl* L = t->loop;
-    tsan_leave_task();
-    asan_start_switch(nullptr, L->sched_stack_bottom, L->sched_stack_size);  // this stack dies
+    san_leave_task(nullptr);
     fctx::jump_fcontext(L->sched_fctx, finished_marker());
     __builtin_unreachable();
 }
@@ -141,16 +101,16 @@ void LoopImpl::resume(TaskBase* t) {
     EhState* g = eh_globals;
     sched_eh = *g;
     *g = t->eh;
-    tsan_enter_task(t);
-    void* fake_stack = nullptr;
-    asan_start_switch(&fake_stack, t->stack.limit, t->stack.size);
+    // Debug mode times the step; otherwise no clock is read here (the hot path).
+    const std::int64_t step_start = debug ? now_ns() : 0;
+    san_leave_scheduler(t);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
-    asan_finish_switch(fake_stack, nullptr, nullptr);
+    san_arrive_scheduler(t, r.data == finished_marker());
     t->eh = *g;
     *g = sched_eh;
     running = nullptr;
+    if (step_start != 0) check_step_duration(this, t, step_start, r.data == finished_marker());
     if (r.data == finished_marker()) {
-        tsan_task_finished(t);
         t->fctx = nullptr;
         stacks->release(t->stack);
         finish(t);
@@ -179,6 +139,7 @@ void LoopImpl::run_item(ReadyItem* it) {
 
 void LoopImpl::fire_due_timers() {
     Clock::time_point now = Clock::now();
+    cached_now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
@@ -188,12 +149,13 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         if (!timers.empty()) fire_due_timers();
         if (!ready_head) {
             if (stop_requested || stop()) break;
-            if (ready_head) continue;  // the check itself may have made tasks ready
+            if (ready_head) continue;  // stop() made tasks ready (cancel_all_and_finish does)
             stacks->trim();
             if (timers.empty())
                 io->wait();
             else
                 io->wait_until(timers.next_deadline());
+            cached_now_ns = now_ns();
             continue;
         }
         // One iteration: what is ready now runs once; what becomes ready meanwhile waits for
@@ -204,7 +166,10 @@ void LoopImpl::run(const std::function<bool()>& stop) {
             run_item(it);
         }
         if (stop_requested || stop()) break;
-        if (++iterations % kIoPollEvery == 0) io->poll();
+        if (++iterations % kIoPollEvery == 0) {
+            io->poll();
+            cached_now_ns = now_ns();  // task ages stay within 64 iterations of the truth
+        }
     }
 }
 
@@ -235,11 +200,10 @@ void suspend(TaskBase* self, const char* what) {
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
     self->status = TaskStatus::suspended;
     self->waiting_on = what;
-    tsan_leave_task();
-    void* fake_stack = nullptr;
-    asan_start_switch(&fake_stack, L->sched_stack_bottom, L->sched_stack_size);
+    void* san = nullptr;
+    san_leave_task(&san);
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
-    asan_finish_switch(fake_stack, nullptr, nullptr);
+    san_arrive_task(san);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
 }
@@ -290,11 +254,10 @@ void yield_now() {
     self->status = detail::TaskStatus::ready;
     L->push_ready(self);
     self->waiting_on = "sleep(0)";
-    detail::tsan_leave_task();
-    void* fake_stack = nullptr;
-    detail::asan_start_switch(&fake_stack, L->sched_stack_bottom, L->sched_stack_size);
+    void* san = nullptr;
+    detail::san_leave_task(&san);
     detail::fctx::transfer_t r = detail::fctx::jump_fcontext(L->sched_fctx, nullptr);
-    detail::asan_finish_switch(fake_stack, nullptr, nullptr);
+    detail::san_arrive_task(san);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
     detail::throw_if_cancelled(self);

@@ -10,6 +10,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifdef ASYNCFIBER_VALGRIND
+// Valgrind must know where each fiber stack lies, or it takes every switch for a huge stack
+// pointer move and reports accesses to the new stack as invalid.
+#include <valgrind/valgrind.h>
+#endif
+
 namespace asyncfiber {
 namespace detail {
 
@@ -41,6 +47,9 @@ struct StackPool::Slab {
     bool guarded = false;
     std::vector<std::uint32_t> free_slots;  // LIFO: the last freed is the warmest
     std::vector<bool> dirty;                // per slot: pages may be resident
+#ifdef ASYNCFIBER_VALGRIND
+    std::vector<unsigned> vg_ids;           // per slot in use: Valgrind's stack id
+#endif
 };
 
 struct StackPool::SizeClass {
@@ -125,6 +134,9 @@ StackPool::Slab* StackPool::new_slab(SizeClass& cls) {
     s->free_slots.reserve(s->count);
     for (std::uint32_t i = s->count; i-- > 0;) s->free_slots.push_back(i);
     s->dirty.assign(s->count, false);
+#ifdef ASYNCFIBER_VALGRIND
+    s->vg_ids.assign(s->count, 0);
+#endif
     cls.slabs.push_back(s.get());
     return s.release();
 }
@@ -168,6 +180,9 @@ void StackPool::allocate(std::size_t size, StackInfo& out) {
     out.size = static_cast<std::uint32_t>(cls.size);
     out.slot = s;
     out.guarded = s->guarded;
+#ifdef ASYNCFIBER_VALGRIND
+    s->vg_ids[slot] = VALGRIND_STACK_REGISTER(out.limit, out.limit + out.size);
+#endif
 }
 
 void StackPool::release(StackInfo& st) noexcept {
@@ -175,6 +190,9 @@ void StackPool::release(StackInfo& st) noexcept {
     if (!s) return;
     SizeClass& cls = *s->cls;
     auto slot = static_cast<std::uint32_t>((st.limit - page_size() - s->base) / cls.stride);
+#ifdef ASYNCFIBER_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->vg_ids[slot]);
+#endif
     if (s->free_slots.empty()) cls.with_free.push_back(s);
     s->free_slots.push_back(slot);
     s->dirty[slot] = true;

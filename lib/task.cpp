@@ -44,6 +44,7 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
     t->id = g_next_task_id.fetch_add(1, std::memory_order_relaxed);
     t->name = std::move(name);
     t->stack_size = stack_size;
+    t->created_ns = L->cached_now_ns;
     t->add_ref();  // the loop's, until the task is done
     L->live.push_back(&t->all_link);
     ++L->live_count;

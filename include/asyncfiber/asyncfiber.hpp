@@ -12,3 +12,4 @@
 #include <asyncfiber/wait.hpp>
 #include <asyncfiber/task_group.hpp>
 #include <asyncfiber/queue.hpp>
+#include <asyncfiber/debug.hpp>

@@ -124,6 +124,7 @@ public:
     std::string name;                 // empty: "Task-<id>"
     std::string cancel_msg;
     std::exception_ptr error;
+    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (sanitized builds only)
 };
 
 template <class T>

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer, fiber switches
+# announced to ASan (lib/fiber_switch.hpp). Any report fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dir=build-ci-asan
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+      -DASYNCFIBER_SANITIZE=address,undefined -DASYNCFIBER_BUILD_BENCH=OFF >/dev/null
+cmake --build "$dir" -j "$(nproc)"
+export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+(cd "$dir" && ctest --output-on-failure -j "$(nproc)" --timeout 300)

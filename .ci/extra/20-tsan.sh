@@ -8,10 +8,14 @@ dir=build-ci-tsan
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
       -DASYNCFIBER_SANITIZE=thread -DASYNCFIBER_BUILD_EXAMPLES=OFF -DASYNCFIBER_BUILD_BENCH=OFF \
       >/dev/null
-tests="bridge_test bridge_stress_test bridge_asio_test"
+tests="bridge_test bridge_stress_test bridge_asio_test cancel_test task_test"
 cmake --build "$dir" -j "$(nproc)" --target $tests
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(pwd)/.ci/extra/tsan.supp"
 for t in $tests; do
   echo "--- $t (ThreadSanitizer)"
-  "./$dir/test/$t" --gtest_brief=1
+  filter="*"
+  # task_test: only the test with two loops on two threads (100 000-task tests exhaust
+  # TSan's shadow memory and say nothing about threads).
+  [ "$t" = task_test ] && filter="Scheduling.TwoLoopsOnTwoThreads"
+  "./$dir/test/$t" --gtest_brief=1 --gtest_filter="$filter"
 done

@@ -25,6 +25,7 @@ namespace detail {
 
 class IoDriver;
 class StackPool;
+struct IoObjects;
 
 /// A callback queued by call_soon / call_later / call_at (asyncio's Handle / TimerHandle).
 struct CallbackItem : ReadyItem {
@@ -111,6 +112,9 @@ struct LoopImpl {
     /// Run by Loop::close() once every task is done, last added first (e.g. the thread
     /// pool's shutdown).
     std::vector<std::function<void()>> close_hooks;
+    /// Streams, servers, processes and signal handlers of this loop (io_objects.cpp); declared
+    /// after `io` so that it goes first.
+    std::shared_ptr<IoObjects> io_objects;
 };
 
 /// The loop running on this thread, or nullptr.

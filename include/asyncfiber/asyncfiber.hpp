@@ -8,3 +8,5 @@
 #include <asyncfiber/loop.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>
+#include <asyncfiber/net.hpp>
+#include <asyncfiber/process.hpp>

@@ -204,8 +204,9 @@ void StreamCore::flush() noexcept {
 
 void StreamCore::write(const char* p, std::size_t n) {
     if (closing) throw RuntimeError("asyncfiber: StreamWriter::write after close()");
+    if (closed || werror) return;  // connection lost: drain() reports it
     if (eof_requested) throw RuntimeError("asyncfiber: StreamWriter::write after write_eof()");
-    if (closed || werror || n == 0) return;  // connection lost: drain() reports it
+    if (n == 0) return;
     if (wbuf.empty() && !wwaiter_) {
         long r = send_some(p, n);
         if (r < 0) return;
@@ -257,7 +258,6 @@ void StreamCore::close() {
 void StreamCore::abort() noexcept {
     if (closed) return;
     closed = true;
-    closing = true;
     unlink();
     if (desc_) {
         boost::system::error_code ec;

@@ -22,9 +22,15 @@ void StreamWriter::write(const std::string& data) { core().write(data.data(), da
 void StreamWriter::write(const char* data, std::size_t n) { core().write(data, n); }
 void StreamWriter::drain() { core().drain(); }
 void StreamWriter::write_eof() { core().write_eof(); }
-bool StreamWriter::can_write_eof() const { return !core().closing; }
+bool StreamWriter::can_write_eof() const {
+    detail::StreamCore& c = core();
+    return !c.closing && !c.closed && !c.eof_requested;
+}
 void StreamWriter::close() { core().close(); }
-bool StreamWriter::is_closing() const { return core().closing; }
+bool StreamWriter::is_closing() const {
+    detail::StreamCore& c = core();
+    return c.closing || c.closed;
+}
 void StreamWriter::wait_closed() { core().wait_closed(); }
 std::size_t StreamWriter::write_buffer_size() const { return core().wbuf.size(); }
 

@@ -8,5 +8,6 @@
 #include <asyncfiber/loop.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>
+#include <asyncfiber/bridge.hpp>
 #include <asyncfiber/net.hpp>
 #include <asyncfiber/process.hpp>

@@ -1,0 +1,503 @@
+// asyncfiber/bridge.hpp - from callbacks and threads to await, and back.
+//
+// - af::Promise<T> / af::Future<T>: a one-shot value set from any thread, awaited by a task.
+// - af::await_callback<T>(start): awaits a callback-style API (start(cb) hands cb over).
+// - af::to_thread(fn, args...): runs a blocking function on the loop's thread pool.
+// - af::run_coroutine_threadsafe(loop, fn, args...): starts a task from a foreign thread.
+// - af::use_await: a Boost.Asio completion token that suspends only the calling task.
+//
+// Safety rules shared by all of them: the awaiting task and the completing side share one
+// reference-counted heap block and nothing else, so a completion that arrives late (after the
+// task was cancelled or finished), on any thread, never touches the task's memory; it is
+// dropped. See docs/migrating-callbacks.md.
+#pragma once
+
+#include <asyncfiber/detail/bridge_core.hpp>
+#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/loop.hpp>
+#include <asyncfiber/task.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace asyncfiber {
+
+// ======================================================================================
+// Promise / Future
+// ======================================================================================
+
+template <class T>
+class Future;
+
+/// The producing side of a one-shot value. set_value / set_exception may be called from any
+/// thread (one call in all: a second throws InvalidStateError). Destroyed unset, it makes the
+/// await of its future throw BrokenPromise. Move-only.
+template <class T>
+class Promise {
+public:
+    Promise() : core_(detail::CoreRef<detail::Shared<T>>::adopt(new detail::Shared<T>)) {}
+    Promise(Promise&&) noexcept = default;
+    Promise& operator=(Promise&& o) noexcept {
+        if (this != &o) {
+            abandon();
+            core_ = std::move(o.core_);
+            future_taken_ = o.future_taken_;
+        }
+        return *this;
+    }
+    Promise(const Promise&) = delete;
+    Promise& operator=(const Promise&) = delete;
+    ~Promise() { abandon(); }
+
+    /// The future that receives the value; once only (InvalidStateError after).
+    Future<T> get_future() {
+        check();
+        if (future_taken_) throw InvalidStateError("asyncfiber: get_future() called twice");
+        future_taken_ = true;
+        return Future<T>(core_);
+    }
+    /// Any thread. For Promise<void>: set_value().
+    template <class... A>
+    void set_value(A&&... a) {
+        check();
+        if (!core_->emplace(std::forward<A>(a)...))
+            throw InvalidStateError("asyncfiber: the promise was already set");
+    }
+    /// Any thread.
+    void set_exception(std::exception_ptr e) {
+        check();
+        if (!e) throw InvalidStateError("asyncfiber: set_exception with a null exception_ptr");
+        if (!core_->set_error(std::move(e)))
+            throw InvalidStateError("asyncfiber: the promise was already set");
+    }
+
+private:
+    void check() const {
+        if (!core_.get()) throw InvalidStateError("asyncfiber: use of a moved-from Promise");
+    }
+    void abandon() noexcept {
+        if (core_.get()) core_->set_broken();  // no-op if it was set
+    }
+    detail::CoreRef<detail::Shared<T>> core_;
+    bool future_taken_ = false;
+};
+
+/// The awaiting side: `T v = af::await(fut);` in a task. One task may wait at a time; the
+/// value is moved out by the first successful await (a second throws InvalidStateError).
+/// Cancelling the awaiting task does not affect the promise: a value set later stays in the
+/// future and a new await gets it.
+template <class T>
+class Future {
+public:
+    Future() noexcept = default;
+    bool valid() const noexcept { return core_.get() != nullptr; }
+    /// Any thread: whether a value, an exception or a broken promise is there.
+    bool ready() const { return valid() && core_->ready(); }
+
+    /// Internal: use af::await(future).
+    T await_value() {
+        if (!valid()) throw InvalidStateError("asyncfiber: await of an empty Future");
+        core_->wait("a future", nullptr, nullptr, false);
+        return core_->take();
+    }
+
+private:
+    friend class Promise<T>;
+    explicit Future(detail::CoreRef<detail::Shared<T>> c) noexcept : core_(std::move(c)) {}
+    detail::CoreRef<detail::Shared<T>> core_;
+};
+
+/// Suspends the calling task until the future's promise is set; returns (moves out) its
+/// value, rethrows its exception, or throws BrokenPromise.
+template <class T>
+T await(Future<T>& f) {
+    return f.await_value();
+}
+template <class T>
+T await(Future<T>&& f) {
+    return f.await_value();
+}
+
+// ======================================================================================
+// await_callback
+// ======================================================================================
+
+namespace detail {
+
+template <class E>
+struct is_error_first : std::false_type {};
+template <>
+struct is_error_first<std::error_code> : std::true_type {};
+template <>
+struct is_error_first<boost::system::error_code> : std::true_type {};
+template <>
+struct is_error_first<std::exception_ptr> : std::true_type {};
+
+/// Whether a call (A...) of a callback for T has an error in first place: an error type
+/// followed by the values, or alone for T = void.
+template <class T, class... A>
+struct error_first_call : std::false_type {};
+template <class T, class A0, class... A>
+struct error_first_call<T, A0, A...>
+    : std::integral_constant<bool, is_error_first<typename std::decay<A0>::type>::value &&
+                                       (sizeof...(A) > 0 || std::is_void<T>::value)> {};
+
+inline std::exception_ptr error_of(const std::error_code& ec) {
+    return ec ? std::make_exception_ptr(std::system_error(ec)) : std::exception_ptr();
+}
+inline std::exception_ptr error_of(const boost::system::error_code& ec) {
+    return ec ? std::make_exception_ptr(boost::system::system_error(ec)) : std::exception_ptr();
+}
+inline std::exception_ptr error_of(const std::exception_ptr& e) { return e; }
+
+}  // namespace detail
+
+/// The callback af::await_callback<T> hands to `start`. Copyable; callable once from any
+/// thread with one of the shapes: (value), (values...) for a tuple T, () for T = void, or
+/// any of these preceded by a std::error_code, a boost::system::error_code or a
+/// std::exception_ptr (a set error throws std::system_error, boost::system::system_error or
+/// the exception at the await; the values are then ignored).
+template <class T>
+class Callback {
+public:
+    explicit Callback(detail::Shared<T>* core) : ref_(core) {}
+
+    template <class... A>
+    void operator()(A&&... a) const {
+        call(detail::error_first_call<T, A...>{}, std::forward<A>(a)...);
+    }
+
+private:
+    template <class E, class... A>
+    void call(std::true_type, E&& e, A&&... a) const {
+        std::exception_ptr err = detail::error_of(e);
+        if (err)
+            done(ref_.get()->set_error(std::move(err)));
+        else
+            done(ref_.get()->emplace(std::forward<A>(a)...));
+    }
+    template <class... A>
+    void call(std::false_type, A&&... a) const {
+        done(ref_.get()->emplace(std::forward<A>(a)...));
+    }
+    static void done(bool first) {
+        if (!first) detail::report_extra_completion("a callback of af::await_callback");
+    }
+    detail::CompleterRef<detail::Shared<T>> ref_;
+};
+
+/// Calls start(cb) and suspends the calling task until cb is called (on any thread, possibly
+/// before start returns); returns the value cb was given. cb dropped uncalled (every copy
+/// destroyed): BrokenPromise. A second call: ignored, reported on stderr. If the task is
+/// cancelled it wakes with CancelledError at once; a later call of cb is dropped.
+/// Exceptions from start propagate (cb may then still be called; it is ignored).
+template <class T, class Start>
+T await_callback(Start&& start) {
+    detail::TaskBase* self = detail::current_task_checked("af::await_callback");
+    detail::throw_if_cancelled(self);
+    auto core = detail::CoreRef<detail::Shared<T>>::adopt(new detail::Shared<T>);
+    std::forward<Start>(start)(Callback<T>(core.get()));
+    core->wait("a callback", nullptr, nullptr, true);
+    return core->take();
+}
+
+// ======================================================================================
+// to_thread and the loop's thread pool
+// ======================================================================================
+
+/// The number of threads of a loop's pool when it is created (lazily, by the first
+/// to_thread): min(32, hardware threads + 4) unless changed. Affects pools created later.
+std::size_t default_executor_size() noexcept;
+void set_default_executor_size(std::size_t threads);
+/// Bounds this loop's pool. Threads are started on demand up to the bound; lowering it lets
+/// surplus threads end once idle. Call before the loop runs or on its thread. Throws
+/// std::invalid_argument for 0 (also set_default_executor_size), RuntimeError once closed.
+void set_executor_size(Loop& loop, std::size_t threads);
+
+namespace detail {
+/// Queues `job` on the pool of the loop running on this thread (created on first use, shut
+/// down and joined by Loop::close after the queued jobs ran).
+void submit_to_pool(std::function<void()> job);
+
+template <class R, class F, class Tuple, std::size_t... I>
+void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std::false_type) {
+    core.emplace(std::move(f)(std::move(std::get<I>(args))...));
+}
+template <class R, class F, class Tuple, std::size_t... I>
+void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std::true_type) {
+    std::move(f)(std::move(std::get<I>(args))...);
+    core.emplace();
+}
+}  // namespace detail
+
+/// Runs fn(args...) on the loop's thread pool and suspends the calling task until it
+/// returns; returns its value or rethrows its exception (same type). Cancelling the task
+/// wakes it with CancelledError at once; the function runs on and its result is dropped.
+/// fn and args are decay-copied and destroyed on the pool thread.
+template <class F, class... Args>
+detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
+    using R = detail::async_result_t<F, Args...>;
+    using Job = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+    detail::TaskBase* self = detail::current_task_checked("af::to_thread");
+    detail::throw_if_cancelled(self);
+    auto core = detail::CoreRef<detail::Shared<R>>::adopt(new detail::Shared<R>);
+    // shared_ptr: std::function needs a copyable target; the job itself may be move-only.
+    auto job = std::make_shared<Job>(std::forward<F>(fn),
+                                     std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    detail::CompleterRef<detail::Shared<R>> completer(core.get());
+    detail::submit_to_pool([completer, job]() mutable {
+        try {
+            detail::run_into(*completer.get(), std::get<0>(*job), std::get<1>(*job),
+                             std::index_sequence_for<Args...>{}, std::is_void<R>{});
+        } catch (...) {
+            completer.get()->set_error(std::current_exception());
+        }
+        job.reset();  // the callable's destructor runs here, on the pool thread
+    });
+    core->wait("to_thread", nullptr, nullptr, true);
+    return core->take();
+}
+
+// ======================================================================================
+// run_coroutine_threadsafe
+// ======================================================================================
+
+namespace detail {
+template <class R>
+struct ThreadsafeRun {
+    std::promise<R> promise;
+    bool set = false;  // loop thread only
+};
+template <class R, class F, class Tuple, std::size_t... I>
+void set_from_call(std::promise<R>& p, F& f, Tuple& a, std::index_sequence<I...>, std::false_type) {
+    p.set_value(std::move(f)(std::move(std::get<I>(a))...));
+}
+template <class R, class F, class Tuple, std::size_t... I>
+void set_from_call(std::promise<R>& p, F& f, Tuple& a, std::index_sequence<I...>, std::true_type) {
+    std::move(f)(std::move(std::get<I>(a))...);
+    p.set_value();
+}
+}  // namespace detail
+
+/// From any thread: runs fn(args...) as a task of `loop` (which must be running or run
+/// later) and returns a std::future of its result. The future holds the task's exception,
+/// CancelledError if the task was cancelled, or std::future_error(broken_promise) if the
+/// loop was destroyed before it could start the task.
+template <class F, class... Args>
+std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& loop, F&& fn,
+                                                                         Args&&... args) {
+    using R = detail::async_result_t<F, Args...>;
+    using Call = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+    auto run = std::make_shared<detail::ThreadsafeRun<R>>();
+    auto call = std::make_shared<Call>(std::forward<F>(fn),
+                                       std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    std::future<R> fut = run->promise.get_future();
+    loop.call_soon_threadsafe([run, call] {
+        Task<void> t = asyncfiber::async([run, call] {
+            try {
+                detail::set_from_call(run->promise, std::get<0>(*call), std::get<1>(*call),
+                                      std::index_sequence_for<Args...>{}, std::is_void<R>{});
+                run->set = true;
+            } catch (const CancelledError&) {
+                run->promise.set_exception(std::current_exception());
+                run->set = true;
+                throw;  // the task counts as cancelled
+            } catch (...) {
+                // Handed over to the future: the task itself ends normally.
+                run->promise.set_exception(std::current_exception());
+                run->set = true;
+            }
+        });
+        t.add_done_callback([run](TaskRef) {
+            // Cancelled before its first step: the body never ran.
+            if (!run->set) {
+                run->set = true;
+                run->promise.set_exception(std::make_exception_ptr(CancelledError()));
+            }
+        });
+    });
+    return fut;
+}
+
+// ======================================================================================
+// use_await: the Boost.Asio completion token
+// ======================================================================================
+
+namespace detail {
+struct UseAwaitCancel {
+    void (*fn)(void*) = nullptr;
+    void* obj = nullptr;
+};
+template <class IoObject>
+void cancel_io_object(void* obj) {
+    static_cast<IoObject*>(obj)->cancel();
+}
+}  // namespace detail
+
+/// `n = boost::asio::async_read(sock, buf, af::use_await);` inside a task suspends that task
+/// only. A failed operation throws boost::system::system_error; with `af::use_await[ec]` the
+/// error is stored in ec instead (and ec is cleared on success).
+///
+/// Cancellation (Boost 1.74 has no per-operation cancellation slots): cancelling the task
+/// wakes it with CancelledError at once, always; the operation's handler, whenever it runs,
+/// finds nobody waiting and is dropped. To stop the operation itself, name the I/O object:
+/// `af::use_await.cancels(sock)` calls sock.cancel() when the task is cancelled (which, as
+/// Asio defines it, aborts every pending operation of that object). Without it the operation
+/// runs on: buffers it writes into must then outlive it (Asio objects destroyed by the
+/// unwinding task cancel their operations themselves, so locals are safe).
+/// The object must outlive the await. Completion handlers run on the loop's thread through
+/// its io_context, whatever executor the I/O object uses.
+class use_await_t {
+public:
+    constexpr use_await_t() noexcept = default;
+    /// Stores the error in `ec` instead of throwing.
+    use_await_t operator[](boost::system::error_code& ec) const noexcept {
+        use_await_t t(*this);
+        t.ec_ = &ec;
+        return t;
+    }
+    /// Cancelling the awaiting task calls `obj.cancel()` (socket, timer, resolver, signal set,
+    /// or anything with a cancel() member).
+    template <class IoObject>
+    use_await_t cancels(IoObject& obj) const noexcept {
+        use_await_t t(*this);
+        t.cancel_.fn = &detail::cancel_io_object<IoObject>;
+        t.cancel_.obj = &obj;
+        return t;
+    }
+
+    boost::system::error_code* ec_ = nullptr;
+    detail::UseAwaitCancel cancel_;
+};
+
+/// The token. `af::use_await`, `af::use_await[ec]`, `af::use_await.cancels(obj)`.
+constexpr use_await_t use_await{};
+
+namespace detail {
+
+template <class Stored>
+class UseAwaitHandler {
+public:
+    using executor_type = boost::asio::io_context::executor_type;
+    UseAwaitHandler(Shared<Stored>* core, executor_type ex) noexcept : ref_(core), ex_(ex) {}
+    UseAwaitHandler(UseAwaitHandler&&) noexcept = default;
+    UseAwaitHandler(const UseAwaitHandler&) = default;
+    executor_type get_executor() const noexcept { return ex_; }
+
+    template <class... A>
+    void operator()(A&&... a) {
+        if (!ref_.get()->emplace(std::forward<A>(a)...))
+            report_extra_completion("a Boost.Asio handler of af::use_await");
+    }
+
+private:
+    CompleterRef<Shared<Stored>> ref_;
+    executor_type ex_;
+};
+
+template <class... V>
+struct use_await_value {
+    using type = std::tuple<V...>;
+};
+template <class V>
+struct use_await_value<V> {
+    using type = V;
+};
+template <>
+struct use_await_value<> {
+    using type = void;
+};
+
+template <std::size_t Off, class Tup>
+void extract_values(Tup&, std::index_sequence<>) {}
+template <std::size_t Off, class Tup, std::size_t I>
+typename std::tuple_element<Off + I, Tup>::type extract_values(Tup& t, std::index_sequence<I>) {
+    return std::move(std::get<Off + I>(t));
+}
+template <std::size_t Off, class Tup, std::size_t I0, std::size_t I1, std::size_t... Is>
+std::tuple<typename std::tuple_element<Off + I0, Tup>::type,
+           typename std::tuple_element<Off + I1, Tup>::type,
+           typename std::tuple_element<Off + Is, Tup>::type...>
+extract_values(Tup& t, std::index_sequence<I0, I1, Is...>) {
+    return std::tuple<typename std::tuple_element<Off + I0, Tup>::type,
+                      typename std::tuple_element<Off + I1, Tup>::type,
+                      typename std::tuple_element<Off + Is, Tup>::type...>(
+        std::move(std::get<Off + I0>(t)), std::move(std::get<Off + I1>(t)),
+        std::move(std::get<Off + Is>(t))...);
+}
+
+inline void check_asio_error(const boost::system::error_code& ec, boost::system::error_code* out) {
+    if (out)
+        *out = ec;
+    else if (ec)
+        throw boost::system::system_error(ec);
+}
+
+/// async_result for use_await: HasEc says whether the signature starts with an error code;
+/// V are the other (decayed) arguments.
+template <bool HasEc, class... V>
+class UseAwaitResult {
+    using Stored = typename std::conditional<HasEc, std::tuple<boost::system::error_code, V...>,
+                                             std::tuple<V...>>::type;
+    static constexpr std::size_t kOff = HasEc ? 1 : 0;
+
+public:
+    using return_type = typename use_await_value<V...>::type;
+    using completion_handler_type = UseAwaitHandler<Stored>;
+
+    template <class Initiation, class RawToken, class... IArgs>
+    static return_type initiate(Initiation&& init, RawToken&& token, IArgs&&... iargs) {
+        const use_await_t tok = token;
+        TaskBase* self = current_task_checked("af::use_await");
+        throw_if_cancelled(self);  // a pending cancellation: do not even start the operation
+        auto core = CoreRef<Shared<Stored>>::adopt(new Shared<Stored>);
+        std::forward<Initiation>(init)(
+            UseAwaitHandler<Stored>(core.get(), Loop::current().io_context().get_executor()),
+            std::forward<IArgs>(iargs)...);
+        core->wait("a Boost.Asio operation", tok.cancel_.fn, tok.cancel_.obj, true);
+        Stored v = core->take();
+        check(v, tok.ec_, std::integral_constant<bool, HasEc>{});
+        return extract_values<kOff>(v, std::index_sequence_for<V...>{});
+    }
+
+private:
+    static void check(Stored& v, boost::system::error_code* out, std::true_type) {
+        check_asio_error(std::get<0>(v), out);
+    }
+    static void check(Stored&, boost::system::error_code* out, std::false_type) {
+        if (out) out->clear();
+    }
+};
+
+}  // namespace detail
+}  // namespace asyncfiber
+
+namespace boost {
+namespace asio {
+
+template <class R, class... Args>
+class async_result<::asyncfiber::use_await_t, R(boost::system::error_code, Args...)>
+    : public ::asyncfiber::detail::UseAwaitResult<true, typename std::decay<Args>::type...> {};
+
+template <class R, class... Args>
+class async_result<::asyncfiber::use_await_t, R(const boost::system::error_code&, Args...)>
+    : public ::asyncfiber::detail::UseAwaitResult<true, typename std::decay<Args>::type...> {};
+
+template <class R, class... Args>
+class async_result<::asyncfiber::use_await_t, R(Args...)>
+    : public ::asyncfiber::detail::UseAwaitResult<false, typename std::decay<Args>::type...> {};
+
+}  // namespace asio
+}  // namespace boost

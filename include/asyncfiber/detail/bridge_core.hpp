@@ -1,0 +1,194 @@
+// Internal: the state shared between a task that awaits something and whatever completes it
+// (a Promise, a callback, an Asio handler, a pool thread), possibly on another thread.
+//
+// Why a separate heap block with its own reference count: the completing side may outlive the
+// awaiting task (a callback that fires after its task was cancelled, an Asio handler that
+// completes with operation_aborted after the task left). Neither side ever points into the
+// other's memory; both only hold references to this block. The awaiting task's identity is
+// kept here under a mutex and cleared before it leaves, so a late completion finds nobody to
+// wake and only stores (or drops) its value.
+#pragma once
+
+#include <asyncfiber/detail/task_state.hpp>
+#include <asyncfiber/errors.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace asyncfiber {
+namespace detail {
+
+class BridgeCore {
+public:
+    enum class State : std::uint8_t { pending, value, error, broken };
+
+    BridgeCore() noexcept = default;
+    BridgeCore(const BridgeCore&) = delete;
+    BridgeCore& operator=(const BridgeCore&) = delete;
+    virtual ~BridgeCore() = default;
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+    /// Completers are the copies of a callback / handler that may still complete the await.
+    /// When the last one goes away while nothing was set, the await ends with BrokenPromise.
+    void add_completer() noexcept { completers_.fetch_add(1, std::memory_order_relaxed); }
+    void drop_completer() noexcept;
+
+    /// Any thread. Completes with an exception; false if it was already completed.
+    bool set_error(std::exception_ptr e);
+    /// Any thread. Ends a pending await with BrokenPromise.
+    void set_broken() noexcept;
+
+    /// In a task: suspends until the state is no longer pending. Throws CancelledError when
+    /// the task is cancelled (asyncio: even if a value arrived meanwhile); before that,
+    /// `on_cancel(arg)` (if given) runs from the cancel() call, on the loop thread. With
+    /// `abandon_on_cancel`, a completion arriving after the task left is dropped unread.
+    /// Throws InvalidStateError if another task already waits here.
+    void wait(const char* what, void (*on_cancel)(void*), void* arg, bool abandon_on_cancel);
+
+    bool ready() const;
+    /// After wait(): returns if a value is there, rethrows the error, throws BrokenPromise;
+    /// InvalidStateError if the value was already taken. Marks it taken.
+    void check_take();
+
+protected:
+    /// Under `lk`, with state_ == pending: sets `s` and wakes the waiting task, directly when
+    /// on its loop's thread, otherwise through the loop's io_context (thread-safe).
+    void publish(std::unique_lock<std::mutex>& lk, State s);
+
+    mutable std::mutex m_;
+    State state_ = State::pending;
+    bool abandoned_ = false;  // the waiter left by cancellation: store nothing more
+    bool taken_ = false;
+    std::exception_ptr error_;
+
+private:
+    std::atomic<std::uint32_t> refs_{1};
+    std::atomic<std::uint32_t> completers_{0};
+    TaskBase* waiter_ = nullptr;  // guarded by m_; set only while that task is suspended here
+    LoopImpl* loop_ = nullptr;    // the waiter's loop (alive while waiter_ is set)
+};
+
+/// Prints "<what> was completed more than once; the extra completion was ignored" to stderr.
+void report_extra_completion(const char* what) noexcept;
+
+/// The core with storage for a value of type T (constructed in place, at most once).
+template <class T>
+class Shared final : public BridgeCore {
+public:
+    ~Shared() override {
+        if (has_) ptr()->~T();
+    }
+    /// Any thread. Constructs the value from `a` (an exception from that constructor becomes
+    /// the result); false if already completed. Drops the value if the waiter left.
+    template <class... A>
+    bool emplace(A&&... a) {
+        std::unique_lock<std::mutex> lk(m_);
+        if (state_ != State::pending) return false;
+        if (abandoned_) {
+            publish(lk, State::value);
+            return true;
+        }
+        try {
+            ::new (static_cast<void*>(&storage_)) T(std::forward<A>(a)...);
+            has_ = true;
+        } catch (...) {
+            error_ = std::current_exception();
+            publish(lk, State::error);
+            return true;
+        }
+        publish(lk, State::value);
+        return true;
+    }
+    /// After wait(): moves the value out (or throws, see check_take).
+    T take() {
+        check_take();
+        return std::move(*ptr());
+    }
+
+private:
+    T* ptr() noexcept { return reinterpret_cast<T*>(&storage_); }
+    typename std::aligned_storage<sizeof(T), alignof(T)>::type storage_;
+    bool has_ = false;
+};
+
+template <>
+class Shared<void> final : public BridgeCore {
+public:
+    bool emplace() {
+        std::unique_lock<std::mutex> lk(m_);
+        if (state_ != State::pending) return false;
+        publish(lk, State::value);
+        return true;
+    }
+    void take() { check_take(); }
+};
+
+/// An owning reference to a core.
+template <class C>
+class CoreRef {
+public:
+    CoreRef() noexcept = default;
+    static CoreRef adopt(C* c) noexcept {
+        CoreRef r;
+        r.c_ = c;
+        return r;
+    }
+    CoreRef(const CoreRef& o) noexcept : c_(o.c_) {
+        if (c_) c_->add_ref();
+    }
+    CoreRef(CoreRef&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+    CoreRef& operator=(CoreRef o) noexcept {
+        std::swap(c_, o.c_);
+        return *this;
+    }
+    ~CoreRef() {
+        if (c_) c_->release();
+    }
+    C* operator->() const noexcept { return c_; }
+    C* get() const noexcept { return c_; }
+
+private:
+    C* c_ = nullptr;
+};
+
+/// A reference held by something that may complete the core (a callback copy, a handler).
+/// The last one destroyed without completing breaks the promise.
+template <class C>
+class CompleterRef {
+public:
+    explicit CompleterRef(C* c) noexcept : c_(c) {
+        c_->add_ref();
+        c_->add_completer();
+    }
+    CompleterRef(const CompleterRef& o) noexcept : c_(o.c_) {
+        if (c_) {
+            c_->add_ref();
+            c_->add_completer();
+        }
+    }
+    CompleterRef(CompleterRef&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+    CompleterRef& operator=(const CompleterRef&) = delete;
+    ~CompleterRef() {
+        if (c_) {
+            c_->drop_completer();
+            c_->release();
+        }
+    }
+    C* get() const noexcept { return c_; }
+    explicit operator bool() const noexcept { return c_ != nullptr; }
+
+private:
+    C* c_;
+};
+
+}  // namespace detail
+}  // namespace asyncfiber

@@ -1,0 +1,157 @@
+// The thread-safe state between an awaiting task and whatever completes it (bridge_core.hpp).
+#include "io_driver.hpp"
+#include "loop_impl.hpp"
+
+#include <asyncfiber/detail/bridge_core.hpp>
+#include <asyncfiber/detail/wait.hpp>
+
+#include <cstdio>
+#include <string>
+
+namespace asyncfiber {
+namespace detail {
+
+void report_extra_completion(const char* what) noexcept {
+    std::string line = std::string("asyncfiber: ") + what +
+                       " was completed more than once; the extra completion was ignored\n";
+    std::fputs(line.c_str(), stderr);
+}
+
+void BridgeCore::drop_completer() noexcept {
+    if (completers_.fetch_sub(1, std::memory_order_acq_rel) == 1) set_broken();
+}
+
+bool BridgeCore::set_error(std::exception_ptr e) {
+    std::unique_lock<std::mutex> lk(m_);
+    if (state_ != State::pending) return false;
+    if (!abandoned_) error_ = std::move(e);
+    publish(lk, State::error);
+    return true;
+}
+
+void BridgeCore::set_broken() noexcept {
+    std::unique_lock<std::mutex> lk(m_);
+    if (state_ != State::pending) return;
+    try {
+        publish(lk, State::broken);
+    } catch (...) {
+        // Only the post to another thread's loop can throw (out of memory); the state is
+        // set, so the waiter sees it at its next wake-up (at the latest its cancellation).
+    }
+}
+
+void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
+    state_ = s;
+    TaskBase* w = waiter_;
+    LoopImpl* L = loop_;
+    if (!w) return;
+    if (current_loop() == L) {
+        // On the waiter's own thread nothing can unregister it between here and wake().
+        lk.unlock();
+        wake(w);
+        return;
+    }
+    // Another thread. The waiter is registered, so its task is suspended and its loop alive;
+    // posting under the lock keeps it so until the post is done. The posted wake reads the
+    // waiter again on the loop thread: by then it may have left (cancelled), and it is no
+    // longer named here.
+    add_ref();
+    CoreRef<BridgeCore> keep = CoreRef<BridgeCore>::adopt(this);
+    L->io->post([keep] {
+        TaskBase* t;
+        {
+            std::lock_guard<std::mutex> g(keep->m_);
+            t = keep->waiter_;
+        }
+        if (t) wake(t);
+    });
+}
+
+bool BridgeCore::ready() const {
+    std::lock_guard<std::mutex> lk(m_);
+    return state_ != State::pending;
+}
+
+void BridgeCore::check_take() {
+    std::lock_guard<std::mutex> lk(m_);
+    switch (state_) {
+    case State::pending:
+        throw InvalidStateError("asyncfiber: the result is not ready yet");
+    case State::broken:
+        throw BrokenPromise();
+    case State::error:
+        if (taken_) throw InvalidStateError("asyncfiber: the result was already retrieved");
+        taken_ = true;
+        std::rethrow_exception(error_);
+    case State::value:
+        if (taken_) throw InvalidStateError("asyncfiber: the result was already retrieved");
+        taken_ = true;
+        return;
+    }
+}
+
+namespace {
+struct CancelCall {
+    void (*fn)(void*);
+    void* arg;
+    LoopImpl* loop;
+};
+
+bool forward_cancel(void* a, const std::string&) {
+    auto* c = static_cast<CancelCall*>(a);
+    try {
+        c->fn(c->arg);
+    } catch (...) {
+        c->loop->report(ExceptionContext{"exception while cancelling an awaited operation",
+                                         std::current_exception(), {}});
+    }
+    return false;  // the task is woken with CancelledError at once either way
+}
+}  // namespace
+
+void BridgeCore::wait(const char* what, void (*on_cancel)(void*), void* arg,
+                      bool abandon_on_cancel) {
+    TaskBase* self = current_task_checked(what);
+    {
+        std::lock_guard<std::mutex> lk(m_);
+        if (waiter_) throw InvalidStateError("asyncfiber: another task already awaits this");
+        if (state_ != State::pending) return;  // not a suspension point
+        if (self->must_cancel && abandon_on_cancel) abandoned_ = true;
+    }
+    throw_if_cancelled(self);
+
+    struct Registration {
+        BridgeCore* core;
+        TaskBase* self;
+        bool abandon;
+        CancelCall call;
+        ~Registration() {
+            std::lock_guard<std::mutex> lk(core->m_);
+            core->waiter_ = nullptr;
+            core->loop_ = nullptr;
+            if (abandon && core->state_ == State::pending) core->abandoned_ = true;
+            self->cancel_hook = nullptr;
+            self->cancel_arg = nullptr;
+        }
+    } reg{this, self, abandon_on_cancel, CancelCall{on_cancel, arg, self->loop}};
+    {
+        std::lock_guard<std::mutex> lk(m_);
+        waiter_ = self;
+        loop_ = self->loop;
+    }
+    if (on_cancel) {
+        self->cancel_hook = &forward_cancel;
+        self->cancel_arg = &reg.call;
+    }
+    for (;;) {
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            if (state_ != State::pending) return;
+        }
+        suspend(self, what);
+        throw_if_cancelled(self);
+    }
+}
+
+}  // namespace detail
+}  // namespace asyncfiber

@@ -1,0 +1,162 @@
+// The thread pool behind af::to_thread: one per loop, created by the first to_thread, bounded,
+// threads started on demand, shut down and joined by Loop::close (after its queued jobs ran,
+// as asyncio's shutdown_default_executor waits for them).
+//
+// The pool is kept in a table beside the loop rather than in LoopImpl, so that the loop does
+// not pay for threads it never uses.
+#include "loop_impl.hpp"
+
+#include <asyncfiber/bridge.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace asyncfiber {
+namespace detail {
+
+namespace {
+
+std::size_t initial_default_size() noexcept {
+    std::size_t hw = std::thread::hardware_concurrency();
+    if (hw == 0) hw = 1;
+    return std::min<std::size_t>(32, hw + 4);
+}
+
+std::atomic<std::size_t> g_default_size{initial_default_size()};
+
+class ThreadPool {
+public:
+    explicit ThreadPool(std::size_t max) : max_(std::max<std::size_t>(1, max)) {}
+    ~ThreadPool() { shutdown(); }
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    void submit(std::function<void()> job) {
+        std::unique_lock<std::mutex> lk(m_);
+        if (stopping_) throw RuntimeError("asyncfiber: to_thread on a loop being closed");
+        jobs_.push_back(std::move(job));
+        if (idle_ == 0 && live_ < max_) {
+            ++live_;
+            try {
+                threads_.emplace_back([this] { work(); });
+            } catch (...) {
+                --live_;
+                if (live_ == 0) {  // nobody could ever run it
+                    jobs_.pop_back();
+                    throw;
+                }
+            }
+        } else {
+            cv_.notify_one();
+        }
+    }
+
+    void set_max(std::size_t n) {
+        std::lock_guard<std::mutex> lk(m_);
+        max_ = std::max<std::size_t>(1, n);
+        cv_.notify_all();  // surplus idle threads notice and end
+    }
+
+    void shutdown() {
+        std::vector<std::thread> threads;
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            stopping_ = true;
+            cv_.notify_all();
+            threads.swap(threads_);
+        }
+        for (auto& t : threads) t.join();
+    }
+
+private:
+    void work() {
+        std::unique_lock<std::mutex> lk(m_);
+        for (;;) {
+            if (jobs_.empty()) {
+                if (stopping_ || live_ > max_) break;
+                ++idle_;
+                cv_.wait(lk, [this] { return !jobs_.empty() || stopping_ || live_ > max_; });
+                --idle_;
+                continue;
+            }
+            std::function<void()> job = std::move(jobs_.front());
+            jobs_.pop_front();
+            lk.unlock();
+            try {
+                job();
+            } catch (...) {
+                // Jobs carry their own exceptions back (to_thread catches everything).
+            }
+            job = nullptr;  // what it captured is released before the next wait
+            lk.lock();
+        }
+        --live_;
+    }
+
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> jobs_;
+    std::vector<std::thread> threads_;
+    std::size_t max_;
+    std::size_t live_ = 0;
+    std::size_t idle_ = 0;
+    bool stopping_ = false;
+};
+
+// The pools of loops, keyed by loop. Touched only from loop threads (to_thread, close).
+std::mutex g_pools_m;
+std::map<LoopImpl*, std::shared_ptr<ThreadPool>> g_pools;
+
+std::shared_ptr<ThreadPool> pool_of(LoopImpl* L) {
+    std::lock_guard<std::mutex> lk(g_pools_m);
+    auto it = g_pools.find(L);
+    if (it != g_pools.end()) return it->second;
+    if (L->closed) throw RuntimeError("asyncfiber: the loop is closed");
+    // Cheap: threads start only when jobs come.
+    auto pool = std::make_shared<ThreadPool>(g_default_size.load());
+    g_pools.emplace(L, pool);
+    L->close_hooks.push_back([L] {
+        std::shared_ptr<ThreadPool> p;
+        {
+            std::lock_guard<std::mutex> g(g_pools_m);
+            auto i = g_pools.find(L);
+            if (i != g_pools.end()) {
+                p = std::move(i->second);
+                g_pools.erase(i);
+            }
+        }
+        if (p) p->shutdown();
+    });
+    return pool;
+}
+
+}  // namespace
+
+void submit_to_pool(std::function<void()> job) {
+    LoopImpl* L = current_loop();
+    if (!L) throw RuntimeError("asyncfiber: af::to_thread called outside a running loop");
+    pool_of(L)->submit(std::move(job));
+}
+
+}  // namespace detail
+
+std::size_t default_executor_size() noexcept { return detail::g_default_size.load(); }
+
+void set_default_executor_size(std::size_t threads) {
+    if (threads == 0) throw std::invalid_argument("asyncfiber: an executor needs at least one thread");
+    detail::g_default_size.store(threads);
+}
+
+void set_executor_size(Loop& loop, std::size_t threads) {
+    if (threads == 0) throw std::invalid_argument("asyncfiber: an executor needs at least one thread");
+    detail::pool_of(loop.impl())->set_max(threads);
+}
+
+}  // namespace asyncfiber

@@ -1,16 +1,15 @@
-// Name resolution through boost::asio::ip::tcp::resolver, awaited by a parked task.
+// Name resolution through boost::asio::ip::tcp::resolver, awaited with af::use_await.
 #include "resolve.hpp"
 
 #include "io_driver.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/bridge.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <arpa/inet.h>
 #include <cstring>
-#include <memory>
 #include <netinet/in.h>
 
 namespace asyncfiber {
@@ -39,17 +38,6 @@ bool literal(const std::string& host, unsigned short port, Endpoint& ep) {
     return false;
 }
 
-// Shared by the parked task and the resolver's completion handler: whichever is last frees
-// it, so a completion that arrives after the task was cancelled touches live memory only.
-struct ResolveOp {
-    explicit ResolveOp(boost::asio::io_context& io) : resolver(io) {}
-    boost::asio::ip::tcp::resolver resolver;
-    TaskBase* waiter = nullptr;
-    bool done = false;
-    boost::system::error_code ec;
-    boost::asio::ip::tcp::resolver::results_type results;
-};
-
 }  // namespace
 
 std::vector<Endpoint> wildcard_endpoints(unsigned short port) {
@@ -67,29 +55,18 @@ std::vector<Endpoint> resolve(LoopImpl* L, const std::string& host, unsigned sho
         out.push_back(ep);
         return out;
     }
-    TaskBase* self = current_task_checked("resolving a host name");
-    throw_if_cancelled(self);
-    auto op = std::make_shared<ResolveOp>(L->io->context());
+    current_task_checked("resolving a host name");
+    // Asio runs getaddrinfo on its own thread; only this task waits. Cancelling it cancels
+    // the lookup (a late answer is dropped by use_await).
+    boost::asio::ip::tcp::resolver resolver(L->io->context());
     auto flags = passive ? boost::asio::ip::resolver_base::passive
                          : boost::asio::ip::resolver_base::flags();
-    op->resolver.async_resolve(
+    boost::system::error_code ec;
+    auto results = resolver.async_resolve(
         host, std::to_string(port), flags | boost::asio::ip::resolver_base::numeric_service,
-        [op](const boost::system::error_code& ec,
-             boost::asio::ip::tcp::resolver::results_type results) {
-            op->done = true;
-            op->ec = ec;
-            op->results = std::move(results);
-            if (op->waiter) wake(op->waiter);
-        });
-    op->waiter = self;
-    while (!op->done && !self->must_cancel) suspend(self, "resolve");
-    op->waiter = nullptr;
-    if (!op->done) {
-        op->resolver.cancel();
-        throw_if_cancelled(self);
-    }
-    if (op->ec) throw boost::system::system_error(op->ec, "resolve '" + host + "'");
-    for (const auto& r : op->results) {
+        use_await[ec].cancels(resolver));
+    if (ec) throw boost::system::system_error(ec, "resolve '" + host + "'");
+    for (const auto& r : results) {
         Endpoint e;
         std::memset(&e.addr, 0, sizeof e.addr);
         auto epnt = r.endpoint();

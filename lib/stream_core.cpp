@@ -72,15 +72,42 @@ StreamCore::~StreamCore() { abort(); }
 void StreamCore::arm_read() {
     if (rarmed_ || !desc_) return;
     rarmed_ = true;
+    if (!landing_) landing_.reset(new char[kReadChunk]);
     std::shared_ptr<StreamCore> self = shared_from_this();
-    desc_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                      [self](const boost::system::error_code&) {
-                          self->rarmed_ = false;
-                          if (self->rwaiter_) {
-                              self->rfired_ = true;
-                              wake(self->rwaiter_);
-                          }
-                      });
+    // A real read, not async_wait: Asio 1.74 re-registers the descriptor with epoll_ctl for
+    // every wait, while a read it may try at once and keeps registered.
+    desc_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk),
+                           [self](const boost::system::error_code& ec, std::size_t n) {
+                               self->on_read(ec, n);
+                           });
+}
+
+void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noexcept {
+    rarmed_ = false;
+    if (!closed) {
+        if (n > 0) {
+            try {
+                rbuf.append(landing_.get(), n);
+            } catch (...) {
+                rerror = std::current_exception();
+            }
+            // A full landing buffer suggests more is waiting: try the system call first again.
+            if (n == kReadChunk) read_would_block_ = false;
+        } else if (ec == boost::asio::error::eof) {
+            eof = true;
+        } else if (ec && ec != boost::asio::error::operation_aborted) {
+            try {
+                rerror = std::make_exception_ptr(
+                    std::system_error(ec.value(), std::system_category(), "read"));
+            } catch (...) {
+                rerror = std::current_exception();
+            }
+        }
+    }
+    if (rwaiter_) {
+        rfired_ = true;
+        wake(rwaiter_);
+    }
 }
 
 void StreamCore::check_no_reader(const char* what) const {
@@ -90,30 +117,38 @@ void StreamCore::check_no_reader(const char* what) const {
 }
 
 bool StreamCore::fill(const char* what) {
+    const std::size_t before = rbuf.size();
     for (;;) {
+        if (rbuf.size() > before) return true;  // a read completed (possibly a cancelled one's)
         if (rerror) std::rethrow_exception(rerror);
         if (eof) return false;
         if (closed) {
             eof = true;
             return false;
         }
-        char* p = rbuf.prepare(kReadChunk);
-        ssize_t r = ::read(fd, p, rbuf.room());
-        if (r > 0) {
-            rbuf.commit(static_cast<std::size_t>(r));
-            return true;
+        if (!rarmed_ && !read_would_block_) {
+            // Try the system call first: bulk transfers find data waiting.
+            char* p = rbuf.prepare(kReadChunk);
+            ssize_t r = ::read(fd, p, rbuf.room());
+            if (r > 0) {
+                rbuf.commit(static_cast<std::size_t>(r));
+                return true;
+            }
+            if (r == 0) {
+                eof = true;
+                return false;
+            }
+            int err = errno;
+            if (err == EINTR) continue;
+            if (err != EAGAIN && err != EWOULDBLOCK) {
+                rerror = std::make_exception_ptr(std::system_error(err, std::system_category(), "read"));
+                continue;
+            }
+            // Request/response traffic: from now on let Asio try the read when it arms.
+            read_would_block_ = true;
         }
-        if (r == 0) {
-            eof = true;
-            return false;
-        }
-        int err = errno;
-        if (err == EINTR) continue;
-        if (err != EAGAIN && err != EWOULDBLOCK) {
-            rerror = std::make_exception_ptr(std::system_error(err, std::system_category(), "read"));
-            continue;
-        }
-        // Nothing there: park until the descriptor is readable (or closed, or cancelled).
+        // Park until the pending read completes (or the stream closes, or cancellation). Its
+        // bytes land in rbuf even if this task has left by then, so none are lost.
         TaskBase* self = current_task_checked(what);
         throw_if_cancelled(self);
         check_no_reader(what);

@@ -2,12 +2,13 @@
 // descriptor (a TCP or Unix socket, or one end of a pipe), its receive buffer and its send
 // buffer.
 //
-// I/O is readiness-based: a read first tries the system call; only when the kernel has
-// nothing does the task park, with one Asio async_wait(wait_read) outstanding per stream.
-// The wait's handler only flags and wakes, so a cancelled read leaves at once (the core's
-// default cancel path) and the still-armed wait is simply reused by the next read: nothing
-// received is ever lost, and a late completion finds the core alive because every handler
-// holds a reference to it. Writes go straight to the kernel when the send buffer is empty;
+// Reading: a read first tries the system call (until one finds nothing: then request/response
+// traffic is assumed and Asio is asked directly); when the kernel has nothing the task parks
+// with one Asio async_read_some outstanding per stream, into a landing buffer the core owns.
+// Its handler appends what came to the receive buffer and wakes the reader if one still
+// waits, so a cancelled read leaves at once (the core's default cancel path), the pending
+// read is simply reused by the next one, and nothing received is ever lost; a late completion
+// finds the core alive because every handler holds a reference to it. Writes go straight to the kernel when the send buffer is empty;
 // what it does not take is queued and flushed from a write-readiness handler, outside any
 // task, as asyncio's transports do.
 #pragma once
@@ -77,6 +78,7 @@ public:
 
 private:
     void arm_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n) noexcept;
     void arm_write();
     void on_writable() noexcept;
     void flush() noexcept;
@@ -90,6 +92,8 @@ private:
     TaskBase* rwaiter_ = nullptr;
     bool rfired_ = false;
     bool rarmed_ = false;
+    bool read_would_block_ = false;
+    std::unique_ptr<char[]> landing_;  // where the pending asynchronous read writes
     TaskBase* wwaiter_ = nullptr;
     bool wfired_ = false;
     bool warmed_ = false;

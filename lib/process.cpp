@@ -96,7 +96,7 @@ void make_pipe(Fd& r, Fd& w) {
 
 }  // namespace
 
-struct ProcessState : std::enable_shared_from_this<ProcessState>, IoLink {
+struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
     ~ProcessState() { close_for_loop(); }
 
     void start_watch() {

@@ -30,7 +30,7 @@ constexpr int kAcceptBatch = 64;
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 }  // namespace
 
-struct ServerState : std::enable_shared_from_this<ServerState>, IoLink {
+struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     struct Listener {
         int fd = -1;
         std::unique_ptr<boost::asio::posix::stream_descriptor> desc;

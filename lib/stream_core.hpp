@@ -28,7 +28,7 @@
 namespace asyncfiber {
 namespace detail {
 
-class StreamCore : public std::enable_shared_from_this<StreamCore>, public IoLink {
+class StreamCore final : public std::enable_shared_from_this<StreamCore>, public IoLink {
 public:
     enum class Kind { socket, pipe };
     /// Adopts `fd` (made non-blocking here). Throws if Asio cannot register it (the fd is

@@ -79,10 +79,15 @@ void BridgeCore::check_take() {
         throw InvalidStateError("asyncfiber: the result is not ready yet");
     case State::broken:
         throw BrokenPromise();
-    case State::error:
+    case State::error: {
         if (taken_) throw InvalidStateError("asyncfiber: the result was already retrieved");
         taken_ = true;
-        std::rethrow_exception(error_);
+        // Moved out: the exception object then lives only on the awaiting side, and the
+        // core, whose last reference may go on another thread, no longer shares it.
+        std::exception_ptr e = std::move(error_);
+        error_ = nullptr;
+        std::rethrow_exception(e);
+    }
     case State::value:
         if (taken_) throw InvalidStateError("asyncfiber: the result was already retrieved");
         taken_ = true;

@@ -8,6 +8,9 @@
 #include <asyncfiber/detail/wait.hpp>
 
 #include <new>
+#ifdef ASYNCFIBER_TSAN
+#include <unordered_map>
+#endif
 
 namespace asyncfiber {
 namespace detail {
@@ -25,6 +28,43 @@ constexpr std::uint64_t kIoPollEvery = 64;
 constexpr std::size_t kStackMargin = 512;
 
 [[noreturn]] void leave_finished_fiber(TaskBase* t);
+
+#ifdef ASYNCFIBER_TSAN
+// ThreadSanitizer must be told about every stack switch, or it mixes the fibers' shadow
+// stacks and reports races between a task and itself. Each task gets a TSan fiber; the
+// scheduler's own context is the thread's fiber. Kept beside the task (by address) so that
+// builds without TSan carry nothing.
+thread_local void* t_tsan_sched = nullptr;
+thread_local std::unordered_map<const TaskBase*, void*>* t_tsan_fibers = nullptr;
+
+void* tsan_fiber_of(const TaskBase* t) {
+    if (!t_tsan_fibers) t_tsan_fibers = new std::unordered_map<const TaskBase*, void*>;
+    void*& f = (*t_tsan_fibers)[t];
+    if (!f) f = __tsan_create_fiber(0);
+    return f;
+}
+// Always inlined: a function of its own would be entered on one fiber and left on the
+// other, unbalancing both shadow call stacks.
+__attribute__((always_inline)) inline void tsan_enter_task(const TaskBase* t) {
+    void* f = tsan_fiber_of(t);
+    t_tsan_sched = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(f, 0);
+}
+__attribute__((always_inline)) inline void tsan_leave_task() {
+    __tsan_switch_to_fiber(t_tsan_sched, 0);
+}
+void tsan_task_finished(const TaskBase* t) {
+    if (!t_tsan_fibers) return;
+    auto it = t_tsan_fibers->find(t);
+    if (it == t_tsan_fibers->end()) return;
+    __tsan_destroy_fiber(it->second);
+    t_tsan_fibers->erase(it);
+}
+#else
+inline void tsan_enter_task(const TaskBase*) noexcept {}
+inline void tsan_leave_task() noexcept {}
+inline void tsan_task_finished(const TaskBase*) noexcept {}
+#endif
 
 void task_entry(fctx::transfer_t from) {
     auto* t = static_cast<TaskBase*>(from.data);
@@ -51,6 +91,7 @@ void task_entry(fctx::transfer_t from) {
 
 void leave_finished_fiber(TaskBase* t) {
     LoopImpl* L = t->loop;
+    tsan_leave_task();
     fctx::jump_fcontext(L->sched_fctx, finished_marker());
     __builtin_unreachable();
 }
@@ -98,11 +139,13 @@ void LoopImpl::resume(TaskBase* t) {
     EhState* g = eh_globals;
     sched_eh = *g;
     *g = t->eh;
+    tsan_enter_task(t);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
     t->eh = *g;
     *g = sched_eh;
     running = nullptr;
     if (r.data == finished_marker()) {
+        tsan_task_finished(t);
         t->fctx = nullptr;
         stacks->release(t->stack);
         finish(t);
@@ -186,6 +229,7 @@ void suspend(TaskBase* self, const char* what) {
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
     self->status = TaskStatus::suspended;
     self->waiting_on = what;
+    tsan_leave_task();
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
@@ -237,6 +281,7 @@ void yield_now() {
     self->status = detail::TaskStatus::ready;
     L->push_ready(self);
     self->waiting_on = "sleep(0)";
+    detail::tsan_leave_task();
     detail::fctx::transfer_t r = detail::fctx::jump_fcontext(L->sched_fctx, nullptr);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;

@@ -258,13 +258,17 @@ detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
                                      std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
     detail::CompleterRef<detail::Shared<R>> completer(core.get());
     detail::submit_to_pool([completer, job]() mutable {
+        std::exception_ptr err;
         try {
             detail::run_into(*completer.get(), std::get<0>(*job), std::get<1>(*job),
                              std::index_sequence_for<Args...>{}, std::is_void<R>{});
         } catch (...) {
-            completer.get()->set_error(std::current_exception());
+            err = std::current_exception();
         }
         job.reset();  // the callable's destructor runs here, on the pool thread
+        // Handed over outside the catch block: once the task has it, this thread keeps no
+        // hold on the exception object.
+        if (err) completer.get()->set_error(std::move(err));
     });
     core->wait("to_thread", nullptr, nullptr, true);
     return core->take();

@@ -97,11 +97,17 @@ public:
             publish(lk, State::value);
             return true;
         }
+        std::exception_ptr err;
         try {
             ::new (static_cast<void*>(&storage_)) T(std::forward<A>(a)...);
             has_ = true;
         } catch (...) {
-            error_ = std::current_exception();
+            err = std::current_exception();
+        }
+        if (err) {
+            // Published after the catch block ended, so that this thread no longer holds
+            // the exception when the waiter takes it (it may then be freed over there).
+            error_ = std::move(err);
             publish(lk, State::error);
             return true;
         }

@@ -57,7 +57,19 @@ StreamCore::StreamCore(LoopImpl* L, int f, Kind k, std::size_t lim)
     : loop(L), fd(f), kind(k), limit(lim) {
     try {
         set_nonblocking(fd);
-        desc_.reset(new boost::asio::posix::stream_descriptor(L->io->context(), fd));
+        if (kind == Kind::socket) {
+            // A socket object, not a descriptor, so that Asio receives with recv(): the
+            // socket path in the kernel is shorter than read()'s.
+            int domain = AF_INET, proto = 0;
+            socklen_t len = sizeof domain;
+            ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+            len = sizeof proto;
+            ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
+            sock_.reset(new boost::asio::generic::stream_protocol::socket(
+                L->io->context(), boost::asio::generic::stream_protocol(domain, proto), fd));
+        } else {
+            desc_.reset(new boost::asio::posix::stream_descriptor(L->io->context(), fd));
+        }
     } catch (...) {
         ::close(fd);
         throw;
@@ -70,16 +82,17 @@ StreamCore::~StreamCore() { abort(); }
 // ---- reading ----
 
 void StreamCore::arm_read() {
-    if (rarmed_ || !desc_) return;
+    if (rarmed_ || closed) return;
     rarmed_ = true;
     if (!landing_) landing_.reset(new char[kReadChunk]);
     std::shared_ptr<StreamCore> self = shared_from_this();
     // A real read, not async_wait: Asio 1.74 re-registers the descriptor with epoll_ctl for
     // every wait, while a read it may try at once and keeps registered.
-    desc_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk),
-                           [self](const boost::system::error_code& ec, std::size_t n) {
-                               self->on_read(ec, n);
-                           });
+    auto done = [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); };
+    if (sock_)
+        sock_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk), std::move(done));
+    else
+        desc_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk), std::move(done));
 }
 
 void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noexcept {
@@ -129,7 +142,8 @@ bool StreamCore::fill(const char* what) {
         if (!rarmed_ && !read_would_block_) {
             // Try the system call first: bulk transfers find data waiting.
             char* p = rbuf.prepare(kReadChunk);
-            ssize_t r = ::read(fd, p, rbuf.room());
+            ssize_t r = kind == Kind::socket ? ::recv(fd, p, rbuf.room(), 0)
+                                             : ::read(fd, p, rbuf.room());
             if (r > 0) {
                 rbuf.commit(static_cast<std::size_t>(r));
                 return true;
@@ -164,14 +178,17 @@ bool StreamCore::fill(const char* what) {
 // ---- writing ----
 
 void StreamCore::arm_write() {
-    if (warmed_ || !desc_) return;
+    if (warmed_ || closed) return;
     warmed_ = true;
     std::shared_ptr<StreamCore> self = shared_from_this();
-    desc_->async_wait(boost::asio::posix::stream_descriptor::wait_write,
-                      [self](const boost::system::error_code&) {
-                          self->warmed_ = false;
-                          self->on_writable();
-                      });
+    auto done = [self](const boost::system::error_code&) {
+        self->warmed_ = false;
+        self->on_writable();
+    };
+    if (sock_)
+        sock_->async_wait(boost::asio::socket_base::wait_write, std::move(done));
+    else
+        desc_->async_wait(boost::asio::posix::stream_descriptor::wait_write, std::move(done));
 }
 
 void StreamCore::on_writable() noexcept {
@@ -294,9 +311,14 @@ void StreamCore::abort() noexcept {
     if (closed) return;
     closed = true;
     unlink();
+    // Pending operations complete with operation_aborted; their handlers hold a reference.
+    boost::system::error_code ec;
+    if (sock_) {
+        sock_->close(ec);
+        sock_.reset();
+    }
     if (desc_) {
-        boost::system::error_code ec;
-        desc_->close(ec);  // pending waits complete with operation_aborted; they hold a ref
+        desc_->close(ec);
         desc_.reset();
     }
     fd = -1;

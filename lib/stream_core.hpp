@@ -19,6 +19,7 @@
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/net.hpp>
 
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <exception>
@@ -88,7 +89,8 @@ private:
     void fail_write(int err) noexcept;
     void wake_drainers() noexcept;
 
-    std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;
+    std::unique_ptr<boost::asio::generic::stream_protocol::socket> sock_;  // sockets
+    std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;          // pipes
     TaskBase* rwaiter_ = nullptr;
     bool rfired_ = false;
     bool rarmed_ = false;

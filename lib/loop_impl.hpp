@@ -25,6 +25,7 @@ namespace detail {
 
 class IoDriver;
 class StackPool;
+struct IoObjects;
 
 /// A callback queued by call_soon / call_later / call_at (asyncio's Handle / TimerHandle).
 struct CallbackItem : ReadyItem {
@@ -116,6 +117,9 @@ struct LoopImpl {
     std::int64_t cached_now_ns = 0;
     /// Debug mode: the SIGQUIT watch that prints the task dump (see debug.cpp).
     std::shared_ptr<void> sigquit_watch;
+    /// Streams, servers, processes and signal handlers of this loop (io_objects.cpp); declared
+    /// after `io` so that it goes first.
+    std::shared_ptr<IoObjects> io_objects;
 };
 
 /// The loop running on this thread, or nullptr.

@@ -13,3 +13,5 @@
 #include <asyncfiber/task_group.hpp>
 #include <asyncfiber/queue.hpp>
 #include <asyncfiber/debug.hpp>
+#include <asyncfiber/net.hpp>
+#include <asyncfiber/process.hpp>

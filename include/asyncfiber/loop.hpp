@@ -103,6 +103,13 @@ public:
     /// The Boost.Asio io_context the loop drives: its handlers run on the loop's thread.
     boost::asio::io_context& io_context();
 
+    /// Runs fn on the loop (outside any task) each time signal `sig` arrives, replacing a
+    /// handler this loop had for it. For SIGINT it replaces run()'s "cancel main". Throws
+    /// std::invalid_argument for a signal that cannot be caught, RuntimeError once closed.
+    void add_signal_handler(int sig, std::function<void()> fn);
+    /// Removes the handler and restores the signal's default action; false if there was none.
+    bool remove_signal_handler(int sig);
+
     detail::LoopImpl* impl() const noexcept { return impl_; }
 
 private:

@@ -1,0 +1,380 @@
+// af::create_subprocess_exec and af::Process: fork/exec with pipes, reaping on the loop.
+//
+// Reaping never blocks the loop: a pidfd (Linux 5.3+) becomes readable when the child exits
+// and an Asio wait on it runs waitpid(WNOHANG); without pidfds the loop polls waitpid every
+// 20 ms. A child still running when the loop closes is handed to a detached thread that
+// waits for it, so no zombie is left behind either way.
+#include "stream_core.hpp"
+
+#include <asyncfiber/gather.hpp>
+#include <asyncfiber/process.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace asyncfiber {
+namespace detail {
+
+namespace {
+constexpr auto kPollEvery = std::chrono::milliseconds(20);
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+// PATH lookup happens in the parent: the child may only make async-signal-safe calls.
+std::string find_program(const std::string& name, const std::vector<std::string>& env,
+                         bool replace_env) {
+    if (name.find('/') != std::string::npos) return name;
+    std::string path;
+    bool have = false;
+    for (const auto& e : env)
+        if (e.compare(0, 5, "PATH=") == 0) {
+            path = e.substr(5);
+            have = true;
+        }
+    if (!have && !replace_env) {
+        const char* p = std::getenv("PATH");
+        path = p ? p : "/usr/local/bin:/usr/bin:/bin";
+    } else if (!have) {
+        path = "/usr/local/bin:/usr/bin:/bin";
+    }
+    std::size_t start = 0;
+    for (;;) {
+        std::size_t end = path.find(':', start);
+        std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (dir.empty()) dir = ".";
+        std::string full = dir + "/" + name;
+        struct stat st;
+        if (::stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(full.c_str(), X_OK) == 0)
+            return full;
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    throw_errno(ENOENT, "create_subprocess_exec: '" + name + "' not found in PATH");
+}
+
+struct Fd {
+    int fd = -1;
+    Fd() = default;
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() { reset(); }
+    void reset() noexcept {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+    int release() noexcept {
+        int f = fd;
+        fd = -1;
+        return f;
+    }
+};
+
+void make_pipe(Fd& r, Fd& w) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
+    r.fd = p[0];
+    w.fd = p[1];
+}
+
+}  // namespace
+
+struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
+    ~ProcessState() { close_for_loop(); }
+
+    void start_watch() {
+        io_objects(loop).live.push_back(this);
+        int pfd = open_pidfd(pid);
+        if (pfd >= 0) {
+            try {
+                ::fcntl(pfd, F_SETFD, FD_CLOEXEC);
+                pidfd.reset(new boost::asio::posix::stream_descriptor(loop->io->context(), pfd));
+            } catch (...) {
+                ::close(pfd);
+                pidfd.reset();
+            }
+        }
+        if (pidfd) {
+            std::shared_ptr<ProcessState> self = shared_from_this();
+            pidfd->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                              [self](const boost::system::error_code& ec) {
+                                  if (!ec) self->try_reap();
+                              });
+        } else {
+            poll();
+        }
+    }
+
+    void poll() {
+        if (try_reap()) return;
+        std::shared_ptr<ProcessState> self = shared_from_this();
+        poller = Handle(loop->call_at(Clock::now() + kPollEvery, [self] { self->poll(); }));
+    }
+
+    bool try_reap() noexcept {
+        if (exited) return true;
+        int status = 0;
+        pid_t r;
+        do {
+            r = ::waitpid(pid, &status, WNOHANG);
+        } while (r < 0 && errno == EINTR);
+        if (r == 0) return false;
+        if (r < 0) {
+            status = 0;  // someone else reaped it (waitpid(-1) elsewhere): nothing to know
+            code = 255;
+        } else if (WIFEXITED(status)) {
+            code = WEXITSTATUS(status);
+        } else if (WIFSIGNALED(status)) {
+            code = -WTERMSIG(status);
+        }
+        exited = true;
+        release_watch();
+        while (notify_first(waiters)) {
+        }
+        return true;
+    }
+
+    void release_watch() noexcept {
+        unlink();
+        poller.cancel();
+        if (pidfd) {
+            boost::system::error_code ec;
+            pidfd->close(ec);
+            pidfd.reset();
+        }
+    }
+
+    void close_for_loop() noexcept override {
+        if (!exited && !try_reap()) {
+            // Still running as the loop goes away: a thread waits for it instead.
+            pid_t p = pid;
+            try {
+                std::thread([p] {
+                    int st;
+                    while (::waitpid(p, &st, 0) < 0 && errno == EINTR) {
+                    }
+                }).detach();
+            } catch (...) {
+            }
+            exited = true;
+            code = -SIGKILL;  // unknown; it is no longer ours to watch
+        }
+        release_watch();
+    }
+
+    LoopImpl* loop = nullptr;
+    pid_t pid = -1;
+    bool exited = false;
+    int code = 0;
+    std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd;
+    Handle poller;
+    List waiters;
+    StreamWriter in;
+    StreamReader out;
+    StreamReader err;
+};
+
+}  // namespace detail
+
+Process create_subprocess_exec(const std::vector<std::string>& argv, const ProcessOptions& o) {
+    using namespace detail;
+    LoopImpl* L = loop_checked("af::create_subprocess_exec");
+    if (argv.empty() || argv[0].empty())
+        throw std::invalid_argument("asyncfiber: create_subprocess_exec needs a program");
+    if (o.stdin_mode == Stdio::to_stdout || o.stdout_mode == Stdio::to_stdout)
+        throw std::invalid_argument("asyncfiber: Stdio::to_stdout is for stderr only");
+
+    const std::string program = find_program(argv[0], o.env, o.replace_env);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    std::vector<std::string> env_store;
+    if (!o.replace_env) {
+        for (char** e = environ; e && *e; ++e) {
+            std::string s(*e);
+            std::string key = s.substr(0, s.find('='));
+            bool overridden = false;
+            for (const auto& x : o.env)
+                if (x.compare(0, key.size() + 1, key + "=") == 0) overridden = true;
+            if (!overridden) env_store.push_back(std::move(s));
+        }
+    }
+    for (const auto& e : o.env) env_store.push_back(e);
+    std::vector<char*> envp;
+    for (auto& e : env_store) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+
+    // Child ends [0..2] and parent ends of the pipes.
+    Fd child[3], parent[3], devnull, errpipe_r, errpipe_w;
+    const Stdio modes[3] = {o.stdin_mode, o.stdout_mode, o.stderr_mode};
+    for (int i = 0; i < 3; ++i) {
+        if (modes[i] == Stdio::pipe) {
+            if (i == 0)
+                make_pipe(child[0], parent[0]);
+            else
+                make_pipe(parent[i], child[i]);
+        } else if (modes[i] == Stdio::devnull) {
+            if (devnull.fd < 0) {
+                devnull.fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (devnull.fd < 0) throw_errno(errno, "open /dev/null");
+            }
+        }
+    }
+    make_pipe(errpipe_r, errpipe_w);
+    const char* cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
+
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno(errno, "fork");
+    if (pid == 0) {
+        // The child: async-signal-safe calls only.
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
+        for (int i = 0; i < 3; ++i) {
+            int src = -1;
+            if (modes[i] == Stdio::pipe) src = child[i].fd;
+            else if (modes[i] == Stdio::devnull) src = devnull.fd;
+            else if (modes[i] == Stdio::to_stdout) src = 1;
+            if (src >= 0 && ::dup2(src, i) < 0) goto fail;
+        }
+        if (cwd && ::chdir(cwd) != 0) goto fail;
+        ::execve(program.c_str(), args.data(), envp.data());
+    fail:
+        int e = errno;
+        ssize_t ignored = ::write(errpipe_w.fd, &e, sizeof e);
+        (void)ignored;
+        ::_exit(127);
+    }
+
+    // The parent.
+    errpipe_w.reset();
+    for (auto& c : child) c.reset();
+    devnull.reset();
+    int child_errno = 0;
+    ssize_t n;
+    do {
+        n = ::read(errpipe_r.fd, &child_errno, sizeof child_errno);  // EOF once exec succeeded
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        int st;
+        while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        throw_errno(child_errno, "create_subprocess_exec: cannot run '" + argv[0] + "'");
+    }
+
+    auto s = std::make_shared<ProcessState>();
+    s->loop = L;
+    s->pid = pid;
+    s->start_watch();
+    if (parent[0].fd >= 0)
+        s->in = make_stream_pair(std::make_shared<StreamCore>(L, parent[0].release(),
+                                                              StreamCore::Kind::pipe, o.limit)).second;
+    if (parent[1].fd >= 0)
+        s->out = make_stream_pair(std::make_shared<StreamCore>(L, parent[1].release(),
+                                                               StreamCore::Kind::pipe, o.limit)).first;
+    if (parent[2].fd >= 0)
+        s->err = make_stream_pair(std::make_shared<StreamCore>(L, parent[2].release(),
+                                                               StreamCore::Kind::pipe, o.limit)).first;
+    return Process(s);
+}
+
+detail::ProcessState& Process::state() const {
+    if (!s_) throw InvalidStateError("asyncfiber: use of an empty Process");
+    return *s_;
+}
+
+pid_t Process::pid() const { return state().pid; }
+
+StreamWriter Process::stdin_pipe() const {
+    if (!state().in) throw InvalidStateError("asyncfiber: the process' stdin is not a pipe");
+    return state().in;
+}
+
+StreamReader Process::stdout_pipe() const {
+    if (!state().out) throw InvalidStateError("asyncfiber: the process' stdout is not a pipe");
+    return state().out;
+}
+
+StreamReader Process::stderr_pipe() const {
+    if (!state().err) throw InvalidStateError("asyncfiber: the process' stderr is not a pipe");
+    return state().err;
+}
+
+bool Process::has_exited() const { return state().exited; }
+
+int Process::returncode() const {
+    if (!state().exited) throw InvalidStateError("asyncfiber: the process is still running");
+    return state().code;
+}
+
+int Process::wait() {
+    detail::ProcessState& s = state();
+    detail::TaskBase* self = detail::current_task_checked("Process::wait");
+    while (!s.exited) {
+        detail::Waiter w(self);
+        s.waiters.push_back(&w);
+        detail::park(w, "Process::wait");
+    }
+    return s.code;
+}
+
+std::pair<std::string, std::string> Process::communicate(const std::string& input) {
+    detail::ProcessState& s = state();
+    detail::current_task_checked("Process::communicate");
+    StreamReader out = s.out, err = s.err;
+    auto read_all = [](StreamReader r) { return r ? r.read(-1) : std::string(); };
+    Task<std::string> out_t = asyncfiber::async(read_all, out);
+    Task<std::string> err_t = asyncfiber::async(read_all, err);
+    try {
+        if (s.in) {
+            StreamWriter in = s.in;
+            try {
+                if (!input.empty()) {
+                    in.write(input);
+                    in.drain();
+                }
+            } catch (const std::system_error& e) {
+                // The child does not read all its input (it exited or closed stdin): as
+                // asyncio, that is not the caller's error.
+                if (e.code().value() != EPIPE && e.code().value() != ECONNRESET) throw;
+            }
+            in.close();
+        }
+        auto both = asyncfiber::gather(out_t, err_t);
+        wait();
+        return {std::move(std::get<0>(both)), std::move(std::get<1>(both))};
+    } catch (...) {
+        out_t.cancel();
+        err_t.cancel();
+        throw;
+    }
+}
+
+void Process::send_signal(int sig) {
+    detail::ProcessState& s = state();
+    if (s.exited) return;  // reaped: the pid may belong to someone else now
+    if (::kill(s.pid, sig) != 0 && errno != ESRCH) detail::throw_errno(errno, "kill");
+}
+
+void Process::terminate() { send_signal(SIGTERM); }
+void Process::kill() { send_signal(SIGKILL); }
+
+}  // namespace asyncfiber

@@ -1,0 +1,327 @@
+// af::Server: listening sockets, the accept path, one task per connection.
+//
+// Accepting is callback-driven (no task): a read-readiness wait on each listening socket
+// accepts what is pending and spawns a task per connection. When accept fails for lack of
+// descriptors or memory the listener is left alone for a while (a timer, not a busy retry:
+// the pending connection keeps the socket readable) and the condition is reported once.
+#include "resolve.hpp"
+#include "stream_core.hpp"
+
+#include <asyncfiber/net.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace asyncfiber {
+namespace detail {
+
+void set_nodelay(int fd);
+SocketAddress socket_address_of(int fd, bool peer);
+
+namespace {
+// Connections taken per readiness event before the loop gets to run other work.
+constexpr int kAcceptBatch = 64;
+// How long a listener rests after running out of descriptors.
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+}  // namespace
+
+struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
+    struct Listener {
+        int fd = -1;
+        std::unique_ptr<boost::asio::posix::stream_descriptor> desc;
+        SocketAddress addr;
+        bool armed = false;
+    };
+
+    ServerState(LoopImpl* L, ConnectionHandler h, const ServerOptions& o)
+        : loop(L), handler(std::move(h)), opts(o) {}
+    ~ServerState() { close(); }
+
+    void close_for_loop() noexcept override { close(); }
+
+    void add_listener(int fd) {
+        Listener l;
+        l.fd = fd;
+        try {
+            l.desc.reset(new boost::asio::posix::stream_descriptor(loop->io->context(), fd));
+        } catch (...) {
+            ::close(fd);
+            throw;
+        }
+        l.addr = socket_address_of(fd, false);
+        listeners.push_back(std::move(l));
+    }
+
+    void start() {
+        serving = true;
+        io_objects(loop).live.push_back(this);
+        for (std::size_t i = 0; i < listeners.size(); ++i) arm(i);
+    }
+
+    void arm(std::size_t i) {
+        Listener& l = listeners[i];
+        if (closed || l.armed) return;
+        l.armed = true;
+        std::shared_ptr<ServerState> self = shared_from_this();
+        l.desc->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                           [self, i](const boost::system::error_code& ec) {
+                               self->listeners[i].armed = false;
+                               if (!ec && !self->closed) self->accept_ready(i);
+                           });
+    }
+
+    void accept_ready(std::size_t i) {
+        if (closed) return;
+        const int fd = listeners[i].fd;
+        for (int k = 0; k < kAcceptBatch; ++k) {
+            int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c >= 0) {
+                out_of_fds = false;
+                on_connection(c);
+                if (closed) return;  // the handler spawn failed badly, or close() meanwhile
+                continue;
+            }
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM) continue;
+            if (err == EAGAIN || err == EWOULDBLOCK) {
+                arm(i);
+                return;
+            }
+            // EMFILE, ENFILE, ENOBUFS, ENOMEM, or something unexpected: rest, then retry.
+            if (!out_of_fds) {
+                out_of_fds = true;
+                loop->report(ExceptionContext{
+                    "accept failed: " + std::string(std::strerror(err)) +
+                        "; the server retries every 100 ms",
+                    std::make_exception_ptr(std::system_error(err, std::system_category(), "accept")),
+                    {}});
+            }
+            schedule(i, kAcceptRetry);
+            return;
+        }
+        schedule(i, Clock::duration::zero());  // more may be pending: go on next iteration
+    }
+
+    void schedule(std::size_t i, Clock::duration d) {
+        std::weak_ptr<ServerState> weak = shared_from_this();
+        Handle h(loop->call_at(Clock::now() + d, [weak, i] {
+            if (auto s = weak.lock()) s->accept_ready(i);
+        }));
+        retries.push_back(h);
+        if (retries.size() > 16) retries.erase(retries.begin());  // fired long ago
+    }
+
+    void on_connection(int c) {
+        std::pair<StreamReader, StreamWriter> rw;
+        try {
+            if (unix_path.empty()) set_nodelay(c);
+            rw = make_stream_pair(std::make_shared<StreamCore>(loop, c, StreamCore::Kind::socket,
+                                                               opts.limit));
+        } catch (...) {
+            loop->report(ExceptionContext{"could not set up an accepted connection",
+                                          std::current_exception(), {}});
+            return;
+        }
+        ++active;
+        std::shared_ptr<ServerState> self = shared_from_this();
+        try {
+            asyncfiber::async(&ServerState::run_connection, self, std::move(rw.first),
+                              std::move(rw.second));
+        } catch (...) {
+            --active;
+            loop->report(ExceptionContext{"could not start a connection task",
+                                          std::current_exception(), {}});
+        }
+    }
+
+    static void run_connection(std::shared_ptr<ServerState> self, StreamReader r, StreamWriter w) {
+        struct Done {
+            ServerState* s;
+            ~Done() { s->connection_done(); }
+        } done{self.get()};
+        try {
+            self->handler(std::move(r), std::move(w));
+        } catch (const CancelledError&) {
+            throw;
+        } catch (...) {
+            self->loop->report(ExceptionContext{"unhandled exception in a connection handler",
+                                                std::current_exception(),
+                                                current_task().name()});
+        }
+    }
+
+    void connection_done() noexcept {
+        --active;
+        if (closed && active == 0) notify_closers();
+    }
+
+    void notify_closers() noexcept {
+        while (notify_first(closers)) {
+        }
+    }
+
+    void close() noexcept {
+        if (closed) return;
+        closed = true;
+        serving = false;
+        unlink();
+        for (auto& h : retries) h.cancel();
+        retries.clear();
+        for (auto& l : listeners) {
+            boost::system::error_code ec;
+            if (l.desc) l.desc->close(ec);
+            l.desc.reset();
+            l.fd = -1;
+        }
+        if (!unix_path.empty()) ::unlink(unix_path.c_str());
+        while (notify_first(forever)) {
+        }
+        if (active == 0) notify_closers();
+    }
+
+    LoopImpl* loop;
+    ConnectionHandler handler;
+    ServerOptions opts;
+    std::vector<Listener> listeners;
+    std::vector<Handle> retries;
+    std::string unix_path;
+    std::size_t active = 0;
+    bool serving = false;
+    bool closed = false;
+    bool out_of_fds = false;
+    List closers;
+    List forever;
+};
+
+namespace {
+
+int listen_socket(const sockaddr* sa, socklen_t len, const ServerOptions& o, int& err) {
+    int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = errno;
+        return -1;
+    }
+    int one = 1;
+    if (sa->sa_family != AF_UNIX) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (o.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(fd, sa, len) != 0 || ::listen(fd, o.backlog) != 0) {
+        err = errno;
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void set_port(Endpoint& ep, unsigned short port) {
+    if (ep.addr.ss_family == AF_INET)
+        reinterpret_cast<sockaddr_in*>(&ep.addr)->sin_port = htons(port);
+    else if (ep.addr.ss_family == AF_INET6)
+        reinterpret_cast<sockaddr_in6*>(&ep.addr)->sin6_port = htons(port);
+}
+
+}  // namespace
+}  // namespace detail
+
+Server start_server(ConnectionHandler handler, const std::string& host, unsigned short port,
+                    const ServerOptions& options) {
+    detail::LoopImpl* L = detail::loop_checked("af::start_server");
+    if (!handler) throw std::invalid_argument("asyncfiber: start_server needs a handler");
+    std::vector<detail::Endpoint> eps = (host.empty() || host == "*")
+                                            ? detail::wildcard_endpoints(port)
+                                            : detail::resolve(L, host, port, true);
+    auto s = std::make_shared<detail::ServerState>(L, std::move(handler), options);
+    int err = 0;
+    unsigned short chosen = port;
+    for (auto& ep : eps) {
+        // With port 0, every address gets the port the first one got, so that port() names
+        // the server on every family.
+        if (port == 0 && chosen != 0) detail::set_port(ep, chosen);
+        int fd = detail::listen_socket(ep.sa(), ep.len, options, err);
+        if (fd < 0 && port == 0 && chosen != 0) {
+            detail::set_port(ep, 0);
+            fd = detail::listen_socket(ep.sa(), ep.len, options, err);
+        }
+        if (fd < 0) continue;  // e.g. no IPv6 on this host: the others still serve
+        s->add_listener(fd);
+        if (chosen == 0) chosen = s->listeners.back().addr.port;
+    }
+    if (s->listeners.empty())
+        detail::throw_errno(err, "start_server on " + host + ":" + std::to_string(port));
+    s->start();
+    return Server(s);
+}
+
+Server start_unix_server(ConnectionHandler handler, const std::string& path,
+                         const ServerOptions& options) {
+    detail::LoopImpl* L = detail::loop_checked("af::start_unix_server");
+    if (!handler) throw std::invalid_argument("asyncfiber: start_unix_server needs a handler");
+    sockaddr_un un;
+    std::memset(&un, 0, sizeof un);
+    if (path.empty() || path.size() >= sizeof un.sun_path)
+        detail::throw_errno(ENAMETOOLONG, "start_unix_server: bad path '" + path + "'");
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, path.data(), path.size());
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());  // stale
+    auto s = std::make_shared<detail::ServerState>(L, std::move(handler), options);
+    int err = 0;
+    int fd = detail::listen_socket(reinterpret_cast<sockaddr*>(&un), sizeof un, options, err);
+    if (fd < 0) detail::throw_errno(err, "start_unix_server on " + path);
+    s->unix_path = path;
+    s->add_listener(fd);
+    s->start();
+    return Server(s);
+}
+
+detail::ServerState& Server::state() const {
+    if (!s_) throw InvalidStateError("asyncfiber: use of an empty Server");
+    return *s_;
+}
+
+unsigned short Server::port() const {
+    detail::ServerState& s = state();
+    return s.listeners.empty() ? 0 : s.listeners.front().addr.port;
+}
+
+std::vector<SocketAddress> Server::addresses() const {
+    std::vector<SocketAddress> v;
+    for (const auto& l : state().listeners) v.push_back(l.addr);
+    return v;
+}
+
+void Server::close() { state().close(); }
+
+bool Server::is_serving() const { return state().serving; }
+
+void Server::wait_closed() {
+    detail::ServerState& s = state();
+    detail::TaskBase* self = detail::current_task_checked("Server::wait_closed");
+    while (!(s.closed && s.active == 0)) {
+        detail::Waiter w(self);
+        s.closers.push_back(&w);
+        detail::park(w, "Server::wait_closed");
+    }
+}
+
+void Server::serve_forever() {
+    detail::ServerState& s = state();
+    detail::TaskBase* self = detail::current_task_checked("Server::serve_forever");
+    try {
+        while (!s.closed) {
+            detail::Waiter w(self);
+            s.forever.push_back(&w);
+            detail::park(w, "Server::serve_forever");
+        }
+    } catch (const CancelledError&) {
+        s.close();
+        throw;
+    }
+}
+
+}  // namespace asyncfiber

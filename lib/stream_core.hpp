@@ -1,0 +1,129 @@
+// Internal: the transport under a StreamReader / StreamWriter pair: one non-blocking
+// descriptor (a TCP or Unix socket, or one end of a pipe), its receive buffer and its send
+// buffer.
+//
+// Reading: a read first tries the system call (until one finds nothing: then request/response
+// traffic is assumed and Asio is asked directly); when the kernel has nothing the task parks
+// with one Asio async_read_some outstanding per stream, into a landing buffer the core owns.
+// Its handler appends what came to the receive buffer and wakes the reader if one still
+// waits, so a cancelled read leaves at once (the core's default cancel path), the pending
+// read is simply reused by the next one, and nothing received is ever lost; a late completion
+// finds the core alive because every handler holds a reference to it. Writes go straight to the kernel when the send buffer is empty;
+// what it does not take is queued and flushed from a write-readiness handler, outside any
+// task, as asyncio's transports do.
+#pragma once
+
+#include "byte_buffer.hpp"
+#include "io_objects.hpp"
+
+#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/net.hpp>
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <exception>
+#include <memory>
+#include <string>
+
+namespace asyncfiber {
+namespace detail {
+
+class StreamCore final : public std::enable_shared_from_this<StreamCore>, public IoLink {
+public:
+    enum class Kind { socket, pipe };
+    /// Adopts `fd` (made non-blocking here). Throws if Asio cannot register it (the fd is
+    /// closed then).
+    StreamCore(LoopImpl* L, int fd, Kind kind, std::size_t limit);
+    ~StreamCore();
+    StreamCore(const StreamCore&) = delete;
+    StreamCore& operator=(const StreamCore&) = delete;
+
+    // ---- reading ----
+    /// Receives more bytes into rbuf. False at EOF (or once closed); throws the read error.
+    bool fill(const char* what);
+    /// Throws RuntimeError if another task already waits to read this stream.
+    void check_no_reader(const char* what) const;
+
+    // ---- writing ----
+    void write(const char* p, std::size_t n);
+    void drain();
+    void write_eof();
+    /// Closes once the send buffer is empty.
+    void close();
+    /// Closes now, dropping what is queued.
+    void abort() noexcept;
+    void wait_closed();
+    /// Waits until the descriptor is writable (a non-blocking connect in progress).
+    void wait_writable(const char* what);
+
+    void close_for_loop() noexcept override { abort(); }
+
+    LoopImpl* loop;
+    int fd;
+    Kind kind;
+    bool closing = false;  // close() was called
+    bool closed = false;   // the descriptor is closed
+    // read side
+    ByteBuffer rbuf;
+    std::size_t limit;
+    bool eof = false;
+    std::exception_ptr rerror;
+    // write side
+    ByteBuffer wbuf;
+    std::size_t high = 64 * 1024;
+    std::size_t low = 16 * 1024;
+    std::exception_ptr werror;
+    bool eof_requested = false;
+    bool eof_sent = false;
+
+private:
+    void arm_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n) noexcept;
+    void arm_write();
+    void on_writable() noexcept;
+    void flush() noexcept;
+    /// Sends what it can; returns bytes sent, 0 if the kernel would block, -1 after an error
+    /// (werror set, stream aborted).
+    long send_some(const char* p, std::size_t n) noexcept;
+    void fail_write(int err) noexcept;
+    void wake_drainers() noexcept;
+
+    std::unique_ptr<boost::asio::generic::stream_protocol::socket> sock_;  // sockets
+    std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;          // pipes
+    TaskBase* rwaiter_ = nullptr;
+    bool rfired_ = false;
+    bool rarmed_ = false;
+    bool read_would_block_ = false;
+    std::unique_ptr<char[]> landing_;  // where the pending asynchronous read writes
+    TaskBase* wwaiter_ = nullptr;
+    bool wfired_ = false;
+    bool warmed_ = false;
+    List drainers_;
+    List closers_;
+};
+
+/// What the user's StreamReader / StreamWriter share: when the last copy goes, the stream
+/// is closed gracefully (queued bytes still go out).
+class StreamHandle {
+public:
+    explicit StreamHandle(std::shared_ptr<StreamCore> c) noexcept : core(std::move(c)) {}
+    ~StreamHandle() {
+        if (core) core->close();
+    }
+    StreamHandle(const StreamHandle&) = delete;
+    StreamHandle& operator=(const StreamHandle&) = delete;
+    std::shared_ptr<StreamCore> core;
+};
+
+/// A reader/writer pair over one new stream.
+std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCore> core);
+
+/// Throws std::system_error for errno `err`.
+[[noreturn]] void throw_errno(int err, const std::string& what);
+
+/// Sets O_NONBLOCK and FD_CLOEXEC.
+void set_nonblocking(int fd);
+
+}  // namespace detail
+}  // namespace asyncfiber

@@ -1,0 +1,58 @@
+// af::StreamWriter over a StreamCore, and the pair both share.
+#include "stream_core.hpp"
+
+#include <stdexcept>
+
+namespace asyncfiber {
+
+namespace detail {
+std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCore> core) {
+    auto h = std::make_shared<StreamHandle>(std::move(core));
+    return {StreamReader(h), StreamWriter(h)};
+}
+SocketAddress socket_address_of(int fd, bool peer);
+}  // namespace detail
+
+detail::StreamCore& StreamWriter::core() const {
+    if (!h_) throw InvalidStateError("asyncfiber: use of an empty StreamWriter");
+    return *h_->core;
+}
+
+void StreamWriter::write(const std::string& data) { core().write(data.data(), data.size()); }
+void StreamWriter::write(const char* data, std::size_t n) { core().write(data, n); }
+void StreamWriter::drain() { core().drain(); }
+void StreamWriter::write_eof() { core().write_eof(); }
+bool StreamWriter::can_write_eof() const {
+    detail::StreamCore& c = core();
+    return !c.closing && !c.closed && !c.eof_requested;
+}
+void StreamWriter::close() { core().close(); }
+bool StreamWriter::is_closing() const {
+    detail::StreamCore& c = core();
+    return c.closing || c.closed;
+}
+void StreamWriter::wait_closed() { core().wait_closed(); }
+std::size_t StreamWriter::write_buffer_size() const { return core().wbuf.size(); }
+
+void StreamWriter::set_write_buffer_limits(std::size_t high, std::size_t low) {
+    if (low == 0) low = high / 4;
+    if (low > high)
+        throw std::invalid_argument("asyncfiber: write buffer low-water mark above high-water mark");
+    detail::StreamCore& c = core();
+    c.high = high;
+    c.low = low;
+}
+
+SocketAddress StreamWriter::peer_address() const {
+    detail::StreamCore& c = core();
+    if (c.closed || c.kind != detail::StreamCore::Kind::socket) return SocketAddress();
+    return detail::socket_address_of(c.fd, true);
+}
+
+SocketAddress StreamWriter::local_address() const {
+    detail::StreamCore& c = core();
+    if (c.closed || c.kind != detail::StreamCore::Kind::socket) return SocketAddress();
+    return detail::socket_address_of(c.fd, false);
+}
+
+}  // namespace asyncfiber

@@ -1,0 +1,142 @@
+// Subprocesses: pipes as streams, communicate, exit codes, signals, reaping.
+#include <asyncfiber/asyncfiber.hpp>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <sys/wait.h>
+#include <system_error>
+
+namespace af = asyncfiber;
+using namespace std::chrono_literals;
+
+namespace {
+af::ProcessOptions piped() {
+    af::ProcessOptions o;
+    o.stdin_mode = af::Stdio::pipe;
+    o.stdout_mode = af::Stdio::pipe;
+    o.stderr_mode = af::Stdio::pipe;
+    return o;
+}
+// True if `pid` is no longer a child of ours (reaped), false if it is still there.
+bool reaped(pid_t pid) {
+    int st;
+    return ::waitpid(pid, &st, WNOHANG) < 0 && errno == ECHILD;
+}
+}  // namespace
+
+TEST(Process, CommunicateThroughCat) {
+    af::run([] {
+        af::Process p = af::create_subprocess_exec({"cat"}, piped());
+        std::string big(300000, 'c');  // more than a pipe holds: needs concurrent reading
+        auto res = p.communicate(big);
+        EXPECT_EQ(res.first, big);
+        EXPECT_EQ(res.second, "");
+        EXPECT_EQ(p.returncode(), 0);
+        EXPECT_TRUE(reaped(p.pid()));
+    });
+}
+
+TEST(Process, LineByLineOverPipes) {
+    af::run([] {
+        af::Process p = af::create_subprocess_exec({"cat"}, piped());
+        af::StreamWriter in = p.stdin_pipe();
+        af::StreamReader out = p.stdout_pipe();
+        for (int i = 0; i < 20; ++i) {
+            in.write("l" + std::to_string(i) + "\n");
+            in.drain();
+            EXPECT_EQ(out.readline(), "l" + std::to_string(i) + "\n");
+        }
+        in.close();
+        EXPECT_EQ(out.read(-1), "");
+        EXPECT_EQ(p.wait(), 0);
+    });
+}
+
+TEST(Process, ExitCodesStderrAndEnvironment) {
+    af::run([] {
+        af::ProcessOptions o = piped();
+        o.env = {"AF_TEST_VAR=hello"};
+        af::Process p = af::create_subprocess_exec(
+            {"sh", "-c", "echo out; echo \"err $AF_TEST_VAR\" >&2; exit 3"}, o);
+        auto res = p.communicate();
+        EXPECT_EQ(res.first, "out\n");
+        EXPECT_EQ(res.second, "err hello\n");
+        EXPECT_EQ(p.returncode(), 3);
+
+        af::ProcessOptions merged;
+        merged.stdout_mode = af::Stdio::pipe;
+        merged.stderr_mode = af::Stdio::to_stdout;
+        merged.cwd = "/";
+        af::Process q = af::create_subprocess_exec({"sh", "-c", "pwd; echo e >&2"}, merged);
+        EXPECT_EQ(q.stdout_pipe().read(-1), "/\ne\n");
+        EXPECT_EQ(q.wait(), 0);
+        EXPECT_THROW(q.stdin_pipe(), af::InvalidStateError);
+    });
+}
+
+TEST(Process, SignalsAndTerminate) {
+    af::run([] {
+        af::Process p = af::create_subprocess_exec({"sleep", "30"});
+        EXPECT_FALSE(p.has_exited());
+        EXPECT_THROW(p.returncode(), af::InvalidStateError);
+        auto t0 = af::Clock::now();
+        p.terminate();
+        EXPECT_EQ(p.wait(), -SIGTERM);
+        EXPECT_LT(af::Clock::now() - t0, 5s);
+        p.kill();  // reaped already: no-op, no stray signal
+        af::Process q = af::create_subprocess_exec({"sleep", "30"});
+        q.kill();
+        EXPECT_EQ(q.wait(), -SIGKILL);
+        EXPECT_TRUE(reaped(q.pid()));
+    });
+}
+
+TEST(Process, WaitIsCancellableAndTheChildIsStillReaped) {
+    pid_t pid = 0;
+    af::run([&] {
+        af::Process p = af::create_subprocess_exec({"sleep", "0.2"});
+        pid = p.pid();
+        auto w = af::async([p]() mutable { return p.wait(); });
+        af::sleep(10ms);
+        w.cancel();
+        EXPECT_THROW(af::await(w), af::CancelledError);
+        // The handle is dropped without waiting: the loop still reaps the child.
+        af::sleep(400ms);
+        EXPECT_TRUE(reaped(pid));
+    });
+}
+
+TEST(Process, ChildOutlivingTheLoopIsNotAZombie) {
+    pid_t pid = 0;
+    af::run([&] { pid = af::create_subprocess_exec({"sleep", "0.1"}).pid(); });
+    // The loop is closed; a thread reaps the child once it exits.
+    for (int i = 0; i < 100 && !reaped(pid); ++i) ::usleep(20000);
+    EXPECT_TRUE(reaped(pid));
+}
+
+TEST(Process, UnknownProgramAndBadUse) {
+    af::run([] {
+        try {
+            af::create_subprocess_exec({"/nonexistent/program"});
+            FAIL() << "started a missing program";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code().value(), ENOENT);
+        }
+        EXPECT_THROW(af::create_subprocess_exec({"no-such-program-af"}), std::system_error);
+        EXPECT_THROW(af::create_subprocess_exec({}), std::invalid_argument);
+    });
+    EXPECT_THROW(af::create_subprocess_exec({"true"}), af::RuntimeError);
+}
+
+TEST(Process, WritingToAChildThatExitedIsAnErrorNotASignal) {
+    af::run([] {
+        af::ProcessOptions o;
+        o.stdin_mode = af::Stdio::pipe;
+        af::Process p = af::create_subprocess_exec({"true"}, o);
+        p.wait();
+        af::StreamWriter in = p.stdin_pipe();
+        in.write(std::string(100000, 'x'));  // EPIPE, not SIGPIPE
+        EXPECT_THROW(in.drain(), std::system_error);
+    });
+}

@@ -1,0 +1,222 @@
+// Servers: many connections, handler failures, descriptor exhaustion, closing; signals.
+#include <asyncfiber/asyncfiber.hpp>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <vector>
+
+namespace af = asyncfiber;
+using namespace std::chrono_literals;
+
+namespace {
+void echo_lines(af::StreamReader r, af::StreamWriter w) {
+    for (std::string line; !(line = r.readline()).empty();) {
+        w.write(line);
+        w.drain();
+    }
+}
+double cpu_seconds() {
+    rusage ru;
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+}  // namespace
+
+TEST(Server, ThousandConcurrentConnections) {
+    af::run([] {
+        int served = 0;
+        af::Server s = af::start_server(
+            [&](af::StreamReader r, af::StreamWriter w) {
+                ++served;
+                echo_lines(r, w);
+            },
+            "127.0.0.1", 0, af::ServerOptions{af::default_stream_limit, 1024, false});
+        const int n = 1000;
+        std::vector<af::Task<std::string>> clients;
+        for (int i = 0; i < n; ++i)
+            clients.push_back(af::async([&s, i] {
+                auto rw = af::open_connection("127.0.0.1", s.port());
+                std::string msg = "client " + std::to_string(i) + "\n";
+                rw.second.write(msg);
+                af::sleep(1ms);  // every connection is open at once
+                std::string got = rw.first.readline();
+                rw.second.close();
+                return got == msg ? std::string("ok") : got;
+            }));
+        int ok = 0;
+        for (auto& r : af::gather(std::move(clients))) ok += r == "ok";
+        EXPECT_EQ(ok, n);
+        s.close();
+        s.wait_closed();
+        EXPECT_EQ(served, n);
+    });
+}
+
+TEST(Server, ThrowingHandlerIsLoggedAndTheServerGoesOn) {
+    af::run([] {
+        std::vector<std::string> reports;
+        af::Loop::current().set_exception_handler(
+            [&](const af::ExceptionContext& c) { reports.push_back(c.message); });
+        af::Server s = af::start_server(
+            [](af::StreamReader r, af::StreamWriter w) {
+                std::string line = r.readline();
+                if (line == "boom\n") throw std::runtime_error("handler failed");
+                w.write(line);
+            },
+            "127.0.0.1", 0);
+        auto a = af::open_connection("127.0.0.1", s.port());
+        a.second.write("boom\n");
+        EXPECT_EQ(a.first.read(-1), "");  // the failed handler's connection is closed
+        auto b = af::open_connection("127.0.0.1", s.port());
+        b.second.write("fine\n");
+        EXPECT_EQ(b.first.readline(), "fine\n");
+        s.close();
+        s.wait_closed();
+        ASSERT_EQ(reports.size(), 1u);
+        EXPECT_NE(reports[0].find("connection handler"), std::string::npos);
+    });
+}
+
+TEST(Server, CloseStopsAcceptingAndWaitClosedWaitsForConnections) {
+    af::run([] {
+        af::Event release;
+        std::vector<int> order;
+        af::Server s = af::start_server(
+            [&](af::StreamReader, af::StreamWriter) {
+                release.wait();
+                order.push_back(1);
+            },
+            "127.0.0.1", 0);
+        auto c = af::open_connection("127.0.0.1", s.port());
+        af::sleep(10ms);  // the connection task runs and waits
+        EXPECT_TRUE(s.is_serving());
+        s.close();
+        EXPECT_FALSE(s.is_serving());
+        EXPECT_THROW(af::open_connection("127.0.0.1", s.port()), std::system_error);
+        auto closer = af::async([&] {
+            s.wait_closed();
+            order.push_back(2);
+        });
+        af::sleep(10ms);
+        EXPECT_TRUE(order.empty());  // the connection task still runs
+        release.set();
+        af::await(closer);
+        EXPECT_EQ(order, (std::vector<int>{1, 2}));
+    });
+}
+
+TEST(Server, ServeForeverEndsOnCloseAndOnCancel) {
+    af::run([] {
+        af::Server s = af::start_server(echo_lines, "127.0.0.1", 0);
+        auto forever = af::async([s]() mutable { s.serve_forever(); });
+        af::sleep(5ms);
+        s.close();
+        af::await(forever);  // returns normally
+        af::Server s2 = af::start_server(echo_lines, "127.0.0.1", 0);
+        auto f2 = af::async([s2]() mutable { s2.serve_forever(); });
+        af::sleep(5ms);
+        f2.cancel();
+        EXPECT_THROW(af::await(f2), af::CancelledError);
+        EXPECT_FALSE(s2.is_serving());
+    });
+}
+
+TEST(Server, WildcardListensOnBothFamilies) {
+    af::run([] {
+        af::Server s = af::start_server(echo_lines, "", 0);
+        ASSERT_GE(s.addresses().size(), 1u);
+        auto v4 = af::open_connection("127.0.0.1", s.port());
+        v4.second.write("4\n");
+        EXPECT_EQ(v4.first.readline(), "4\n");
+        if (s.addresses().size() == 2) {
+            auto v6 = af::open_connection("::1", s.port());
+            v6.second.write("6\n");
+            EXPECT_EQ(v6.first.readline(), "6\n");
+        }
+        s.close();
+    });
+}
+
+TEST(Server, OutOfDescriptorsOnAcceptNeitherSpinsNorStops) {
+    rlimit old;
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+    af::run([&] {
+        std::vector<std::string> reports;
+        af::Loop::current().set_exception_handler(
+            [&](const af::ExceptionContext& c) { reports.push_back(c.message); });
+        af::Server s = af::start_server(echo_lines, "127.0.0.1", 0);
+        auto c = af::open_connection("127.0.0.1", s.port());
+        c.second.write("first\n");
+        EXPECT_EQ(c.first.readline(), "first\n");
+        // Use up every descriptor under a low limit, then connect: accept() gets EMFILE.
+        rlimit low = old;
+        low.rlim_cur = 256;
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+        std::vector<int> hog;
+        for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) hog.push_back(fd);
+        ASSERT_FALSE(hog.empty());
+        ::close(hog.back());  // exactly one descriptor left: the client's socket takes it
+        hog.pop_back();
+        auto pending = af::async([&] { return af::open_connection("127.0.0.1", s.port()); });
+        double cpu0 = cpu_seconds();
+        af::sleep(300ms);
+        double spent = cpu_seconds() - cpu0;
+        EXPECT_LT(spent, 0.15) << "the server spins while out of descriptors";
+        for (int fd : hog) ::close(fd);
+        ::setrlimit(RLIMIT_NOFILE, &old);
+        auto rw = af::await(pending);
+        rw.second.write("after\n");
+        EXPECT_EQ(rw.first.readline(), "after\n");  // served once descriptors are free
+        EXPECT_EQ(reports.size(), 1u);  // reported once, not once per retry
+        c.second.close();
+        rw.second.close();
+        s.close();
+        s.wait_closed();
+    });
+    ::setrlimit(RLIMIT_NOFILE, &old);
+}
+
+TEST(Signals, HandlerRunsOnTheLoopAndCanBeRemoved) {
+    af::run([] {
+        af::Loop& loop = af::Loop::current();
+        int hits = 0;
+        loop.add_signal_handler(SIGUSR1, [&] { ++hits; });
+        ::raise(SIGUSR1);
+        af::sleep(10ms);
+        ::raise(SIGUSR1);
+        af::sleep(10ms);
+        EXPECT_EQ(hits, 2);
+        EXPECT_TRUE(loop.remove_signal_handler(SIGUSR1));
+        EXPECT_FALSE(loop.remove_signal_handler(SIGUSR1));
+        EXPECT_THROW(loop.add_signal_handler(SIGKILL, [] {}), std::invalid_argument);
+        EXPECT_THROW(loop.add_signal_handler(0, [] {}), std::invalid_argument);
+    });
+}
+
+TEST(Signals, UserSigintHandlerReplacesCancellingMain) {
+    int hits = 0;
+    bool finished = af::run([&] {
+        af::Loop::current().add_signal_handler(SIGINT, [&] { ++hits; });
+        ::raise(SIGINT);
+        af::sleep(20ms);  // main is not cancelled: the user's handler took SIGINT
+        af::Loop::current().remove_signal_handler(SIGINT);
+        return true;
+    });
+    EXPECT_TRUE(finished);
+    EXPECT_EQ(hits, 1);
+}
+
+TEST(Signals, SigintStillCancelsMainWithoutAUserHandler) {
+    EXPECT_THROW(af::run([] {
+                     af::Loop::current().add_signal_handler(SIGUSR2, [] {});
+                     ::raise(SIGINT);
+                     af::sleep(5s);
+                 }),
+                 af::CancelledError);
+}

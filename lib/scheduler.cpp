@@ -191,14 +191,19 @@ void LoopImpl::cancel_all_and_finish() {
 
 // ---- suspension points ----
 
-void suspend(TaskBase* self, const char* what) {
+namespace {
+/// The task side of every switch back to the scheduler: checks the stack, records what the
+/// task waits on, switches, and picks up the scheduler's new context when resumed. Inlined
+/// into its two callers, which are the hottest paths of the runtime.
+__attribute__((always_inline)) inline void switch_to_scheduler(TaskBase* self, TaskStatus status,
+                                                               const char* what) {
     LoopImpl* L = self->loop;
     // The stack-pointer check that stands in for a guard page on unguarded stacks (and
     // catches deep recursion on guarded ones before it reaches the guard).
     char* sp = static_cast<char*>(__builtin_frame_address(0));
     if (sp < self->stack.limit + kStackMargin)
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
-    self->status = TaskStatus::suspended;
+    self->status = status;
     self->waiting_on = what;
     void* san = nullptr;
     san_leave_task(&san);
@@ -206,6 +211,11 @@ void suspend(TaskBase* self, const char* what) {
     san_arrive_task(san);
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
+}
+}  // namespace
+
+void suspend(TaskBase* self, const char* what) {
+    switch_to_scheduler(self, TaskStatus::suspended, what);
 }
 
 bool wake(TaskBase* t) noexcept {
@@ -250,16 +260,8 @@ void remove_timer(TimerNode& n) noexcept {
 void yield_now() {
     detail::TaskBase* self = detail::current_task_checked("af::sleep(0)");
     detail::throw_if_cancelled(self);
-    detail::LoopImpl* L = self->loop;
-    self->status = detail::TaskStatus::ready;
-    L->push_ready(self);
-    self->waiting_on = "sleep(0)";
-    void* san = nullptr;
-    detail::san_leave_task(&san);
-    detail::fctx::transfer_t r = detail::fctx::jump_fcontext(L->sched_fctx, nullptr);
-    detail::san_arrive_task(san);
-    L->sched_fctx = r.fctx;
-    self->waiting_on = nullptr;
+    self->loop->push_ready(self);
+    detail::switch_to_scheduler(self, detail::TaskStatus::ready, "sleep(0)");
     detail::throw_if_cancelled(self);
 }
 

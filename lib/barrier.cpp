@@ -21,10 +21,8 @@ Barrier::Barrier(std::size_t parties) : parties_(parties) {
 }
 
 Barrier::~Barrier() {
-    while (arriving_.pop_front()) {
-    }
-    while (waiting_.pop_front()) {
-    }
+    arriving_.clear();
+    waiting_.clear();
 }
 
 std::size_t Barrier::wait() {

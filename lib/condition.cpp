@@ -7,8 +7,7 @@
 namespace asyncfiber {
 
 Condition::~Condition() {
-    while (waiters_.pop_front()) {
-    }
+    waiters_.clear();
 }
 
 void Condition::wait() {

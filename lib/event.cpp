@@ -21,8 +21,7 @@ void LoopAffinity::bind(const void* L, const char* what) {
 Event::~Event() {
     // Waiters cannot outlive the event they wait on without a bug in the caller; take them
     // off the list so that their nodes do not point here.
-    while (waiters_.pop_front()) {
-    }
+    waiters_.clear();
 }
 
 void Event::set() {

@@ -7,8 +7,7 @@
 namespace asyncfiber {
 
 Lock::~Lock() {
-    while (waiters_.pop_front()) {
-    }
+    waiters_.clear();
 }
 
 void Lock::lock() {

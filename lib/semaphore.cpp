@@ -14,8 +14,7 @@ Semaphore::Semaphore(int value) : value_(value) {
 }
 
 Semaphore::~Semaphore() {
-    while (waiters_.pop_front()) {
-    }
+    waiters_.clear();
 }
 
 void Semaphore::acquire() {

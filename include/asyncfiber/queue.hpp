@@ -96,10 +96,8 @@ public:
     BasicQueue(const BasicQueue&) = delete;
     BasicQueue& operator=(const BasicQueue&) = delete;
     ~BasicQueue() {
-        while (getters_.pop_front()) {
-        }
-        while (putters_.pop_front()) {
-        }
+        getters_.clear();
+        putters_.clear();
     }
 
     std::size_t qsize() const noexcept { return store_.size(); }

@@ -52,6 +52,12 @@ public:
         n->unlink();
         return n;
     }
+    /// Unlinks every node (a primitive destroyed with waiters left, so that their nodes do
+    /// not point at it).
+    void clear() noexcept {
+        while (pop_front()) {
+        }
+    }
     std::size_t size() const noexcept {
         std::size_t n = 0;
         for (const ListNode* p = head_.next; p != &head_; p = p->next) ++n;

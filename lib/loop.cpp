@@ -35,28 +35,33 @@ LoopImpl::~LoopImpl() {
     }
 }
 
-CallbackItem* LoopImpl::call_soon(std::function<void()> fn) {
+namespace {
+/// A callback item with two references: the returned Handle's and the loop's (released when
+/// it has run or is cancelled).
+CallbackItem* new_callback(LoopImpl* loop, std::function<void()> fn) {
     auto* cb = new CallbackItem;
-    cb->loop = this;
+    cb->loop = loop;
     cb->fn = std::move(fn);
     cb->queued = true;
-    cb->add_ref();  // the queue's
-    push_ready(cb);
+    cb->add_ref();
     return cb;
 }
+}  // namespace
 
-CallbackItem* LoopImpl::call_at(Clock::time_point when, std::function<void()> fn) {
-    auto* cb = new CallbackItem;
-    cb->loop = this;
-    cb->fn = std::move(fn);
-    cb->queued = true;
-    cb->add_ref();  // the heap's
+Handle LoopImpl::call_soon(std::function<void()> fn) {
+    CallbackItem* cb = new_callback(this, std::move(fn));
+    push_ready(cb);
+    return Handle(cb);
+}
+
+Handle LoopImpl::call_at(Clock::time_point when, std::function<void()> fn) {
+    CallbackItem* cb = new_callback(this, std::move(fn));
     cb->timer.fire = [](TimerNode* n) {
         CallbackItem* c = static_cast<CallbackItem::Timer*>(n)->item;
         c->loop->push_ready(c);  // due: runs in this iteration's order, after earlier timers
     };
     timers.push(&cb->timer, when);
-    return cb;
+    return Handle(cb);
 }
 
 void LoopImpl::run_callback(CallbackItem* cb) noexcept {
@@ -218,12 +223,12 @@ bool Loop::is_closed() const noexcept { return impl_->closed; }
 
 Handle Loop::call_soon(std::function<void()> fn) {
     if (impl_->closed) throw RuntimeError("asyncfiber: call_soon on a closed loop");
-    return Handle(impl_->call_soon(std::move(fn)));
+    return impl_->call_soon(std::move(fn));
 }
 
 Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
     if (impl_->closed) throw RuntimeError("asyncfiber: call_at on a closed loop");
-    return Handle(impl_->call_at(when, std::move(fn)));
+    return impl_->call_at(when, std::move(fn));
 }
 
 void Loop::call_soon_threadsafe(std::function<void()> fn) {

@@ -81,8 +81,9 @@ struct LoopImpl {
     void cancel_all_and_finish();
 
     // ---- callbacks (loop.cpp) ----
-    CallbackItem* call_soon(std::function<void()> fn);
-    CallbackItem* call_at(Clock::time_point when, std::function<void()> fn);
+    /// Queues fn; the Handle may be dropped (the loop keeps its own reference).
+    Handle call_soon(std::function<void()> fn);
+    Handle call_at(Clock::time_point when, std::function<void()> fn);
     void run_callback(CallbackItem* cb) noexcept;
     void report(const ExceptionContext& ctx) noexcept;
 

@@ -125,7 +125,7 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
     void poll() {
         if (try_reap()) return;
         std::shared_ptr<ProcessState> self = shared_from_this();
-        poller = Handle(loop->call_at(Clock::now() + kPollEvery, [self] { self->poll(); }));
+        poller = loop->call_at(Clock::now() + kPollEvery, [self] { self->poll(); });
     }
 
     bool try_reap() noexcept {

@@ -109,10 +109,9 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
 
     void schedule(std::size_t i, Clock::duration d) {
         std::weak_ptr<ServerState> weak = shared_from_this();
-        Handle h(loop->call_at(Clock::now() + d, [weak, i] {
+        retries.push_back(loop->call_at(Clock::now() + d, [weak, i] {
             if (auto s = weak.lock()) s->accept_ready(i);
         }));
-        retries.push_back(h);
         if (retries.size() > 16) retries.erase(retries.begin());  // fired long ago
     }
 
@@ -261,12 +260,7 @@ Server start_unix_server(ConnectionHandler handler, const std::string& path,
                          const ServerOptions& options) {
     detail::LoopImpl* L = detail::loop_checked("af::start_unix_server");
     if (!handler) throw std::invalid_argument("asyncfiber: start_unix_server needs a handler");
-    sockaddr_un un;
-    std::memset(&un, 0, sizeof un);
-    if (path.empty() || path.size() >= sizeof un.sun_path)
-        detail::throw_errno(ENAMETOOLONG, "start_unix_server: bad path '" + path + "'");
-    un.sun_family = AF_UNIX;
-    std::memcpy(un.sun_path, path.data(), path.size());
+    sockaddr_un un = detail::unix_address(path, "start_unix_server");
     struct stat st;
     if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());  // stale
     auto s = std::make_shared<detail::ServerState>(L, std::move(handler), options);

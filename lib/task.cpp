@@ -257,7 +257,7 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
     if (!L) throw RuntimeError("asyncfiber: add_done_callback on a task without a loop");
     if (t->is_done()) {
         TaskRef self = *this;
-        L->call_soon([fn, self] { fn(self); })->release();  // no Handle keeps it
+        L->call_soon([fn, self] { fn(self); });
         return;
     }
     auto* node = new CallbackListener;
@@ -267,7 +267,7 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
         done->add_ref();
         TaskRef ref = TaskRef::adopt(done);
         auto f = std::move(owned->fn);
-        done->loop->call_soon([f, ref] { f(ref); })->release();  // no Handle keeps it
+        done->loop->call_soon([f, ref] { f(ref); });
     };
     t->listeners.push_back(node);
 }

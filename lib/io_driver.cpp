@@ -21,10 +21,11 @@ IoDriver::IoDriver(LoopImpl* loop)
 
 IoDriver::~IoDriver() { unwatch_sigint(); }
 
-void IoDriver::run_guarded(std::size_t (boost::asio::io_context::*fn)()) {
+template <class Run>
+void IoDriver::run_guarded(Run run) {
     if (io_.stopped()) io_.restart();  // someone called io_context().stop(): keep serving
     try {
-        (io_.*fn)();
+        run(io_);
     } catch (...) {
         // A handler threw. asyncio logs exceptions from callbacks and goes on; so do we.
         loop_->report(ExceptionContext{"exception in a Boost.Asio handler run by the loop",
@@ -32,21 +33,17 @@ void IoDriver::run_guarded(std::size_t (boost::asio::io_context::*fn)()) {
     }
 }
 
-void IoDriver::poll() { run_guarded(&boost::asio::io_context::poll); }
+void IoDriver::poll() {
+    run_guarded([](boost::asio::io_context& io) { io.poll(); });
+}
 
 void IoDriver::wait() {
-    run_guarded(&boost::asio::io_context::run_one);
+    run_guarded([](boost::asio::io_context& io) { io.run_one(); });
     poll();
 }
 
 void IoDriver::wait_until(std::chrono::steady_clock::time_point deadline) {
-    if (io_.stopped()) io_.restart();
-    try {
-        io_.run_one_until(deadline);
-    } catch (...) {
-        loop_->report(ExceptionContext{"exception in a Boost.Asio handler run by the loop",
-                                       std::current_exception(), {}});
-    }
+    run_guarded([deadline](boost::asio::io_context& io) { io.run_one_until(deadline); });
     poll();
 }
 

@@ -39,7 +39,10 @@ public:
     void unwatch_sigint();
 
 private:
-    void run_guarded(std::size_t (boost::asio::io_context::*fn)());
+    /// Runs `run(io)`, restarting a stopped io_context first and reporting what a handler
+    /// throws instead of letting it out of the loop.
+    template <class Run>
+    void run_guarded(Run run);
     LoopImpl* loop_;
     boost::asio::io_context io_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

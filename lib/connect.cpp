@@ -84,12 +84,7 @@ std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& pa
                                                            std::size_t limit) {
     detail::LoopImpl* L = detail::loop_checked("af::open_unix_connection");
     detail::current_task_checked("af::open_unix_connection");
-    sockaddr_un un;
-    std::memset(&un, 0, sizeof un);
-    if (path.empty() || path.size() >= sizeof un.sun_path)
-        detail::throw_errno(ENAMETOOLONG, "open_unix_connection: bad path '" + path + "'");
-    un.sun_family = AF_UNIX;
-    std::memcpy(un.sun_path, path.data(), path.size());
+    sockaddr_un un = detail::unix_address(path, "open_unix_connection");
     int err = 0;
     auto core = detail::try_connect(L, reinterpret_cast<sockaddr*>(&un), sizeof un, limit, err);
     if (!core) detail::throw_errno(err, "connect to " + path);

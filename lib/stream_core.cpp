@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -44,6 +45,16 @@ ssize_t write_no_sigpipe(int fd, const char* p, std::size_t n) {
 
 void throw_errno(int err, const std::string& what) {
     throw std::system_error(err, std::system_category(), what);
+}
+
+sockaddr_un unix_address(const std::string& path, const char* who) {
+    sockaddr_un un;
+    std::memset(&un, 0, sizeof un);
+    if (path.empty() || path.size() >= sizeof un.sun_path)
+        throw_errno(ENAMETOOLONG, std::string(who) + ": bad path '" + path + "'");
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, path.data(), path.size());
+    return un;
 }
 
 void set_nonblocking(int fd) {

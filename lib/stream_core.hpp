@@ -23,6 +23,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <exception>
+#include <sys/un.h>
 #include <memory>
 #include <string>
 
@@ -121,6 +122,10 @@ std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCor
 
 /// Throws std::system_error for errno `err`.
 [[noreturn]] void throw_errno(int err, const std::string& what);
+
+/// The address of a Unix-domain socket at `path`; throws (ENAMETOOLONG, naming `who`) for an
+/// empty path or one too long for sun_path.
+sockaddr_un unix_address(const std::string& path, const char* who);
 
 /// Sets O_NONBLOCK and FD_CLOEXEC.
 void set_nonblocking(int fd);

@@ -37,6 +37,8 @@ struct Counted {
 };
 
 struct Fuzz {
+    Fuzz(const std::uint8_t* d, std::size_t n) : data(d), size(n) {}
+
     const std::uint8_t* data;
     std::size_t size;
     std::size_t pos = 0;
@@ -127,7 +129,7 @@ struct Fuzz {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     {
-        Fuzz f{data, size};
+        Fuzz f(data, size);
         af::run([&f] { f.main_task(); });
     }
     FUZZ_CHECK(g_bodies == 0);

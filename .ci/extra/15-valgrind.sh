@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null || { echo "valgrind not installed: skipped"; exit 0; }
 dir=build-ci-valgrind
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_VALGRIND=ON \
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WERROR=ON -DASYNCFIBER_VALGRIND=ON \
       -DASYNCFIBER_BUILD_TESTS=OFF -DASYNCFIBER_BUILD_BENCH=OFF >/dev/null
 cmake --build "$dir" -j "$(nproc)"
 vg=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect

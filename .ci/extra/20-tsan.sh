@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=build-ci-tsan
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WERROR=ON -DCMAKE_CXX_COMPILER=clang++ \
       -DASYNCFIBER_SANITIZE=thread -DASYNCFIBER_BUILD_EXAMPLES=OFF -DASYNCFIBER_BUILD_BENCH=OFF \
       >/dev/null
 tests="bridge_test bridge_stress_test bridge_asio_test cancel_test task_test"

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 total=${FUZZ_SECONDS:-60}
 dir=build-ci-fuzz
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WERROR=ON -DCMAKE_CXX_COMPILER=clang++ \
       -DASYNCFIBER_FUZZ=ON -DASYNCFIBER_SANITIZE=address,undefined \
       -DASYNCFIBER_BUILD_TESTS=OFF -DASYNCFIBER_BUILD_EXAMPLES=OFF -DASYNCFIBER_BUILD_BENCH=OFF >/dev/null
 targets=$(cd fuzz && ls *_fuzz.cpp | sed 's/\.cpp$//')

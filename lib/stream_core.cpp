@@ -128,10 +128,24 @@ void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noe
             }
         }
     }
+    wake_reader();
+}
+
+void StreamCore::wake_reader() noexcept {
     if (rwaiter_) {
         rfired_ = true;
         wake(rwaiter_);
     }
+}
+
+void StreamCore::feed(const char* p, std::size_t n) {
+    rbuf.append(p, n);
+    wake_reader();
+}
+
+void StreamCore::feed_eof() noexcept {
+    eof = true;
+    wake_reader();
 }
 
 void StreamCore::check_no_reader(const char* what) const {

@@ -45,6 +45,11 @@ public:
     bool fill(const char* what);
     /// Throws RuntimeError if another task already waits to read this stream.
     void check_no_reader(const char* what) const;
+    /// Appends bytes to rbuf as if received, and wakes a waiting reader (asyncio's
+    /// feed_data; used by the received-data path and by af::debug::FedStream).
+    void feed(const char* p, std::size_t n);
+    /// Marks EOF as if received (asyncio's feed_eof).
+    void feed_eof() noexcept;
 
     // ---- writing ----
     void write(const char* p, std::size_t n);
@@ -80,6 +85,7 @@ public:
 
 private:
     void arm_read();
+    void wake_reader() noexcept;
     void on_read(const boost::system::error_code& ec, std::size_t n) noexcept;
     void arm_write();
     void on_writable() noexcept;

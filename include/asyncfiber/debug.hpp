@@ -6,8 +6,12 @@
 // closes, and prints dump_tasks() to stderr on SIGQUIT. See docs/debugging.md.
 #pragma once
 
+#include <asyncfiber/net.hpp>
+
 #include <cstddef>
 #include <iosfwd>
+#include <memory>
+#include <string>
 
 namespace asyncfiber {
 
@@ -29,6 +33,27 @@ StackPoolStats stack_pool_stats();
 
 /// Tasks alive (not done) on this thread's running loop; 0 outside a loop.
 std::size_t live_task_count() noexcept;
+
+/// A test hook modelled on asyncio's StreamReader.feed_data() / feed_eof(): a stream with no
+/// peer whose received bytes come from the program, so that parsing code (and the fuzz
+/// target for readline / readuntil / readexactly) can choose exactly how the data arrives.
+/// Each feed_data() is one arrival: a reader waiting for data wakes up and sees it, together
+/// with whatever else was fed before it ran. Create it inside a task of a running loop
+/// (RuntimeError otherwise); it is closed when the last copy of it and of its reader goes.
+class FedStream {
+public:
+    explicit FedStream(std::size_t limit = default_stream_limit);
+    /// The reading side (a cheap handle sharing the stream).
+    StreamReader reader() const;
+    /// Appends `data` as received bytes. Throws InvalidStateError after feed_eof() or once
+    /// the stream is closed.
+    void feed_data(const std::string& data);
+    /// Signals EOF: readers get what is buffered, then EOF. Idempotent.
+    void feed_eof();
+
+private:
+    std::shared_ptr<detail::StreamHandle> h_;
+};
 
 }  // namespace debug
 }  // namespace asyncfiber

@@ -3,7 +3,7 @@
 # announced to ASan), starting from the committed seed corpora. FUZZ_SECONDS: total budget.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-total=${FUZZ_SECONDS:-60}
+total=${FUZZ_SECONDS:-90}
 dir=build-ci-fuzz
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WERROR=ON -DCMAKE_CXX_COMPILER=clang++ \
       -DASYNCFIBER_FUZZ=ON -DASYNCFIBER_SANITIZE=address,undefined \

@@ -232,9 +232,31 @@ void throw_if_cancelled(TaskBase* self) {
     }
 }
 
+namespace {
+// A waiter whose task is cancelled leaves its wait list at once, as asyncio's cancelled
+// future is skipped by whoever wakes the next waiter: a unit, item or slot released before
+// the cancelled task runs goes to the next waiter in the same iteration. The cancellation
+// itself is delivered as usual (false: not taken over).
+bool unlink_cancelled_waiter(void* arg, const std::string&) {
+    static_cast<Waiter*>(arg)->unlink();
+    return false;
+}
+}  // namespace
+
 void park(Waiter& w, const char* what) {
     TaskBase* self = w.task;
     throw_if_cancelled(self);
+    struct Hook {
+        TaskBase* t;
+        bool (*hook)(void*, const std::string&);
+        void* arg;
+        ~Hook() {
+            t->cancel_hook = hook;
+            t->cancel_arg = arg;
+        }
+    } restore{self, self->cancel_hook, self->cancel_arg};
+    self->cancel_hook = &unlink_cancelled_waiter;
+    self->cancel_arg = &w;
     for (;;) {
         suspend(self, what);
         if (self->must_cancel) {
@@ -242,6 +264,9 @@ void park(Waiter& w, const char* what) {
             throw_if_cancelled(self);
         }
         if (w.notified) return;
+        // Taken off the list by a cancellation that uncancel() then withdrew: as in asyncio,
+        // whose cancelled future stays cancelled, the wait ends cancelled.
+        if (!w.linked()) throw CancelledError();
     }
 }
 

@@ -576,3 +576,48 @@ TEST(Queue, BlockingCallsOutsideTask) {
     EXPECT_THROW(q.put(1), af::RuntimeError);
     EXPECT_THROW(q.join(), af::RuntimeError);
 }
+
+// ---- a cancelled waiter leaves the queue at once (asyncio skips its cancelled future) ----
+
+TEST(Queue, SlotFreedAfterAPutterIsCancelledGoesToTheNextPutterAtOnce) {
+    af::run([] {
+        af::Queue<int> q(1);
+        q.put_nowait(0);
+        std::vector<std::string> log;
+        auto p1 = af::async([&] {
+            try {
+                q.put(1);
+            } catch (const af::CancelledError&) {
+                log.push_back("p1 cancelled");
+                throw;
+            }
+        });
+        auto p2 = af::async([&] {
+            q.put(2);
+            log.push_back("p2 put");
+        });
+        af::sleep(0s);  // both wait
+        p1.cancel();
+        EXPECT_EQ(q.get_nowait(), 0);  // the slot goes to p2, not to the cancelled p1
+        af::sleep(0s);
+        EXPECT_EQ(log, (std::vector<std::string>{"p1 cancelled", "p2 put"}));
+        EXPECT_THROW(af::await(p1), af::CancelledError);
+        af::await(p2);
+        EXPECT_EQ(q.get_nowait(), 2);
+    });
+}
+
+TEST(Queue, WaitCancelledThenUncancelledStillEndsCancelled) {
+    af::run([] {
+        af::Queue<int> q;
+        auto getter = af::async([&] { return q.get(); });
+        af::sleep(0s);
+        getter.cancel();
+        EXPECT_EQ(af::TaskRef(getter).uncancel(), 0);  // withdrawn before it was delivered
+        q.put_nowait(7);
+        // As asyncio, where the getter's future is cancelled for good: the get ends
+        // cancelled and the item stays for the next getter.
+        EXPECT_THROW(af::await(getter), af::CancelledError);
+        EXPECT_EQ(q.qsize(), 1u);
+    });
+}

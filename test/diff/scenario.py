@@ -14,8 +14,19 @@ must be identical.
       raise <word>        the task fails with Boom(<word>)
       wait <event>        Event.wait() (a cancellation here ends the task)
       set <event>         Event.set()
-      # Extension point: queue and lock statements (put/get/acquire/release) go here, in
-      # both interpreters and in gen_statement().
+      put <q> <word>      await q.put(word) on bounded queue q (q0: maxsize 1, q1: 2); trace
+                          "<task> put <q> <word> -> ok | cancelled" (a cancellation ends the task)
+      get <q>             trace "<task> get <q> -> ok <word> | cancelled" (likewise)
+      putn <q> <word>     put_nowait: trace "... -> ok | full"
+      getn <q>            get_nowait: trace "... -> ok <word> | empty"
+      qsize <q>           trace "<task> qsize <q> -> <n>"
+      locked <lock> <n>   acquire the Lock (trace "acquire <lock> -> ok | cancelled"), yield n
+                          times holding it, trace "release <lock>", release it (also when
+                          cancelled meanwhile: `async with` / a lock guard)
+      held <sem> <n>      the same with a Semaphore(2): "acquire <sem> ...", "release <sem>"
+      pump <k>            forever: yield k times, then for q0 and q1: an empty queue gets an
+                          item ("pump putn <q> p<i>"), a full one loses one ("pump getn <q>
+                          -> <word>"); so no get or put waits forever
     end
 
 A task that is itself cancelled (cancelling() > 0) re-raises after logging an await's or
@@ -68,6 +79,18 @@ def run_asyncio(text):
             events[name] = asyncio.Event()
         return events[name]
 
+    prims = {}
+
+    def queue(name):
+        if name not in prims:
+            prims[name] = asyncio.Queue(int(name[1:]) + 1)
+        return prims[name]
+
+    def lock(name):
+        if name not in prims:
+            prims[name] = asyncio.Lock() if name.startswith("l") else asyncio.Semaphore(2)
+        return prims[name]
+
     def outcome_of(exc):
         if isinstance(exc, asyncio.CancelledError):
             return "cancelled"
@@ -109,7 +132,60 @@ def run_asyncio(text):
                 await event(st[1]).wait()
             elif op == "set":
                 event(st[1]).set()
-            # Extension point: queue and lock statements.
+            elif op == "put":
+                try:
+                    await queue(st[1]).put(st[2])
+                except asyncio.CancelledError:
+                    log(label, f"put {st[1]} {st[2]} -> cancelled")
+                    raise
+                log(label, f"put {st[1]} {st[2]} -> ok")
+            elif op == "get":
+                try:
+                    v = await queue(st[1]).get()
+                except asyncio.CancelledError:
+                    log(label, f"get {st[1]} -> cancelled")
+                    raise
+                log(label, f"get {st[1]} -> ok {v}")
+            elif op == "putn":
+                try:
+                    queue(st[1]).put_nowait(st[2])
+                    log(label, f"putn {st[1]} {st[2]} -> ok")
+                except asyncio.QueueFull:
+                    log(label, f"putn {st[1]} {st[2]} -> full")
+            elif op == "getn":
+                try:
+                    log(label, f"getn {st[1]} -> ok {queue(st[1]).get_nowait()}")
+                except asyncio.QueueEmpty:
+                    log(label, f"getn {st[1]} -> empty")
+            elif op == "qsize":
+                log(label, f"qsize {st[1]} -> {queue(st[1]).qsize()}")
+            elif op in ("locked", "held"):
+                lk = lock(st[1])
+                try:
+                    await lk.acquire()
+                except asyncio.CancelledError:
+                    log(label, f"acquire {st[1]} -> cancelled")
+                    raise
+                try:
+                    log(label, f"acquire {st[1]} -> ok")
+                    for _ in range(int(st[2])):
+                        await asyncio.sleep(0)
+                    log(label, f"release {st[1]}")
+                finally:
+                    lk.release()
+            elif op == "pump":
+                n = 0
+                while True:
+                    for _ in range(int(st[1])):
+                        await asyncio.sleep(0)
+                    for qn in ("q0", "q1"):
+                        q = queue(qn)
+                        if q.empty():
+                            n += 1
+                            q.put_nowait(f"p{n}")
+                            log(label, f"pump putn {qn} p{n}")
+                        elif q.full():
+                            log(label, f"pump getn {qn} -> {q.get_nowait()}")
             else:
                 raise ValueError(f"unknown statement {st}")
         log(label, "end")
@@ -144,15 +220,18 @@ def generate(seed, with_gather=True):
         vars_ = []
         if name == "main":
             lines.append("spawn s setter")
-        for k in range(rng.randint(2, 9)):
+            lines.append("spawn p pump")
+        for k in range(rng.randint(3, 10)):
             r = rng.random()
             later = [j for j in range(i + 1, n) if spawn_uses[names[j]] < 2]
-            if r < 0.25 and later:
+            if r < (0.45 if name == "main" else 0.25) and later:
                 j = rng.choice(later)
                 spawn_uses[names[j]] += 1
                 v = f"v{len(vars_)}"
                 vars_.append(v)
                 lines.append(f"spawn {v} {names[j]}")
+                if rng.random() < 0.3:  # cancel it while it is likely blocked somewhere
+                    lines += ["yield"] * rng.randint(1, 4) + [f"cancel {v}"]
             elif r < 0.40 and vars_:
                 lines.append(f"await {rng.choice(vars_)}")
             elif r < 0.47 and len(vars_) >= 2 and with_gather:
@@ -167,19 +246,35 @@ def generate(seed, with_gather=True):
                 lines.append(f"set {rng.choice(events)}")
             elif r < 0.84 and name != "main":
                 lines.append(f"raise boom{i}_{k}")
-            # Extension point: queue and lock statements.
+            elif r < 0.87:
+                lines.append(f"put {rng.choice(queues)} w{i}_{k}")
+            elif r < 0.90:
+                lines.append(f"get {rng.choice(queues)}")
+            elif r < 0.915:
+                lines.append(f"putn {rng.choice(queues)} n{i}_{k}")
+            elif r < 0.93:
+                lines.append(f"getn {rng.choice(queues)}")
+            elif r < 0.94:
+                lines.append(f"qsize {rng.choice(queues)}")
+            elif r < 0.97:
+                lines.append(f"locked {rng.choice(locks)} {rng.randint(0, 3)}")
+            elif r < 0.98:
+                lines.append(f"held s0 {rng.randint(0, 3)}")
             else:
                 lines.append(f"log x{k}")
         if name == "main":  # await some children, as a program would
             for v in vars_:
-                if rng.random() < 0.5:
+                if rng.random() < 0.8:
                     lines.append(f"await {v}")
         return lines
 
+    queues = ["q0", "q1"]
+    locks = ["l0", "l1"]
     setter = ["yield"] * rng.randint(0, 6) + ["set e0"] + ["yield"] * rng.randint(0, 4) + ["set e1"]
     out.append("def setter")
     out += ["  " + s for s in setter]
     out.append("end")
+    out += ["def pump", f"  pump {rng.randint(1, 6)}", "end"]
     for i in range(n):
         out.append(f"def {names[i]}")
         out += ["  " + s for s in gen_def(i)]

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -53,6 +54,9 @@ struct Scenario {
     bool closed = false;
     int spawned = 0;
     std::map<std::string, std::unique_ptr<af::Event>> events;
+    std::map<std::string, std::unique_ptr<af::Queue<std::string>>> queues;
+    std::map<std::string, std::unique_ptr<af::Lock>> locks;
+    std::map<std::string, std::unique_ptr<af::Semaphore>> sems;
 
     void log(const std::string& label, const std::string& msg) {
         if (!closed) trace.push_back(label + " " + msg);
@@ -61,6 +65,44 @@ struct Scenario {
         auto& e = events[name];
         if (!e) e.reset(new af::Event);
         return *e;
+    }
+
+    // q0 has maxsize 1, q1 maxsize 2 (as in scenario.py).
+    af::Queue<std::string>& queue(const std::string& name) {
+        auto& q = queues[name];
+        if (!q) q.reset(new af::Queue<std::string>(std::stol(name.substr(1)) + 1));
+        return *q;
+    }
+    af::Lock& lock(const std::string& name) {
+        auto& l = locks[name];
+        if (!l) l.reset(new af::Lock);
+        return *l;
+    }
+    af::Semaphore& sem(const std::string& name) {
+        auto& m = sems[name];
+        if (!m) m.reset(new af::Semaphore(2));
+        return *m;
+    }
+
+    // Runs `acquire`, logging "acquire <name> -> ok | cancelled" (a cancellation ends the
+    // task), then yields n times holding it and logs "release <name>"; `release` runs
+    // however the hold ends.
+    template <class Acquire, class Release>
+    void hold(const std::string& label, const std::string& name, int n, Acquire acquire,
+              Release release) {
+        try {
+            acquire();
+        } catch (const af::CancelledError&) {
+            log(label, "acquire " + name + " -> cancelled");
+            throw;
+        }
+        struct Guard {
+            Release& r;
+            ~Guard() { r(); }
+        } guard{release};
+        log(label, "acquire " + name + " -> ok");
+        for (int i = 0; i < n; ++i) af::sleep(std::chrono::seconds(0));
+        log(label, "release " + name);
     }
 
     // What asyncio's `except` sees: an error's message, or a cancellation.
@@ -123,7 +165,63 @@ struct Scenario {
                 event(st.at(1)).wait();
             } else if (op == "set") {
                 event(st.at(1)).set();
-            // Extension point: queue and lock statements (put/get/acquire/release).
+            } else if (op == "put") {
+                try {
+                    queue(st.at(1)).put(st.at(2));
+                } catch (const af::CancelledError&) {
+                    log(label, "put " + st[1] + " " + st[2] + " -> cancelled");
+                    throw;
+                }
+                log(label, "put " + st[1] + " " + st[2] + " -> ok");
+            } else if (op == "get") {
+                std::string v;
+                try {
+                    v = queue(st.at(1)).get();
+                } catch (const af::CancelledError&) {
+                    log(label, "get " + st[1] + " -> cancelled");
+                    throw;
+                }
+                log(label, "get " + st[1] + " -> ok " + v);
+            } else if (op == "putn") {
+                try {
+                    queue(st.at(1)).put_nowait(st.at(2));
+                    log(label, "putn " + st[1] + " " + st[2] + " -> ok");
+                } catch (const af::QueueFull&) {
+                    log(label, "putn " + st[1] + " " + st[2] + " -> full");
+                }
+            } else if (op == "getn") {
+                try {
+                    std::string v = queue(st.at(1)).get_nowait();
+                    log(label, "getn " + st[1] + " -> ok " + v);
+                } catch (const af::QueueEmpty&) {
+                    log(label, "getn " + st[1] + " -> empty");
+                }
+            } else if (op == "qsize") {
+                log(label, "qsize " + st.at(1) + " -> " + std::to_string(queue(st[1]).qsize()));
+            } else if (op == "locked") {
+                // A lock guard, as `async with lock:` (std::unique_lock: the guard's release
+                // must also run when the acquisition itself is cancelled: then it owns nothing).
+                std::unique_lock<af::Lock> guard(lock(st.at(1)), std::defer_lock);
+                hold(label, st[1], std::stoi(st.at(2)), [&] { guard.lock(); },
+                     [&] { if (guard.owns_lock()) guard.unlock(); });
+            } else if (op == "held") {
+                af::Semaphore& m = sem(st.at(1));
+                hold(label, st[1], std::stoi(st.at(2)), [&] { m.acquire(); }, [&] { m.release(); });
+            } else if (op == "pump") {
+                const int k = std::stoi(st.at(1));
+                for (int n = 0;;) {
+                    for (int i = 0; i < k; ++i) af::sleep(std::chrono::seconds(0));
+                    for (const char* qn : {"q0", "q1"}) {
+                        af::Queue<std::string>& q = queue(qn);
+                        if (q.empty()) {
+                            std::string item = "p" + std::to_string(++n);
+                            q.put_nowait(item);
+                            log(label, std::string("pump putn ") + qn + " " + item);
+                        } else if (q.full()) {
+                            log(label, std::string("pump getn ") + qn + " -> " + q.get_nowait());
+                        }
+                    }
+                }
             } else {
                 throw std::runtime_error("unknown statement " + op);
             }

@@ -238,7 +238,9 @@ namespace {
 // the cancelled task runs goes to the next waiter in the same iteration. The cancellation
 // itself is delivered as usual (false: not taken over).
 bool unlink_cancelled_waiter(void* arg, const std::string&) {
-    static_cast<Waiter*>(arg)->unlink();
+    Waiter* w = static_cast<Waiter*>(arg);
+    w->cancelled = true;
+    if (!w->keep_linked_on_cancel) w->unlink();
     return false;
 }
 }  // namespace
@@ -264,9 +266,12 @@ void park(Waiter& w, const char* what) {
             throw_if_cancelled(self);
         }
         if (w.notified) return;
-        // Taken off the list by a cancellation that uncancel() then withdrew: as in asyncio,
-        // whose cancelled future stays cancelled, the wait ends cancelled.
-        if (!w.linked()) throw CancelledError();
+        // Cancelled, then uncancel() withdrew the request before it was delivered: as in
+        // asyncio, whose cancelled future stays cancelled, the wait ends cancelled.
+        if (w.cancelled) {
+            w.unlink();
+            throw CancelledError();
+        }
     }
 }
 

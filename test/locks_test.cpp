@@ -818,3 +818,54 @@ TEST(Barrier, WaitUnderTimeout) {
         af::await(t);
     });
 }
+
+// ---- a waiter cancelled before it runs, at the head of the queue (asyncio.Lock's order) ----
+
+TEST(Lock, CancelledHeadWaiterPassesTheTurnWhenItRuns) {
+    af::run([] {
+        af::Lock lock;
+        std::vector<std::string> log;
+        lock.lock();
+        auto w1 = af::async([&] {
+            try {
+                std::lock_guard<af::Lock> g(lock);
+            } catch (const af::CancelledError&) {
+                log.push_back("w1 cancelled");
+                throw;
+            }
+        });
+        auto w2 = af::async([&] {
+            std::lock_guard<af::Lock> g(lock);
+            log.push_back("w2 locked");
+        });
+        af::sleep(0s);  // both wait, w1 first
+        w1.cancel();
+        lock.unlock();
+        // As asyncio: the head waiter is cancelled, so nobody is woken and the lock is free
+        // until w1 runs and passes the turn to w2.
+        EXPECT_FALSE(lock.locked());
+        af::sleep(0s);
+        EXPECT_EQ(log, (std::vector<std::string>{"w1 cancelled"}));
+        EXPECT_TRUE(lock.locked());  // handed to w2
+        af::await(w2);
+        EXPECT_EQ(log, (std::vector<std::string>{"w1 cancelled", "w2 locked"}));
+        EXPECT_THROW(af::await(w1), af::CancelledError);
+        EXPECT_FALSE(lock.locked());
+    });
+}
+
+TEST(Lock, OnlyCancelledWaitersDoNotBlockANewLocker) {
+    af::run([] {
+        af::Lock lock;
+        lock.lock();
+        auto w1 = af::async([&] { std::lock_guard<af::Lock> g(lock); });
+        af::sleep(0s);
+        w1.cancel();
+        lock.unlock();
+        EXPECT_TRUE(lock.try_lock());  // w1's cancelled wait does not count (asyncio: all cancelled)
+        EXPECT_THROW(af::await(w1), af::CancelledError);
+        EXPECT_TRUE(lock.locked());  // w1 took nothing and gave nothing away
+        lock.unlock();
+        EXPECT_FALSE(lock.locked());
+    });
+}

@@ -75,6 +75,7 @@ public:
 private:
     friend class Condition;
     void hand_on() noexcept;
+    bool only_cancelled_waiters() const noexcept;
 
     detail::LoopAffinity affinity_;
     detail::List waiters_;

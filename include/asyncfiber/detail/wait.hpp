@@ -36,6 +36,11 @@ struct Waiter : ListNode {
 
     TaskBase* task;
     bool notified = false;
+    /// Its task was cancelled while it waited (asyncio: its future is cancelled). Such a
+    /// waiter leaves its list at once unless keep_linked_on_cancel (then the primitive sees
+    /// it until its task runs, as asyncio.Lock sees a cancelled future at its head).
+    bool cancelled = false;
+    bool keep_linked_on_cancel = false;
 };
 
 /// Takes `w` off its list and wakes its task. The primitive decides what notified means.

@@ -145,6 +145,13 @@ struct GatherState {
     GatherMode mode;
     bool cancel_requested = false;
     std::string cancel_msg;
+    // The deciding child's completion wakes the caller through one call_soon hop, as in
+    // asyncio: there the child's done callback (queued by call_soon) completes gather's
+    // outer future, whose own callback then wakes the awaiting task one iteration later.
+    Handle hop;
+    bool hop_ran = false;
+
+    ~GatherState() { hop.cancel(); }  // the caller left first (it cannot, but never dangle)
 
     bool finished() const noexcept {
         return remaining == 0 || (mode == GatherMode::first_error && failed >= 0);
@@ -154,10 +161,16 @@ struct GatherState {
 void on_child_done(DoneListener* l, TaskBase* child) {
     auto* c = static_cast<ChildListener*>(l);
     GatherState* g = c->g;
+    const bool was_finished = g->finished();
     --g->remaining;
     if (g->failed < 0 && child->outcome != TaskOutcome::value)
         g->failed = static_cast<std::ptrdiff_t>(c->index);
-    if (g->finished()) wake(g->waiter);
+    if (g->finished() && !was_finished) {
+        g->hop = g->waiter->loop->call_soon([g] {
+            g->hop_ran = true;
+            wake(g->waiter);
+        });
+    }
 }
 
 bool cancel_children(void* arg, const std::string& msg) {
@@ -168,15 +181,21 @@ bool cancel_children(void* arg, const std::string& msg) {
     if (any) {
         g->cancel_requested = true;
         g->cancel_msg = msg;
+        return true;
     }
-    return any;
+    // Every child is done and the hop is on its way: as in asyncio (the outer future cannot
+    // be cancelled any more, so the task's cancellation waits for its next step), the
+    // cancellation is delivered when the hop wakes the caller, not before.
+    g->waiter->must_cancel = true;
+    g->waiter->cancel_msg = msg;
+    return true;
 }
 
 }  // namespace
 
 std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode mode) {
     TaskBase* self = current_task_checked("af::gather");
-    GatherState g{self, tasks, n, 0, -1, mode, false, {}};
+    GatherState g{self, tasks, n, 0, -1, mode, false, {}, {}, false};
     for (std::size_t i = 0; i < n; ++i) {
         if (tasks[i] == self) throw RuntimeError("asyncfiber: a task cannot gather itself");
         if (!tasks[i]->is_done())
@@ -204,7 +223,7 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
         tasks[i]->listeners.push_back(&nodes[i]);
     }
     CancelHookScope hook(self, &cancel_children, &g);
-    while (!g.finished()) {
+    while (!g.hop_ran) {
         suspend(self, "gather");
         throw_if_cancelled(self);
     }

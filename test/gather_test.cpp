@@ -155,3 +155,79 @@ TEST(GatherSettled, CancellingTheCallerCancelsChildrenThenThrows) {
         for (auto& k : kids) EXPECT_TRUE(k.cancelled());
     });
 }
+
+// ---- when gather wakes its caller (asyncio's order) ----
+
+TEST(GatherTiming, CallerWakesTwoIterationsAfterTheDecidingChild) {
+    af::run([] {
+        std::vector<std::string> log;
+        auto a = af::async([&] {
+            log.push_back("a done");
+            return 1;
+        });
+        auto ticker = af::async([&] {
+            for (int i = 0; i < 4; ++i) {
+                log.push_back("tick" + std::to_string(i));
+                af::sleep(0s);
+            }
+        });
+        // As asyncio: a's completion queues gather's done callback (one iteration), which
+        // completes the outer future, whose callback wakes this task (one more).
+        auto r = af::gather(std::vector<af::Task<int>>{a});
+        log.push_back("gathered");
+        EXPECT_EQ(r, std::vector<int>{1});
+        af::await(ticker);
+        EXPECT_EQ(log, (std::vector<std::string>{"a done", "tick0", "tick1", "gathered", "tick2", "tick3"}));
+    });
+}
+
+TEST(GatherTiming, AlreadyDecidedGatherDoesNotSuspend) {
+    af::run([] {
+        auto a = af::async([] { return 1; });
+        auto b = af::async([]() -> int { throw std::runtime_error("b failed"); });
+        auto slow = af::async([] {
+            af::sleep(1ms);
+            return 3;
+        });
+        af::sleep(0s);  // a and b are done, slow is sleeping
+        bool other_ran = false;
+        auto other = af::async([&] { other_ran = true; });
+        // As Python 3.12+: the outcome is decided at the call (b failed), so no suspension.
+        EXPECT_THROW(af::gather(a, b, slow), std::runtime_error);
+        EXPECT_FALSE(other_ran);
+        EXPECT_EQ(af::gather(a, a), std::make_tuple(1, 1));
+        EXPECT_FALSE(other_ran);
+        af::await(other);
+        EXPECT_EQ(af::await(slow), 3);
+    });
+}
+
+TEST(GatherTiming, CancelAfterTheLastChildEndedStillCancelsTheCaller) {
+    af::run([] {
+        af::Task<int> child = af::async([] {
+            af::sleep(0s);
+            return 1;
+        });
+        std::string outcome;
+        auto gatherer = af::async([&] {
+            try {
+                af::gather(std::vector<af::Task<int>>{child});
+                outcome = "ok";
+            } catch (const af::CancelledError&) {
+                outcome = "cancelled";
+                throw;
+            }
+        });
+        // Order: gatherer waits, child ends (its hop is queued), then the canceller runs
+        // before the hop: asyncio cannot cancel the (all done) children, so the task's own
+        // cancellation is delivered when the hop wakes it.
+        auto canceller = af::async([&] {
+            af::sleep(0s);
+            EXPECT_TRUE(child.done());
+            EXPECT_TRUE(af::TaskRef(gatherer).cancel());
+        });
+        EXPECT_THROW(af::await(gatherer), af::CancelledError);
+        EXPECT_EQ(outcome, "cancelled");
+        af::await(canceller);
+    });
+}

@@ -2,7 +2,9 @@
 """Differential test: random scenarios run on CPython asyncio and on asyncfiber
 (the scenario_runner executable); the traces must be identical.
 
-    run_diff.py --runner build/test/scenario_runner [--count 300] [--seed N] [--with-gather]
+    run_diff.py --runner build/test/scenario_runner [--count 300] [--seed N] [--without-gather]
+
+On a mismatch the scenario's own seed is printed: --seed S --count 1 replays it alone.
 """
 import argparse
 import os
@@ -24,11 +26,8 @@ def main():
     ap.add_argument("--runner", required=True)
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--seed", type=int, default=None)
-    # gather is off by default: asyncio's gather wakes its awaiter two loop iterations after
-    # the deciding child (a done-callback, then the outer future's callback), and suspends
-    # even when every child is already done; af::gather wakes it in the next iteration and
-    # returns at once. Traces then differ in interleaving only. --with-gather shows them.
-    ap.add_argument("--with-gather", action="store_true")
+    # Scenarios without gather, e.g. to tell a gather difference from another one.
+    ap.add_argument("--without-gather", action="store_true")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     print(f"differential test: {args.count} scenarios from seed {seed}", flush=True)
@@ -38,7 +37,7 @@ def main():
         for i in range(args.count):
             p = os.path.join(tmp, f"s{i}.txt")
             with open(p, "w") as f:
-                f.write(scenario.generate(seed + i, with_gather=args.with_gather))
+                f.write(scenario.generate(seed + i, with_gather=not args.without_gather))
             paths.append(p)
         try:
             res = subprocess.run([args.runner] + paths, capture_output=True, text=True,

@@ -32,6 +32,7 @@ void task_entry(fctx::transfer_t from) {
     auto* t = static_cast<TaskBase*>(from.data);
     LoopImpl* L = t->loop;
     L->sched_fctx = from.fctx;
+    *L->eh_globals = EhState{};  // a new task has caught nothing yet
     try {
         t->run_body();
         if (t->must_cancel) {
@@ -42,7 +43,7 @@ void task_entry(fctx::transfer_t from) {
         }
     } catch (const CancelledError& e) {
         t->outcome = TaskOutcome::cancelled;
-        t->cancel_msg = e.message();
+        t->set_cancel_msg(e.message());
     } catch (...) {
         t->error = std::current_exception();
         t->outcome = TaskOutcome::error;
@@ -86,7 +87,7 @@ void LoopImpl::resume(TaskBase* t) {
             return;
         }
         try {
-            stacks->allocate(t->stack_size, t->stack);
+            t->stack = stacks->allocate(t->requested_stack_size());
         } catch (...) {
             t->error = std::current_exception();
             t->outcome = TaskOutcome::error;
@@ -94,25 +95,26 @@ void LoopImpl::resume(TaskBase* t) {
             finish(t);
             return;
         }
-        t->fctx = fctx::make_fcontext(t->stack.limit + t->stack.size, t->stack.size, &task_entry);
+        t->fctx = fctx::make_fcontext(t->stack->top(),
+                                      static_cast<std::size_t>(t->stack->top() - t->stack->limit),
+                                      &task_entry);
     }
     t->status = TaskStatus::running;
     running = t;
-    EhState* g = eh_globals;
-    sched_eh = *g;
-    *g = t->eh;
+    // The task restores its own exception state when it arrives (switch_to_scheduler).
+    sched_eh = *eh_globals;
     // Debug mode times the step; otherwise no clock is read here (the hot path).
     const std::int64_t step_start = debug ? now_ns() : 0;
     san_leave_scheduler(t);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
     san_arrive_scheduler(t, r.data == finished_marker());
-    t->eh = *g;
-    *g = sched_eh;
+    *eh_globals = sched_eh;
     running = nullptr;
     if (step_start != 0) check_step_duration(this, t, step_start, r.data == finished_marker());
     if (r.data == finished_marker()) {
         t->fctx = nullptr;
         stacks->release(t->stack);
+        t->stack = nullptr;
         finish(t);
     } else {
         t->fctx = r.fctx;
@@ -121,7 +123,7 @@ void LoopImpl::resume(TaskBase* t) {
 
 void LoopImpl::finish(TaskBase* t) noexcept {
     t->status = TaskStatus::done;
-    t->all_link.unlink();
+    static_cast<LiveLink*>(t)->unlink();
     --live_count;
     while (ListNode* n = t->listeners.pop_front()) {
         auto* l = static_cast<DoneListener*>(n);
@@ -180,7 +182,7 @@ void LoopImpl::cancel_all_and_finish() {
         if (seen != spawned) {  // new tasks appeared: they are cancelled too
             seen = spawned;
             for (ListNode* n = live.first(); n != live.end();) {
-                TaskBase* t = static_cast<TaskLink*>(n)->task;
+                TaskBase* t = TaskBase::from_live(n);
                 n = n->next;
                 if (t->cancel_requests == 0) cancel_task(t, "the loop is closing");
             }
@@ -201,14 +203,19 @@ __attribute__((always_inline)) inline void switch_to_scheduler(TaskBase* self, T
     // The stack-pointer check that stands in for a guard page on unguarded stacks (and
     // catches deep recursion on guarded ones before it reaches the guard).
     char* sp = static_cast<char*>(__builtin_frame_address(0));
-    if (sp < self->stack.limit + kStackMargin)
+    if (sp < self->stack->limit + kStackMargin)
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
     self->status = status;
     self->waiting_on = what;
+    // The task's exception state stays in this frame while it is away (the scheduler puts
+    // its own back): a task suspended inside a catch block still sees its exception.
+    EhState* g = L->eh_globals;
+    const EhState mine = *g;
     void* san = nullptr;
     san_leave_task(&san);
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
     san_arrive_task(san);
+    *g = mine;
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
 }
@@ -228,7 +235,7 @@ bool wake(TaskBase* t) noexcept {
 void throw_if_cancelled(TaskBase* self) {
     if (self->must_cancel) {
         self->must_cancel = false;
-        throw CancelledError(self->cancel_msg);
+        throw CancelledError(self->cancel_msg());
     }
 }
 

@@ -149,7 +149,9 @@ void StackPool::free_slab(Slab* s) noexcept {
     delete s;
 }
 
-void StackPool::allocate(std::size_t size, StackInfo& out) {
+static_assert(sizeof(StackInfo) <= StackInfo::kReserved, "StackInfo must fit its bytes");
+
+StackInfo* StackPool::allocate(std::size_t size) {
     std::size_t rounded = round_size(size);
     SizeClass& cls = size_class(rounded);
     if (size == 0 && default_class_ != &cls) {
@@ -176,20 +178,24 @@ void StackPool::allocate(std::size_t size, StackInfo& out) {
         --dirty_free_;
     }
     ++s->live;
-    out.limit = s->base + slot * cls.stride + page_size();
-    out.size = static_cast<std::uint32_t>(cls.size);
-    out.slot = s;
-    out.guarded = s->guarded;
+    char* limit = s->base + slot * cls.stride + page_size();
+    // The record sits at the top of the stack; the fiber's frames start below it.
+    auto* info = ::new (static_cast<void*>(limit + cls.size - StackInfo::kReserved)) StackInfo;
+    info->limit = limit;
+    info->size = static_cast<std::uint32_t>(cls.size);
+    info->slot = s;
+    info->guarded = s->guarded;
 #ifdef ASYNCFIBER_VALGRIND
-    s->vg_ids[slot] = VALGRIND_STACK_REGISTER(out.limit, out.limit + out.size);
+    s->vg_ids[slot] = VALGRIND_STACK_REGISTER(info->limit, info->top());
 #endif
+    return info;
 }
 
-void StackPool::release(StackInfo& st) noexcept {
-    Slab* s = static_cast<Slab*>(st.slot);
-    if (!s) return;
+void StackPool::release(StackInfo* st) noexcept {
+    if (!st) return;
+    Slab* s = static_cast<Slab*>(st->slot);
     SizeClass& cls = *s->cls;
-    auto slot = static_cast<std::uint32_t>((st.limit - page_size() - s->base) / cls.stride);
+    auto slot = static_cast<std::uint32_t>((st->limit - page_size() - s->base) / cls.stride);
 #ifdef ASYNCFIBER_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_ids[slot]);
 #endif
@@ -198,7 +204,6 @@ void StackPool::release(StackInfo& st) noexcept {
     s->dirty[slot] = true;
     ++dirty_free_;
     --s->live;
-    st = StackInfo{};
     // An empty slab goes back to the system unless it is the class's only room left.
     if (s->live == 0 && cls.slabs.size() > 1) {
         cls.slabs.erase(std::find(cls.slabs.begin(), cls.slabs.end(), s));

@@ -28,11 +28,12 @@ public:
 
     ~StackPool();
 
-    /// Fills `out` with a stack of at least `size` bytes (0: the default size). Throws
-    /// std::bad_alloc when the system has no address space left.
-    void allocate(std::size_t size, StackInfo& out);
+    /// A stack of at least `size` usable bytes (0: the default size), described by the
+    /// StackInfo written at its top, above the usable bytes. Throws std::bad_alloc when the
+    /// system has no address space left.
+    StackInfo* allocate(std::size_t size);
     /// Takes a stack back; it is reused first (its pages are warm).
-    void release(StackInfo& s) noexcept;
+    void release(StackInfo* s) noexcept;
     /// Gives the memory of cold free stacks back to the system (called when the loop idles).
     void trim() noexcept;
 

@@ -128,7 +128,7 @@ Outcome<gathered_t<T>> take_outcome(Task<T>& t) {
     s->retrieved = true;
     if (s->outcome == TaskOutcome::cancelled)
         return Outcome<gathered_t<T>>::of_error(
-            std::make_exception_ptr(CancelledError(s->cancel_msg)), true);
+            std::make_exception_ptr(CancelledError(s->cancel_msg())), true);
     return Outcome<gathered_t<T>>::of_error(s->error, false);
 }
 

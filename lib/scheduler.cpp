@@ -152,7 +152,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         if (!ready_head) {
             if (stop_requested || stop()) break;
             if (ready_head) continue;  // stop() made tasks ready (cancel_all_and_finish does)
-            stacks->trim();
+            stacks->trim(cached_now_ns);
             if (timers.empty())
                 io->wait();
             else

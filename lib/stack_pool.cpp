@@ -36,6 +36,9 @@ constexpr std::size_t kSlabBytes = 16u << 20;
 constexpr std::uint32_t kMaxSlabStacks = 64;
 // Free stacks whose pages stay resident even when the loop idles.
 constexpr std::size_t kHotFreeStacks = 64;
+// How often an idle loop may give memory back. Returning it costs system calls and page
+// faults when it is needed again; a burst of tasks is often followed by another.
+constexpr std::int64_t kTrimEveryNs = 1000000000;
 }  // namespace
 
 struct StackPool::Slab {
@@ -204,21 +207,25 @@ void StackPool::release(StackInfo* st) noexcept {
     s->dirty[slot] = true;
     ++dirty_free_;
     --s->live;
-    // An empty slab goes back to the system unless it is the class's only room left.
-    if (s->live == 0 && cls.slabs.size() > 1) {
-        cls.slabs.erase(std::find(cls.slabs.begin(), cls.slabs.end(), s));
-        cls.with_free.erase(std::remove(cls.with_free.begin(), cls.with_free.end(), s),
-                            cls.with_free.end());
-        free_slab(s);
-    }
+    // An empty slab stays until the loop idles (trim): unmapping it here would make the
+    // tasks that finish now pay for it, and the next burst would fault its pages in again.
 }
 
-void StackPool::trim() noexcept {
+void StackPool::trim(std::int64_t now_ns) noexcept {
     if (dirty_free_ <= kHotFreeStacks) return;
-    // Keep the warmest (last freed) stacks of the current slab of each class; advise the
-    // kernel that the others' pages can go.
+    if (last_trim_ns_ != 0 && now_ns - last_trim_ns_ < kTrimEveryNs) return;
+    last_trim_ns_ = now_ns;
+    // Keep the current slab of each class (its free stacks are the warmest); unmap the other
+    // empty slabs and advise the kernel that the other free stacks' pages can go.
     for (auto& c : classes_) {
         Slab* hot = c->with_free.empty() ? nullptr : c->with_free.back();
+        auto empty = [hot](const Slab* s) { return s != hot && s->live == 0; };
+        c->with_free.erase(std::remove_if(c->with_free.begin(), c->with_free.end(), empty),
+                           c->with_free.end());
+        auto keep = std::partition(c->slabs.begin(), c->slabs.end(),
+                                   [&](const Slab* s) { return !empty(s); });
+        for (auto it = keep; it != c->slabs.end(); ++it) free_slab(*it);
+        c->slabs.erase(keep, c->slabs.end());
         for (Slab* s : c->slabs) {
             if (s == hot) continue;
             for (std::uint32_t slot : s->free_slots) {

@@ -14,20 +14,7 @@
 #include <cstddef>
 #include <cxxabi.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASYNCFIBER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASYNCFIBER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define ASYNCFIBER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define ASYNCFIBER_TSAN 1
-#endif
-#endif
+#include "sanitizers.hpp"
 
 #ifdef ASYNCFIBER_ASAN
 #include <sanitizer/asan_interface.h>

@@ -4,6 +4,7 @@
 #include "loop_impl.hpp"
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
+#include "task_blocks.hpp"
 #include "debug_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
@@ -145,6 +146,18 @@ void LoopImpl::fire_due_timers() {
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
+void LoopImpl::give_back_memory() noexcept {
+    // At most once a second, and a second after the first idle: giving memory back costs
+    // system calls now and page faults when it is needed again, and a burst of tasks is
+    // often followed by another.
+    constexpr std::int64_t kEveryNs = 1000000000;
+    if (last_give_back_ns == 0) last_give_back_ns = cached_now_ns;
+    if (cached_now_ns - last_give_back_ns < kEveryNs) return;
+    last_give_back_ns = cached_now_ns;
+    stacks->trim();
+    trim_task_blocks();
+}
+
 void LoopImpl::run(const std::function<bool()>& stop) {
     stop_requested = false;
     for (;;) {
@@ -152,7 +165,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         if (!ready_head) {
             if (stop_requested || stop()) break;
             if (ready_head) continue;  // stop() made tasks ready (cancel_all_and_finish does)
-            stacks->trim(cached_now_ns);
+            give_back_memory();
             if (timers.empty())
                 io->wait();
             else

@@ -36,9 +36,7 @@ constexpr std::size_t kSlabBytes = 16u << 20;
 constexpr std::uint32_t kMaxSlabStacks = 64;
 // Free stacks whose pages stay resident even when the loop idles.
 constexpr std::size_t kHotFreeStacks = 64;
-// How often an idle loop may give memory back. Returning it costs system calls and page
-// faults when it is needed again; a burst of tasks is often followed by another.
-constexpr std::int64_t kTrimEveryNs = 1000000000;
+
 }  // namespace
 
 struct StackPool::Slab {
@@ -211,10 +209,8 @@ void StackPool::release(StackInfo* st) noexcept {
     // tasks that finish now pay for it, and the next burst would fault its pages in again.
 }
 
-void StackPool::trim(std::int64_t now_ns) noexcept {
+void StackPool::trim() noexcept {
     if (dirty_free_ <= kHotFreeStacks) return;
-    if (last_trim_ns_ != 0 && now_ns - last_trim_ns_ < kTrimEveryNs) return;
-    last_trim_ns_ = now_ns;
     // Keep the current slab of each class (its free stacks are the warmest); unmap the other
     // empty slabs and advise the kernel that the other free stacks' pages can go.
     for (auto& c : classes_) {

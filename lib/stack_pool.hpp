@@ -34,9 +34,9 @@ public:
     StackInfo* allocate(std::size_t size);
     /// Takes a stack back; it is reused first (its pages are warm).
     void release(StackInfo* s) noexcept;
-    /// Gives the memory of empty slabs and cold free stacks back to the system. Called when
-    /// the loop idles; does something at most once a second (`now_ns`: the loop's clock).
-    void trim(std::int64_t now_ns) noexcept;
+    /// Gives the memory of empty slabs and cold free stacks back to the system (called when
+    /// the loop idles, see LoopImpl::give_back_memory).
+    void trim() noexcept;
 
     static std::size_t page_size() noexcept;
     /// Rounds a requested size to what allocate() would really give.
@@ -65,7 +65,6 @@ private:
     SizeClass* default_class_ = nullptr;
     std::size_t default_class_size_ = 0;
     std::size_t dirty_free_ = 0;
-    std::int64_t last_trim_ns_ = 0;
 };
 
 /// Smallest and largest usable stack.

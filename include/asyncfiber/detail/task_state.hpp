@@ -106,6 +106,17 @@ public:
         return static_cast<TaskBase*>(static_cast<LiveLink*>(n));
     }
 
+    // Task blocks come from a per-thread cache (lib/task_blocks.cpp): tasks are created and
+    // destroyed in bursts.
+    static void* operator new(std::size_t n);
+    static void operator delete(void* p, std::size_t n) noexcept;
+#if defined(__cpp_aligned_new)
+    static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
+    static void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {
+        ::operator delete(p, n, a);
+    }
+#endif
+
     void add_ref() noexcept { ++refs; }
     void release() noexcept {
         if (--refs == 0) delete this;

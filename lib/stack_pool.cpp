@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <new>
@@ -23,6 +24,23 @@ namespace {
 std::atomic<std::size_t> g_default_stack_size{256 * 1024};
 std::atomic<std::size_t> g_guard_budget{0};  // 0: not read yet
 std::atomic<std::size_t> g_guarded_in_use{0};
+
+// Linux 6.13+: guard markers (madvise MADV_GUARD_INSTALL) make a page fault like PROT_NONE
+// without splitting the mapping, so every stack can have one. Older kernels say EINVAL.
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+std::atomic<int> g_guard_markers{-1};  // -1: not tried yet, 0: unsupported, 1: supported
+
+bool install_guard_marker(char* page, std::size_t size) noexcept {
+    if (g_guard_markers.load(std::memory_order_relaxed) == 0) return false;
+    if (::madvise(page, size, MADV_GUARD_INSTALL) == 0) {
+        g_guard_markers.store(1, std::memory_order_relaxed);
+        return true;
+    }
+    if (errno == EINVAL) g_guard_markers.store(0, std::memory_order_relaxed);
+    return false;
+}
 
 std::size_t read_guard_budget() {
     std::size_t max_maps = 65530;
@@ -45,7 +63,8 @@ struct StackPool::Slab {
     SizeClass* cls = nullptr;
     std::uint32_t count = 0;
     std::uint32_t live = 0;
-    bool guarded = false;
+    bool guarded = false;   // every stack has a guard page below it
+    bool budgeted = false;  // the guards are PROT_NONE pages counted in the budget
     std::vector<std::uint32_t> free_slots;  // LIFO: the last freed is the warmest
     std::vector<bool> dirty;                // per slot: pages may be resident
 #ifdef ASYNCFIBER_VALGRIND
@@ -120,18 +139,28 @@ StackPool::Slab* StackPool::new_slab(SizeClass& cls) {
     // Stacks touch one or two pages each: a transparent huge page would make every stack
     // cost 2 MiB (and its zeroing) instead of 4 KiB.
     ::madvise(p, s->bytes, MADV_NOHUGEPAGE);
-    // Guard pages while the process-wide budget lasts (each one is an extra mapping).
-    std::size_t used = g_guarded_in_use.fetch_add(s->count) + s->count;
-    if (used <= guard_budget()) {
-        s->guarded = true;
-        for (std::uint32_t i = 0; i < s->count; ++i) {
-            if (::mprotect(s->base + i * cls.stride, page_size(), PROT_NONE) != 0) {
-                s->guarded = false;  // out of mappings after all: fall back to checks
-                break;
+    // A guard page below every stack: a guard marker where the kernel has them (no extra
+    // mapping, so no limit), else PROT_NONE while the process-wide budget lasts (each one
+    // splits the mapping, see the budget).
+    s->guarded = true;
+    for (std::uint32_t i = 0; i < s->count && s->guarded; ++i)
+        s->guarded = install_guard_marker(s->base + i * cls.stride, page_size());
+    if (!s->guarded) {
+        std::size_t used = g_guarded_in_use.fetch_add(s->count) + s->count;
+        if (used <= guard_budget()) {
+            s->guarded = true;
+            for (std::uint32_t i = 0; i < s->count; ++i) {
+                if (::mprotect(s->base + i * cls.stride, page_size(), PROT_NONE) != 0) {
+                    s->guarded = false;  // out of mappings after all: fall back to checks
+                    break;
+                }
             }
         }
+        if (s->guarded)
+            s->budgeted = true;
+        else
+            g_guarded_in_use.fetch_sub(s->count);
     }
-    if (!s->guarded) g_guarded_in_use.fetch_sub(s->count);
     s->free_slots.reserve(s->count);
     for (std::uint32_t i = s->count; i-- > 0;) s->free_slots.push_back(i);
     s->dirty.assign(s->count, false);
@@ -146,7 +175,7 @@ void StackPool::free_slab(Slab* s) noexcept {
     for (std::uint32_t i = 0; i < s->count; ++i)
         if (s->dirty[i]) --dirty_free_;
     ::munmap(s->base, s->bytes);
-    if (s->guarded) g_guarded_in_use.fetch_sub(s->count);
+    if (s->budgeted) g_guarded_in_use.fetch_sub(s->count);
     delete s;
 }
 

@@ -182,12 +182,21 @@ void StackPool::free_slab(Slab* s) noexcept {
 static_assert(sizeof(StackInfo) <= StackInfo::kReserved, "StackInfo must fit its bytes");
 
 StackInfo* StackPool::allocate(std::size_t size) {
-    std::size_t rounded = round_size(size);
-    SizeClass& cls = size_class(rounded);
-    if (size == 0 && default_class_ != &cls) {
-        default_class_ = &cls;
-        default_class_size_ = rounded;
+    // The default size is what almost every task asks for: its class is remembered (the
+    // stored default is already rounded, so it is compared as it is).
+    SizeClass* found = nullptr;
+    if (size == 0 && default_class_ &&
+        default_class_size_ == g_default_stack_size.load(std::memory_order_relaxed))
+        found = default_class_;
+    if (!found) {
+        std::size_t rounded = round_size(size);
+        found = &size_class(rounded);
+        if (size == 0) {
+            default_class_ = found;
+            default_class_size_ = rounded;
+        }
     }
+    SizeClass& cls = *found;
     Slab* s = nullptr;
     while (!cls.with_free.empty()) {
         Slab* c = cls.with_free.back();
@@ -208,7 +217,7 @@ StackInfo* StackPool::allocate(std::size_t size) {
         --dirty_free_;
     }
     ++s->live;
-    char* limit = s->base + slot * cls.stride + page_size();
+    char* limit = s->base + slot * cls.stride + (cls.stride - cls.size);  // above the guard
     // The record sits at the top of the stack; the fiber's frames start below it.
     auto* info = ::new (static_cast<void*>(limit + cls.size - StackInfo::kReserved)) StackInfo;
     info->limit = limit;
@@ -225,7 +234,7 @@ void StackPool::release(StackInfo* st) noexcept {
     if (!st) return;
     Slab* s = static_cast<Slab*>(st->slot);
     SizeClass& cls = *s->cls;
-    auto slot = static_cast<std::uint32_t>((st->limit - page_size() - s->base) / cls.stride);
+    auto slot = static_cast<std::uint32_t>((st->limit - s->base) / cls.stride);
 #ifdef ASYNCFIBER_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_ids[slot]);
 #endif

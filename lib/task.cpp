@@ -12,6 +12,7 @@ namespace detail {
 
 namespace {
 std::atomic<std::uint64_t> g_next_task_id{1};
+constexpr std::uint64_t kIdBlock = 256;
 
 TaskBase* checked(TaskBase* p) {
     if (!p) throw InvalidStateError("asyncfiber: use of an empty Task handle");
@@ -41,7 +42,13 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
     if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
     if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
     t->loop = L;
-    t->id = g_next_task_id.fetch_add(1, std::memory_order_relaxed);
+    // Ids are unique process-wide; each thread takes them in blocks (no atomic per task).
+    static thread_local std::uint64_t next_id = 0, id_end = 0;
+    if (next_id == id_end) {
+        next_id = g_next_task_id.fetch_add(kIdBlock, std::memory_order_relaxed);
+        id_end = next_id + kIdBlock;
+    }
+    t->id = next_id++;
     if (!name.empty() || stack_size != 0) {
         TaskExtras& x = t->extras();
         x.name = std::move(name);

@@ -33,7 +33,6 @@ void task_entry(fctx::transfer_t from) {
     auto* t = static_cast<TaskBase*>(from.data);
     LoopImpl* L = t->loop;
     L->sched_fctx = from.fctx;
-    *L->eh_globals = EhState{};  // a new task has caught nothing yet
     try {
         t->run_body();
         if (t->must_cancel) {
@@ -102,13 +101,16 @@ void LoopImpl::resume(TaskBase* t) {
     }
     t->status = TaskStatus::running;
     running = t;
-    // The task restores its own exception state when it arrives (switch_to_scheduler).
+    // Each task has its own C++ exception state (kept in its StackInfo while it is away), so
+    // that a task suspended inside a catch block still sees its exception.
     sched_eh = *eh_globals;
+    *eh_globals = t->stack->eh;
     // Debug mode times the step; otherwise no clock is read here (the hot path).
     const std::int64_t step_start = debug ? now_ns() : 0;
     san_leave_scheduler(t);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
     san_arrive_scheduler(t, r.data == finished_marker());
+    t->stack->eh = *eh_globals;
     *eh_globals = sched_eh;
     running = nullptr;
     if (step_start != 0) check_step_duration(this, t, step_start, r.data == finished_marker());
@@ -220,15 +222,10 @@ __attribute__((always_inline)) inline void switch_to_scheduler(TaskBase* self, T
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
     self->status = status;
     self->waiting_on = what;
-    // The task's exception state stays in this frame while it is away (the scheduler puts
-    // its own back): a task suspended inside a catch block still sees its exception.
-    EhState* g = L->eh_globals;
-    const EhState mine = *g;
     void* san = nullptr;
     san_leave_task(&san);
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
     san_arrive_task(san);
-    *g = mine;
     L->sched_fctx = r.fctx;
     self->waiting_on = nullptr;
 }

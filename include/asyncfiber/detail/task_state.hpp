@@ -55,8 +55,15 @@ struct DoneListener : ListNode {
     void (*on_done)(DoneListener* self, TaskBase* finished) = nullptr;
 };
 
-/// Where the fiber's stack lives. The stack pool writes it at the top of the stack itself
-/// when the task first runs, so a task that has not run yet pays nothing for it.
+/// The C++ runtime's per-thread exception state (__cxa_eh_globals), saved per task.
+struct EhState {
+    void* caught = nullptr;
+    unsigned int uncaught = 0;
+};
+
+/// Where the fiber's stack lives, and what a suspended task keeps of its own. The stack pool
+/// writes it at the top of the stack itself when the task first runs, so a task that has not
+/// run yet pays nothing for it.
 struct StackInfo {
     /// Bytes reserved for this record at the top of the stack.
     static constexpr std::size_t kReserved = 64;
@@ -65,16 +72,10 @@ struct StackInfo {
     void* slot = nullptr;     // the pool's bookkeeping
     std::uint32_t size = 0;   // the stack's size, this record included
     bool guarded = false;     // a PROT_NONE page lies below `limit`
+    EhState eh;               // the task's exception state while it is away
 
     /// Where the fiber's frames start (just below this record).
     char* top() const noexcept { return limit + size - kReserved; }
-};
-
-/// The C++ runtime's per-thread exception state (__cxa_eh_globals). A suspended task keeps
-/// its own on its stack, in the frame that switched away.
-struct EhState {
-    void* caught = nullptr;
-    unsigned int uncaught = 0;
 };
 
 /// What few tasks need, kept out of the task block so that the common task stays small (a

@@ -29,6 +29,7 @@ TaskBase::~TaskBase() {
         else
             default_report(ctx);
     }
+    delete extras_;
 }
 
 void TaskBase::rethrow_if_failed() {

@@ -12,7 +12,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <memory>
 #include <new>
 #include <string>
 #include <tuple>
@@ -139,10 +138,10 @@ public:
 
     /// The rarely used fields, created on first use.
     TaskExtras& extras() {
-        if (!extras_) extras_.reset(new TaskExtras);
+        if (!extras_) extras_ = new TaskExtras;
         return *extras_;
     }
-    const TaskExtras* extras_if_any() const noexcept { return extras_.get(); }
+    const TaskExtras* extras_if_any() const noexcept { return extras_; }
     /// The name given to the task; empty if none (it is then called "Task-<id>").
     const std::string& given_name() const noexcept { return extras_ ? extras_->name : empty(); }
     const std::string& cancel_msg() const noexcept {
@@ -180,7 +179,7 @@ private:
         static const std::string e;
         return e;
     }
-    std::unique_ptr<TaskExtras> extras_;
+    TaskExtras* extras_ = nullptr;  // owned; a plain pointer so that debuggers read it easily
 };
 
 template <class T>

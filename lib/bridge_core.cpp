@@ -96,14 +96,15 @@ void BridgeCore::check_take() {
 }
 
 namespace {
-struct CancelCall {
+struct CancelCall : CancelHook {
+    CancelCall(void (*f)(void*), void* a, LoopImpl* l) noexcept : fn(f), arg(a), loop(l) {}
     void (*fn)(void*);
     void* arg;
     LoopImpl* loop;
 };
 
-bool forward_cancel(void* a, const std::string&) {
-    auto* c = static_cast<CancelCall*>(a);
+bool forward_cancel(CancelHook* h, const std::string&) {
+    auto* c = static_cast<CancelCall*>(h);
     try {
         c->fn(c->arg);
     } catch (...) {
@@ -136,7 +137,6 @@ void BridgeCore::wait(const char* what, void (*on_cancel)(void*), void* arg,
             core->loop_ = nullptr;
             if (abandon && core->state_ == State::pending) core->abandoned_ = true;
             self->cancel_hook = nullptr;
-            self->cancel_arg = nullptr;
         }
     } reg{this, self, abandon_on_cancel, CancelCall{on_cancel, arg, self->loop}};
     {
@@ -145,8 +145,8 @@ void BridgeCore::wait(const char* what, void (*on_cancel)(void*), void* arg,
         loop_ = self->loop;
     }
     if (on_cancel) {
-        self->cancel_hook = &forward_cancel;
-        self->cancel_arg = &reg.call;
+        reg.call.forward = &forward_cancel;
+        self->cancel_hook = &reg.call;
     }
     for (;;) {
         {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 #include <sys/mman.h>
@@ -23,7 +24,7 @@ namespace detail {
 namespace {
 
 std::string task_label(const TaskBase* t) {
-    return t->name.empty() ? "Task-" + std::to_string(t->id) : t->name;
+    return t->given_name().empty() ? "Task-" + std::to_string(t->id) : t->given_name();
 }
 
 std::string format_ms(std::int64_t ns) {
@@ -61,13 +62,12 @@ __attribute__((no_sanitize_address))
 #endif
 std::size_t stack_high_water(const StackInfo& s) noexcept {
     if (!s.limit || s.size == 0) return 0;
-    char* lo = s.limit;
-    char* hi = s.limit + s.size;
-    char* p = lowest_resident_page(lo, hi);
+    char* top = s.top();  // the frames end here; the StackInfo record lies above
+    char* p = std::min(lowest_resident_page(s.limit, s.limit + s.size), top);
     auto* w = reinterpret_cast<const std::uintptr_t*>(p);
-    auto* end = reinterpret_cast<const std::uintptr_t*>(hi);
+    auto* end = reinterpret_cast<const std::uintptr_t*>(top);
     while (w < end && *w == 0) ++w;
-    return static_cast<std::size_t>(hi - reinterpret_cast<const char*>(w));
+    return static_cast<std::size_t>(top - reinterpret_cast<const char*>(w));
 }
 
 void check_step_duration(LoopImpl* L, TaskBase* t, std::int64_t start_ns, bool finished) noexcept {
@@ -82,11 +82,11 @@ void check_step_duration(LoopImpl* L, TaskBase* t, std::int64_t start_ns, bool f
         } catch (...) {  // formatting ran out of memory: nothing useful to say
         }
     }
-    if (finished && t->stack.limit) {
+    if (finished && t->stack) {
         // Zero what this task wrote so the next task on this (reused) stack measures its
         // own high-water mark. Costs as much as the task used, in debug mode only.
-        std::size_t used = stack_high_water(t->stack);
-        std::memset(t->stack.limit + t->stack.size - used, 0, used);
+        std::size_t used = stack_high_water(*t->stack);
+        std::memset(t->stack->top() - used, 0, used);
     }
 }
 
@@ -130,7 +130,7 @@ void debug_loop_leave(LoopImpl* L) noexcept {
 void report_never_awaited(LoopImpl* L) noexcept {
     if (!L->debug) return;
     for (ListNode* n = L->live.first(); n != L->live.end(); n = n->next) {
-        TaskBase* t = static_cast<TaskLink*>(n)->task;
+        TaskBase* t = TaskBase::from_live(n);
         if (t->awaited) continue;
         try {
             L->report(ExceptionContext{"task was destroyed but it is pending (never awaited; "
@@ -149,7 +149,7 @@ void dump_tasks(std::ostream& os) {
     const std::int64_t now = detail::now_ns();
     os << "asyncfiber: " << L->live_count << " live task(s)\n";
     for (detail::ListNode* n = L->live.first(); n != L->live.end(); n = n->next) {
-        detail::TaskBase* t = static_cast<detail::TaskLink*>(n)->task;
+        detail::TaskBase* t = detail::TaskBase::from_live(n);
         os << "  #" << t->id << " '" << detail::task_label(t) << "' ";
         switch (t->status) {
         case detail::TaskStatus::created: os << "ready (not started)"; break;
@@ -167,15 +167,15 @@ void dump_tasks(std::ostream& os) {
         }
         if (t->must_cancel) os << ", cancelling";
         os << ", age " << detail::format_ms(now - t->created_ns);
-        if (t->stack.limit) {
-            std::size_t used = detail::stack_high_water(t->stack);
+        if (t->stack) {
+            std::size_t used = detail::stack_high_water(*t->stack);
             if (t == L->running) {  // the dump runs on this stack: its depth counts too
                 char* sp = static_cast<char*>(__builtin_frame_address(0));
-                std::size_t depth = static_cast<std::size_t>(t->stack.limit + t->stack.size - sp);
+                std::size_t depth = static_cast<std::size_t>(t->stack->top() - sp);
                 if (depth > used) used = depth;
             }
             os << ", stack " << detail::format_bytes(used) << " of "
-               << detail::format_bytes(t->stack.size);
+               << detail::format_bytes(t->stack->size);
         } else {
             os << ", no stack yet";
         }

@@ -14,20 +14,7 @@
 #include <cstddef>
 #include <cxxabi.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASYNCFIBER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASYNCFIBER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define ASYNCFIBER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define ASYNCFIBER_TSAN 1
-#endif
-#endif
+#include "sanitizers.hpp"
 
 #ifdef ASYNCFIBER_ASAN
 #include <sanitizer/asan_interface.h>
@@ -81,14 +68,15 @@ inline SanitizerThreadState& sanitizer_thread_state() noexcept {
 /// Scheduler, before switching into `t`.
 __attribute__((always_inline)) inline void san_leave_scheduler(TaskBase* t) noexcept {
 #ifdef ASYNCFIBER_ASAN
-    __sanitizer_start_switch_fiber(&sanitizer_thread_state().sched_fake, t->stack.limit,
-                                   t->stack.size);
+    __sanitizer_start_switch_fiber(&sanitizer_thread_state().sched_fake, t->stack->limit,
+                                   t->stack->size);
 #endif
 #ifdef ASYNCFIBER_TSAN
     SanitizerThreadState& s = sanitizer_thread_state();
     if (!s.sched_fiber) s.sched_fiber = __tsan_get_current_fiber();
-    if (!t->sanitizer_fiber) t->sanitizer_fiber = __tsan_create_fiber(0);
-    __tsan_switch_to_fiber(t->sanitizer_fiber, 0);
+    TaskExtras& x = t->extras();  // sanitized builds only: the fiber handle lives there
+    if (!x.sanitizer_fiber) x.sanitizer_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(x.sanitizer_fiber, 0);
 #endif
     (void)t;
 }
@@ -99,12 +87,12 @@ __attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, boo
     __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
     // A finished fiber never returned from its frames: clear their poison before the stack
     // is reused by another task.
-    if (finished) __asan_unpoison_memory_region(t->stack.limit, t->stack.size);
+    if (finished) __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
 #endif
 #ifdef ASYNCFIBER_TSAN
-    if (finished && t->sanitizer_fiber) {
-        __tsan_destroy_fiber(t->sanitizer_fiber);
-        t->sanitizer_fiber = nullptr;
+    if (finished && t->extras().sanitizer_fiber) {
+        __tsan_destroy_fiber(t->extras().sanitizer_fiber);
+        t->extras().sanitizer_fiber = nullptr;
     }
 #endif
     (void)t;

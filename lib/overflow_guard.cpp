@@ -48,11 +48,11 @@ struct Out {
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
     const TaskBase* t = running_task_for_signal();
-    if (t && t->stack.limit) {
+    if (t && t->stack) {
         const char* addr = static_cast<const char*>(info->si_addr);
-        const char* guard = t->stack.limit - StackPool::page_size();
+        const char* guard = t->stack->limit - StackPool::page_size();
         // The guard page, or just below it (a frame that jumped it) within one more page.
-        if (addr >= guard - StackPool::page_size() && addr < t->stack.limit)
+        if (addr >= guard - StackPool::page_size() && addr < t->stack->limit)
             report_stack_overflow(t, "hit the guard page");
     }
     // Not ours: hand it to the previous handler (or the default action).
@@ -116,20 +116,22 @@ void install_overflow_guard() {
 void report_stack_overflow(const TaskBase* t, const char* how) noexcept {
     Out o;
     o.put("asyncfiber: stack overflow in task '");
-    if (t->name.empty()) {
+    const std::string& name = t->given_name();
+    if (name.empty()) {
         o.put("Task-");
         o.num(t->id);
     } else {
-        o.put(t->name.data(), t->name.size());
+        o.put(name.data(), name.size());
     }
     o.put("' (id ");
     o.num(t->id);
     o.put("): ");
     o.put(how);
     o.put(". Its stack is ");
-    o.num(t->stack.size);
+    const std::size_t size = t->stack ? t->stack->size : 0;
+    o.num(size);
     o.put(" bytes (");
-    o.num(t->stack.size / 1024);
+    o.num(size / 1024);
     o.put(" KiB). Give the task a larger stack with af::async(af::TaskOptions{name, bytes}, "
           "fn) or raise the default with af::set_default_stack_size(bytes).\n");
     o.flush();

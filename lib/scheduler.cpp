@@ -4,6 +4,7 @@
 #include "loop_impl.hpp"
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
+#include "task_blocks.hpp"
 #include "debug_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
@@ -42,7 +43,7 @@ void task_entry(fctx::transfer_t from) {
         }
     } catch (const CancelledError& e) {
         t->outcome = TaskOutcome::cancelled;
-        t->cancel_msg = e.message();
+        t->set_cancel_msg(e.message());
     } catch (...) {
         t->error = std::current_exception();
         t->outcome = TaskOutcome::error;
@@ -86,7 +87,7 @@ void LoopImpl::resume(TaskBase* t) {
             return;
         }
         try {
-            stacks->allocate(t->stack_size, t->stack);
+            t->stack = stacks->allocate(t->requested_stack_size());
         } catch (...) {
             t->error = std::current_exception();
             t->outcome = TaskOutcome::error;
@@ -94,25 +95,29 @@ void LoopImpl::resume(TaskBase* t) {
             finish(t);
             return;
         }
-        t->fctx = fctx::make_fcontext(t->stack.limit + t->stack.size, t->stack.size, &task_entry);
+        t->fctx = fctx::make_fcontext(t->stack->top(),
+                                      static_cast<std::size_t>(t->stack->top() - t->stack->limit),
+                                      &task_entry);
     }
     t->status = TaskStatus::running;
     running = t;
-    EhState* g = eh_globals;
-    sched_eh = *g;
-    *g = t->eh;
+    // Each task has its own C++ exception state (kept in its StackInfo while it is away), so
+    // that a task suspended inside a catch block still sees its exception.
+    sched_eh = *eh_globals;
+    *eh_globals = t->stack->eh;
     // Debug mode times the step; otherwise no clock is read here (the hot path).
     const std::int64_t step_start = debug ? now_ns() : 0;
     san_leave_scheduler(t);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
     san_arrive_scheduler(t, r.data == finished_marker());
-    t->eh = *g;
-    *g = sched_eh;
+    t->stack->eh = *eh_globals;
+    *eh_globals = sched_eh;
     running = nullptr;
     if (step_start != 0) check_step_duration(this, t, step_start, r.data == finished_marker());
     if (r.data == finished_marker()) {
         t->fctx = nullptr;
         stacks->release(t->stack);
+        t->stack = nullptr;
         finish(t);
     } else {
         t->fctx = r.fctx;
@@ -121,7 +126,7 @@ void LoopImpl::resume(TaskBase* t) {
 
 void LoopImpl::finish(TaskBase* t) noexcept {
     t->status = TaskStatus::done;
-    t->all_link.unlink();
+    static_cast<LiveLink*>(t)->unlink();
     --live_count;
     while (ListNode* n = t->listeners.pop_front()) {
         auto* l = static_cast<DoneListener*>(n);
@@ -143,6 +148,18 @@ void LoopImpl::fire_due_timers() {
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
+void LoopImpl::give_back_memory() noexcept {
+    // At most once a second, and a second after the first idle: giving memory back costs
+    // system calls now and page faults when it is needed again, and a burst of tasks is
+    // often followed by another.
+    constexpr std::int64_t kEveryNs = 1000000000;
+    if (last_give_back_ns == 0) last_give_back_ns = cached_now_ns;
+    if (cached_now_ns - last_give_back_ns < kEveryNs) return;
+    last_give_back_ns = cached_now_ns;
+    stacks->trim();
+    trim_task_blocks();
+}
+
 void LoopImpl::run(const std::function<bool()>& stop) {
     stop_requested = false;
     for (;;) {
@@ -150,7 +167,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         if (!ready_head) {
             if (stop_requested || stop()) break;
             if (ready_head) continue;  // stop() made tasks ready (cancel_all_and_finish does)
-            stacks->trim();
+            give_back_memory();
             if (timers.empty())
                 io->wait();
             else
@@ -180,7 +197,7 @@ void LoopImpl::cancel_all_and_finish() {
         if (seen != spawned) {  // new tasks appeared: they are cancelled too
             seen = spawned;
             for (ListNode* n = live.first(); n != live.end();) {
-                TaskBase* t = static_cast<TaskLink*>(n)->task;
+                TaskBase* t = TaskBase::from_live(n);
                 n = n->next;
                 if (t->cancel_requests == 0) cancel_task(t, "the loop is closing");
             }
@@ -201,7 +218,7 @@ __attribute__((always_inline)) inline void switch_to_scheduler(TaskBase* self, T
     // The stack-pointer check that stands in for a guard page on unguarded stacks (and
     // catches deep recursion on guarded ones before it reaches the guard).
     char* sp = static_cast<char*>(__builtin_frame_address(0));
-    if (sp < self->stack.limit + kStackMargin)
+    if (sp < self->stack->limit + kStackMargin)
         report_stack_overflow(self, "the stack pointer went below the stack's limit");
     self->status = status;
     self->waiting_on = what;
@@ -228,7 +245,7 @@ bool wake(TaskBase* t) noexcept {
 void throw_if_cancelled(TaskBase* self) {
     if (self->must_cancel) {
         self->must_cancel = false;
-        throw CancelledError(self->cancel_msg);
+        throw CancelledError(self->cancel_msg());
     }
 }
 
@@ -237,8 +254,12 @@ namespace {
 // future is skipped by whoever wakes the next waiter: a unit, item or slot released before
 // the cancelled task runs goes to the next waiter in the same iteration. The cancellation
 // itself is delivered as usual (false: not taken over).
-bool unlink_cancelled_waiter(void* arg, const std::string&) {
-    Waiter* w = static_cast<Waiter*>(arg);
+struct WaiterCancelHook : CancelHook {
+    Waiter* w = nullptr;
+};
+
+bool unlink_cancelled_waiter(CancelHook* h, const std::string&) {
+    Waiter* w = static_cast<WaiterCancelHook*>(h)->w;
     w->cancelled = true;
     if (!w->keep_linked_on_cancel) w->unlink();
     return false;
@@ -248,17 +269,15 @@ bool unlink_cancelled_waiter(void* arg, const std::string&) {
 void park(Waiter& w, const char* what) {
     TaskBase* self = w.task;
     throw_if_cancelled(self);
-    struct Hook {
+    WaiterCancelHook hook;
+    hook.forward = &unlink_cancelled_waiter;
+    hook.w = &w;
+    struct Restore {
         TaskBase* t;
-        bool (*hook)(void*, const std::string&);
-        void* arg;
-        ~Hook() {
-            t->cancel_hook = hook;
-            t->cancel_arg = arg;
-        }
-    } restore{self, self->cancel_hook, self->cancel_arg};
-    self->cancel_hook = &unlink_cancelled_waiter;
-    self->cancel_arg = &w;
+        CancelHook* previous;
+        ~Restore() { t->cancel_hook = previous; }
+    } restore{self, self->cancel_hook};
+    self->cancel_hook = &hook;
     for (;;) {
         suspend(self, what);
         if (self->must_cancel) {

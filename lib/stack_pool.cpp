@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <new>
@@ -24,6 +25,23 @@ std::atomic<std::size_t> g_default_stack_size{256 * 1024};
 std::atomic<std::size_t> g_guard_budget{0};  // 0: not read yet
 std::atomic<std::size_t> g_guarded_in_use{0};
 
+// Linux 6.13+: guard markers (madvise MADV_GUARD_INSTALL) make a page fault like PROT_NONE
+// without splitting the mapping, so every stack can have one. Older kernels say EINVAL.
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+std::atomic<int> g_guard_markers{-1};  // -1: not tried yet, 0: unsupported, 1: supported
+
+bool install_guard_marker(char* page, std::size_t size) noexcept {
+    if (g_guard_markers.load(std::memory_order_relaxed) == 0) return false;
+    if (::madvise(page, size, MADV_GUARD_INSTALL) == 0) {
+        g_guard_markers.store(1, std::memory_order_relaxed);
+        return true;
+    }
+    if (errno == EINVAL) g_guard_markers.store(0, std::memory_order_relaxed);
+    return false;
+}
+
 std::size_t read_guard_budget() {
     std::size_t max_maps = 65530;
     std::ifstream f("/proc/sys/vm/max_map_count");
@@ -36,6 +54,7 @@ constexpr std::size_t kSlabBytes = 16u << 20;
 constexpr std::uint32_t kMaxSlabStacks = 64;
 // Free stacks whose pages stay resident even when the loop idles.
 constexpr std::size_t kHotFreeStacks = 64;
+
 }  // namespace
 
 struct StackPool::Slab {
@@ -44,7 +63,8 @@ struct StackPool::Slab {
     SizeClass* cls = nullptr;
     std::uint32_t count = 0;
     std::uint32_t live = 0;
-    bool guarded = false;
+    bool guarded = false;   // every stack has a guard page below it
+    bool budgeted = false;  // the guards are PROT_NONE pages counted in the budget
     std::vector<std::uint32_t> free_slots;  // LIFO: the last freed is the warmest
     std::vector<bool> dirty;                // per slot: pages may be resident
 #ifdef ASYNCFIBER_VALGRIND
@@ -119,18 +139,28 @@ StackPool::Slab* StackPool::new_slab(SizeClass& cls) {
     // Stacks touch one or two pages each: a transparent huge page would make every stack
     // cost 2 MiB (and its zeroing) instead of 4 KiB.
     ::madvise(p, s->bytes, MADV_NOHUGEPAGE);
-    // Guard pages while the process-wide budget lasts (each one is an extra mapping).
-    std::size_t used = g_guarded_in_use.fetch_add(s->count) + s->count;
-    if (used <= guard_budget()) {
-        s->guarded = true;
-        for (std::uint32_t i = 0; i < s->count; ++i) {
-            if (::mprotect(s->base + i * cls.stride, page_size(), PROT_NONE) != 0) {
-                s->guarded = false;  // out of mappings after all: fall back to checks
-                break;
+    // A guard page below every stack: a guard marker where the kernel has them (no extra
+    // mapping, so no limit), else PROT_NONE while the process-wide budget lasts (each one
+    // splits the mapping, see the budget).
+    s->guarded = true;
+    for (std::uint32_t i = 0; i < s->count && s->guarded; ++i)
+        s->guarded = install_guard_marker(s->base + i * cls.stride, page_size());
+    if (!s->guarded) {
+        std::size_t used = g_guarded_in_use.fetch_add(s->count) + s->count;
+        if (used <= guard_budget()) {
+            s->guarded = true;
+            for (std::uint32_t i = 0; i < s->count; ++i) {
+                if (::mprotect(s->base + i * cls.stride, page_size(), PROT_NONE) != 0) {
+                    s->guarded = false;  // out of mappings after all: fall back to checks
+                    break;
+                }
             }
         }
+        if (s->guarded)
+            s->budgeted = true;
+        else
+            g_guarded_in_use.fetch_sub(s->count);
     }
-    if (!s->guarded) g_guarded_in_use.fetch_sub(s->count);
     s->free_slots.reserve(s->count);
     for (std::uint32_t i = s->count; i-- > 0;) s->free_slots.push_back(i);
     s->dirty.assign(s->count, false);
@@ -145,17 +175,28 @@ void StackPool::free_slab(Slab* s) noexcept {
     for (std::uint32_t i = 0; i < s->count; ++i)
         if (s->dirty[i]) --dirty_free_;
     ::munmap(s->base, s->bytes);
-    if (s->guarded) g_guarded_in_use.fetch_sub(s->count);
+    if (s->budgeted) g_guarded_in_use.fetch_sub(s->count);
     delete s;
 }
 
-void StackPool::allocate(std::size_t size, StackInfo& out) {
-    std::size_t rounded = round_size(size);
-    SizeClass& cls = size_class(rounded);
-    if (size == 0 && default_class_ != &cls) {
-        default_class_ = &cls;
-        default_class_size_ = rounded;
+static_assert(sizeof(StackInfo) <= StackInfo::kReserved, "StackInfo must fit its bytes");
+
+StackInfo* StackPool::allocate(std::size_t size) {
+    // The default size is what almost every task asks for: its class is remembered (the
+    // stored default is already rounded, so it is compared as it is).
+    SizeClass* found = nullptr;
+    if (size == 0 && default_class_ &&
+        default_class_size_ == g_default_stack_size.load(std::memory_order_relaxed))
+        found = default_class_;
+    if (!found) {
+        std::size_t rounded = round_size(size);
+        found = &size_class(rounded);
+        if (size == 0) {
+            default_class_ = found;
+            default_class_size_ = rounded;
+        }
     }
+    SizeClass& cls = *found;
     Slab* s = nullptr;
     while (!cls.with_free.empty()) {
         Slab* c = cls.with_free.back();
@@ -176,20 +217,24 @@ void StackPool::allocate(std::size_t size, StackInfo& out) {
         --dirty_free_;
     }
     ++s->live;
-    out.limit = s->base + slot * cls.stride + page_size();
-    out.size = static_cast<std::uint32_t>(cls.size);
-    out.slot = s;
-    out.guarded = s->guarded;
+    char* limit = s->base + slot * cls.stride + (cls.stride - cls.size);  // above the guard
+    // The record sits at the top of the stack; the fiber's frames start below it.
+    auto* info = ::new (static_cast<void*>(limit + cls.size - StackInfo::kReserved)) StackInfo;
+    info->limit = limit;
+    info->size = static_cast<std::uint32_t>(cls.size);
+    info->slot = s;
+    info->guarded = s->guarded;
 #ifdef ASYNCFIBER_VALGRIND
-    s->vg_ids[slot] = VALGRIND_STACK_REGISTER(out.limit, out.limit + out.size);
+    s->vg_ids[slot] = VALGRIND_STACK_REGISTER(info->limit, info->top());
 #endif
+    return info;
 }
 
-void StackPool::release(StackInfo& st) noexcept {
-    Slab* s = static_cast<Slab*>(st.slot);
-    if (!s) return;
+void StackPool::release(StackInfo* st) noexcept {
+    if (!st) return;
+    Slab* s = static_cast<Slab*>(st->slot);
     SizeClass& cls = *s->cls;
-    auto slot = static_cast<std::uint32_t>((st.limit - page_size() - s->base) / cls.stride);
+    auto slot = static_cast<std::uint32_t>((st->limit - s->base) / cls.stride);
 #ifdef ASYNCFIBER_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_ids[slot]);
 #endif
@@ -198,22 +243,23 @@ void StackPool::release(StackInfo& st) noexcept {
     s->dirty[slot] = true;
     ++dirty_free_;
     --s->live;
-    st = StackInfo{};
-    // An empty slab goes back to the system unless it is the class's only room left.
-    if (s->live == 0 && cls.slabs.size() > 1) {
-        cls.slabs.erase(std::find(cls.slabs.begin(), cls.slabs.end(), s));
-        cls.with_free.erase(std::remove(cls.with_free.begin(), cls.with_free.end(), s),
-                            cls.with_free.end());
-        free_slab(s);
-    }
+    // An empty slab stays until the loop idles (trim): unmapping it here would make the
+    // tasks that finish now pay for it, and the next burst would fault its pages in again.
 }
 
 void StackPool::trim() noexcept {
     if (dirty_free_ <= kHotFreeStacks) return;
-    // Keep the warmest (last freed) stacks of the current slab of each class; advise the
-    // kernel that the others' pages can go.
+    // Keep the current slab of each class (its free stacks are the warmest); unmap the other
+    // empty slabs and advise the kernel that the other free stacks' pages can go.
     for (auto& c : classes_) {
         Slab* hot = c->with_free.empty() ? nullptr : c->with_free.back();
+        auto empty = [hot](const Slab* s) { return s != hot && s->live == 0; };
+        c->with_free.erase(std::remove_if(c->with_free.begin(), c->with_free.end(), empty),
+                           c->with_free.end());
+        auto keep = std::partition(c->slabs.begin(), c->slabs.end(),
+                                   [&](const Slab* s) { return !empty(s); });
+        for (auto it = keep; it != c->slabs.end(); ++it) free_slab(*it);
+        c->slabs.erase(keep, c->slabs.end());
         for (Slab* s : c->slabs) {
             if (s == hot) continue;
             for (std::uint32_t slot : s->free_slots) {

@@ -2,11 +2,12 @@
 //
 // Stacks are carved from slabs (one mmap of up to 64 stacks, MAP_NORESERVE) so that creating
 // a stack costs no system call in the common case and a million stacks need only ~16k
-// mappings. Only touched pages cost memory. Below every stack lies one page that is never
-// used; while the process-wide guard budget lasts it is made PROT_NONE (a guard page: an
-// overflow faults and is reported with the task's name). Each guard splits a mapping in two
-// and Linux allows ~65k mappings per process, so past the budget stacks stay unguarded and
-// rely on the stack-pointer check made at every suspension point. See docs/design.md.
+// mappings. Only touched pages cost memory. Below every stack lies a guard page: a guard
+// marker (Linux 6.13+, no extra mapping) or, on older kernels, a PROT_NONE page while the
+// process-wide budget lasts (each splits a mapping, and Linux allows ~65k per process). An
+// overflow faults there and is reported with the task's name. Unguarded stacks rely on the
+// stack-pointer check made at every suspension point. Empty slabs and cold stacks go back to
+// the system when the loop idles. See docs/design.md.
 //
 // One pool per thread: stacks never cross threads, so nothing here locks.
 #pragma once
@@ -28,12 +29,14 @@ public:
 
     ~StackPool();
 
-    /// Fills `out` with a stack of at least `size` bytes (0: the default size). Throws
-    /// std::bad_alloc when the system has no address space left.
-    void allocate(std::size_t size, StackInfo& out);
+    /// A stack of at least `size` usable bytes (0: the default size), described by the
+    /// StackInfo written at its top, above the usable bytes. Throws std::bad_alloc when the
+    /// system has no address space left.
+    StackInfo* allocate(std::size_t size);
     /// Takes a stack back; it is reused first (its pages are warm).
-    void release(StackInfo& s) noexcept;
-    /// Gives the memory of cold free stacks back to the system (called when the loop idles).
+    void release(StackInfo* s) noexcept;
+    /// Gives the memory of empty slabs and cold free stacks back to the system (called when
+    /// the loop idles, see LoopImpl::give_back_memory).
     void trim() noexcept;
 
     static std::size_t page_size() noexcept;

@@ -12,6 +12,7 @@ namespace detail {
 
 namespace {
 std::atomic<std::uint64_t> g_next_task_id{1};
+constexpr std::uint64_t kIdBlock = 256;
 
 TaskBase* checked(TaskBase* p) {
     if (!p) throw InvalidStateError("asyncfiber: use of an empty Task handle");
@@ -22,18 +23,19 @@ TaskBase* checked(TaskBase* p) {
 TaskBase::~TaskBase() {
     if (outcome == TaskOutcome::error && !retrieved) {
         ExceptionContext ctx{"Task exception was never retrieved", error,
-                             name.empty() ? "Task-" + std::to_string(id) : name};
+                             given_name().empty() ? "Task-" + std::to_string(id) : given_name()};
         if (LoopImpl* L = current_loop())
             L->report(ctx);
         else
             default_report(ctx);
     }
+    delete extras_;
 }
 
 void TaskBase::rethrow_if_failed() {
     retrieved = true;
     if (outcome == TaskOutcome::error) std::rethrow_exception(error);
-    if (outcome == TaskOutcome::cancelled) throw CancelledError(cancel_msg);
+    if (outcome == TaskOutcome::cancelled) throw CancelledError(cancel_msg());
 }
 
 void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
@@ -41,12 +43,21 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
     if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
     if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
     t->loop = L;
-    t->id = g_next_task_id.fetch_add(1, std::memory_order_relaxed);
-    t->name = std::move(name);
-    t->stack_size = stack_size;
+    // Ids are unique process-wide; each thread takes them in blocks (no atomic per task).
+    static thread_local std::uint64_t next_id = 0, id_end = 0;
+    if (next_id == id_end) {
+        next_id = g_next_task_id.fetch_add(kIdBlock, std::memory_order_relaxed);
+        id_end = next_id + kIdBlock;
+    }
+    t->id = next_id++;
+    if (!name.empty() || stack_size != 0) {
+        TaskExtras& x = t->extras();
+        x.name = std::move(name);
+        x.stack_size = stack_size;
+    }
     t->created_ns = L->cached_now_ns;
     t->add_ref();  // the loop's, until the task is done
-    L->live.push_back(&t->all_link);
+    L->live.push_back(static_cast<LiveLink*>(t));
     ++L->live_count;
     ++L->spawned;
     t->status = TaskStatus::created;
@@ -56,11 +67,10 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
 bool cancel_task(TaskBase* t, const std::string& msg) {
     if (t->is_done()) return false;
     ++t->cancel_requests;
-    if (t->status == TaskStatus::suspended && t->cancel_hook &&
-        t->cancel_hook(t->cancel_arg, msg))
+    if (t->status == TaskStatus::suspended && t->cancel_hook && t->cancel_hook->forward(t->cancel_hook, msg))
         return true;  // handed on to what it awaits; it wakes when that ends
     t->must_cancel = true;
-    t->cancel_msg = msg;
+    t->set_cancel_msg(msg);
     wake(t);
     return true;
 }
@@ -70,7 +80,7 @@ int uncancel_task(TaskBase* t) noexcept {
         // As Python 3.13: with no request left, a cancellation not yet delivered is dropped
         // too (a timeout that fired just before its scope ended must not hit later code).
         t->must_cancel = false;
-        t->cancel_msg.clear();
+        t->set_cancel_msg(std::string());
     }
     return static_cast<int>(t->cancel_requests);
 }
@@ -80,15 +90,10 @@ namespace {
 /// While the caller is suspended, a cancel goes to what it awaits (asyncio's _fut_waiter).
 class CancelHookScope {
 public:
-    CancelHookScope(TaskBase* self, bool (*hook)(void*, const std::string&), void* arg) noexcept
-        : self_(self) {
-        self->cancel_hook = hook;
-        self->cancel_arg = arg;
+    CancelHookScope(TaskBase* self, CancelHook& hook) noexcept : self_(self) {
+        self->cancel_hook = &hook;
     }
-    ~CancelHookScope() {
-        self_->cancel_hook = nullptr;
-        self_->cancel_arg = nullptr;
-    }
+    ~CancelHookScope() { self_->cancel_hook = nullptr; }
     CancelHookScope(const CancelHookScope&) = delete;
     CancelHookScope& operator=(const CancelHookScope&) = delete;
 
@@ -96,8 +101,10 @@ private:
     TaskBase* self_;
 };
 
-struct AwaitListener : DoneListener {
+/// Wakes the awaiting task when the awaited one is done; forwards a cancel to the latter.
+struct AwaitListener : DoneListener, CancelHook {
     TaskBase* waiter = nullptr;
+    TaskBase* awaited = nullptr;
     ~AwaitListener() { unlink(); }
 };
 
@@ -110,15 +117,17 @@ void await_done(TaskBase* t) {
     if (t->is_done()) return;  // nothing to wait for: not a suspension point
     // A cancellation already pending goes to the awaited task first, as asyncio's __step
     // hands _must_cancel to the future it is about to wait on.
-    if (self->must_cancel && cancel_task(t, self->cancel_msg)) self->must_cancel = false;
+    if (self->must_cancel && cancel_task(t, self->cancel_msg())) self->must_cancel = false;
     throw_if_cancelled(self);
     AwaitListener node;
     node.waiter = self;
+    node.awaited = t;
     node.on_done = [](DoneListener* l, TaskBase*) { wake(static_cast<AwaitListener*>(l)->waiter); };
+    node.forward = [](CancelHook* h, const std::string& msg) {
+        return cancel_task(static_cast<AwaitListener*>(h)->awaited, msg);
+    };
     t->listeners.push_back(&node);
-    CancelHookScope hook(self, [](void* arg, const std::string& msg) {
-        return cancel_task(static_cast<TaskBase*>(arg), msg);
-    }, t);
+    CancelHookScope hook(self, node);
     for (;;) {
         suspend(self, "a task");
         throw_if_cancelled(self);
@@ -136,13 +145,13 @@ struct ChildListener : DoneListener {
     ~ChildListener() { unlink(); }
 };
 
-struct GatherState {
-    TaskBase* waiter;
-    TaskBase* const* children;
-    std::size_t n;
-    std::size_t remaining;
+struct GatherState : CancelHook {
+    TaskBase* waiter = nullptr;
+    TaskBase* const* children = nullptr;
+    std::size_t n = 0;
+    std::size_t remaining = 0;
     std::ptrdiff_t failed = -1;
-    GatherMode mode;
+    GatherMode mode = GatherMode::all;
     bool cancel_requested = false;
     std::string cancel_msg;
     // The deciding child's completion wakes the caller through one call_soon hop, as in
@@ -173,8 +182,8 @@ void on_child_done(DoneListener* l, TaskBase* child) {
     }
 }
 
-bool cancel_children(void* arg, const std::string& msg) {
-    auto* g = static_cast<GatherState*>(arg);
+bool cancel_children(CancelHook* h, const std::string& msg) {
+    auto* g = static_cast<GatherState*>(h);
     bool any = false;
     for (std::size_t i = 0; i < g->n; ++i)
         if (cancel_task(g->children[i], msg)) any = true;
@@ -187,7 +196,7 @@ bool cancel_children(void* arg, const std::string& msg) {
     // be cancelled any more, so the task's cancellation waits for its next step), the
     // cancellation is delivered when the hop wakes the caller, not before.
     g->waiter->must_cancel = true;
-    g->waiter->cancel_msg = msg;
+    g->waiter->set_cancel_msg(msg);
     return true;
 }
 
@@ -195,7 +204,12 @@ bool cancel_children(void* arg, const std::string& msg) {
 
 std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode mode) {
     TaskBase* self = current_task_checked("af::gather");
-    GatherState g{self, tasks, n, 0, -1, mode, false, {}, {}, false};
+    GatherState g;
+    g.forward = &cancel_children;
+    g.waiter = self;
+    g.children = tasks;
+    g.n = n;
+    g.mode = mode;
     for (std::size_t i = 0; i < n; ++i) {
         if (tasks[i] == self) throw RuntimeError("asyncfiber: a task cannot gather itself");
         if (!tasks[i]->is_done())
@@ -204,7 +218,7 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
             g.failed = static_cast<std::ptrdiff_t>(i);
     }
     if (g.finished()) return g.failed;
-    if (self->must_cancel && cancel_children(&g, self->cancel_msg)) self->must_cancel = false;
+    if (self->must_cancel && cancel_children(&g, self->cancel_msg())) self->must_cancel = false;
     throw_if_cancelled(self);
 
     // One listener per child not done yet; small gathers keep them on this stack.
@@ -222,7 +236,7 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
         nodes[i].on_done = &on_child_done;
         tasks[i]->listeners.push_back(&nodes[i]);
     }
-    CancelHookScope hook(self, &cancel_children, &g);
+    CancelHookScope hook(self, g);
     while (!g.hop_ran) {
         suspend(self, "gather");
         throw_if_cancelled(self);
@@ -251,16 +265,16 @@ std::exception_ptr TaskRef::exception() const {
     detail::TaskBase* t = detail::checked(p_);
     if (!t->is_done()) throw InvalidStateError("asyncfiber: exception() of a pending task");
     t->retrieved = true;
-    if (t->outcome == detail::TaskOutcome::cancelled) throw CancelledError(t->cancel_msg);
+    if (t->outcome == detail::TaskOutcome::cancelled) throw CancelledError(t->cancel_msg());
     return t->error;
 }
 
 std::string TaskRef::name() const {
     detail::TaskBase* t = detail::checked(p_);
-    return t->name.empty() ? "Task-" + std::to_string(t->id) : t->name;
+    return t->given_name().empty() ? "Task-" + std::to_string(t->id) : t->given_name();
 }
 
-void TaskRef::set_name(std::string name) { detail::checked(p_)->name = std::move(name); }
+void TaskRef::set_name(std::string name) { detail::checked(p_)->extras().name = std::move(name); }
 
 std::uint64_t TaskRef::id() const { return detail::checked(p_)->id; }
 
@@ -303,7 +317,7 @@ std::vector<TaskRef> all_tasks() {
     std::vector<TaskRef> out;
     out.reserve(L->live_count);
     for (detail::ListNode* n = L->live.first(); n != L->live.end(); n = n->next) {
-        detail::TaskBase* t = static_cast<detail::TaskLink*>(n)->task;
+        detail::TaskBase* t = detail::TaskBase::from_live(n);
         t->add_ref();
         out.push_back(TaskRef::adopt(t));
     }

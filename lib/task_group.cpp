@@ -30,7 +30,7 @@ TaskGroup::~TaskGroup() {
             // the task's next suspension point.
             if (detail::TaskBase* self = detail::current_task_or_null()) {
                 self->must_cancel = true;
-                self->cancel_msg = msg;
+                self->set_cancel_msg(msg);
             }
         }
     }

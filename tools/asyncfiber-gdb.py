@@ -23,12 +23,20 @@ def _loop():
 
 
 def _tasks(loop):
-    link_t = gdb.lookup_type("asyncfiber::detail::TaskLink").pointer()
+    # The live list links TaskBase's LiveLink base; gdb's cast to the derived type adjusts.
+    link_t = gdb.lookup_type("asyncfiber::detail::LiveLink").pointer()
+    task_t = gdb.lookup_type("asyncfiber::detail::TaskBase").pointer()
     head = loop["live"]["head_"].address
     node = head["next"]
     while node != head:
-        yield node.cast(link_t)["task"]
+        yield node.cast(link_t).cast(task_t)
         node = node["next"]
+
+
+def _name(t):
+    extras = t["extras_"]  # TaskExtras*, made only for tasks with a name (or the like)
+    name = extras.dereference()["name"].format_string().strip('"') if int(extras) else ""
+    return name or "Task-%d" % int(t["id"])
 
 
 def _find(arg):
@@ -52,7 +60,7 @@ class AfTasks(gdb.Command):
         if int(loop) == 0:
             raise gdb.GdbError("no asyncfiber loop runs on this thread")
         for t in _tasks(loop):
-            name = t["name"].format_string().strip('"') or "Task-%d" % int(t["id"])
+            name = _name(t)
             what = t["waiting_on"]
             what = what.string() if int(what) else ""
             print("#%-6d %-24s %-9s %-10s fctx=%s  (TaskBase*)%s" % (

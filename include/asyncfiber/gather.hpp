@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <new>
 #include <tuple>
 #include <type_traits>
@@ -128,7 +129,7 @@ Outcome<gathered_t<T>> take_outcome(Task<T>& t) {
     s->retrieved = true;
     if (s->outcome == TaskOutcome::cancelled)
         return Outcome<gathered_t<T>>::of_error(
-            std::make_exception_ptr(CancelledError(s->cancel_msg)), true);
+            std::make_exception_ptr(CancelledError(s->cancel_msg())), true);
     return Outcome<gathered_t<T>>::of_error(s->error, false);
 }
 
@@ -147,14 +148,21 @@ void rethrow_child(Tuple& tasks, std::size_t idx, std::index_sequence<I...>) {
 
 template <class T>
 std::ptrdiff_t wait_vector(std::vector<Task<T>>& tasks, GatherMode mode) {
-    std::vector<TaskBase*> states;
-    states.reserve(tasks.size());
+    // Small gathers keep the list of children on the stack.
+    TaskBase* inline_states[16];
+    std::unique_ptr<TaskBase*[]> heap_states;
+    TaskBase** states = inline_states;
+    if (tasks.size() > 16) {
+        heap_states.reset(new TaskBase*[tasks.size()]);
+        states = heap_states.get();
+    }
+    std::size_t n = 0;
     for (auto& t : tasks) {
         if (!t) throw InvalidStateError("asyncfiber: gather of an empty Task handle");
         t.state()->retrieved = t.state()->awaited = true;
-        states.push_back(t.state());
+        states[n++] = t.state();
     }
-    return wait_children(states.data(), states.size(), mode);
+    return wait_children(states, n, mode);
 }
 
 template <class Tuple, std::size_t... I>

@@ -114,10 +114,15 @@ public:
         publish(lk, State::value);
         return true;
     }
-    /// After wait(): moves the value out (or throws, see check_take).
+    /// After wait(): moves the value out (or throws, see check_take). What is left of it is
+    /// destroyed here too: otherwise it would die with the core's last reference, perhaps
+    /// later and on the completing thread.
     T take() {
         check_take();
-        return std::move(*ptr());
+        T v(std::move(*ptr()));
+        ptr()->~T();
+        has_ = false;
+        return v;
     }
 
 private:

@@ -54,30 +54,68 @@ struct DoneListener : ListNode {
     void (*on_done)(DoneListener* self, TaskBase* finished) = nullptr;
 };
 
-/// Where the fiber's stack lives; filled by the stack pool when the task first runs.
-struct StackInfo {
-    char* limit = nullptr;    // lowest usable address
-    void* slot = nullptr;     // the pool's bookkeeping
-    std::uint32_t size = 0;   // usable bytes
-    bool guarded = false;     // a PROT_NONE page lies below `limit`
-};
-
 /// The C++ runtime's per-thread exception state (__cxa_eh_globals), saved per task.
 struct EhState {
     void* caught = nullptr;
     unsigned int uncaught = 0;
 };
 
-/// A task's link in its loop's list of live tasks.
-struct TaskLink : ListNode {
-    TaskBase* task = nullptr;
+/// Where the fiber's stack lives, and what a suspended task keeps of its own. The stack pool
+/// writes it at the top of the stack itself when the task first runs, so a task that has not
+/// run yet pays nothing for it.
+struct StackInfo {
+    /// Bytes reserved for this record at the top of the stack.
+    static constexpr std::size_t kReserved = 64;
+
+    char* limit = nullptr;    // lowest usable address
+    void* slot = nullptr;     // the pool's bookkeeping
+    std::uint32_t size = 0;   // the stack's size, this record included
+    bool guarded = false;     // a PROT_NONE page lies below `limit`
+    EhState eh;               // the task's exception state while it is away
+
+    /// Where the fiber's frames start (just below this record).
+    char* top() const noexcept { return limit + size - kReserved; }
 };
 
-class TaskBase : public ReadyItem {
+/// What few tasks need, kept out of the task block so that the common task stays small (a
+/// million tasks are a million blocks): allocated on first use.
+struct TaskExtras {
+    std::string name;                 // empty: "Task-<id>"
+    std::string cancel_msg;
+    std::size_t stack_size = 0;       // requested; 0 = the default
+    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (sanitized builds only)
+};
+
+/// A task's link in its loop's list of live tasks.
+struct LiveLink : ListNode {};
+
+/// Takes a cancellation over while a task is suspended (asyncio's _fut_waiter.cancel()):
+/// what the task awaits puts one on its own stack. Returns true when it took it over.
+struct CancelHook {
+    bool (*forward)(CancelHook* self, const std::string& msg) = nullptr;
+};
+
+// LiveLink comes first so that the task's flags fill the ReadyItem's tail padding.
+class TaskBase : public LiveLink, public ReadyItem {
 public:
-    TaskBase() noexcept : ReadyItem(Kind::task) { all_link.task = this; }
+    TaskBase() noexcept : ReadyItem(Kind::task) {}
     TaskBase(const TaskBase&) = delete;
     TaskBase& operator=(const TaskBase&) = delete;
+
+    static TaskBase* from_live(ListNode* n) noexcept {
+        return static_cast<TaskBase*>(static_cast<LiveLink*>(n));
+    }
+
+    // Task blocks come from a per-thread cache (lib/task_blocks.cpp): tasks are created and
+    // destroyed in bursts.
+    static void* operator new(std::size_t n);
+    static void operator delete(void* p, std::size_t n) noexcept;
+#if defined(__cpp_aligned_new)
+    static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
+    static void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {
+        ::operator delete(p, n, a);
+    }
+#endif
 
     void add_ref() noexcept { ++refs; }
     void release() noexcept {
@@ -98,33 +136,50 @@ public:
     /// Throws the stored exception or CancelledError; marks the outcome as retrieved.
     void rethrow_if_failed();
 
+    /// The rarely used fields, created on first use.
+    TaskExtras& extras() {
+        if (!extras_) extras_ = new TaskExtras;
+        return *extras_;
+    }
+    const TaskExtras* extras_if_any() const noexcept { return extras_; }
+    /// The name given to the task; empty if none (it is then called "Task-<id>").
+    const std::string& given_name() const noexcept { return extras_ ? extras_->name : empty(); }
+    const std::string& cancel_msg() const noexcept {
+        return extras_ ? extras_->cancel_msg : empty();
+    }
+    void set_cancel_msg(const std::string& msg) {
+        if (extras_ || !msg.empty()) extras().cancel_msg = msg;
+    }
+    std::size_t requested_stack_size() const noexcept {
+        return extras_ ? extras_->stack_size : 0;
+    }
+
     // ---- bookkeeping; small fields first so that they share the ReadyItem's padding ----
     TaskStatus status = TaskStatus::created;
     TaskOutcome outcome = TaskOutcome::none;
     bool must_cancel = false;         // a cancellation waits to be thrown at a suspension point
     bool retrieved = false;           // someone looked at the outcome
     bool awaited = false;             // someone awaited/gathered it (debug: "never awaited")
+    bool has_body = false;            // the callable and its arguments are alive
     std::uint32_t refs = 1;
     std::uint32_t cancel_requests = 0;  // asyncio's cancelling()
     LoopImpl* loop = nullptr;
     void* fctx = nullptr;             // the suspended fiber context
-    StackInfo stack;
-    EhState eh;
-    std::size_t stack_size = 0;       // requested; 0 = the default
+    StackInfo* stack = nullptr;       // at the top of its stack, while it has one
     std::uint64_t id = 0;
-    TaskLink all_link;                // in the loop's list of live tasks
     List listeners;                   // DoneListener nodes
-    // While suspended: how to forward a cancel (asyncio's _fut_waiter.cancel()), and what it
-    // waits on for dumps. The hook returns true when it took the cancellation over.
-    bool (*cancel_hook)(void* arg, const std::string& msg) = nullptr;
-    void* cancel_arg = nullptr;
-    const char* waiting_on = nullptr;
+    CancelHook* cancel_hook = nullptr;  // while suspended: where a cancel goes
+    const char* waiting_on = nullptr; // while suspended: what on, for dumps
     std::int64_t created_ns = 0;      // loop time at spawn, for dumps
     std::int64_t wake_ns = 0;         // while sleeping: deadline, for dumps
-    std::string name;                 // empty: "Task-<id>"
-    std::string cancel_msg;
     std::exception_ptr error;
-    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (sanitized builds only)
+
+private:
+    static const std::string& empty() noexcept {
+        static const std::string e;
+        return e;
+    }
+    TaskExtras* extras_ = nullptr;  // owned; a plain pointer so that debuggers read it easily
 };
 
 template <class T>
@@ -193,7 +248,7 @@ public:
     explicit TaskImpl(FF&& f, AA&&... a) {
         ::new (static_cast<void*>(&body_))
             Body(std::forward<FF>(f), std::tuple<Args...>(std::forward<AA>(a)...));
-        has_body_ = true;
+        this->has_body = true;
     }
     ~TaskImpl() override { drop_body(); }
 
@@ -203,8 +258,8 @@ public:
                     std::is_void<R>{});
     }
     void drop_body() noexcept override {
-        if (has_body_) {
-            has_body_ = false;
+        if (this->has_body) {
+            this->has_body = false;
             body()->~Body();
         }
     }
@@ -212,7 +267,6 @@ public:
 private:
     Body* body() noexcept { return reinterpret_cast<Body*>(&body_); }
     typename std::aligned_storage<sizeof(Body), alignof(Body)>::type body_;
-    bool has_body_ = false;
 };
 
 // ---- entry points implemented in lib/, used by the header templates ----

@@ -75,9 +75,12 @@ struct TimerNode {
     bool scheduled() const noexcept { return heap_index != npos; }
 
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    static constexpr std::size_t in_run = npos - 1;  // in the loop's sorted run, not the heap
     std::chrono::steady_clock::time_point when;
     std::uint64_t seq = 0;
     std::size_t heap_index = npos;
+    TimerNode* run_prev = nullptr;
+    TimerNode* run_next = nullptr;
     void (*fire)(TimerNode* self) = nullptr;
 };
 

@@ -157,10 +157,10 @@ struct GatherState : CancelHook {
     // The deciding child's completion wakes the caller through one call_soon hop, as in
     // asyncio: there the child's done callback (queued by call_soon) completes gather's
     // outer future, whose own callback then wakes the awaiting task one iteration later.
-    Handle hop;
+    // The hop lives here, not on the heap: the caller resumes only once it has run, so it
+    // never outlives this state. refs starts at 2 so that the loop's release never frees it.
+    CallbackItem hop;
     bool hop_ran = false;
-
-    ~GatherState() { hop.cancel(); }  // the caller left first (it cannot, but never dangle)
 
     bool finished() const noexcept {
         return remaining == 0 || (mode == GatherMode::first_error && failed >= 0);
@@ -175,10 +175,14 @@ void on_child_done(DoneListener* l, TaskBase* child) {
     if (g->failed < 0 && child->outcome != TaskOutcome::value)
         g->failed = static_cast<std::ptrdiff_t>(c->index);
     if (g->finished() && !was_finished) {
-        g->hop = g->waiter->loop->call_soon([g] {
+        g->hop.refs = 2;
+        g->hop.queued = true;
+        g->hop.loop = g->waiter->loop;
+        g->hop.fn = [g] {
             g->hop_ran = true;
             wake(g->waiter);
-        });
+        };
+        g->waiter->loop->push_ready(&g->hop);
     }
 }
 

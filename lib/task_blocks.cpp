@@ -24,9 +24,11 @@ namespace {
 constexpr std::size_t kGranule = 16;
 constexpr std::size_t kMaxBlock = 512;
 constexpr std::size_t kClasses = kMaxBlock / kGranule;
+#ifndef ASYNCFIBER_ASAN  // (the ASan build uses plain new/delete: these would be unused)
 // Cached bytes at most, per thread; what an idle loop keeps (trim_task_blocks).
 constexpr std::size_t kMaxCached = std::size_t(256) << 20;
 constexpr std::size_t kKeptWhenIdle = std::size_t(1) << 20;
+#endif
 
 struct FreeBlock {
     FreeBlock* next;
@@ -52,7 +54,9 @@ struct BlockCache {
 
 thread_local BlockCache t_cache;
 
+#ifndef ASYNCFIBER_ASAN
 inline std::size_t class_of(std::size_t n) noexcept { return (n - 1) / kGranule; }
+#endif
 
 }  // namespace
 

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -315,4 +317,53 @@ TEST(Stacks, DefaultStackSizeIsSettable) {
     af::set_default_stack_size(1);  // at least 16 KiB
     EXPECT_EQ(af::default_stack_size(), 16u * 1024u);
     af::set_default_stack_size(before);
+}
+
+#if defined(__cpp_aligned_new)
+// Task blocks come from a cache of their own; an over-aligned callable or result must still
+// get its alignment (C++17's aligned new).
+namespace {
+struct alignas(64) AlignedCallable {
+    char pad[64] = {};
+    bool operator()() const { return reinterpret_cast<std::uintptr_t>(this) % 64 == 0; }
+};
+struct alignas(128) AlignedValue {
+    char pad[128] = {};
+};
+}  // namespace
+
+TEST(TaskBlocks, OverAlignedCallableAndResultKeepTheirAlignment) {
+    af::run([] {
+        for (int i = 0; i < 50; ++i) {
+            EXPECT_TRUE(af::await(af::async(AlignedCallable{})));
+            auto t = af::async([] { return AlignedValue{}; });
+            af::await(t);
+            EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&t.result()) % 128, 0u);
+        }
+    });
+}
+#endif
+
+TEST(TaskBlocks, BlocksOfManySizesAreReusedWithoutMixingUp) {
+    // Tasks with results and callables of different sizes, created and destroyed in waves:
+    // the per-thread cache hands blocks back by size, and every value stays intact.
+    af::run([] {
+        for (int wave = 0; wave < 5; ++wave) {
+            std::vector<af::Task<std::string>> small;
+            std::vector<af::Task<std::vector<long>>> large;
+            for (int i = 0; i < 200; ++i) {
+                small.push_back(af::async([](int i) { return std::to_string(i); }, i));
+                std::array<long, 40> big{};
+                big[0] = i;
+                large.push_back(af::async(
+                    [big](int w) { return std::vector<long>{big[0], static_cast<long>(w)}; }, wave));
+            }
+            auto s = af::gather(std::move(small));
+            auto l = af::gather(std::move(large));
+            for (int i = 0; i < 200; ++i) {
+                EXPECT_EQ(s[static_cast<std::size_t>(i)], std::to_string(i));
+                EXPECT_EQ(l[static_cast<std::size_t>(i)], (std::vector<long>{i, wave}));
+            }
+        }
+    });
 }

@@ -112,8 +112,8 @@ public:
     static void operator delete(void* p, std::size_t n) noexcept;
 #if defined(__cpp_aligned_new)
     static void* operator new(std::size_t n, std::align_val_t a) { return ::operator new(n, a); }
-    static void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {
-        ::operator delete(p, n, a);
+    static void operator delete(void* p, std::size_t, std::align_val_t a) noexcept {
+        ::operator delete(p, a);
     }
 #endif
 

@@ -148,16 +148,22 @@ void LoopImpl::fire_due_timers() {
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
-void LoopImpl::give_back_memory() noexcept {
-    // At most once a second, and a second after the first idle: giving memory back costs
+std::int64_t LoopImpl::give_back_memory() noexcept {
+    // A second after the loop first idled with memory to spare: giving memory back costs
     // system calls now and page faults when it is needed again, and a burst of tasks is
-    // often followed by another.
-    constexpr std::int64_t kEveryNs = 1000000000;
-    if (last_give_back_ns == 0) last_give_back_ns = cached_now_ns;
-    if (cached_now_ns - last_give_back_ns < kEveryNs) return;
-    last_give_back_ns = cached_now_ns;
+    // often followed by another (or idles briefly in its middle, between timers).
+    constexpr std::int64_t kAfterNs = 1000000000;
+    if (!stacks->has_spare() && !task_blocks_have_spare()) {
+        spare_since_ns = 0;
+        return 0;
+    }
+    const std::int64_t now = now_ns();
+    if (spare_since_ns == 0) spare_since_ns = now;
+    if (now - spare_since_ns < kAfterNs) return spare_since_ns + kAfterNs;
+    spare_since_ns = 0;
     stacks->trim();
     trim_task_blocks();
+    return 0;
 }
 
 void LoopImpl::run(const std::function<bool()>& stop) {
@@ -167,11 +173,18 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         if (!ready_head) {
             if (stop_requested || stop()) break;
             if (ready_head) continue;  // stop() made tasks ready (cancel_all_and_finish does)
-            give_back_memory();
-            if (timers.empty())
+            // Memory to give back later bounds the wait: an idle loop returns it even when
+            // nothing else would wake it.
+            const std::int64_t give_back_at = give_back_memory();
+            if (timers.empty() && give_back_at == 0) {
                 io->wait();
-            else
-                io->wait_until(timers.next_deadline());
+            } else {
+                Clock::time_point until = Clock::time_point(
+                    std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(give_back_at)));
+                if (give_back_at == 0 || (!timers.empty() && timers.next_deadline() < until))
+                    until = timers.next_deadline();
+                io->wait_until(until);
+            }
             cached_now_ns = now_ns();
             continue;
         }

@@ -247,6 +247,8 @@ void StackPool::release(StackInfo* st) noexcept {
     // tasks that finish now pay for it, and the next burst would fault its pages in again.
 }
 
+bool StackPool::has_spare() const noexcept { return dirty_free_ > kHotFreeStacks; }
+
 void StackPool::trim() noexcept {
     if (dirty_free_ <= kHotFreeStacks) return;
     // Keep the current slab of each class (its free stacks are the warmest); unmap the other

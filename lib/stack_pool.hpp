@@ -38,6 +38,8 @@ public:
     /// Gives the memory of empty slabs and cold free stacks back to the system (called when
     /// the loop idles, see LoopImpl::give_back_memory).
     void trim() noexcept;
+    /// Whether trim() would give memory back.
+    bool has_spare() const noexcept;
 
     static std::size_t page_size() noexcept;
     /// Rounds a requested size to what allocate() would really give.

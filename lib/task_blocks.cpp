@@ -64,6 +64,7 @@ inline std::size_t class_of(std::size_t n) noexcept { return (n - 1) / kGranule;
 void* allocate_task_block(std::size_t n) { return ::operator new(n); }
 void free_task_block(void* p, std::size_t) noexcept { ::operator delete(p); }
 void trim_task_blocks() noexcept {}
+bool task_blocks_have_spare() noexcept { return false; }
 #else
 void* allocate_task_block(std::size_t n) {
     if (n > kMaxBlock) return ::operator new(n);
@@ -93,6 +94,7 @@ void free_task_block(void* p, std::size_t n) noexcept {
 }
 
 void trim_task_blocks() noexcept { t_cache.release_down_to(kKeptWhenIdle); }
+bool task_blocks_have_spare() noexcept { return t_cache.bytes > kKeptWhenIdle; }
 #endif
 
 void* TaskBase::operator new(std::size_t n) { return allocate_task_block(n); }

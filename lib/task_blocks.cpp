@@ -3,7 +3,7 @@
 // A burst of tasks allocates and frees its blocks in bulk (a million blocks in skynet), which
 // glibc's small per-thread cache (7 blocks a size) cannot absorb: every free then goes through
 // the arena's bins. This per-thread cache keeps freed blocks by size (16-byte classes up to
-// 512 bytes) and hands them out again first. It sits on top of malloc: a block freed on
+// 504 bytes) and hands them out again first. It sits on top of malloc: a block freed on
 // another thread simply joins that thread's cache, and everything cached goes back to malloc
 // when the thread ends, or when the loop idles (see trim_task_blocks). Under AddressSanitizer
 // it steps aside so that use-after-free of a task block is still reported.
@@ -21,14 +21,18 @@ namespace detail {
 
 namespace {
 
+// Classes match glibc's chunks (16-byte steps, 8 bytes of header): class c holds blocks of up
+// to 16 c + 8 bytes, which malloc serves from a chunk of 16 (c + 1) bytes with nothing wasted.
 constexpr std::size_t kGranule = 16;
-constexpr std::size_t kMaxBlock = 512;
-constexpr std::size_t kClasses = kMaxBlock / kGranule;
+constexpr std::size_t kMaxBlock = 504;
+constexpr std::size_t kClasses = (kMaxBlock + 7) / kGranule + 1;
 #ifndef ASYNCFIBER_ASAN  // (the ASan build uses plain new/delete: these would be unused)
 // Cached bytes at most, per thread; what an idle loop keeps (trim_task_blocks).
 constexpr std::size_t kMaxCached = std::size_t(256) << 20;
 constexpr std::size_t kKeptWhenIdle = std::size_t(1) << 20;
 #endif
+
+constexpr std::size_t class_bytes(std::size_t c) noexcept { return kGranule * c + 8; }
 
 struct FreeBlock {
     FreeBlock* next;
@@ -45,7 +49,7 @@ struct BlockCache {
             while (FreeBlock* b = heads[c]) {
                 if (bytes <= keep) break;
                 heads[c] = b->next;
-                bytes -= (c + 1) * kGranule;
+                bytes -= class_bytes(c);
                 ::operator delete(static_cast<void*>(b));
             }
         }
@@ -55,7 +59,7 @@ struct BlockCache {
 thread_local BlockCache t_cache;
 
 #ifndef ASYNCFIBER_ASAN
-inline std::size_t class_of(std::size_t n) noexcept { return (n - 1) / kGranule; }
+inline std::size_t class_of(std::size_t n) noexcept { return (n + 7) / kGranule; }
 #endif
 
 }  // namespace
@@ -72,21 +76,21 @@ void* allocate_task_block(std::size_t n) {
     BlockCache& cache = t_cache;
     if (FreeBlock* b = cache.heads[c]) {
         cache.heads[c] = b->next;
-        cache.bytes -= (c + 1) * kGranule;
+        cache.bytes -= class_bytes(c);
         return b;
     }
-    return ::operator new((c + 1) * kGranule);
+    return ::operator new(class_bytes(c));
 }
 
 void free_task_block(void* p, std::size_t n) noexcept {
     if (n <= kMaxBlock) {
         std::size_t c = class_of(n);
         BlockCache& cache = t_cache;
-        if (cache.bytes + (c + 1) * kGranule <= kMaxCached) {
+        if (cache.bytes + class_bytes(c) <= kMaxCached) {
             auto* b = static_cast<FreeBlock*>(p);
             b->next = cache.heads[c];
             cache.heads[c] = b;
-            cache.bytes += (c + 1) * kGranule;
+            cache.bytes += class_bytes(c);
             return;
         }
     }

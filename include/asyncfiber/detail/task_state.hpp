@@ -70,7 +70,7 @@ struct StackInfo {
     char* limit = nullptr;    // lowest usable address
     void* slot = nullptr;     // the pool's bookkeeping
     std::uint32_t size = 0;   // the stack's size, this record included
-    bool guarded = false;     // a PROT_NONE page lies below `limit`
+    bool guarded = false;     // a guard page (marker or PROT_NONE) lies below `limit`
     EhState eh;               // the task's exception state while it is away
 
     /// Where the fiber's frames start (just below this record).
@@ -141,7 +141,6 @@ public:
         if (!extras_) extras_ = new TaskExtras;
         return *extras_;
     }
-    const TaskExtras* extras_if_any() const noexcept { return extras_; }
     /// The name given to the task; empty if none (it is then called "Task-<id>").
     const std::string& given_name() const noexcept { return extras_ ? extras_->name : empty(); }
     const std::string& cancel_msg() const noexcept {

@@ -13,6 +13,8 @@
 #include <asyncfiber/asyncfiber.hpp>
 #include <asyncfiber/debug.hpp>
 
+#include "fuzz_check.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -27,14 +29,6 @@
 namespace af = asyncfiber;
 
 namespace {
-
-#define FUZZ_CHECK(cond)                                                         \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            std::fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__); \
-            std::abort();                                                        \
-        }                                                                        \
-    } while (0)
 
 constexpr std::size_t kMaxTasks = 48;
 long g_bodies = 0;  // callables alive (each holds a Counted)

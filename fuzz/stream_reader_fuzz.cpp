@@ -20,7 +20,8 @@
 #include <asyncfiber/asyncfiber.hpp>
 #include <asyncfiber/debug.hpp>
 
-#include <dirent.h>
+#include "../test/support/process_probes.hpp"
+#include "fuzz_check.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -34,25 +35,8 @@ namespace af = asyncfiber;
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                                    \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            std::fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);     \
-            std::abort();                                                                   \
-        }                                                                                   \
-    } while (0)
-
 const char kAlphabet[] = "ab\n\rx.yz";  // small, so that separators occur often
 const char* const kSeps[] = {"\n", "\r\n", "ab", "aba", "x", "\n\n"};
-
-std::size_t open_fds() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (::readdir(d)) ++n;
-        ::closedir(d);
-    }
-    return n;
-}
 
 struct Chunk {
     std::string data;
@@ -368,13 +352,13 @@ struct Run {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::size_t fds_at_start = open_fds();
+    static const std::size_t fds_at_start = probes::open_fds();
     Input in = decode(data, size);
     {
         Run run(in);
         af::run([&run] { run.main_task(); });
     }
     FUZZ_CHECK(af::debug::stack_pool_stats().live == 0);
-    FUZZ_CHECK(open_fds() == fds_at_start);
+    FUZZ_CHECK(probes::open_fds() == fds_at_start);
     return 0;
 }

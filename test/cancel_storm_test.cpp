@@ -8,10 +8,10 @@
 #include <asyncfiber/asyncfiber.hpp>
 #include <asyncfiber/debug.hpp>
 
+#include "support/process_probes.hpp"
+
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-#include <malloc.h>
 
 #include <chrono>
 #include <cstdint>
@@ -27,24 +27,6 @@ namespace af = asyncfiber;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::size_t open_fds() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (::readdir(d)) ++n;
-        ::closedir(d);
-    }
-    return n;
-}
-
-// Bytes malloc has handed out and not got back (what a leak would grow).
-std::size_t heap_in_use() {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    return mallinfo2().uordblks;
-#else
-    return static_cast<std::size_t>(mallinfo().uordblks);
-#endif
-}
 
 // Where a cancellation landed, counted by the task that received it.
 struct Hits {
@@ -176,7 +158,7 @@ TEST(CancelStorm, LocksSemaphoresAndQueuesStayConsistent) {
     std::size_t heap = 0;
     for (unsigned run = 0; run < 12; ++run) {
         const unsigned seed = run % 6 + 1;
-        if (run == 6) heap = heap_in_use();
+        if (run == 6) heap = probes::heap_in_use();
         SyncStorm st(seed);
         st.run(400);
         EXPECT_EQ(st.ended_ok + st.ended_cancelled, 400) << "seed " << seed;
@@ -192,7 +174,7 @@ TEST(CancelStorm, LocksSemaphoresAndQueuesStayConsistent) {
         total.put += st.hits.put;
         total.get += st.hits.get;
     }
-    EXPECT_LE(heap_in_use(), heap + 4096);
+    EXPECT_LE(probes::heap_in_use(), heap + 4096);
     // The storms did hit every kind of point (the schedule is deterministic per seed).
     EXPECT_GT(total.lock_wait, 0);
     EXPECT_GT(total.lock_held, 0);
@@ -336,21 +318,21 @@ void socket_storm(unsigned seed, SocketHits& hits) {
 
 TEST(CancelStorm, SocketsMidReadAndMidWriteLeaveNoDescriptor) {
     socket_storm(100, *std::unique_ptr<SocketHits>(new SocketHits));  // warms lazy statics
-    const std::size_t fds = open_fds();
+    const std::size_t fds = probes::open_fds();
     SocketHits hits;
     // Two rounds of the same storms; the second may not keep a byte more than the first.
     // Timing varies peak concurrency (and with it what the caches keep) a little; a leak per
     // connection would be 144 objects per round, and the bound is far below that.
     std::size_t heap = 0;
     for (unsigned round = 0; round < 2; ++round) {
-        if (round == 1) heap = heap_in_use();
+        if (round == 1) heap = probes::heap_in_use();
         for (unsigned seed = 101; seed <= 103; ++seed) {
             socket_storm(seed, hits);
-            EXPECT_EQ(open_fds(), fds) << "seed " << seed;
+            EXPECT_EQ(probes::open_fds(), fds) << "seed " << seed;
             EXPECT_EQ(af::debug::stack_pool_stats().live, 0u) << "seed " << seed;
         }
     }
-    EXPECT_LE(heap_in_use(), heap + 16384);
+    EXPECT_LE(probes::heap_in_use(), heap + 16384);
     EXPECT_GT(hits.read, 0);
     EXPECT_GT(hits.write, 0);
 }

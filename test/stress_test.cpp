@@ -3,14 +3,12 @@
 #include <asyncfiber/asyncfiber.hpp>
 #include <asyncfiber/debug.hpp>
 
+#include "support/process_probes.hpp"
+
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-#include <malloc.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <chrono>
 #include <memory>
 #include <random>
@@ -21,23 +19,6 @@ namespace af = asyncfiber;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::size_t open_fds() {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (::readdir(d)) ++n;
-        ::closedir(d);
-    }
-    return n;
-}
-
-std::size_t heap_in_use() {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    return mallinfo2().uordblks;
-#else
-    return static_cast<std::size_t>(mallinfo().uordblks);
-#endif
-}
 
 struct StormResult {
     int ok = 0;
@@ -111,15 +92,15 @@ TEST(Stress, CancellationStormEndsEveryTaskAndLeavesNothing) {
         }
     };
     pass();
-    const std::size_t fds = open_fds();
-    const std::size_t heap = heap_in_use();
+    const std::size_t fds = probes::open_fds();
+    const std::size_t heap = probes::heap_in_use();
     pass();
     EXPECT_EQ(af::debug::stack_pool_stats().live, 0u);
-    EXPECT_EQ(open_fds(), fds);
+    EXPECT_EQ(probes::open_fds(), fds);
     // Peak concurrency varies a little with timing, and with it the capacity of the pool's
     // slab lists (a few hundred bytes). Anything leaked per task or per waiter would be
     // 8000 objects here, far above this bound.
-    EXPECT_LE(heap_in_use(), heap + 4096);
+    EXPECT_LE(probes::heap_in_use(), heap + 4096);
 }
 
 TEST(Stress, AMillionTasks) {
@@ -155,7 +136,7 @@ TEST(Stress, HundredThousandSuspendedTasks) {
 }
 
 TEST(Stress, LoopsStartedAndStoppedInThreads) {
-    const std::size_t fds = open_fds();
+    const std::size_t fds = probes::open_fds();
     std::atomic<int> runs{0};
     std::atomic<int> stacks_left{0};
     std::vector<std::thread> threads;
@@ -181,20 +162,8 @@ TEST(Stress, LoopsStartedAndStoppedInThreads) {
     for (auto& t : threads) t.join();
     EXPECT_EQ(runs.load(), 8 * 40);
     EXPECT_EQ(stacks_left.load(), 0);
-    EXPECT_EQ(open_fds(), fds);
+    EXPECT_EQ(probes::open_fds(), fds);
 }
-
-namespace {
-long resident_bytes() {
-    std::FILE* f = std::fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (f) {
-        if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
-        std::fclose(f);
-    }
-    return resident * ::sysconf(_SC_PAGESIZE);
-}
-}  // namespace
 
 TEST(Memory, AnIdleLoopGivesABurstsStacksBackWithinAboutASecond) {
     // 20 000 tasks suspended at once dirty 20 000 stack pages (about 80 MB). Once the burst is
@@ -202,18 +171,18 @@ TEST(Memory, AnIdleLoopGivesABurstsStacksBackWithinAboutASecond) {
     // while idle, even when nothing else would wake it: here main waits on a future that
     // another thread completes only after it has read the resident size.
     af::run([] {
-        const long before = resident_bytes();
+        const long before = probes::resident_bytes();
         std::vector<af::Task<void>> burst;
         for (int i = 0; i < 20000; ++i)
             burst.push_back(af::async([] { af::sleep(std::chrono::milliseconds(1)); }));
         af::gather(std::move(burst));
-        const long after_burst = resident_bytes();
+        const long after_burst = probes::resident_bytes();
         EXPECT_GT(after_burst - before, 40L << 20) << "the burst should have used its stacks";
         af::Promise<long> idle_rss;
         af::Future<long> f = idle_rss.get_future();
         std::thread reader([&idle_rss] {
             std::this_thread::sleep_for(std::chrono::milliseconds(1800));
-            idle_rss.set_value(resident_bytes());
+            idle_rss.set_value(probes::resident_bytes());
         });
         const long while_idle = af::await(f);
         reader.join();

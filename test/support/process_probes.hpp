@@ -1,0 +1,42 @@
+// What tests, stress tests and fuzz targets read about the whole process to prove that
+// nothing was left behind: descriptors, heap bytes, resident memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <dirent.h>
+#include <malloc.h>
+#include <unistd.h>
+
+namespace probes {
+
+/// Entries in /proc/self/fd (the directory's own descriptor included, so compare counts).
+inline std::size_t open_fds() {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d)) ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+/// Bytes malloc has handed out and not got back (what a leak would grow).
+inline std::size_t heap_in_use() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    return mallinfo2().uordblks;
+#else
+    return static_cast<std::size_t>(mallinfo().uordblks);
+#endif
+}
+
+/// The process's resident set, in bytes.
+inline long resident_bytes() {
+    long size = 0, resident = 0;
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+}  // namespace probes

@@ -215,6 +215,7 @@ StackInfo* StackPool::allocate(std::size_t size) {
     if (s->dirty[slot]) {
         s->dirty[slot] = false;
         --dirty_free_;
+        kept_by_trim_ = std::min(kept_by_trim_, dirty_free_);
     }
     ++s->live;
     char* limit = s->base + slot * cls.stride + (cls.stride - cls.size);  // above the guard
@@ -247,7 +248,11 @@ void StackPool::release(StackInfo* st) noexcept {
     // tasks that finish now pay for it, and the next burst would fault its pages in again.
 }
 
-bool StackPool::has_spare() const noexcept { return dirty_free_ > kHotFreeStacks; }
+bool StackPool::has_spare() const noexcept {
+    // What trim() keeps (the hot slab of each class) is not spare: without this floor an idle
+    // loop with two stack sizes would wake every second to trim nothing.
+    return dirty_free_ > std::max(kHotFreeStacks, kept_by_trim_);
+}
 
 void StackPool::trim() noexcept {
     if (dirty_free_ <= kHotFreeStacks) return;
@@ -272,6 +277,7 @@ void StackPool::trim() noexcept {
             }
         }
     }
+    kept_by_trim_ = dirty_free_;
 }
 
 StackPool::Stats StackPool::stats() const noexcept {

@@ -68,6 +68,7 @@ private:
     SizeClass* default_class_ = nullptr;
     std::size_t default_class_size_ = 0;
     std::size_t dirty_free_ = 0;
+    std::size_t kept_by_trim_ = 0;  // dirty free stacks the last trim() kept (hot slabs)
 };
 
 /// Smallest and largest usable stack.

@@ -131,12 +131,7 @@ void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noe
     wake_reader();
 }
 
-void StreamCore::wake_reader() noexcept {
-    if (rwaiter_) {
-        rfired_ = true;
-        wake(rwaiter_);
-    }
-}
+void StreamCore::wake_reader() noexcept { reader_.fire(); }
 
 void StreamCore::feed(const char* p, std::size_t n) {
     rbuf.append(p, n);
@@ -149,7 +144,7 @@ void StreamCore::feed_eof() noexcept {
 }
 
 void StreamCore::check_no_reader(const char* what) const {
-    if (rwaiter_)
+    if (reader_.task)
         throw RuntimeError(std::string("asyncfiber: ") + what +
                            " called while another task is already waiting to read this stream");
 }
@@ -192,11 +187,7 @@ bool StreamCore::fill(const char* what) {
         throw_if_cancelled(self);
         check_no_reader(what);
         arm_read();
-        rwaiter_ = self;
-        rfired_ = false;
-        while (!rfired_ && !self->must_cancel) suspend(self, what);
-        rwaiter_ = nullptr;
-        throw_if_cancelled(self);
+        reader_.park(self, what);
     }
 }
 
@@ -217,9 +208,8 @@ void StreamCore::arm_write() {
 }
 
 void StreamCore::on_writable() noexcept {
-    if (wwaiter_) {
-        wfired_ = true;
-        wake(wwaiter_);
+    if (writer_.task) {
+        writer_.fire();
         return;
     }
     if (!closed) flush();
@@ -229,11 +219,7 @@ void StreamCore::wait_writable(const char* what) {
     TaskBase* self = current_task_checked(what);
     throw_if_cancelled(self);
     arm_write();
-    wwaiter_ = self;
-    wfired_ = false;
-    while (!wfired_ && !self->must_cancel) suspend(self, what);
-    wwaiter_ = nullptr;
-    throw_if_cancelled(self);
+    writer_.park(self, what);
 }
 
 long StreamCore::send_some(const char* p, std::size_t n) noexcept {
@@ -284,7 +270,7 @@ void StreamCore::write(const char* p, std::size_t n) {
     if (closed || werror) return;  // connection lost: drain() reports it
     if (eof_requested) throw RuntimeError("asyncfiber: StreamWriter::write after write_eof()");
     if (n == 0) return;
-    if (wbuf.empty() && !wwaiter_) {
+    if (wbuf.empty() && !writer_.task) {
         long r = send_some(p, n);
         if (r < 0) return;
         p += r;
@@ -348,14 +334,8 @@ void StreamCore::abort() noexcept {
     }
     fd = -1;
     wbuf.release();
-    if (rwaiter_) {
-        rfired_ = true;
-        wake(rwaiter_);
-    }
-    if (wwaiter_) {
-        wfired_ = true;
-        wake(wwaiter_);
-    }
+    reader_.fire();
+    writer_.fire();
     wake_drainers();
     while (notify_first(closers_)) {
     }

@@ -30,6 +30,29 @@
 namespace asyncfiber {
 namespace detail {
 
+/// The one task that may wait for a stream to become readable (or writable), and whether
+/// the completion it waits for came. Set from Asio handlers on the loop thread.
+struct StreamWaiter {
+    TaskBase* task = nullptr;
+    bool fired = false;
+
+    /// Wakes the waiting task, if any.
+    void fire() noexcept {
+        if (task) {
+            fired = true;
+            wake(task);
+        }
+    }
+    /// Parks `self` until fire() or a cancellation; throws CancelledError for the latter.
+    void park(TaskBase* self, const char* what) {
+        task = self;
+        fired = false;
+        while (!fired && !self->must_cancel) suspend(self, what);
+        task = nullptr;
+        throw_if_cancelled(self);
+    }
+};
+
 class StreamCore final : public std::enable_shared_from_this<StreamCore>, public IoLink {
 public:
     enum class Kind { socket, pipe };
@@ -98,13 +121,11 @@ private:
 
     std::unique_ptr<boost::asio::generic::stream_protocol::socket> sock_;  // sockets
     std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;          // pipes
-    TaskBase* rwaiter_ = nullptr;
-    bool rfired_ = false;
+    StreamWaiter reader_;
     bool rarmed_ = false;
     bool read_would_block_ = false;
     std::unique_ptr<char[]> landing_;  // where the pending asynchronous read writes
-    TaskBase* wwaiter_ = nullptr;
-    bool wfired_ = false;
+    StreamWaiter writer_;
     bool warmed_ = false;
     List drainers_;
     List closers_;

@@ -134,6 +134,23 @@ void set_current_loop(LoopImpl* l) noexcept;
 /// Prints a report to stderr (the default exception handler).
 void default_report(const ExceptionContext& ctx) noexcept;
 
+/// While a task is suspended in this scope, a cancel goes to `hook` (asyncio's
+/// _fut_waiter.cancel()); the hook in place before is put back at the end.
+class CancelHookScope {
+public:
+    CancelHookScope(TaskBase* self, CancelHook& hook) noexcept
+        : self_(self), previous_(self->cancel_hook) {
+        self->cancel_hook = &hook;
+    }
+    ~CancelHookScope() { self_->cancel_hook = previous_; }
+    CancelHookScope(const CancelHookScope&) = delete;
+    CancelHookScope& operator=(const CancelHookScope&) = delete;
+
+private:
+    TaskBase* self_;
+    CancelHook* previous_;
+};
+
 /// Requests cancellation of `t` (Task::cancel).
 bool cancel_task(TaskBase* t, const std::string& msg);
 /// Takes one cancellation request back (Task::uncancel); at zero a pending one is dropped.

@@ -285,12 +285,7 @@ void park(Waiter& w, const char* what) {
     WaiterCancelHook hook;
     hook.forward = &unlink_cancelled_waiter;
     hook.w = &w;
-    struct Restore {
-        TaskBase* t;
-        CancelHook* previous;
-        ~Restore() { t->cancel_hook = previous; }
-    } restore{self, self->cancel_hook};
-    self->cancel_hook = &hook;
+    CancelHookScope scope(self, hook);
     for (;;) {
         suspend(self, what);
         if (self->must_cancel) {

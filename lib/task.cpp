@@ -87,20 +87,6 @@ int uncancel_task(TaskBase* t) noexcept {
 
 namespace {
 
-/// While the caller is suspended, a cancel goes to what it awaits (asyncio's _fut_waiter).
-class CancelHookScope {
-public:
-    CancelHookScope(TaskBase* self, CancelHook& hook) noexcept : self_(self) {
-        self->cancel_hook = &hook;
-    }
-    ~CancelHookScope() { self_->cancel_hook = nullptr; }
-    CancelHookScope(const CancelHookScope&) = delete;
-    CancelHookScope& operator=(const CancelHookScope&) = delete;
-
-private:
-    TaskBase* self_;
-};
-
 /// Wakes the awaiting task when the awaited one is done; forwards a cancel to the latter.
 struct AwaitListener : DoneListener, CancelHook {
     TaskBase* waiter = nullptr;

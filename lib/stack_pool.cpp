@@ -255,7 +255,7 @@ bool StackPool::has_spare() const noexcept {
 }
 
 void StackPool::trim() noexcept {
-    if (dirty_free_ <= kHotFreeStacks) return;
+    if (!has_spare()) return;
     // Keep the current slab of each class (its free stacks are the warmest); unmap the other
     // empty slabs and advise the kernel that the other free stacks' pages can go.
     for (auto& c : classes_) {

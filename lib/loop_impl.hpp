@@ -78,8 +78,8 @@ struct LoopImpl {
     void finish(TaskBase* t) noexcept;
     void fire_due_timers();
     /// When idle: returns cached stacks and task blocks to the system once the loop has had
-    /// them to spare for a second. Returns when to try again (loop clock, ns), or 0.
-    std::int64_t give_back_memory() noexcept;
+    /// them to spare for a second. Returns when to try again (time_point::max(): never).
+    Clock::time_point give_back_memory() noexcept;
     /// Cancels every live task (again for tasks spawned meanwhile) and runs until none is left.
     void cancel_all_and_finish();
 
@@ -119,7 +119,7 @@ struct LoopImpl {
     /// Loop time in ns, refreshed when the loop reads the clock anyway (timers, waking from
     /// I/O) and every 64 busy iterations: spawn stamps tasks with it without a clock read.
     std::int64_t cached_now_ns = 0;
-    std::int64_t spare_since_ns = 0;  // when an idle loop first had memory to give back
+    Clock::time_point spare_since;  // when an idle loop first had memory to give back (epoch: not)
     /// Debug mode: the SIGQUIT watch that prints the task dump (see debug.cpp).
     std::shared_ptr<void> sigquit_watch;
     /// Streams, servers, processes and signal handlers of this loop (io_objects.cpp); declared

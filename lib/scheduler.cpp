@@ -9,6 +9,7 @@
 
 #include <asyncfiber/detail/wait.hpp>
 
+#include <algorithm>
 #include <new>
 
 namespace asyncfiber {
@@ -148,22 +149,22 @@ void LoopImpl::fire_due_timers() {
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
-std::int64_t LoopImpl::give_back_memory() noexcept {
+Clock::time_point LoopImpl::give_back_memory() noexcept {
     // A second after the loop first idled with memory to spare: giving memory back costs
     // system calls now and page faults when it is needed again, and a burst of tasks is
     // often followed by another (or idles briefly in its middle, between timers).
-    constexpr std::int64_t kAfterNs = 1000000000;
+    constexpr auto kAfter = std::chrono::seconds(1);
     if (!stacks->has_spare() && !task_blocks_have_spare()) {
-        spare_since_ns = 0;
-        return 0;
+        spare_since = Clock::time_point();
+        return Clock::time_point::max();
     }
-    const std::int64_t now = now_ns();
-    if (spare_since_ns == 0) spare_since_ns = now;
-    if (now - spare_since_ns < kAfterNs) return spare_since_ns + kAfterNs;
-    spare_since_ns = 0;
+    const Clock::time_point now = Clock::now();
+    if (spare_since == Clock::time_point()) spare_since = now;
+    if (now - spare_since < kAfter) return spare_since + kAfter;
+    spare_since = Clock::time_point();
     stacks->trim();
     trim_task_blocks();
-    return 0;
+    return Clock::time_point::max();
 }
 
 void LoopImpl::run(const std::function<bool()>& stop) {
@@ -175,16 +176,12 @@ void LoopImpl::run(const std::function<bool()>& stop) {
             if (ready_head) continue;  // stop() made tasks ready (cancel_all_and_finish does)
             // Memory to give back later bounds the wait: an idle loop returns it even when
             // nothing else would wake it.
-            const std::int64_t give_back_at = give_back_memory();
-            if (timers.empty() && give_back_at == 0) {
+            Clock::time_point until = give_back_memory();
+            if (!timers.empty()) until = std::min(until, timers.next_deadline());
+            if (until == Clock::time_point::max())
                 io->wait();
-            } else {
-                Clock::time_point until = Clock::time_point(
-                    std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(give_back_at)));
-                if (give_back_at == 0 || (!timers.empty() && timers.next_deadline() < until))
-                    until = timers.next_deadline();
+            else
                 io->wait_until(until);
-            }
             cached_now_ns = now_ns();
             continue;
         }

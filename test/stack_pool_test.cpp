@@ -4,7 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace detail = asyncfiber::detail;
 
@@ -55,4 +63,42 @@ TEST(StackPool, StacksAreReusedWarmestFirst) {
     EXPECT_EQ(b->limit, a_limit);
     EXPECT_GE(b->size, detail::StackPool::round_size(0));
     pool.release(b);
+}
+
+namespace {
+// Whether `page` faults on access: a guard marker (reads through /proc/self/mem fail) or a
+// PROT_NONE page (the older kernels' guard; /proc/self/maps shows it without permissions).
+bool is_guard_page(const char* page) {
+    static const int mem = ::open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+    char c;
+    auto addr = reinterpret_cast<std::uintptr_t>(page);
+    if (::pread(mem, &c, 1, static_cast<off_t>(addr)) < 0) return errno == EIO;
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        std::uintptr_t lo = 0, hi = 0;
+        char perms[5] = {};
+        if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " %4s", &lo, &hi, perms) == 3 &&
+            lo <= addr && addr < hi)
+            return std::string(perms).compare(0, 3, "---") == 0;
+    }
+    return false;
+}
+}  // namespace
+
+// Slabs get their guards in one call where the kernel allows it: every stack of every slab
+// must have one right below its lowest usable byte, and its own pages must not be guards.
+TEST(StackPool, EveryStackOfEverySlabHasItsGuardPage) {
+    detail::StackPool& pool = detail::StackPool::for_this_thread();
+    const std::size_t page = detail::StackPool::page_size();
+    std::vector<detail::StackInfo*> stacks;
+    for (int i = 0; i < 200; ++i) stacks.push_back(pool.allocate(0));  // several slabs
+    for (detail::StackInfo* s : stacks) {
+        ASSERT_TRUE(s->guarded);  // 200 stacks are within any guard budget
+        EXPECT_TRUE(is_guard_page(s->limit - page)) << static_cast<void*>(s->limit);
+        EXPECT_FALSE(is_guard_page(s->limit)) << static_cast<void*>(s->limit);
+        EXPECT_FALSE(is_guard_page(s->top() - 1)) << static_cast<void*>(s->limit);
+    }
+    for (detail::StackInfo* s : stacks) pool.release(s);
+    pool.trim();
 }

@@ -200,18 +200,9 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
     g.children = tasks;
     g.n = n;
     g.mode = mode;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (tasks[i] == self) throw RuntimeError("asyncfiber: a task cannot gather itself");
-        if (!tasks[i]->is_done())
-            ++g.remaining;
-        else if (g.failed < 0 && tasks[i]->outcome != TaskOutcome::value)
-            g.failed = static_cast<std::ptrdiff_t>(i);
-    }
-    if (g.finished()) return g.failed;
-    if (self->must_cancel && cancel_children(&g, self->cancel_msg())) self->must_cancel = false;
-    throw_if_cancelled(self);
 
-    // One listener per child not done yet; small gathers keep them on this stack.
+    // One listener per child not done yet; small gathers keep them on this stack. A node
+    // unlinks itself when destroyed, so leaving early (done, an error) detaches them all.
     ChildListener inline_nodes[16];
     std::unique_ptr<ChildListener[]> heap_nodes;
     ChildListener* nodes = inline_nodes;
@@ -219,13 +210,26 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
         heap_nodes.reset(new ChildListener[n]);
         nodes = heap_nodes.get();
     }
+    // One pass over the children: a gather of 100 000 reads 100 000 task blocks, far more
+    // than the caches hold, so each pass is a trip through memory.
     for (std::size_t i = 0; i < n; ++i) {
-        if (tasks[i]->is_done()) continue;
+        TaskBase* t = tasks[i];
+        if (t == self) throw RuntimeError("asyncfiber: a task cannot gather itself");
+        t->retrieved = t->awaited = true;
+        if (t->is_done()) {
+            if (g.failed < 0 && t->outcome != TaskOutcome::value)
+                g.failed = static_cast<std::ptrdiff_t>(i);
+            continue;
+        }
+        ++g.remaining;
         nodes[i].g = &g;
         nodes[i].index = i;
         nodes[i].on_done = &on_child_done;
-        tasks[i]->listeners.push_back(&nodes[i]);
+        t->listeners.push_back(&nodes[i]);
     }
+    if (g.finished()) return g.failed;
+    if (self->must_cancel && cancel_children(&g, self->cancel_msg())) self->must_cancel = false;
+    throw_if_cancelled(self);
     CancelHookScope hook(self, g);
     while (!g.hop_ran) {
         suspend(self, "gather");

@@ -136,7 +136,6 @@ Outcome<gathered_t<T>> take_outcome(Task<T>& t) {
 template <class Tuple, std::size_t... I>
 std::ptrdiff_t wait_tuple(Tuple& tasks, GatherMode mode, std::index_sequence<I...>) {
     TaskBase* states[] = {std::get<I>(tasks).state()...};
-    for (TaskBase* s : states) s->retrieved = s->awaited = true;
     return wait_children(states, sizeof...(I), mode);
 }
 
@@ -159,7 +158,6 @@ std::ptrdiff_t wait_vector(std::vector<Task<T>>& tasks, GatherMode mode) {
     std::size_t n = 0;
     for (auto& t : tasks) {
         if (!t) throw InvalidStateError("asyncfiber: gather of an empty Task handle");
-        t.state()->retrieved = t.state()->awaited = true;
         states[n++] = t.state();
     }
     return wait_children(states, n, mode);
@@ -201,7 +199,10 @@ std::vector<detail::gathered_t<T>> gather(std::vector<Task<T>> tasks) {
     if (failed >= 0) tasks[static_cast<std::size_t>(failed)].state()->rethrow_if_failed();
     std::vector<detail::gathered_t<T>> out;
     out.reserve(tasks.size());
-    for (auto& t : tasks) out.push_back(detail::take_value(t));
+    for (auto& t : tasks) {
+        out.push_back(detail::take_value(t));
+        t = Task<T>();  // let go of the block while it is still in the cache
+    }
     return out;
 }
 
@@ -222,7 +223,10 @@ std::vector<Outcome<detail::gathered_t<T>>> gather_settled(std::vector<Task<T>> 
     detail::wait_vector(tasks, detail::GatherMode::all);
     std::vector<Outcome<detail::gathered_t<T>>> out;
     out.reserve(tasks.size());
-    for (auto& t : tasks) out.push_back(detail::take_outcome(t));
+    for (auto& t : tasks) {
+        out.push_back(detail::take_outcome(t));
+        t = Task<T>();  // let go of the block while it is still in the cache
+    }
     return out;
 }
 

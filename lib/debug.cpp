@@ -154,14 +154,14 @@ void dump_tasks(std::ostream& os) {
         switch (t->status) {
         case detail::TaskStatus::created: os << "ready (not started)"; break;
         case detail::TaskStatus::ready:
-            os << (t->waiting_on ? "ready (in " + std::string(t->waiting_on) + ")" : "ready");
+            os << (t->waiting_on() ? "ready (in " + std::string(t->waiting_on()) + ")" : "ready");
             break;
         case detail::TaskStatus::running: os << "running"; break;
         case detail::TaskStatus::suspended:
-            if (t->waiting_on && std::strcmp(t->waiting_on, "sleep") == 0)
-                os << "sleeping until now+" << detail::format_ms(t->wake_ns - now);
+            if (t->waiting_on() && std::strcmp(t->waiting_on(), "sleep") == 0)
+                os << "sleeping until now+" << detail::format_ms(t->stack->wake_ns - now);
             else
-                os << "waiting on " << (t->waiting_on ? t->waiting_on : "?");
+                os << "waiting on " << (t->waiting_on() ? t->waiting_on() : "?");
             break;
         case detail::TaskStatus::done: os << "done"; break;
         }

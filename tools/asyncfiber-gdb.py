@@ -61,7 +61,9 @@ class AfTasks(gdb.Command):
             raise gdb.GdbError("no asyncfiber loop runs on this thread")
         for t in _tasks(loop):
             name = _name(t)
-            what = t["waiting_on"]
+            # What a task waits on is kept in its stack's record (stale while it runs).
+            stack = t["stack"]
+            what = stack["waiting_on"] if int(stack) and STATUS.get(int(t["status"])) != "running" else 0
             what = what.string() if int(what) else ""
             print("#%-6d %-24s %-9s %-10s fctx=%s  (TaskBase*)%s" % (
                 int(t["id"]), name, STATUS.get(int(t["status"]), "?"), what, t["fctx"], t))

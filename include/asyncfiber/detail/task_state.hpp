@@ -72,6 +72,10 @@ struct StackInfo {
     std::uint32_t size = 0;   // the stack's size, this record included
     bool guarded = false;     // a guard page (marker or PROT_NONE) lies below `limit`
     EhState eh;               // the task's exception state while it is away
+    // What the task waits on while it is away, for dumps: kept here rather than in the task
+    // block because only a task that has run (and so has a stack) can wait.
+    const char* waiting_on = nullptr;  // the last suspension point's name (stale while running)
+    std::int64_t wake_ns = 0;          // while sleeping: the deadline
 
     /// Where the fiber's frames start (just below this record).
     char* top() const noexcept { return limit + size - kReserved; }
@@ -152,6 +156,11 @@ public:
     std::size_t requested_stack_size() const noexcept {
         return extras_ ? extras_->stack_size : 0;
     }
+    /// What the task waits on (the suspension point's name) while it is suspended, or waited
+    /// on before it was woken while it is ready; null for a task that has not run yet.
+    const char* waiting_on() const noexcept {
+        return stack && status != TaskStatus::running ? stack->waiting_on : nullptr;
+    }
 
     // ---- bookkeeping; small fields first so that they share the ReadyItem's padding ----
     TaskStatus status = TaskStatus::created;
@@ -168,9 +177,7 @@ public:
     std::uint64_t id = 0;
     List listeners;                   // DoneListener nodes
     CancelHook* cancel_hook = nullptr;  // while suspended: where a cancel goes
-    const char* waiting_on = nullptr; // while suspended: what on, for dumps
     std::int64_t created_ns = 0;      // loop time at spawn, for dumps
-    std::int64_t wake_ns = 0;         // while sleeping: deadline, for dumps
     std::exception_ptr error;
 
 private:

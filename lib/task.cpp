@@ -125,15 +125,17 @@ namespace {
 
 struct GatherState;
 
+// One per child: its position among the children is its place in GatherState::nodes, so the
+// node holds no index (a gather of 100 000 keeps 100 000 of them).
 struct ChildListener : DoneListener {
     GatherState* g = nullptr;
-    std::size_t index = 0;
     ~ChildListener() { unlink(); }
 };
 
 struct GatherState : CancelHook {
     TaskBase* waiter = nullptr;
     TaskBase* const* children = nullptr;
+    ChildListener* nodes = nullptr;  // nodes[i] listens to children[i]
     std::size_t n = 0;
     std::size_t remaining = 0;
     std::ptrdiff_t failed = -1;
@@ -159,7 +161,7 @@ void on_child_done(DoneListener* l, TaskBase* child) {
     const bool was_finished = g->finished();
     --g->remaining;
     if (g->failed < 0 && child->outcome != TaskOutcome::value)
-        g->failed = static_cast<std::ptrdiff_t>(c->index);
+        g->failed = c - g->nodes;
     if (g->finished() && !was_finished) {
         g->hop.refs = 2;
         g->hop.queued = true;
@@ -210,6 +212,7 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
         heap_nodes.reset(new ChildListener[n]);
         nodes = heap_nodes.get();
     }
+    g.nodes = nodes;
     // One pass over the children: a gather of 100 000 reads 100 000 task blocks, far more
     // than the caches hold, so each pass is a trip through memory.
     for (std::size_t i = 0; i < n; ++i) {
@@ -223,7 +226,6 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
         }
         ++g.remaining;
         nodes[i].g = &g;
-        nodes[i].index = i;
         nodes[i].on_done = &on_child_done;
         t->listeners.push_back(&nodes[i]);
     }

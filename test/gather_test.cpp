@@ -78,6 +78,38 @@ TEST(Gather, FirstExceptionPropagatesAtOnceOthersKeepRunning) {
     });
 }
 
+// A gather of more than 16 children keeps its bookkeeping on the heap: the child that failed
+// first in time (not in position) is the one whose exception comes out.
+TEST(Gather, LargeVectorRethrowsTheFirstFailureInTime) {
+    af::run([] {
+        std::vector<af::Task<int>> tasks;
+        for (int i = 0; i < 40; ++i) {
+            tasks.push_back(af::async([i] {
+                if (i == 25) {
+                    af::sleep(20ms);
+                    throw std::runtime_error("child 25");
+                }
+                if (i == 30) {
+                    af::sleep(1ms);
+                    throw std::runtime_error("child 30");
+                }
+                af::sleep(0ms);
+                return i;
+            }));
+        }
+        std::vector<af::Task<int>> kept = tasks;
+        try {
+            af::gather(std::move(tasks));
+            ADD_FAILURE() << "gather returned";
+        } catch (const std::runtime_error& e) {
+            EXPECT_STREQ(e.what(), "child 30");
+        }
+        EXPECT_FALSE(kept[25].done());  // still running: gather did not wait for it
+        EXPECT_THROW(af::await(kept[25]), std::runtime_error);
+        EXPECT_EQ(kept[39].result(), 39);
+    });
+}
+
 TEST(Gather, ChildCancelledPropagatesCancelledError) {
     af::run([] {
         auto a = af::async([] { af::sleep(10s); });

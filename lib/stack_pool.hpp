@@ -3,12 +3,12 @@
 // Stacks are carved from slabs (one mmap of up to 64 stacks, MAP_NORESERVE) so that creating
 // a stack costs no system call in the common case and a million stacks need only ~16k
 // mappings. Only touched pages cost memory. Below every stack lies a guard page: a guard
-// marker (Linux 6.13+, no extra mapping; a slab's markers in one system call where the
-// kernel allows it) or, on older kernels, a PROT_NONE page while the
-// process-wide budget lasts (each splits a mapping, and Linux allows ~65k per process). An
-// overflow faults there and is reported with the task's name. Unguarded stacks rely on the
-// stack-pointer check made at every suspension point. Empty slabs and cold stacks go back to
-// the system when the loop idles. See docs/design.md.
+// marker (Linux 6.13+, no extra mapping; a slab's markers in one system call where the kernel
+// allows it) or, on older kernels, a PROT_NONE page while the process-wide budget lasts (each
+// splits a mapping, and Linux allows ~65k per process). An overflow faults there and is
+// reported with the task's name. Unguarded stacks rely on the stack-pointer check made at
+// every suspension point. Empty slabs and cold stacks go back to the system when the loop
+// idles. See docs/design.md.
 //
 // One pool per thread: stacks never cross threads, so nothing here locks.
 #pragma once

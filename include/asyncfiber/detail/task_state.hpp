@@ -293,9 +293,9 @@ enum class GatherMode : std::uint8_t {
     all           // gather_settled: wait for every child
 };
 /// Marks every child awaited and its outcome retrieved, then suspends until the children are
-/// done (or, in first_error mode, one failed). Cancelling the caller cancels every child. Returns the index of the first child that failed, or -1.
-/// In `all` mode throws CancelledError after the children finished if the caller was
-/// cancelled.
+/// done (or, in first_error mode, one failed). Cancelling the caller cancels every child.
+/// Returns the index of the first child that failed, or -1. In `all` mode throws
+/// CancelledError after the children finished if the caller was cancelled.
 std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode mode);
 
 }  // namespace detail

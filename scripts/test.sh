@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs every test: g++ with C++14 and clang++ with C++17 (warnings are errors),
+# Builds and runs every test: g++ with C++14, clang++ with C++17 and g++ with C++20 (warnings
+# are errors; C++20 is where g++ deprecates what C++14 code writes, e.g. [=] capturing this),
 # then checks that an installed asyncfiber works with find_package and pkg-config, then runs
 # the extra checks in .ci/extra/ (sanitizers, fuzzing, differential tests).
 #   ASYNCFIBER_QUICK=1 scripts/test.sh    only the g++ C++14 build and its tests
@@ -20,6 +21,7 @@ build_and_test() {  # name compiler standard
 build_and_test gcc-cxx14 g++ 14
 [ "${ASYNCFIBER_QUICK:-0}" = 1 ] && exit 0
 build_and_test clang-cxx17 clang++ 17
+build_and_test gcc-cxx20 g++ 20
 
 echo "=== install + find_package + pkg-config"
 prefix="$(pwd)/build-ci-install/prefix"

@@ -52,14 +52,14 @@ public:
 
     /// Connects; the callback gets a session id (0 on error).
     void connect(const std::string& host, std::function<void(std::error_code, int)> done) {
-        later([=] {
+        later([this, host, done] {
             if (host != "kv.local") return done(make_error_code(kv_errc::unreachable), 0);
             done({}, ++sessions_);
         });
     }
     void get(int session, const std::string& key,
              std::function<void(std::error_code, std::string)> done) {
-        later([=] {
+        later([this, session, key, done] {
             std::string v;
             {
                 std::lock_guard<std::mutex> lk(m_);
@@ -73,7 +73,7 @@ public:
     }
     void put(int session, const std::string& key, const std::string& value,
              std::function<void(std::error_code)> done) {
-        later([=] {
+        later([this, session, key, value, done] {
             if (session <= 0) return done(make_error_code(kv_errc::unreachable));
             {
                 std::lock_guard<std::mutex> lk(m_);

@@ -203,16 +203,13 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
     g.n = n;
     g.mode = mode;
 
-    // One listener per child not done yet; small gathers keep them on this stack. A node
-    // unlinks itself when destroyed, so leaving early (done, an error) detaches them all.
+    // One listener per child not done yet; small gathers keep them on this stack, larger ones
+    // get them from the heap once a child turns out not to be done (a gather of children that
+    // all ended needs none). A node unlinks itself when destroyed, so leaving early (done, an
+    // error) detaches them all.
     ChildListener inline_nodes[16];
     std::unique_ptr<ChildListener[]> heap_nodes;
-    ChildListener* nodes = inline_nodes;
-    if (n > 16) {
-        heap_nodes.reset(new ChildListener[n]);
-        nodes = heap_nodes.get();
-    }
-    g.nodes = nodes;
+    if (n <= 16) g.nodes = inline_nodes;
     // One pass over the children: a gather of 100 000 reads 100 000 task blocks, far more
     // than the caches hold, so each pass is a trip through memory.
     for (std::size_t i = 0; i < n; ++i) {
@@ -225,9 +222,14 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
             continue;
         }
         ++g.remaining;
-        nodes[i].g = &g;
-        nodes[i].on_done = &on_child_done;
-        t->listeners.push_back(&nodes[i]);
+        if (!g.nodes) {
+            heap_nodes.reset(new ChildListener[n]);
+            g.nodes = heap_nodes.get();
+        }
+        ChildListener& node = g.nodes[i];
+        node.g = &g;
+        node.on_done = &on_child_done;
+        t->listeners.push_back(&node);
     }
     if (g.finished()) return g.failed;
     if (self->must_cancel && cancel_children(&g, self->cancel_msg())) self->must_cancel = false;

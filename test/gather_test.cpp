@@ -234,6 +234,26 @@ TEST(GatherTiming, AlreadyDecidedGatherDoesNotSuspend) {
     });
 }
 
+// More than 16 children, all ended: the values come back at once, without suspending (and
+// without listening to anyone), then a failure among them is rethrown the same way.
+TEST(GatherTiming, LargeGatherOfEndedChildrenDoesNotSuspend) {
+    af::run([] {
+        std::vector<af::Task<int>> tasks;
+        for (int i = 0; i < 40; ++i) tasks.push_back(af::async([i] { return i; }));
+        auto bad = af::async([]() -> int { throw std::runtime_error("ended badly"); });
+        af::sleep(0s);  // every child has run to its end
+        bool other_ran = false;
+        auto other = af::async([&] { other_ran = true; });
+        std::vector<int> values = af::gather(tasks);
+        ASSERT_EQ(values.size(), 40u);
+        for (int i = 0; i < 40; ++i) EXPECT_EQ(values[static_cast<std::size_t>(i)], i);
+        tasks.push_back(bad);
+        EXPECT_THROW(af::gather(tasks), std::runtime_error);
+        EXPECT_FALSE(other_ran);
+        af::await(other);
+    });
+}
+
 TEST(GatherTiming, CancelAfterTheLastChildEndedStillCancelsTheCaller) {
     af::run([] {
         af::Task<int> child = af::async([] {

@@ -1216,6 +1216,9 @@ TEST(Semaphore, DISABLED_AcquireFifoOrder4) {
 namespace {
 constexpr int N = 5;  // BarrierTests.asyncSetUp: self.N = 5
 
+/// all(results)
+bool all_true(const std::vector<bool>& v) { return std::find(v.begin(), v.end(), false) == v.end(); }
+
 /// BarrierTests.make_tasks: n tasks running fn.
 template <class F>
 std::vector<af::Task<af::detail::async_result_t<F&>>> make_tasks(int n, F& fn) {
@@ -1370,9 +1373,9 @@ TEST(Barrier, FillingTasksCheckReturnValue) {
         auto res = gather_tasks(N, coro);
 
         EXPECT_EQ(results1.size(), std::size_t(N));
-        EXPECT_TRUE(std::all_of(results1.begin(), results1.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results1));
         EXPECT_EQ(results2.size(), std::size_t(N));
-        EXPECT_TRUE(std::all_of(results2.begin(), results2.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results2));
         std::sort(res.begin(), res.end());
         EXPECT_EQ(res, (std::vector<std::size_t>{0, 1, 2, 3, 4}));
 
@@ -1444,7 +1447,7 @@ TEST(Barrier, FillingTasksCancelOne) {
         af::gather(t2, t3, t4);
 
         EXPECT_EQ(results.size(), 3u);
-        EXPECT_TRUE(std::all_of(results.begin(), results.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results));
 
         EXPECT_EQ(barrier.n_waiting(), 0u);
         EXPECT_FALSE(barrier.broken());
@@ -1490,7 +1493,7 @@ TEST(Barrier, ResetBarrierWhileTasksWaiting) {
         af::gather(tasks);
 
         EXPECT_EQ(results.size(), std::size_t(N - 1));
-        EXPECT_TRUE(std::all_of(results.begin(), results.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results));
         EXPECT_EQ(barrier.n_waiting(), 0u);
         EXPECT_FALSE(barrier.broken());
     });
@@ -1612,9 +1615,9 @@ TEST(Barrier, ResetBarrierWhileTasksWaitingAndWaitingAgain) {
 
         EXPECT_FALSE(barrier.broken());
         EXPECT_EQ(results1.size(), std::size_t(N - 1));
-        EXPECT_TRUE(std::all_of(results1.begin(), results1.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results1));
         EXPECT_EQ(results2.size(), std::size_t(N));
-        EXPECT_TRUE(std::all_of(results2.begin(), results2.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results2));
 
         EXPECT_EQ(barrier.n_waiting(), 0u);
     });
@@ -1659,11 +1662,11 @@ TEST(Barrier, ResetBarrierWhileTasksDraining) {
         gather_tasks(N, coro);
 
         EXPECT_FALSE(barrier.broken());
-        EXPECT_TRUE(std::all_of(results1.begin(), results1.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results1));
         EXPECT_EQ(results1.size(), std::size_t(N - 1));
         EXPECT_EQ(results2.size(), 0u);
         EXPECT_EQ(results3.size(), std::size_t(N));
-        EXPECT_TRUE(std::all_of(results3.begin(), results3.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results3));
 
         EXPECT_EQ(barrier.n_waiting(), 0u);
     });
@@ -1749,7 +1752,7 @@ TEST(Barrier, AbortBarrierWhenException) {
         EXPECT_TRUE(barrier.broken());
         EXPECT_EQ(results1.size(), 0u);
         EXPECT_EQ(results2.size(), std::size_t(N - 1));
-        EXPECT_TRUE(std::all_of(results2.begin(), results2.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results2));
         EXPECT_EQ(barrier.n_waiting(), 0u);
     });
 }
@@ -1790,9 +1793,9 @@ TEST(Barrier, AbortBarrierWhenExceptionThenResetting) {
         EXPECT_FALSE(barrier1.broken());
         EXPECT_EQ(results1.size(), 0u);
         EXPECT_EQ(results2.size(), std::size_t(N - 1));
-        EXPECT_TRUE(std::all_of(results2.begin(), results2.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results2));
         EXPECT_EQ(results3.size(), std::size_t(N));
-        EXPECT_TRUE(std::all_of(results3.begin(), results3.end(), [](bool b) { return b; }));
+        EXPECT_TRUE(all_true(results3));
 
         EXPECT_EQ(barrier1.n_waiting(), 0u);
     });

@@ -48,18 +48,22 @@ void throw_asio_error(const boost::system::error_code& ec, const std::string& wh
 }
 
 DatagramCore::DatagramCore(LoopImpl* L, int fam)
-    : loop(L), family(fam), sock_(L->io->context()), peek_only_(fam == AF_UNIX) {
+    : loop(L),
+      family(fam),
+      sock_(new Protocol::socket(L->io->context())),
+      backoff_(new boost::asio::steady_timer(L->io->context())),
+      peek_only_(fam == AF_UNIX) {
     // Asio opens sockets without close-on-exec, which a child process must not inherit; so
     // the descriptor is made here, with both flags set atomically, and handed to Asio.
     int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) throw_errno(errno, "socket");
     boost::system::error_code ec;
-    sock_.assign(Protocol(family, 0), fd, ec);
+    sock_->assign(Protocol(family, 0), fd, ec);
     if (ec) {
         ::close(fd);
         throw_asio_error(ec, "socket");
     }
-    sock_.non_blocking(true, ec);  // Asio's own calls then return would_block, never block
+    sock_->non_blocking(true, ec);  // Asio's own calls then return would_block, never block
     if (ec) throw_asio_error(ec, "socket");
     io_objects(L).live.push_back(this);
 }
@@ -68,14 +72,14 @@ DatagramCore::~DatagramCore() { close(); }
 
 void DatagramCore::bind(const Address& a, const std::string& path, const std::string& what) {
     boost::system::error_code ec;
-    sock_.bind(a, ec);
+    sock_->bind(a, ec);
     if (ec) throw_asio_error(ec, what);
     unix_path = path;
 }
 
 void DatagramCore::connect(const Address& a, const std::string& what) {
     boost::system::error_code ec;
-    sock_.connect(a, ec);
+    sock_->connect(a, ec);
     if (ec) throw_asio_error(ec, what);
     connected = true;
     remote = a;
@@ -84,8 +88,9 @@ void DatagramCore::connect(const Address& a, const std::string& what) {
 // ---- threads and states ----
 
 bool DatagramCore::on_own_thread() const noexcept {
+    if (closed) return true;
     LoopImpl* cur = current_loop();
-    return cur == loop || (cur == nullptr && !loop->entered);
+    return cur == loop || (cur == nullptr && std::this_thread::get_id() == owner_thread_);
 }
 
 void DatagramCore::check_thread(const char* what) const {
@@ -101,7 +106,7 @@ void DatagramCore::throw_closed(const char* what) {
 }
 
 TaskBase* DatagramCore::enter(const char* what) {
-    if (current_loop() && current_loop() != loop) check_thread(what);
+    if (current_loop()) check_thread(what);
     TaskBase* self = current_task_checked(what);  // outside any running loop: says so
     if (closed) throw_closed(what);
     throw_if_cancelled(self);
@@ -118,8 +123,8 @@ void DatagramCore::send(const char* p, std::size_t n, const Address* to, const c
     auto backoff = Clock::duration::zero();
     for (bool waited = false;;) {
         boost::system::error_code ec;
-        std::size_t sent = to ? sock_.send_to(boost::asio::buffer(p, n), *to, 0, ec)
-                              : sock_.send(boost::asio::buffer(p, n), 0, ec);
+        std::size_t sent = to ? sock_->send_to(boost::asio::buffer(p, n), *to, 0, ec)
+                              : sock_->send(boost::asio::buffer(p, n), 0, ec);
         if (!ec) {
             if (sent != n)  // a datagram goes whole or not at all
                 throw std::system_error(EMSGSIZE, std::system_category(), what);
@@ -134,11 +139,14 @@ void DatagramCore::send(const char* p, std::size_t n, const Address* to, const c
         if (waited) backoff = backoff == Clock::duration::zero()
                                   ? Clock::duration(kSendBackoffFirst)
                                   : std::min<Clock::duration>(backoff * 2, kSendBackoffCap);
+        boost::system::error_code wec;
         if (backoff != Clock::duration::zero()) {
-            asyncfiber::sleep(backoff);
+            // Another sender backing off too restarts the timer, waking this one early: it
+            // merely tries again sooner. close() cancels it.
+            backoff_->expires_after(backoff);
+            backoff_->async_wait(use_await[wec]);
         } else {
-            boost::system::error_code wec;
-            sock_.async_wait(Protocol::socket::wait_write, use_await[wec]);
+            sock_->async_wait(Protocol::socket::wait_write, use_await[wec]);
         }
         if (closed) throw_closed(what);
         waited = true;
@@ -161,10 +169,10 @@ void DatagramCore::arm_receive() {
     std::shared_ptr<DatagramCore> self = shared_from_this();
     auto done = [self](const boost::system::error_code& ec, std::size_t n) { self->on_landed(ec, n); };
     if (peek_only_)
-        sock_.async_receive_from(boost::asio::buffer(landing(), 0), landing_from_,
+        sock_->async_receive_from(boost::asio::buffer(landing(), 0), landing_from_,
                                  MSG_PEEK | MSG_TRUNC, std::move(done));
     else
-        sock_.async_receive_from(boost::asio::buffer(landing(), kLanding), landing_from_,
+        sock_->async_receive_from(boost::asio::buffer(landing(), kLanding), landing_from_,
                                  MSG_TRUNC, std::move(done));
 }
 
@@ -200,7 +208,7 @@ bool DatagramCore::try_receive(char* dst, std::size_t cap, std::string* out, Rec
             // is asked for, its length is peeked first and the buffer grows to fit.
             dst = landing();
             if (peek_only_ && cap > landing_size_) {
-                std::size_t len = sock_.receive_from(boost::asio::buffer(dst, 0), r.from,
+                std::size_t len = sock_->receive_from(boost::asio::buffer(dst, 0), r.from,
                                                      MSG_PEEK | MSG_TRUNC, ec);
                 if (ec == boost::asio::error::interrupted) continue;
                 if (kernel_has_nothing(ec)) return false;
@@ -213,7 +221,7 @@ bool DatagramCore::try_receive(char* dst, std::size_t cap, std::string* out, Rec
             }
             cap = std::min(cap, landing_size_);
         }
-        std::size_t len = sock_.receive_from(boost::asio::buffer(dst, cap), r.from, MSG_TRUNC, ec);
+        std::size_t len = sock_->receive_from(boost::asio::buffer(dst, cap), r.from, MSG_TRUNC, ec);
         if (ec == boost::asio::error::interrupted) continue;
         if (kernel_has_nothing(ec)) return false;
         if (ec) throw_asio_error(ec, what);
@@ -236,7 +244,13 @@ bool DatagramCore::take_landed(char* dst, std::size_t cap, std::string* out, Rec
     }
     if (peek_only_) {
         // A datagram is there (peeked): receive it now, into the caller's space.
-        bool got = try_receive(dst, cap, out, r, what);
+        bool got;
+        try {
+            got = try_receive(dst, cap, out, r, what);
+        } catch (...) {
+            rearm_for_waiters();
+            throw;
+        }
         rearm_for_waiters();
         return got;
     }
@@ -299,7 +313,10 @@ void DatagramCore::close() noexcept {
     unlink();
     // Pending operations complete with operation_aborted; their handlers hold a reference.
     boost::system::error_code ec;
-    sock_.close(ec);
+    sock_->close(ec);
+    sock_.reset();
+    backoff_->cancel(ec);
+    backoff_.reset();
     if (!unix_path.empty()) ::unlink(unix_path.c_str());
     landed_ = false;
     promised_ = false;

@@ -26,11 +26,13 @@
 #include <asyncfiber/detail/wait.hpp>
 
 #include <boost/asio/generic/datagram_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace asyncfiber {
 namespace detail {
@@ -51,7 +53,7 @@ public:
     DatagramCore& operator=(const DatagramCore&) = delete;
 
     // ---- set-up (before the endpoint is handed out) ----
-    Protocol::socket& socket() noexcept { return sock_; }
+    Protocol::socket& socket() noexcept { return *sock_; }
     /// Binds; for a Unix socket, remembers the path to remove on close.
     void bind(const Address& a, const std::string& unix_path, const std::string& what);
     void connect(const Address& a, const std::string& what);
@@ -76,7 +78,8 @@ public:
     /// The calling task, after checking that it runs on this core's loop and that the core is
     /// open; throws a pending cancellation.
     TaskBase* enter(const char* what);
-    /// True on the loop's thread, or on any thread while the loop is not running.
+    /// True on the loop's thread (or, while the loop is not running, the thread that made the
+    /// endpoint), or once closed: then nothing of the loop is touched any more.
     bool on_own_thread() const noexcept;
     /// Throws RuntimeError unless on_own_thread().
     void check_thread(const char* what) const;
@@ -107,7 +110,11 @@ private:
     void pass_on() noexcept;
     char* landing();
 
-    Protocol::socket sock_;
+    // Asio objects of the loop's io_context: released by close(), so that an endpoint that
+    // outlives its loop touches none of it.
+    std::unique_ptr<Protocol::socket> sock_;
+    std::unique_ptr<boost::asio::steady_timer> backoff_;  // see kSendBackoffFirst
+    const std::thread::id owner_thread_ = std::this_thread::get_id();
     bool peek_only_;  // Unix sockets: the pending operation peeks, the task receives
 
     // The outstanding receive and what it brought.

@@ -1,6 +1,7 @@
 // af::create_datagram_endpoint, af::create_unix_datagram_endpoint and af::DatagramEndpoint
 // over a DatagramCore: resolving, binding and connecting, addresses to and from SocketAddress.
 #include "datagram_core.hpp"
+#include "io_driver.hpp"
 #include "resolve.hpp"
 #include "socket_address.hpp"
 #include "stream_core.hpp"
@@ -10,7 +11,6 @@
 #include <boost/asio/socket_base.hpp>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -205,12 +205,11 @@ DatagramEndpoint::~DatagramEndpoint() {
         c_->close();
         return;
     }
-    // Another thread, while the loop may be running: touching the socket here would race
-    // with the loop. The loop closes the socket when it closes; until then it stays open.
-    std::fputs("asyncfiber: a DatagramEndpoint was destroyed on another thread than its loop's; "
-               "its socket stays open until the loop closes\n",
-               stderr);
-    new std::shared_ptr<detail::DatagramCore>(std::move(c_));  // kept for the loop to close
+    // Another thread, while the loop may be running: closing here would race with the loop,
+    // so the loop's thread does it (as call_soon_threadsafe would).
+    std::shared_ptr<detail::DatagramCore> c = std::move(c_);
+    detail::LoopImpl* L = c->loop;
+    L->io->post([c] { c->close(); });
 }
 
 detail::DatagramCore& DatagramEndpoint::core() const {

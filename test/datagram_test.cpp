@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <sys/socket.h>
@@ -262,6 +263,10 @@ TEST(Datagram, PortUnreachableThrowsConnectionRefused) {
         int err = error_of([&] { af::timeout(10s, [&] { client.recvfrom(); }); });
         EXPECT_EQ(err, ECONNREFUSED);
         EXPECT_EQ(std::error_code(err, std::system_category()), std::errc::connection_refused);
+        // Or the next send, whichever comes first.
+        client.send("anyone?");
+        let_io_run();
+        EXPECT_EQ(error_of([&] { client.send("again"); }), ECONNREFUSED);
         // The endpoint stays usable: a server back on the port gets the next datagram.
         af::DatagramOptions o;
         o.local_host = "127.0.0.1";
@@ -464,6 +469,29 @@ TEST(Datagram, ClosingWakesWaitingTasks) {
         af::sleep(1ms);
         q.server = af::DatagramEndpoint();
         EXPECT_EQ(af::wait_for(r2, 5s), EBADF);
+    });
+}
+
+// An endpoint kept past af::run: the loop closed it, and nothing of the dead loop is touched.
+TEST(Datagram, EndpointOutlivesItsLoop) {
+    af::DatagramEndpoint ep = af::run([] { return udp_server(); });
+    EXPECT_TRUE(ep.is_closing());
+    EXPECT_EQ(ep.local_address().family, af::SocketAddress::Family::none);
+    ep.close();
+    EXPECT_THROW(ep.recvfrom(), af::RuntimeError);  // no running loop
+    af::run([&] { EXPECT_EQ(error_of([&] { ep.recvfrom(); }), EBADF); });
+}
+
+// Destroyed on another thread while its loop runs: the loop's thread closes it.
+TEST(Datagram, DestroyedOnAnotherThreadIsClosedByItsLoop) {
+    af::run([] {
+        std::unique_ptr<af::DatagramEndpoint> ep(new af::DatagramEndpoint(udp_server()));
+        af::DatagramEndpoint& ref = *ep;
+        auto waiter = af::async([&ref] { return error_of([&ref] { ref.recvfrom(); }); });
+        af::sleep(1ms);
+        std::thread th([&] { ep.reset(); });
+        th.join();
+        EXPECT_EQ(af::wait_for(waiter, 5s), EBADF);
     });
 }
 

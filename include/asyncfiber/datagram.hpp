@@ -73,6 +73,7 @@ public:
     DatagramEndpoint(const DatagramEndpoint&) = delete;
     DatagramEndpoint& operator=(const DatagramEndpoint&) = delete;
     /// Closes the socket; a task still waiting on it wakes with the error close() gives.
+    /// Destroyed on another thread, it leaves the closing to its loop's thread.
     ~DatagramEndpoint();
 
     /// Sends one datagram to the connected remote (an empty one too). Waits only while the

@@ -107,12 +107,54 @@ TEST(Datagram, SendAndReceiveBothWays) {
         EXPECT_EQ(d.data, "world");
         EXPECT_EQ(d.from.port, p.server.local_address().port);
 
-        // sendto on a connected endpoint: its remote only (asyncio raises ValueError).
+        // sendto on a connected endpoint: its remote only (asyncio raises ValueError; CPython's
+        // test_selector_events.py test_sendto_connected_addr).
         p.client.sendto("again", p.client.remote_address());
         EXPECT_EQ(recv_within(p.server).data, "again");
         af::SocketAddress other = p.client.remote_address();
         other.port = static_cast<unsigned short>(other.port + 1);
         EXPECT_THROW(p.client.sendto("x", other), std::invalid_argument);
+    });
+}
+
+// Mirrors CPython's test_events.py _test_create_datagram_endpoint (test_create_datagram_endpoint
+// and test_create_datagram_endpoint_ipv6): a server answering b'resp:' + data, a client
+// connected to its address; the client sends b'xxx', the server gets 3 bytes, the client 8;
+// the client's local address is known; closing it ends it.
+void mirror_create_datagram_endpoint(const std::string& local_host) {
+    af::DatagramEndpoint server = udp_server(local_host);
+    auto serve = af::async([&] {
+        af::Datagram d = server.recvfrom();
+        server.sendto("resp:" + d.data, d.from);
+        return d.data.size();
+    });
+    af::DatagramOptions o;
+    o.remote_host = server.local_address().host;
+    o.remote_port = server.local_address().port;
+    af::DatagramEndpoint client = af::create_datagram_endpoint(o);
+    client.send("xxx");
+    EXPECT_EQ(af::wait_for(serve, 5s), 3u);
+    af::Datagram got = recv_within(client);
+    EXPECT_EQ(got.data.size(), 8u);
+    EXPECT_EQ(got.data, "resp:xxx");
+    EXPECT_NE(client.local_address().family, af::SocketAddress::Family::none);
+    client.close();
+    EXPECT_TRUE(client.is_closing());
+    server.close();
+}
+
+TEST(Datagram, CreateDatagramEndpointMirrorsCPython) {
+    af::run([] { mirror_create_datagram_endpoint("127.0.0.1"); });
+}
+
+TEST(Datagram, CreateDatagramEndpointIpv6MirrorsCPython) {
+    af::run([] {
+        try {
+            udp_server("::1");
+        } catch (const std::system_error& e) {
+            GTEST_SKIP() << "no IPv6 loopback on this machine: " << e.what();
+        }
+        mirror_create_datagram_endpoint("::1");
     });
 }
 
@@ -400,7 +442,7 @@ TEST(Datagram, SendAndRecvfromWaitInTwoTasksAtOnce) {
         const std::string a_path = temp_path("two-a"), b_path = temp_path("two-b");
         af::DatagramEndpoint b = af::create_unix_datagram_endpoint(b_path);
         af::DatagramEndpoint a = af::create_unix_datagram_endpoint(a_path, b_path);
-        const int n = 200;  // far more than the peer's queue holds (net.unix.max_dgram_qlen)
+        const int n = 2000;  // more than the peer holds (net.unix.max_dgram_qlen, the send buffer)
         int sent = 0;
         auto sender = af::async([&] {
             for (; sent < n; ++sent) a.send("m" + std::to_string(sent));

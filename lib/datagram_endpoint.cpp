@@ -38,7 +38,9 @@ bool same_address(const Address& a, const Address& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+/// "host:port" for messages ("[::1]:53" for IPv6, "*:53" for any interface).
 std::string host_port(const std::string& host, unsigned short port) {
+    if (host.empty()) return "*:" + std::to_string(port);
     SocketAddress a;
     a.family = host.find(':') != std::string::npos ? SocketAddress::Family::ipv6
                                                    : SocketAddress::Family::ipv4;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -597,6 +598,26 @@ TEST(Datagram, MisuseGivesClearErrors) {
         EXPECT_FALSE(u.is_closing());
     });
     EXPECT_THROW(af::create_datagram_endpoint(af::DatagramOptions()), af::RuntimeError);
+}
+
+TEST(Datagram, OutOfDescriptorsGivesEmfile) {
+    rlimit old;
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+    af::run([&] {
+        rlimit low = old;
+        low.rlim_cur = 256;
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+        std::vector<af::DatagramEndpoint> eps;
+        int err = 0;
+        for (int i = 0; i < 1000 && err == 0; ++i) err = error_of([&] { eps.push_back(udp_server()); });
+        ::setrlimit(RLIMIT_NOFILE, &old);
+        EXPECT_EQ(err, EMFILE);
+        ASSERT_GT(eps.size(), 1u);
+        // The endpoints made before work on.
+        eps.front().sendto("still here", eps.back().local_address());
+        EXPECT_EQ(recv_within(eps.back()).data, "still here");
+    });
+    ::setrlimit(RLIMIT_NOFILE, &old);
 }
 
 TEST(Datagram, Ipv6Loopback) {

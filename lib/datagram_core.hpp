@@ -76,7 +76,8 @@ public:
     const SocketAddress& sender_address(const Address& a);
 
     /// The calling task, after checking that it runs on this core's loop and that the core is
-    /// open; throws a pending cancellation.
+    /// open; throws a pending cancellation. Every send and receive passes here first, also
+    /// those that then complete without suspending.
     TaskBase* enter(const char* what);
     /// True on the loop's thread (or, while the loop is not running, the thread that made the
     /// endpoint), or once closed: then nothing of the loop is touched any more.

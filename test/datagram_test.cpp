@@ -76,6 +76,13 @@ int error_of(F fn) {
     return 0;
 }
 
+double cpu_seconds() {
+    rusage ru;
+    ::getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 // recvfrom, failing the test rather than hanging it when nothing comes.
 af::Datagram recv_within(af::DatagramEndpoint& ep, std::size_t max = 65536) {
     return af::timeout(5s, [&] { return ep.recvfrom(max); });
@@ -481,6 +488,40 @@ TEST(Datagram, CancelledSendSendsNothing) {
         // The timed-out datagram was not sent: the next one is the next to arrive.
         a.send("after");
         EXPECT_EQ(recv_within(b).data, "after");
+    });
+}
+
+// An unconnected Unix socket sending to a peer whose queue is full is reported writable all
+// the time (the kernel looks at the peer's queue only for a connected socket): the send must
+// wait without spinning the loop, go on when the peer reads, and end on close.
+TEST(Datagram, SendtoAFullUnixPeerWaitsWithoutSpinning) {
+    af::run([] {
+        const std::string a_path = temp_path("spin-a"), b_path = temp_path("spin-b");
+        af::DatagramEndpoint b = af::create_unix_datagram_endpoint(b_path);
+        af::DatagramEndpoint a = af::create_unix_datagram_endpoint(a_path);  // not connected
+        const af::SocketAddress to = b.local_address();
+        const int n = 100;
+        int sent = 0;
+        auto sender = af::async([&] {
+            for (; sent < n; ++sent) a.sendto("d" + std::to_string(sent), to);
+        });
+        af::sleep(20ms);
+        ASSERT_FALSE(sender.done());  // the peer's queue is full
+        const double cpu0 = cpu_seconds();
+        af::sleep(300ms);
+        EXPECT_LT(cpu_seconds() - cpu0, 0.03) << "a waiting send spins";  // backing off: ~1 ms
+        for (int i = 0; i < n; ++i) ASSERT_EQ(recv_within(b).data, "d" + std::to_string(i));
+        af::wait_for(sender, 5s);
+        // Waiting again, then closed.
+        auto more = af::async([&] {
+            return error_of([&] {
+                for (;;) a.sendto("more", to);
+            });
+        });
+        af::sleep(20ms);
+        ASSERT_FALSE(more.done());
+        a.close();
+        EXPECT_EQ(af::wait_for(more, 5s), EBADF);
     });
 }
 

@@ -315,7 +315,32 @@ void StreamCore::write_eof() {
 void StreamCore::close() {
     if (closing) return;
     closing = true;
-    if (wbuf.empty() || closed) abort();
+    if (wbuf.empty() || closed)
+        abort();
+    else
+        arm_close_timer();
+}
+
+void StreamCore::arm_close_timer() noexcept {
+    const Clock::time_point now = Clock::now();
+    if (close_timeout > Clock::time_point::max() - now) return;  // no limit
+    try {
+        std::weak_ptr<StreamCore> weak = shared_from_this();
+        close_timer_ = loop->call_at(now + close_timeout, [weak] {
+            if (std::shared_ptr<StreamCore> c = weak.lock()) c->abort_with_reset();
+        });
+    } catch (...) {
+        abort_with_reset();  // no timer to keep the limit: keep it now
+    }
+}
+
+void StreamCore::abort_with_reset() noexcept {
+    if (closed) return;
+    if (kind == Kind::socket) {
+        struct linger no_linger = {1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
+    }
+    abort();
 }
 
 void StreamCore::abort() noexcept {
@@ -334,11 +359,15 @@ void StreamCore::abort() noexcept {
     }
     fd = -1;
     wbuf.release();
+    close_timer_.cancel();
     reader_.fire();
     writer_.fire();
     wake_drainers();
     while (notify_first(closers_)) {
     }
+    std::function<void()> closed_hook;
+    closed_hook.swap(on_closed);
+    if (closed_hook) closed_hook();
 }
 
 void StreamCore::wait_closed() {

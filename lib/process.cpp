@@ -275,6 +275,16 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
         throw std::invalid_argument("asyncfiber: create_subprocess_exec needs a program");
     if (o.stdin_mode == Stdio::to_stdout || o.stdout_mode == Stdio::to_stdout)
         throw std::invalid_argument("asyncfiber: Stdio::to_stdout is for stderr only");
+    check_stream_limit(o.limit, "create_subprocess_exec");
+    // exec and chdir take C strings: a NUL inside would cut the string short unnoticed.
+    auto check_no_nul = [](const std::string& s, const char* what) {
+        if (s.find('\0') != std::string::npos)
+            throw std::invalid_argument(std::string("asyncfiber: create_subprocess_exec: a NUL byte "
+                                                    "inside ") + what);
+    };
+    for (const auto& a : argv) check_no_nul(a, "an argument");
+    for (const auto& e : o.env) check_no_nul(e, "an environment entry");
+    check_no_nul(o.cwd, "the working directory");
     if (!o.close_fds && !o.pass_fds.empty())
         throw std::invalid_argument("asyncfiber: create_subprocess_exec: pass_fds needs close_fds");
     for (int fd : o.pass_fds) {

@@ -253,6 +253,7 @@ void set_port(Endpoint& ep, unsigned short port) {
 }
 
 void check_options(const ServerOptions& o, const char* who) {
+    check_stream_limit(o.limit, who);
     if (o.close_timeout < Clock::duration::zero())
         throw std::invalid_argument(std::string("asyncfiber: ") + who +
                                     ": ServerOptions::close_timeout is negative");

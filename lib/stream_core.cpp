@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <system_error>
 #include <time.h>
@@ -52,9 +53,18 @@ sockaddr_un unix_address(const std::string& path, const char* who) {
     std::memset(&un, 0, sizeof un);
     if (path.empty() || path.size() >= sizeof un.sun_path)
         throw_errno(ENAMETOOLONG, std::string(who) + ": bad path '" + path + "'");
+    if (path[0] != '\0' && path.find('\0') != std::string::npos)
+        throw std::invalid_argument(std::string("asyncfiber: ") + who +
+                                    ": a NUL byte inside the path");
     un.sun_family = AF_UNIX;
     std::memcpy(un.sun_path, path.data(), path.size());
     return un;
+}
+
+void check_stream_limit(std::size_t limit, const char* who) {
+    if (limit == 0)
+        throw std::invalid_argument(std::string("asyncfiber: ") + who +
+                                    ": a stream limit must be positive");
 }
 
 void set_nonblocking(int fd) {

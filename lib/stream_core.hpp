@@ -164,8 +164,13 @@ std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCor
 [[noreturn]] void throw_errno(int err, const std::string& what);
 
 /// The address of a Unix-domain socket at `path`; throws (ENAMETOOLONG, naming `who`) for an
-/// empty path or one too long for sun_path.
+/// empty path or one too long for sun_path, std::invalid_argument for a file-system path
+/// with a NUL byte inside (a leading NUL names an abstract socket).
 sockaddr_un unix_address(const std::string& path, const char* who);
+
+/// Throws std::invalid_argument, naming `who`, for a stream buffer limit of 0 (asyncio's
+/// "Limit cannot be <= 0").
+void check_stream_limit(std::size_t limit, const char* who);
 
 /// Sets O_NONBLOCK and FD_CLOEXEC.
 void set_nonblocking(int fd);

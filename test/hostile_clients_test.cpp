@@ -780,13 +780,14 @@ void hostile_run(unsigned seed, RunResult& res) {
         // connection task per waiting place is cancelled.
         auto storm = af::async([&] {
             std::mt19937 r(seed * 7 + 1);
-            for (; !flood_over; ++res.storm_ticks) {
+            while (!flood_over) {  // set by main while this task sleeps
                 for (std::vector<af::TaskRef>& list : sv.victims) {
                     list.erase(std::remove_if(list.begin(), list.end(),
                                               [](const af::TaskRef& v) { return v.done(); }),
                                list.end());
                     if (!list.empty()) list[r() % list.size()].cancel("storm");
                 }
+                ++res.storm_ticks;
                 af::sleep(2ms);
             }
         });

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <string>
 #include <fcntl.h>
+#include <functional>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -330,6 +331,21 @@ TEST(Server, WaitClosedBasic) {
     });
 }
 
+namespace {
+// The steps test_close_clients and test_abort_clients share: wait_closed() waits while a
+// connection is open; after close() and `end_clients` it returns within two iterations.
+void wait_closed_ends_after(af::Server srv, const std::function<void()>& end_clients) {
+    auto task = af::async([srv]() mutable { srv.wait_closed(); });
+    af::sleep(0s);
+    EXPECT_FALSE(task.done());
+    srv.close();
+    end_clients();
+    af::sleep(0s);
+    af::sleep(0s);
+    EXPECT_TRUE(task.done());
+}
+}  // namespace
+
 // test_server.py TestServer2.test_close_clients
 TEST(Server, CloseClients) {
     af::run([] {
@@ -341,14 +357,7 @@ TEST(Server, CloseClients) {
             },
             "127.0.0.1", 0);
         auto rw = af::open_connection("127.0.0.1", srv.port());
-        auto task = af::async([srv]() mutable { srv.wait_closed(); });
-        af::sleep(0s);
-        EXPECT_FALSE(task.done());
-        srv.close();
-        srv.close_clients();
-        af::sleep(0s);
-        af::sleep(0s);
-        EXPECT_TRUE(task.done());
+        wait_closed_ends_after(srv, [&] { srv.close_clients(); });
         EXPECT_EQ(rw.first.read(-1), "");  // the client sees an orderly end
         rw.second.close();
     });
@@ -372,14 +381,7 @@ TEST(Server, AbortClients) {
         for (int i = 0; i < 64 && s_wr.write_buffer_size() == 0; ++i)
             s_wr.write(std::string(1 << 20, 'a'));
         EXPECT_NE(s_wr.write_buffer_size(), 0u);
-        auto task = af::async([srv]() mutable { srv.wait_closed(); });
-        af::sleep(0s);
-        EXPECT_FALSE(task.done());
-        srv.close();
-        srv.abort_clients();
-        af::sleep(0s);
-        af::sleep(0s);
-        EXPECT_TRUE(task.done());
+        wait_closed_ends_after(srv, [&] { srv.abort_clients(); });
         EXPECT_EQ(s_wr.write_buffer_size(), 0u);  // the queued data was dropped
         s_wr = af::StreamWriter();
         c.second.close();

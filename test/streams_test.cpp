@@ -253,16 +253,31 @@ TEST(Streams, AbortDropsQueuedDataAndThePeerSeesAReset) {
         bool closing = false;
         std::string read_after = "unset";
         int drain_error = 0;
+        int drainer_error = 0;
+        bool closer_returned = false;
         Link l = link_with([&](af::StreamReader r, af::StreamWriter w) {
             auto reader = af::async([r]() mutable { return r.read(100); });  // waits
-            af::sleep(0s);
             w.write(std::string(bulk, 'a'));
+            auto drainer = af::async([&, w]() mutable {  // waits: far above the high-water mark
+                try {
+                    w.drain();
+                } catch (const std::system_error& e) {
+                    drainer_error = e.code().value();
+                }
+            });
+            auto closer = af::async([&, w]() mutable {
+                w.wait_closed();
+                closer_returned = true;
+            });
+            af::sleep(0s);
             queued_before = w.write_buffer_size();
             w.abort();
             queued_after = w.write_buffer_size();
             closing = w.is_closing();
             w.abort();  // idempotent
             read_after = af::await(reader);
+            af::await(drainer);
+            af::await(closer);
             w.write("dropped");
             try {
                 w.drain();
@@ -275,7 +290,9 @@ TEST(Streams, AbortDropsQueuedDataAndThePeerSeesAReset) {
         EXPECT_GT(queued_before, 0u);
         EXPECT_EQ(queued_after, 0u);
         EXPECT_TRUE(closing);
-        EXPECT_EQ(read_after, "");
+        EXPECT_EQ(read_after, "");  // the tasks waiting on the stream were let go
+        EXPECT_EQ(drainer_error, ECONNRESET);
+        EXPECT_TRUE(closer_returned);
         EXPECT_EQ(drain_error, ECONNRESET);
         std::size_t got = 0;
         try {

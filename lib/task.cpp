@@ -65,7 +65,13 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
 }
 
 bool cancel_task(TaskBase* t, const std::string& msg) {
-    if (t->is_done()) return false;
+    if (t->is_done()) {
+        // As asyncio's Task.cancel(), which clears _log_traceback before it looks at done():
+        // whoever cancels a task that already failed has dealt with it, so its exception is
+        // not reported as never retrieved.
+        t->retrieved = true;
+        return false;
+    }
     ++t->cancel_requests;
     if (t->status == TaskStatus::suspended && t->cancel_hook && t->cancel_hook->forward(t->cancel_hook, msg))
         return true;  // handed on to what it awaits; it wakes when that ends

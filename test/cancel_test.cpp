@@ -245,6 +245,21 @@ TEST(Cancel, SigintCancelsMain) {
     EXPECT_EQ(sa.sa_handler, SIG_DFL);  // restored
 }
 
+// test_tasks.py: test_tb_logger_not_called_after_cancel (cancel() of a task that already
+// failed marks its exception retrieved: asyncio's cancel() clears _log_traceback first)
+TEST(Cancel, CancelOfAFailedTaskSilencesNeverRetrieved) {
+    std::vector<std::string> reports;
+    af::run([&] {
+        af::Loop::current().set_exception_handler(
+            [&](const af::ExceptionContext& c) { reports.push_back(c.message); });
+        auto task = af::async([] { throw std::invalid_argument("TypeError"); });
+        af::sleep(50ms);
+        EXPECT_FALSE(task.cancel());
+        task = af::Task<void>();
+    });
+    EXPECT_TRUE(reports.empty()) << reports.front();
+}
+
 TEST(Cancel, PendingCancelIsHandedToTheAwaitedTask) {
     af::run([] {
         auto inner = af::async([] { af::sleep(10s); });

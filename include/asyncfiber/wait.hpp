@@ -173,8 +173,9 @@ private:
 }  // namespace detail
 
 /// The range af::as_completed returns. Dereferencing an iterator suspends until the next
-/// task is done and yields it (asyncio.as_completed). Move-only; destroying it early leaves
-/// the tasks running.
+/// task is done and yields it (asyncio.as_completed). A task is consumed when it is yielded:
+/// a loop left with `break` and iterated again (a new begin()) goes on with the next task,
+/// as a Python iterator resumes. Move-only; destroying it early leaves the tasks running.
 template <class T>
 class AsCompleted {
 public:
@@ -187,7 +188,8 @@ public:
         using reference = Task<T>;
 
         iterator() = default;
-        /// Suspends until the next task is done. Throws TimeoutError past the deadline.
+        /// Suspends until the next task is done and consumes it (dereferencing the same
+        /// position again yields the same task). Throws TimeoutError past the deadline.
         Task<T> operator*() const { return r_->next_task(); }
         iterator& operator++() {
             r_->advance();
@@ -210,7 +212,12 @@ public:
         : tasks_(std::move(tasks)), q_(new detail::CompletionQueue(states(tasks_), deadline)) {}
     AsCompleted(AsCompleted&&) = default;
 
-    iterator begin() { return iterator(this); }
+    /// Starts a new pass: the task yielded at the position where an earlier loop stopped
+    /// was consumed there.
+    iterator begin() {
+        current_valid_ = false;
+        return iterator(this);
+    }
     iterator end() { return iterator(); }
     std::size_t size() const noexcept { return tasks_.size(); }
 
@@ -224,7 +231,8 @@ private:
         }
         return s;
     }
-    bool exhausted() const noexcept { return consumed_ >= q_->size(); }
+    // At the end when every task was consumed and the position holds none of them.
+    bool exhausted() const noexcept { return !current_valid_ && q_->yielded() >= q_->size(); }
     Task<T> next_task() {
         if (!current_valid_) {
             current_ = q_->next();
@@ -235,14 +243,12 @@ private:
     void advance() {
         if (!current_valid_) next_task();  // ++ without * still consumes one completion
         current_valid_ = false;
-        ++consumed_;
     }
 
     std::vector<Task<T>> tasks_;
     std::unique_ptr<detail::CompletionQueue> q_;
-    std::size_t consumed_ = 0;
-    std::size_t current_ = 0;
-    bool current_valid_ = false;
+    std::size_t current_ = 0;      // the task at the iterator's position (an index in tasks_)
+    bool current_valid_ = false;   // the position holds a task already consumed
 };
 
 /// asyncio.as_completed: `for (auto t : af::as_completed(tasks)) use(af::await(t));` yields

@@ -96,24 +96,42 @@ auto timeout(std::chrono::duration<Rep, Period> d, F&& fn) -> decltype(fn()) {
     return timeout_at(when, std::forward<F>(fn));
 }
 
-/// asyncio.wait_for: waits for `t` at most `d`. On timeout cancels `t`, waits until it has
-/// finished, then throws TimeoutError. If `t` swallows the cancellation and returns a value,
-/// that value is returned (as in Python 3.12+). Cancelling the caller cancels `t`.
+/// asyncio.wait_for on a task: waits for `t` at most `d`. On timeout cancels `t`, waits
+/// until it has finished, then throws TimeoutError. A value `t` has by the time the timeout
+/// is handled is returned, not lost: one it returned after swallowing the cancellation (as
+/// in Python 3.12+), or one it produced in the very iteration the deadline passed.
+/// Cancelling the caller cancels `t`.
 template <class T, class Rep, class Period>
 T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
     if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
-    return timeout(d, [&t]() -> T {
-        detail::await_done(t.state());
-        return detail::take_done(t);
-    });
+    try {
+        return timeout(d, [&t]() -> T {
+            detail::await_done(t.state());
+            return detail::take_done(t);
+        });
+    } catch (const TimeoutError&) {
+        // The deadline was handled after `t` had finished (it could not take the
+        // cancellation any more): its value wins.
+        if (t.state()->outcome != detail::TaskOutcome::value) throw;
+    }
+    return detail::take_done(t);
 }
 
-/// wait_for on a callable: spawns it as a task first.
+/// asyncio.wait_for on a callable: timeout(d, fn), as Python 3.12+ runs the awaited
+/// coroutine in the calling task. fn runs at once in the calling task (even one whose
+/// cancellation is pending: its first suspension point sees it), so a value it produced is
+/// returned and never dropped with a task of its own. As in Python 3.12+, a duration <= 0
+/// does not start fn: the call lets the other tasks run once (a suspension point) and throws
+/// TimeoutError.
 template <class F, class Rep, class Period,
           class = typename std::enable_if<!detail::is_task<typename std::decay<F>::type>::value>::type>
 auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d)
-    -> typename decltype(asyncfiber::async(std::forward<F>(fn)))::value_type {
-    return wait_for(asyncfiber::async(std::forward<F>(fn)), d);
+    -> typename std::decay<decltype(std::forward<F>(fn)())>::type {
+    if (d <= d.zero()) {
+        yield_now();
+        throw TimeoutError();
+    }
+    return timeout(d, [&fn] { return std::forward<F>(fn)(); });
 }
 
 /// When af::wait returns (asyncio.FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED).

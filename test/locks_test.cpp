@@ -380,6 +380,56 @@ TEST(Condition, WaitCancelAfterNotify) {
     });
 }
 
+// test_locks.py ConditionTests.test_cancelled_wakeup_relock (gh-112202: a task cancelled
+// while it re-acquires the lock after a notify passes the notification on)
+TEST(Condition, CancelledWakeupRelock) {
+    af::run([] {
+        af::Condition condition;
+        int state = 0;
+        auto consumer = [&] {
+            std::lock_guard<af::Condition> g(condition);
+            while (true) {
+                condition.wait_for([&] { return state != 0; });
+                if (state < 0) return;
+                state -= 1;
+            }
+        };
+
+        // create two consumers
+        std::vector<af::Task<void>> c{af::async(consumer), af::async(consumer)};
+        // wait for them to settle
+        af::sleep(0s);
+        {
+            std::lock_guard<af::Condition> g(condition);
+            // produce one item and wake up one
+            state += 1;
+            condition.notify(1);
+
+            // now we sleep for a bit.  This allows the target task to wake up and
+            // settle on re-aquiring the lock
+            af::sleep(0s);
+
+            // Cancel it while awaiting the lock
+            // This cancel could come the outside.
+            c[0].cancel();
+
+            // now wait for the item to be consumed
+            // if it doesn't means that our "notify" didn"t take hold.
+            // because it raced with a cancel()
+            try {
+                af::timeout(10ms, [&] { condition.wait_for([&] { return state == 0; }); });
+            } catch (const af::TimeoutError&) {
+            }
+            EXPECT_EQ(state, 0);
+
+            // clean up
+            state = -1;
+            condition.notify_all();
+        }
+        af::await(c[1]);
+    });
+}
+
 // test_locks.py ConditionTests.test_wait_unacquired
 TEST(Condition, WaitUnacquired) {
     af::run([] {

@@ -679,6 +679,46 @@ TEST(Semaphore, AcquireFifoOrder) {
     });
 }
 
+// test_locks.py SemaphoreTests.test_acquire_fifo_order_2 (a task that releases and at once
+// acquires again queues behind a waiter that was woken but has not run yet)
+TEST(Semaphore, AcquireFifoOrder2) {
+    af::run([] {
+        af::Semaphore sem(1);
+        std::vector<int> result;
+
+        auto c1 = [&] {
+            sem.acquire();
+            result.push_back(1);
+            return true;
+        };
+        auto c2 = [&] {
+            sem.acquire();
+            result.push_back(2);
+            sem.release();
+            sem.acquire();
+            result.push_back(4);
+            return true;
+        };
+        auto c3 = [&] {
+            sem.acquire();
+            result.push_back(3);
+            return true;
+        };
+
+        auto t1 = af::async(c1);
+        auto t2 = af::async(c2);
+        auto t3 = af::async(c3);
+
+        af::sleep(0s);
+
+        sem.release();
+        sem.release();
+
+        af::gather(t1, t2, t3);
+        EXPECT_EQ(result, (std::vector<int>{1, 2, 3, 4}));
+    });
+}
+
 // test_locks.py SemaphoreTests.test_release_not_acquired (BoundedSemaphore)
 TEST(Semaphore, BoundedReleaseNotAcquired) {
     af::run([] {

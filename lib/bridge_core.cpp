@@ -95,27 +95,39 @@ void BridgeCore::check_take() {
     }
 }
 
+bool BridgeCore::abandoned() const {
+    std::lock_guard<std::mutex> lk(m_);
+    return abandoned_;
+}
+
 namespace {
 struct CancelCall : CancelHook {
-    CancelCall(void (*f)(void*), void* a, LoopImpl* l) noexcept : fn(f), arg(a), loop(l) {}
-    void (*fn)(void*);
+    CancelCall(bool (*f)(void*), void* a, LoopImpl* l) noexcept : fn(f), arg(a), loop(l) {}
+    bool (*fn)(void*);
     void* arg;
     LoopImpl* loop;
+    bool deferred = false;  // a cancel waits for the operation to complete
+    std::string msg;
 };
 
-bool forward_cancel(CancelHook* h, const std::string&) {
+bool forward_cancel(CancelHook* h, const std::string& msg) {
     auto* c = static_cast<CancelCall*>(h);
+    bool runs_on = false;
     try {
-        c->fn(c->arg);
+        runs_on = c->fn(c->arg);
     } catch (...) {
         c->loop->report(ExceptionContext{"exception while cancelling an awaited operation",
                                          std::current_exception(), {}});
     }
-    return false;  // the task is woken with CancelledError at once either way
+    if (!runs_on) return false;  // the task is woken with CancelledError at once
+    // Taken over: the task wakes when the operation completes, then throws CancelledError.
+    c->deferred = true;
+    c->msg = msg;
+    return true;
 }
 }  // namespace
 
-void BridgeCore::wait(const char* what, void (*on_cancel)(void*), void* arg,
+void BridgeCore::wait(const char* what, bool (*on_cancel)(void*), void* arg,
                       bool abandon_on_cancel) {
     TaskBase* self = current_task_checked(what);
     {
@@ -151,11 +163,12 @@ void BridgeCore::wait(const char* what, void (*on_cancel)(void*), void* arg,
     for (;;) {
         {
             std::lock_guard<std::mutex> lk(m_);
-            if (state_ != State::pending) return;
+            if (state_ != State::pending) break;
         }
         suspend(self, what);
         throw_if_cancelled(self);
     }
+    if (reg.call.deferred) throw CancelledError(reg.call.msg);
 }
 
 }  // namespace detail

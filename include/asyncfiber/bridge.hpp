@@ -226,10 +226,24 @@ void set_default_executor_size(std::size_t threads);
 /// std::invalid_argument for 0 (also set_default_executor_size), RuntimeError once closed.
 void set_executor_size(Loop& loop, std::size_t threads);
 
+/// The tag of `af::to_thread(af::abandon_on_cancel, fn, args...)`.
+struct AbandonOnCancel {};
+/// Makes to_thread leave fn behind when its task is cancelled (see to_thread).
+constexpr AbandonOnCancel abandon_on_cancel{};
+
 namespace detail {
+/// A job queued on a loop's pool (lib/thread_pool.cpp).
+class PoolJob;
 /// Queues `job` on the pool of the loop running on this thread (created on first use, shut
-/// down and joined by Loop::close after the queued jobs ran).
-void submit_to_pool(std::function<void()> job);
+/// down and joined by Loop::close after the queued jobs ran). The handle lets the task that
+/// submitted it take it back while no thread has started it.
+std::shared_ptr<PoolJob> submit_to_pool(std::function<void()> job);
+/// What cancelling a task in to_thread does (BridgeCore::wait's on_cancel; `job` is a
+/// PoolJob). Both take a job that has not started out of the queue: it never runs and the
+/// task wakes at once. Of a job that runs, the first waits for the end (returns true), the
+/// second leaves it behind (returns false).
+bool withdraw_or_wait_for(void* job);
+bool withdraw_or_abandon(void* job);
 
 template <class R, class F, class Tuple, std::size_t... I>
 void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std::false_type) {
@@ -240,28 +254,23 @@ void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std
     std::move(f)(std::move(std::get<I>(args))...);
     core.emplace();
 }
-}  // namespace detail
 
-/// Runs fn(args...) on the loop's thread pool and suspends the calling task until it
-/// returns; returns its value or rethrows its exception (same type). Cancelling the task
-/// wakes it with CancelledError at once; the function runs on and its result is dropped.
-/// fn and args are decay-copied and destroyed on the pool thread.
 template <class F, class... Args>
-detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
-    using R = detail::async_result_t<F, Args...>;
+async_result_t<F, Args...> run_in_pool(bool abandon, F&& fn, Args&&... args) {
+    using R = async_result_t<F, Args...>;
     using Job = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
-    detail::TaskBase* self = detail::current_task_checked("af::to_thread");
-    detail::throw_if_cancelled(self);
-    auto core = detail::CoreRef<detail::Shared<R>>::adopt(new detail::Shared<R>);
+    TaskBase* self = current_task_checked("af::to_thread");
+    throw_if_cancelled(self);
+    auto core = CoreRef<Shared<R>>::adopt(new Shared<R>);
     // shared_ptr: std::function needs a copyable target; the job itself may be move-only.
     auto job = std::make_shared<Job>(std::forward<F>(fn),
                                      std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
-    detail::CompleterRef<detail::Shared<R>> completer(core.get());
-    detail::submit_to_pool([completer, job]() mutable {
+    CompleterRef<Shared<R>> completer(core.get());
+    std::shared_ptr<PoolJob> queued = submit_to_pool([completer, job]() mutable {
         std::exception_ptr err;
         try {
-            detail::run_into(*completer.get(), std::get<0>(*job), std::get<1>(*job),
-                             std::index_sequence_for<Args...>{}, std::is_void<R>{});
+            run_into(*completer.get(), std::get<0>(*job), std::get<1>(*job),
+                     std::index_sequence_for<Args...>{}, std::is_void<R>{});
         } catch (...) {
             err = std::current_exception();
         }
@@ -270,8 +279,34 @@ detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
         // hold on the exception object.
         if (err) completer.get()->set_error(std::move(err));
     });
-    core->wait("to_thread", nullptr, nullptr, true);
+    core->wait("to_thread", abandon ? &withdraw_or_abandon : &withdraw_or_wait_for, queued.get(),
+               abandon);
     return core->take();
+}
+}  // namespace detail
+
+/// Runs fn(args...) on the loop's thread pool and suspends the calling task until it
+/// returns; returns its value or rethrows its exception (same type). fn and args are
+/// decay-copied and destroyed on the pool thread.
+///
+/// Cancelling the task (or a timeout) while fn runs keeps the task waiting until fn has
+/// returned, then throws CancelledError (fn's result is dropped): fn may capture the task's
+/// locals by reference, and they are still there whenever it touches them (Trio's default,
+/// for that reason). A call cancelled while its job still waits for a free thread ends at
+/// once, and the job never runs (its fn and args are then destroyed on the loop's thread).
+template <class F, class... Args,
+          class = typename std::enable_if<!std::is_same<typename std::decay<F>::type, AbandonOnCancel>::value>::type>
+detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
+    return detail::run_in_pool(false, std::forward<F>(fn), std::forward<Args>(args)...);
+}
+
+/// `af::to_thread(af::abandon_on_cancel, fn, args...)`: as above, but cancelling the task
+/// wakes it with CancelledError at once while fn runs on; its result is dropped when it
+/// comes. Only for an fn that owns everything it touches (captures by value, arguments by
+/// value): nothing of the task's frame may be reached from it once the task has moved on.
+template <class F, class... Args>
+detail::async_result_t<F, Args...> to_thread(AbandonOnCancel, F&& fn, Args&&... args) {
+    return detail::run_in_pool(true, std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 // ======================================================================================
@@ -341,12 +376,13 @@ std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& l
 
 namespace detail {
 struct UseAwaitCancel {
-    void (*fn)(void*) = nullptr;
+    bool (*fn)(void*) = nullptr;
     void* obj = nullptr;
 };
 template <class IoObject>
-void cancel_io_object(void* obj) {
+bool cancel_io_object(void* obj) {
     static_cast<IoObject*>(obj)->cancel();
+    return false;  // the task wakes at once; the aborted handler finds nobody
 }
 }  // namespace detail
 

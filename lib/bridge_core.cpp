@@ -2,6 +2,7 @@
 #include "io_driver.hpp"
 #include "loop_impl.hpp"
 
+#include <asyncfiber/bridge.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
 #include <asyncfiber/detail/wait.hpp>
 
@@ -15,6 +16,29 @@ void report_extra_completion(const char* what) noexcept {
     std::string line = std::string("asyncfiber: ") + what +
                        " was completed more than once; the extra completion was ignored\n";
     std::fputs(line.c_str(), stderr);
+}
+
+void report_orphaned_completion(OrphanedCompletion how, bool object_named) noexcept {
+    LoopImpl* L = current_loop();
+    if (!L || how == OrphanedCompletion::aborted) return;
+    const bool lost = how == OrphanedCompletion::with_result && !object_named;
+    if (!lost && !L->debug) return;
+    try {
+        std::string msg =
+            "a Boost.Asio operation awaited with af::use_await completed after its task had "
+            "stopped waiting (cancelled or timed out)";
+        if (lost)
+            msg += "; what it produced (bytes it read, a connection it accepted...) is lost. "
+                   "Name the I/O object, af::use_await.cancels(obj), so that the operation is "
+                   "cancelled with its task";
+        else if (how == OrphanedCompletion::failed)
+            msg += " and failed; the error was dropped";
+        else
+            msg += "; its result was dropped";
+        L->report(ExceptionContext{msg, nullptr, {}});
+    } catch (...) {
+        // Out of memory while reporting: nothing more can be said.
+    }
 }
 
 void BridgeCore::drop_completer() noexcept {

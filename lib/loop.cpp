@@ -95,17 +95,7 @@ void LoopImpl::report(const ExceptionContext& ctx) noexcept {
 void default_report(const ExceptionContext& ctx) noexcept {
     std::string line = "asyncfiber: " + ctx.message;
     if (!ctx.task_name.empty()) line += " (task '" + ctx.task_name + "')";
-    if (ctx.exception) {
-        try {
-            std::rethrow_exception(ctx.exception);
-        } catch (const std::exception& e) {
-            line += ": " + std::string(e.what());
-        } catch (const CancelledError& e) {
-            line += ": CancelledError: " + std::string(e.what());
-        } catch (...) {
-            line += ": an exception of unknown type";
-        }
-    }
+    if (ctx.exception) line += ": " + describe_exception(ctx.exception);
     line += "\n";
     std::fputs(line.c_str(), stderr);
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -394,5 +395,332 @@ TEST(TaskGroup, Hydra) {
         }
         EXPECT_GE(heads, 10);
         EXPECT_EQ(g.size(), 0u);
+    });
+}
+
+// ---- af::task_group: the body runs in the calling task and is interrupted by a failure ----
+// (CPython's durations are divided by ten.)
+
+namespace {
+struct MyExc : std::runtime_error {
+    MyExc() : std::runtime_error("MyExc") {}
+};
+struct ZeroDivisionError : std::runtime_error {
+    ZeroDivisionError() : std::runtime_error("division by zero") {}
+};
+template <class E>
+bool holds(const af::TaskGroupError& e, std::size_t i) {
+    if (i >= e.exceptions().size()) return false;
+    try {
+        std::rethrow_exception(e.exceptions()[i]);
+    } catch (const E&) {
+        return true;
+    } catch (...) {
+    }
+    return false;
+}
+}  // namespace
+
+// The asyncio worker idiom: members consume a queue, the body waits on queue.join(), a
+// member fails. The failure interrupts queue.join(), the other members are cancelled, and
+// the call ends with the group's error instead of waiting forever.
+TEST(TaskGroupScope, WorkerIdiomEndsWithTheGroupError) {
+    af::run([] {
+        af::Queue<int> queue;
+        std::vector<int> processed;
+        bool join_interrupted = false;
+        auto start = std::chrono::steady_clock::now();
+        try {
+            // A hang ends here (and fails below) instead of blocking the test.
+            af::timeout(10s, [&] {
+                af::task_group([&](af::TaskGroup& g) {
+                    for (int w = 0; w < 3; ++w)
+                        g.spawn([&] {
+                            for (;;) {
+                                int item = queue.get();
+                                if (item == 5) throw std::runtime_error("cannot process item 5");
+                                processed.push_back(item);
+                                af::sleep(1ms);
+                                queue.task_done();
+                            }
+                        });
+                    for (int i = 0; i < 10; ++i) queue.put_nowait(i);
+                    try {
+                        queue.join();
+                    } catch (const af::CancelledError&) {
+                        join_interrupted = true;
+                        throw;
+                    }
+                });
+            });
+            FAIL() << "no exception";
+        } catch (const af::TaskGroupError& e) {
+            ASSERT_EQ(e.exceptions().size(), 1u);
+            EXPECT_STREQ(e.what(), "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), "
+                                   "the first: cannot process item 5");
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the failure did not interrupt the body";
+        EXPECT_TRUE(join_interrupted);
+        EXPECT_EQ(af::current_task().cancelling(), 0);  // the group's cancellation was taken back
+        af::sleep(1ms);  // and does not reach the code after the group
+        EXPECT_EQ(std::count(processed.begin(), processed.end(), 5), 0);
+    });
+}
+
+// The body's value is returned once every member has ended.
+TEST(TaskGroupScope, ReturnsTheBodysValueAfterTheMembers) {
+    af::run([] {
+        af::Task<int> a;
+        std::unique_ptr<int> p = af::task_group([&](af::TaskGroup& g) {
+            a = g.spawn([] {
+                af::sleep(5ms);
+                return 42;
+            });
+            return std::unique_ptr<int>(new int(7));
+        });
+        ASSERT_TRUE(p);
+        EXPECT_EQ(*p, 7);
+        EXPECT_TRUE(a.done());
+        EXPECT_EQ(a.result(), 42);
+        int n = 0;
+        af::task_group([&](af::TaskGroup& g) { g.spawn([&] { ++n; }); });
+        EXPECT_EQ(n, 1);
+        EXPECT_THROW(af::task_group([](af::TaskGroup& g) { g.join(); }), af::TaskGroupError);
+    });
+}
+
+// test_taskgroups.py: test_cancel_children_on_child_error
+TEST(TaskGroupScope, CancelChildrenOnChildError) {
+    af::run([] {
+        int NUM = 0;
+        bool t2_cancel = false;
+        bool runner_cancel = false;
+
+        auto foo1 = [] {
+            af::sleep(10ms);
+            throw ZeroDivisionError();
+        };
+        auto foo2 = [&] {
+            try {
+                af::sleep(500ms);
+            } catch (const af::CancelledError&) {
+                t2_cancel = true;
+                throw;
+            }
+            NUM += 1;
+        };
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                g.spawn(foo1);
+                g.spawn(foo1);
+                g.spawn(foo1);
+                g.spawn(foo2);
+                try {
+                    af::sleep(1s);
+                } catch (const af::CancelledError&) {
+                    runner_cancel = true;
+                    throw;
+                }
+            });
+            NUM += 10;
+        };
+
+        try {
+            af::await(af::async(runner));
+            FAIL() << "no TaskGroupError";
+        } catch (const af::TaskGroupError& cm) {
+            for (std::size_t i = 0; i < cm.exceptions().size(); ++i)
+                EXPECT_TRUE(holds<ZeroDivisionError>(cm, i));
+        }
+        EXPECT_EQ(NUM, 0);
+        EXPECT_TRUE(t2_cancel);
+        EXPECT_TRUE(runner_cancel);
+    });
+}
+
+// test_taskgroups.py: test_cancellation_in_body (a cancellation from outside: CancelledError
+// with its message, though the members fail meanwhile... and have not yet here)
+TEST(TaskGroupScope, CancellationInBody) {
+    af::run([] {
+        auto foo = [] {
+            af::sleep(10ms);
+            throw ZeroDivisionError();
+        };
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                for (int i = 0; i < 5; ++i) g.spawn(foo);
+                try {
+                    af::sleep(1s);
+                } catch (const af::CancelledError&) {
+                    throw;
+                }
+            });
+        };
+
+        auto r = af::async(runner);
+        af::sleep(5ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel("test");
+        try {
+            af::await(r);
+            FAIL() << "no CancelledError";
+        } catch (const af::CancelledError& cm) {
+            EXPECT_EQ(cm.message(), "test");
+        }
+    });
+}
+
+// test_taskgroups.py: test_taskgroup_18 (the body turns the cancellation into an exception
+// of its own: that exception, in the group's error)
+TEST(TaskGroupScope, BodyRaisesOnCancellation) {
+    af::run([] {
+        int NUM = 0;
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup&) {
+                try {
+                    af::sleep(1s);
+                } catch (const af::CancelledError&) {
+                    NUM += 10;
+                    // This isn't a good idea, but we have to support
+                    // this weird case.
+                    throw MyExc();
+                }
+            });
+        };
+
+        auto r = af::async(runner);
+        af::sleep(10ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel();
+
+        try {
+            af::await(r);
+            FAIL() << "no TaskGroupError";
+        } catch (const af::TaskGroupError& t) {
+            ASSERT_EQ(t.exceptions().size(), 1u);
+            EXPECT_TRUE(holds<MyExc>(t, 0));
+        }
+        EXPECT_EQ(NUM, 10);
+    });
+}
+
+// test_taskgroups.py: test_taskgroup_19 (the body's own exception joins the members' errors)
+TEST(TaskGroupScope, BodyExceptionJoinsTheErrors) {
+    af::run([] {
+        auto crash_soon = [] {
+            af::sleep(10ms);
+            throw ZeroDivisionError();
+        };
+        auto nested = [] {
+            try {
+                af::sleep(1s);
+            } catch (...) {
+            }
+            throw MyExc();  // finally: raise MyExc
+        };
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                g.spawn(crash_soon);
+                nested();
+            });
+        };
+
+        auto r = af::async(runner);
+        try {
+            af::await(r);
+            FAIL() << "no TaskGroupError";
+        } catch (const af::TaskGroupError& t) {
+            ASSERT_EQ(t.exceptions().size(), 2u);
+            EXPECT_TRUE(holds<ZeroDivisionError>(t, 0));  // the member's first
+            EXPECT_TRUE(holds<MyExc>(t, 1));              // then the body's
+        }
+    });
+}
+
+// A failure and a cancellation from outside at once: TaskGroupError wins, and the outside
+// cancellation stays pending (cancelling() unchanged) for the task's next suspension point,
+// as asyncio re-cancels the parent.
+TEST(TaskGroupScope, OutsideCancellationSurvivesTheGroupError) {
+    af::run([] {
+        bool cancelled_after = false;
+        auto r = af::async([&] {
+            try {
+                af::task_group([&](af::TaskGroup& g) {
+                    g.spawn([] {
+                        try {
+                            af::sleep(1s);
+                        } catch (const af::CancelledError&) {
+                            throw MyExc();  // fails while being cancelled
+                        }
+                    });
+                    af::sleep(1s);
+                });
+            } catch (const af::TaskGroupError& e) {
+                EXPECT_TRUE(holds<MyExc>(e, 0));
+                EXPECT_EQ(af::current_task().cancelling(), 1);
+            }
+            try {
+                af::sleep(1s);
+            } catch (const af::CancelledError&) {
+                cancelled_after = true;
+                throw;
+            }
+        });
+        af::sleep(5ms);
+        r.cancel();
+        EXPECT_THROW(af::await(r), af::CancelledError);
+        EXPECT_TRUE(cancelled_after);
+    });
+}
+
+// An enclosing timeout is a cancellation from outside: the members are cancelled and
+// waited for, and the timeout reports its expiry.
+TEST(TaskGroupScope, UnderATimeout) {
+    af::run([] {
+        int cancelled_members = 0;
+        EXPECT_THROW(af::timeout(10ms,
+                                 [&] {
+                                     af::task_group([&](af::TaskGroup& g) {
+                                         for (int i = 0; i < 3; ++i)
+                                             g.spawn([&] {
+                                                 try {
+                                                     af::sleep(1s);
+                                                 } catch (const af::CancelledError&) {
+                                                     ++cancelled_members;
+                                                     throw;
+                                                 }
+                                             });
+                                         af::sleep(1s);
+                                     });
+                                 }),
+                     af::TimeoutError);
+        EXPECT_EQ(cancelled_members, 3);
+    });
+}
+
+// TaskGroupError::what() names the first failure and the count, so that a logger catching
+// std::exception keeps the cause; an exception without what() is named by its type.
+TEST(TaskGroupError, WhatNamesTheFirstFailureAndTheCount) {
+    std::vector<std::exception_ptr> two{std::make_exception_ptr(std::runtime_error("connection refused")),
+                                        std::make_exception_ptr(std::logic_error("x"))};
+    EXPECT_STREQ(af::TaskGroupError(two).what(),
+                 "asyncfiber: unhandled errors in a TaskGroup (2 sub-exceptions), the first: "
+                 "connection refused");
+    EXPECT_STREQ(af::TaskGroupError({std::make_exception_ptr(42)}).what(),
+                 "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), the first: an "
+                 "exception of type int");
+    EXPECT_STREQ(af::TaskGroupError({std::make_exception_ptr(af::CancelledError("stop"))}).what(),
+                 "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), the first: "
+                 "CancelledError: stop");
+    af::run([] {
+        try {
+            af::TaskGroup g;
+            g.spawn([] { throw std::runtime_error("boom"); });
+            g.join();
+        } catch (const std::exception& e) {  // a legacy logger
+            EXPECT_NE(std::string(e.what()).find("boom"), std::string::npos) << e.what();
+        }
     });
 }

@@ -1,8 +1,9 @@
 // asyncfiber/errors.hpp - the exception types of asyncfiber.
 //
 // Every error the library raises derives from af::Error (a std::runtime_error), except
-// af::CancelledError, which stands alone on purpose: legacy code full of
-// `catch (const std::exception&)` must not be able to swallow a cancellation by accident.
+// af::CancelledError (and af::KeyboardInterrupt), which stand alone on purpose: legacy code
+// full of `catch (const std::exception&)` must not be able to swallow a cancellation by
+// accident.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +14,7 @@
 
 namespace asyncfiber {
 
-/// Base of every asyncfiber error except CancelledError.
+/// Base of every asyncfiber error except CancelledError and KeyboardInterrupt.
 class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -131,6 +132,15 @@ public:
 
 private:
     std::string message_;
+};
+
+/// Thrown by af::run when SIGINT (Ctrl-C) cancelled its main task and main ended cancelled,
+/// if the caller asked for it (RunOptions::throw_on_interrupt) instead of the default end of
+/// an interrupted program. asyncio raises KeyboardInterrupt there. Like CancelledError, NOT a
+/// std::exception.
+class KeyboardInterrupt {
+public:
+    const char* what() const noexcept { return "asyncfiber: interrupted by SIGINT"; }
 };
 
 }  // namespace asyncfiber

@@ -152,6 +152,24 @@ TEST(UseAwait, CancelsBoundObject) {
     });
 }
 
+namespace {
+// What the running loop reports to its exception handler goes to `reports`.
+void record_reports(std::vector<std::string>& reports) {
+    af::Loop::current().set_exception_handler(
+        [&reports](const af::ExceptionContext& c) { reports.push_back(c.message); });
+}
+
+// A read of p.b with `token` under a timeout that expires; then p.a sends "reply" and the
+// loop runs for a while (a read left behind takes it meanwhile).
+void read_times_out_then_reply_comes(SocketPair& p, char (&buf)[16], af::use_await_t token) {
+    EXPECT_THROW(af::timeout(5ms, [&] { return p.b.async_read_some(asio::buffer(buf), token); }),
+                 af::TimeoutError);
+    std::string reply = "reply";
+    asio::async_write(p.a, asio::buffer(reply), af::use_await);
+    af::sleep(20ms);
+}
+}  // namespace
+
 // The report that led here: a read under af::timeout without .cancels(obj) keeps running
 // after the timeout and takes the next reply, which the following read then misses. The
 // loss cannot go unnoticed: the orphaned completion that carried data is reported to the
@@ -159,15 +177,10 @@ TEST(UseAwait, CancelsBoundObject) {
 TEST(UseAwait, OrphanedCompletionWithDataIsReported) {
     std::vector<std::string> reports;
     af::run([&] {
-        af::Loop::current().set_exception_handler(
-            [&](const af::ExceptionContext& c) { reports.push_back(c.message); });
+        record_reports(reports);
         SocketPair p(af::Loop::current().io_context());
         char buf[16];
-        EXPECT_THROW(af::timeout(5ms, [&] { return p.b.async_read_some(asio::buffer(buf), af::use_await); }),
-                     af::TimeoutError);
-        std::string reply = "reply";
-        asio::async_write(p.a, asio::buffer(reply), af::use_await);
-        af::sleep(20ms);  // the orphaned read completes with the reply
+        read_times_out_then_reply_comes(p, buf, af::use_await);
         ASSERT_EQ(reports.size(), 1u);
         EXPECT_NE(reports[0].find("af::use_await"), std::string::npos) << reports[0];
         EXPECT_NE(reports[0].find(".cancels("), std::string::npos) << reports[0];
@@ -179,16 +192,11 @@ TEST(UseAwait, OrphanedCompletionWithDataIsReported) {
 TEST(UseAwait, OperationCancelledWithItsTaskLosesNothing) {
     std::vector<std::string> reports;
     af::run([&] {
-        af::Loop::current().set_exception_handler(
-            [&](const af::ExceptionContext& c) { reports.push_back(c.message); });
+        record_reports(reports);
         SocketPair p(af::Loop::current().io_context());
         char buf[16];
-        EXPECT_THROW(af::timeout(5ms, [&] { return p.b.async_read_some(asio::buffer(buf), af::use_await.cancels(p.b)); }),
-                     af::TimeoutError);
-        std::string reply = "reply";
-        asio::async_write(p.a, asio::buffer(reply), af::use_await);
-        af::sleep(20ms);
-        std::size_t n = asio::async_read(p.b, asio::buffer(buf, reply.size()), af::use_await);
+        read_times_out_then_reply_comes(p, buf, af::use_await.cancels(p.b));
+        std::size_t n = asio::async_read(p.b, asio::buffer(buf, 5), af::use_await);
         EXPECT_EQ(std::string(buf, n), "reply");
         EXPECT_TRUE(reports.empty());
     });
@@ -200,8 +208,7 @@ TEST(UseAwait, OperationCancelledWithItsTaskLosesNothing) {
 TEST(UseAwait, OrphanedCompletionWithoutDataIsReportedInDebugModeOnly) {
     std::vector<std::string> reports;
     af::run([&] {
-        af::Loop::current().set_exception_handler(
-            [&](const af::ExceptionContext& c) { reports.push_back(c.message); });
+        record_reports(reports);
         asio::steady_timer quiet(af::Loop::current().io_context(), 10ms);
         EXPECT_THROW(af::timeout(1ms, [&] { quiet.async_wait(af::use_await); }), af::TimeoutError);
         af::sleep(30ms);

@@ -5,6 +5,7 @@
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/sync.hpp>
 
+#include <limits>
 #include <stdexcept>
 
 namespace asyncfiber {
@@ -30,13 +31,13 @@ void Semaphore::acquire() {
         detail::park(w, "Semaphore");
     } catch (const CancelledError&) {
         if (w.notified) {  // the unit we were handed goes to the next one
-            --woken_;
+            --handed_;
             release_unit();
             serve_queued();
         }
         throw;
     }
-    --woken_;
+    --handed_;
     serve_queued();
 }
 
@@ -55,12 +56,16 @@ bool Semaphore::try_acquire() {
 
 void Semaphore::release() {
     affinity_.check("Semaphore");
+    // Bounded by the units in hand-over too, so that a handed unit that comes back (its
+    // waiter cancelled) always fits in value_.
+    if (waiters_.empty() && units() >= std::numeric_limits<int>::max())
+        throw std::overflow_error("asyncfiber: Semaphore::release() beyond INT_MAX free units");
     release_unit();
 }
 
 bool Semaphore::hand_unit() noexcept {
     if (!detail::notify_first(waiters_)) return false;
-    ++woken_;
+    ++handed_;
     return true;
 }
 
@@ -70,8 +75,9 @@ void Semaphore::release_unit() noexcept {
 
 void BoundedSemaphore::release() {
     affinity_.check("BoundedSemaphore");
-    // Units handed to waiters are not free: only the free ones can exceed the bound.
-    if (value_ >= bound_)
+    // A release with a waiter hands its unit over, so only one with no waiter can overflow;
+    // a unit handed to a waiter that has not run yet still counts (asyncio's value includes it).
+    if (waiters_.empty() && units() >= bound_)
         throw InvalidStateError("asyncfiber: BoundedSemaphore released too many times");
     release_unit();
 }

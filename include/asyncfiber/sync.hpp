@@ -142,12 +142,14 @@ public:
     ~Semaphore();
 
     void acquire();
-    /// Takes a unit if one is free and nobody waits; never suspends.
+    /// Takes a unit if acquire() would not wait (see locked()); never suspends.
     bool try_acquire();
+    /// Throws std::overflow_error (and changes nothing) when the free units, counting those
+    /// handed to waiters that have not run yet, are already INT_MAX.
     void release();
     /// True if acquire() would have to wait: no free unit, or tasks waiting or woken and
     /// not yet run (asyncio: any waiter not cancelled).
-    bool locked() const noexcept { return value_ == 0 || !waiters_.empty() || woken_ > 0; }
+    bool locked() const noexcept { return value_ == 0 || !waiters_.empty() || handed_ > 0; }
     /// The free units.
     int value() const noexcept { return value_; }
 
@@ -156,10 +158,13 @@ protected:
     bool hand_unit() noexcept;
     void release_unit() noexcept;
     void serve_queued() noexcept;
+    /// Free units plus units handed to waiters that have not run yet: what a cancellation of
+    /// those waiters would bring the value back to (asyncio counts them in its value).
+    long long units() const noexcept { return static_cast<long long>(value_) + handed_; }
     detail::LoopAffinity affinity_;
     detail::List waiters_;
     int value_;
-    int woken_ = 0;  // waiters handed a unit that have not run yet
+    int handed_ = 0;  // waiters handed a unit that have not run yet
 };
 
 /// asyncio.BoundedSemaphore: release() beyond the initial value throws InvalidStateError

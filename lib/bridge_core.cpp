@@ -2,6 +2,7 @@
 #include "io_driver.hpp"
 #include "loop_impl.hpp"
 
+#include <asyncfiber/bridge.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
 #include <asyncfiber/detail/wait.hpp>
 
@@ -15,6 +16,29 @@ void report_extra_completion(const char* what) noexcept {
     std::string line = std::string("asyncfiber: ") + what +
                        " was completed more than once; the extra completion was ignored\n";
     std::fputs(line.c_str(), stderr);
+}
+
+void report_orphaned_completion(OrphanedCompletion how, bool object_named) noexcept {
+    LoopImpl* L = current_loop();
+    if (!L || how == OrphanedCompletion::aborted) return;
+    const bool lost = how == OrphanedCompletion::with_result && !object_named;
+    if (!lost && !L->debug) return;
+    try {
+        std::string msg =
+            "a Boost.Asio operation awaited with af::use_await completed after its task had "
+            "stopped waiting (cancelled or timed out)";
+        if (lost)
+            msg += "; what it produced (bytes it read, a connection it accepted...) is lost. "
+                   "Name the I/O object, af::use_await.cancels(obj), so that the operation is "
+                   "cancelled with its task";
+        else if (how == OrphanedCompletion::failed)
+            msg += " and failed; the error was dropped";
+        else
+            msg += "; its result was dropped";
+        L->report(ExceptionContext{msg, nullptr, {}});
+    } catch (...) {
+        // Out of memory while reporting: nothing more can be said.
+    }
 }
 
 void BridgeCore::drop_completer() noexcept {
@@ -95,27 +119,39 @@ void BridgeCore::check_take() {
     }
 }
 
+bool BridgeCore::abandoned() const {
+    std::lock_guard<std::mutex> lk(m_);
+    return abandoned_;
+}
+
 namespace {
 struct CancelCall : CancelHook {
-    CancelCall(void (*f)(void*), void* a, LoopImpl* l) noexcept : fn(f), arg(a), loop(l) {}
-    void (*fn)(void*);
+    CancelCall(bool (*f)(void*), void* a, LoopImpl* l) noexcept : fn(f), arg(a), loop(l) {}
+    bool (*fn)(void*);
     void* arg;
     LoopImpl* loop;
+    bool deferred = false;  // a cancel waits for the operation to complete
+    std::string msg;
 };
 
-bool forward_cancel(CancelHook* h, const std::string&) {
+bool forward_cancel(CancelHook* h, const std::string& msg) {
     auto* c = static_cast<CancelCall*>(h);
+    bool runs_on = false;
     try {
-        c->fn(c->arg);
+        runs_on = c->fn(c->arg);
     } catch (...) {
         c->loop->report(ExceptionContext{"exception while cancelling an awaited operation",
                                          std::current_exception(), {}});
     }
-    return false;  // the task is woken with CancelledError at once either way
+    if (!runs_on) return false;  // the task is woken with CancelledError at once
+    // Taken over: the task wakes when the operation completes, then throws CancelledError.
+    c->deferred = true;
+    c->msg = msg;
+    return true;
 }
 }  // namespace
 
-void BridgeCore::wait(const char* what, void (*on_cancel)(void*), void* arg,
+void BridgeCore::wait(const char* what, bool (*on_cancel)(void*), void* arg,
                       bool abandon_on_cancel) {
     TaskBase* self = current_task_checked(what);
     {
@@ -151,11 +187,12 @@ void BridgeCore::wait(const char* what, void (*on_cancel)(void*), void* arg,
     for (;;) {
         {
             std::lock_guard<std::mutex> lk(m_);
-            if (state_ != State::pending) return;
+            if (state_ != State::pending) break;
         }
         suspend(self, what);
         throw_if_cancelled(self);
     }
+    if (reg.call.deferred) throw CancelledError(reg.call.msg);
 }
 
 }  // namespace detail

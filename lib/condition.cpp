@@ -18,7 +18,6 @@ void Condition::wait() {
     lock_->unlock();
     bool cancelled = false;
     CancelledError error;
-    bool lost_notification = false;
     {
         detail::Waiter w(self);
         waiters_.push_back(&w);
@@ -27,7 +26,6 @@ void Condition::wait() {
         } catch (const CancelledError& e) {
             cancelled = true;
             error = e;
-            lost_notification = w.notified;
         }
     }
     // The lock must be held again whatever happened; cancellations meanwhile are remembered
@@ -42,9 +40,11 @@ void Condition::wait() {
         }
     }
     if (cancelled) {
-        // A notification this task received but cannot act on goes to the next waiter
-        // (Python 3.13, gh-112202); a spurious wake-up is allowed, a lost one is not.
-        if (lost_notification) wake(1);
+        // The cancellation may have come after this task was notified, while it waited for
+        // the notification or for the lock again: a notification it cannot act on goes to
+        // the next waiter (Python 3.13, gh-112202). A spurious wake-up is allowed, a lost
+        // one is not.
+        wake(1);
         throw error;
     }
 }

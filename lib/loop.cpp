@@ -6,10 +6,13 @@
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <pthread.h>
+#include <signal.h>
 #include <stdexcept>
 
 namespace asyncfiber {
@@ -96,17 +99,7 @@ void LoopImpl::report(const ExceptionContext& ctx) noexcept {
 void default_report(const ExceptionContext& ctx) noexcept {
     std::string line = "asyncfiber: " + ctx.message;
     if (!ctx.task_name.empty()) line += " (task '" + ctx.task_name + "')";
-    if (ctx.exception) {
-        try {
-            std::rethrow_exception(ctx.exception);
-        } catch (const std::exception& e) {
-            line += ": " + std::string(e.what());
-        } catch (const CancelledError& e) {
-            line += ": CancelledError: " + std::string(e.what());
-        } catch (...) {
-            line += ": an exception of unknown type";
-        }
-    }
+    if (ctx.exception) line += ": " + describe_exception(ctx.exception);
     line += "\n";
     std::fputs(line.c_str(), stderr);
 }
@@ -128,7 +121,9 @@ LoopEntry::LoopEntry(LoopImpl* loop, bool handle_sigint) : loop_(loop), sigint_(
     if (handle_sigint) {
         sigint_ = true;
         loop->io->watch_sigint([loop] {
-            if (loop->main_task) cancel_task(loop->main_task, "interrupted by SIGINT");
+            if (!loop->main_task) return;
+            loop->interrupted = true;
+            cancel_task(loop->main_task, "interrupted by SIGINT");
         });
     }
 }
@@ -149,6 +144,30 @@ void LoopEntry::run_until_done(TaskBase* main) {
         // completed").
         throw RuntimeError("asyncfiber: the loop stopped before the main task completed");
     }
+}
+
+void end_if_interrupted(Loop& loop, TaskBase* main, const RunOptions& options) {
+    if (!loop.impl()->interrupted || main->outcome != TaskOutcome::cancelled) return;
+    // Another cancellation besides SIGINT's: main's CancelledError is not an interruption.
+    if (uncancel_task(main) != 0) return;
+    main->retrieved = true;
+    if (options.throw_on_interrupt) throw KeyboardInterrupt();
+    // End as an interrupted program ends: by SIGINT's default action, so that the parent
+    // (a shell: status 130) sees the interruption. What the program printed goes out first.
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    struct sigaction dfl;
+    std::memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(SIGINT, &dfl, nullptr);
+    sigset_t sigint;
+    sigemptyset(&sigint);
+    sigaddset(&sigint, SIGINT);
+    ::pthread_sigmask(SIG_UNBLOCK, &sigint, nullptr);
+    ::raise(SIGINT);
+    std::_Exit(128 + SIGINT);  // not reached
 }
 
 }  // namespace detail

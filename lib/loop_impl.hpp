@@ -109,6 +109,7 @@ struct LoopImpl {
     bool entered = false;
     bool stop_requested = false;
     bool closed = false;
+    bool interrupted = false;      // SIGINT cancelled main_task (af::run)
     bool debug = false;
     std::uint64_t iterations = 0;
     Clock::duration slow_step = std::chrono::milliseconds(100);

@@ -21,7 +21,7 @@ Semaphore::~Semaphore() {
 void Semaphore::acquire() {
     detail::TaskBase* self = detail::current_task_checked("Semaphore::acquire");
     affinity_.check(self->loop, "Semaphore");
-    if (value_ > 0 && waiters_.empty()) {
+    if (!locked()) {
         --value_;
         return;
     }
@@ -30,18 +30,26 @@ void Semaphore::acquire() {
     try {
         detail::park(w, "Semaphore");
     } catch (const CancelledError&) {
-        if (w.notified) {
+        if (w.notified) {  // the unit we were handed goes to the next one
             --handed_;
-            release_unit();  // the unit we were handed goes to the next one
+            release_unit();
+            serve_queued();
         }
         throw;
     }
     --handed_;
+    serve_queued();
+}
+
+void Semaphore::serve_queued() noexcept {
+    // Tasks that came while a waiter was woken but had not run queued behind it (FIFO); the
+    // units released meanwhile are theirs (asyncio's acquire() ends the same way).
+    while (value_ > 0 && hand_unit()) --value_;
 }
 
 bool Semaphore::try_acquire() {
     affinity_.check("Semaphore");
-    if (value_ == 0 || !waiters_.empty()) return false;
+    if (locked()) return false;
     --value_;
     return true;
 }
@@ -55,17 +63,20 @@ void Semaphore::release() {
     release_unit();
 }
 
+bool Semaphore::hand_unit() noexcept {
+    if (!detail::notify_first(waiters_)) return false;
+    ++handed_;
+    return true;
+}
+
 void Semaphore::release_unit() noexcept {
-    if (detail::notify_first(waiters_))
-        ++handed_;
-    else
-        ++value_;
+    if (!hand_unit()) ++value_;
 }
 
 void BoundedSemaphore::release() {
     affinity_.check("BoundedSemaphore");
-    // While tasks wait no unit is free, so only a release with no waiter can overflow; a unit
-    // handed to a waiter that has not run yet still counts (asyncio's value includes it).
+    // A release with a waiter hands its unit over, so only one with no waiter can overflow;
+    // a unit handed to a waiter that has not run yet still counts (asyncio's value includes it).
     if (waiters_.empty() && units() >= bound_)
         throw InvalidStateError("asyncfiber: BoundedSemaphore released too many times");
     release_unit();

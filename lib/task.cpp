@@ -4,8 +4,11 @@
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/task.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
+#include <utility>
+#include <vector>
 
 namespace asyncfiber {
 namespace detail {
@@ -65,7 +68,13 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
 }
 
 bool cancel_task(TaskBase* t, const std::string& msg) {
-    if (t->is_done()) return false;
+    if (t->is_done()) {
+        // As asyncio's Task.cancel(), which clears _log_traceback before it looks at done():
+        // whoever cancels a task that already failed has dealt with it, so its exception is
+        // not reported as never retrieved.
+        t->retrieved = true;
+        return false;
+    }
     ++t->cancel_requests;
     if (t->status == TaskStatus::suspended && t->cancel_hook && t->cancel_hook->forward(t->cancel_hook, msg))
         return true;  // handed on to what it awaits; it wakes when that ends
@@ -193,6 +202,57 @@ bool cancel_children(CancelHook* h, const std::string& msg) {
 }
 
 }  // namespace
+
+void start_in_argument_order(TaskBase* const* tasks, std::size_t n) {
+    // The common case costs one look at each: spawned in argument order already. Unstarted
+    // tasks wait in the ready queue in the order they were spawned, which is the order of
+    // their ids.
+    LoopImpl* L = current_loop();
+    std::uint64_t last = 0;
+    bool in_order = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        TaskBase* t = tasks[i];
+        if (!t || t->status != TaskStatus::created || t->loop != L) continue;
+        if (t->id < last) in_order = false;
+        last = t->id;
+    }
+    if (in_order) return;
+
+    // Each unstarted task counts once, at its first position among the arguments.
+    std::vector<std::pair<std::uint64_t, std::size_t>> by_id;  // (id, position)
+    for (std::size_t i = 0; i < n; ++i) {
+        TaskBase* t = tasks[i];
+        if (t && t->status == TaskStatus::created && t->loop == L) by_id.emplace_back(t->id, i);
+    }
+    std::sort(by_id.begin(), by_id.end());
+    by_id.erase(std::unique(by_id.begin(), by_id.end(),
+                            [](const std::pair<std::uint64_t, std::size_t>& a,
+                               const std::pair<std::uint64_t, std::size_t>& b) { return a.first == b.first; }),
+                by_id.end());
+    std::vector<std::size_t> by_position;
+    by_position.reserve(by_id.size());
+    for (const auto& e : by_id) by_position.push_back(e.second);
+    std::sort(by_position.begin(), by_position.end());
+
+    // The queue up to the last of them, with the j-th of them (in queue order) replaced by
+    // the j-th in argument order: their places are exchanged among themselves, nothing else
+    // moves. Nothing is relinked before the walk is over.
+    std::vector<ReadyItem*> items;
+    std::size_t j = 0;
+    ReadyItem* rest = L->ready_head;
+    while (j < by_id.size() && rest) {
+        if (rest == static_cast<ReadyItem*>(tasks[by_id[j].second]))
+            items.push_back(tasks[by_position[j++]]);
+        else
+            items.push_back(rest);
+        rest = rest->ready_next;
+    }
+    if (j < by_id.size()) return;  // not all queued (cannot happen): leave the queue as it is
+    for (std::size_t k = 0; k + 1 < items.size(); ++k) items[k]->ready_next = items[k + 1];
+    L->ready_head = items.front();
+    items.back()->ready_next = rest;
+    if (!rest) L->ready_tail = items.back();
+}
 
 std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode mode) {
     TaskBase* self = current_task_checked("af::gather");

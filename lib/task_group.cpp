@@ -1,6 +1,7 @@
-// af::TaskGroup (asyncio.TaskGroup): members are tracked with done-listeners that the group
-// owns; the first failure cancels the other members; join() and the destructor wait until no
-// member is left.
+// af::TaskGroup and af::task_group (asyncio.TaskGroup): members are tracked with
+// done-listeners that the group owns; the first failure cancels the other members (and, in
+// af::task_group, the body); join(), the end of af::task_group's body and the destructor
+// wait until no member is left.
 #include "loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
@@ -19,18 +20,19 @@ struct TaskGroup::Member : detail::DoneListener {
 
 TaskGroup::TaskGroup() : owner_(detail::current_task_checked("af::TaskGroup")) {}
 
+TaskGroup::TaskGroup(Scoped) : owner_(detail::current_task_checked("af::task_group")), scoped_(true) {}
+
 TaskGroup::~TaskGroup() {
     if (!joined_ && active_ > 0) {
         abort();
-        bool cancelled = false;
-        std::string msg;
-        wait_all(&cancelled, &msg);
-        if (cancelled) {
+        Cancellation cancelled, from_outside;
+        wait_all(cancelled, from_outside);
+        if (cancelled.seen) {
             // The wait could not be interrupted; the cancellation is not lost but delivered at
             // the task's next suspension point.
             if (detail::TaskBase* self = detail::current_task_or_null()) {
                 self->must_cancel = true;
-                self->set_cancel_msg(msg);
+                self->set_cancel_msg(cancelled.msg);
             }
         }
     }
@@ -68,7 +70,20 @@ void TaskGroup::on_member_done(Member* m, detail::TaskBase* t) noexcept {
     if (t->outcome == detail::TaskOutcome::error) {
         t->retrieved = true;
         errors_.push_back(t->error);
-        if (!aborting_) abort();
+        if (!aborting_ && !parent_cancel_requested_) {
+            abort();
+            if (scoped_) {
+                // Interrupt whatever the body waits on now; end_scope takes this request
+                // back, so that it does not reach the code after the group.
+                parent_cancel_requested_ = true;
+                try {
+                    detail::cancel_task(owner_, std::string());
+                } catch (...) {
+                    // Only allocation can fail; the body still ends when it ends, and the
+                    // failure is thrown then.
+                }
+            }
+        }
     }
     if (active_ == 0 && joiner_) detail::wake(joiner_);
 }
@@ -87,7 +102,7 @@ void TaskGroup::abort() noexcept {
     }
 }
 
-void TaskGroup::wait_all(bool* cancelled, std::string* msg) {
+void TaskGroup::wait_all(Cancellation& any, Cancellation& from_outside) {
     detail::TaskBase* self = detail::current_task_checked("af::TaskGroup::join");
     joiner_ = self;
     while (active_ > 0) {
@@ -96,27 +111,76 @@ void TaskGroup::wait_all(bool* cancelled, std::string* msg) {
             detail::suspend(self, "TaskGroup");
             detail::throw_if_cancelled(self);
         } catch (const CancelledError& e) {
-            // The joining task is cancelled: the members are, and we still wait for them.
-            *cancelled = true;
-            *msg = e.message();
-            if (!aborting_) abort();
+            // The waiting task is cancelled: the members are, and we still wait for them.
+            any.seen = true;
+            any.msg = e.message();
+            if (!aborting_) {
+                // Not the group's own doing: the cancellation came from outside.
+                from_outside = any;
+                abort();
+            }
         }
     }
     joiner_ = nullptr;
 }
 
 void TaskGroup::join() {
+    if (scoped_)
+        throw RuntimeError("asyncfiber: the group of af::task_group is joined when its body returns");
     if (joined_) throw RuntimeError("asyncfiber: TaskGroup::join called twice");
-    bool cancelled = false;
-    std::string msg;
-    wait_all(&cancelled, &msg);
+    Cancellation cancelled, from_outside;
+    wait_all(cancelled, from_outside);
     joined_ = true;
     if (!errors_.empty()) {
         std::vector<std::exception_ptr> errors;
         errors.swap(errors_);
         throw TaskGroupError(std::move(errors));
     }
-    if (cancelled) throw CancelledError(msg);
+    if (cancelled.seen) throw CancelledError(cancelled.msg);
+}
+
+// asyncio's TaskGroup.__aexit__, step by step.
+void TaskGroup::end_scope(std::exception_ptr body_error) {
+    Cancellation propagate;  // a CancelledError to throw unless something failed
+    bool body_failed = false;
+    if (body_error) {
+        try {
+            std::rethrow_exception(body_error);
+        } catch (const CancelledError& e) {
+            propagate.seen = true;
+            propagate.msg = e.message();
+        } catch (...) {
+            body_failed = true;
+        }
+        if (!aborting_) abort();  // the body unwinds: so do the members
+    }
+    Cancellation pending, from_outside;
+    wait_all(pending, from_outside);
+    if (from_outside.seen) propagate = from_outside;
+    joined_ = true;
+
+    if (parent_cancel_requested_) {
+        // The body's cancellation came from the group: take it back. With no request left it
+        // is not propagated; one that is left is not ours and goes on.
+        if (detail::uncancel_task(owner_) == 0)
+            propagate = Cancellation();
+        else if (!propagate.seen)
+            propagate = pending;
+    }
+
+    std::vector<std::exception_ptr> errors;
+    errors.swap(errors_);
+    if (propagate.seen && errors.empty()) throw CancelledError(propagate.msg);
+    if (body_failed) errors.push_back(body_error);
+    if (!errors.empty()) {
+        // A cancellation of the task from outside stays pending (cancelling() unchanged) and
+        // is thrown at its next suspension point, after the TaskGroupError is handled.
+        if (owner_->cancel_requests > 0) {
+            detail::uncancel_task(owner_);
+            detail::cancel_task(owner_, propagate.msg);
+        }
+        throw TaskGroupError(std::move(errors));
+    }
 }
 
 }  // namespace asyncfiber

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -31,17 +30,39 @@ std::size_t initial_default_size() noexcept {
 
 std::atomic<std::size_t> g_default_size{initial_default_size()};
 
+class ThreadPool;
+
+}  // namespace
+
+// A queued job: in its pool's queue (which holds it through `queued`) until a thread takes
+// it or the task that submitted it withdraws it.
+class PoolJob : public ListNode {
+public:
+    explicit PoolJob(std::function<void()> f) : fn(std::move(f)) {}
+    std::function<void()> fn;
+    ThreadPool* pool = nullptr;
+    std::shared_ptr<PoolJob> queued;  // the pool's reference while queued
+};
+
+namespace {
+
 class ThreadPool {
 public:
     explicit ThreadPool(std::size_t max) : max_(std::max<std::size_t>(1, max)) {}
-    ~ThreadPool() { shutdown(); }
+    ~ThreadPool() {
+        shutdown();
+        // Jobs no thread could take (every start of a thread failed) release themselves.
+        while (ListNode* n = jobs_.pop_front()) static_cast<PoolJob*>(n)->queued.reset();
+    }
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
 
-    void submit(std::function<void()> job) {
+    std::shared_ptr<PoolJob> submit(std::function<void()> fn) {
+        auto job = std::make_shared<PoolJob>(std::move(fn));
+        job->pool = this;
         std::unique_lock<std::mutex> lk(m_);
         if (stopping_) throw RuntimeError("asyncfiber: to_thread on a loop being closed");
-        jobs_.push_back(std::move(job));
+        enqueue(job);
         if (idle_ == 0 && live_ < max_) {
             ++live_;
             try {
@@ -49,13 +70,29 @@ public:
             } catch (...) {
                 --live_;
                 if (live_ == 0) {  // nobody could ever run it
-                    jobs_.pop_back();
+                    job->unlink();
+                    job->queued.reset();
                     throw;
                 }
             }
         } else {
             cv_.notify_one();
         }
+        return job;
+    }
+
+    /// Takes `job` out of the queue if no thread has started it; its function is then
+    /// destroyed (here, outside the lock) and never runs.
+    bool withdraw(PoolJob& job) {
+        std::shared_ptr<PoolJob> taken;
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            if (!job.queued) return false;
+            job.unlink();
+            taken = std::move(job.queued);
+        }
+        taken->fn = nullptr;
+        return true;
     }
 
     void set_max(std::size_t n) {
@@ -86,23 +123,34 @@ private:
                 --idle_;
                 continue;
             }
-            std::function<void()> job = std::move(jobs_.front());
-            jobs_.pop_front();
+            std::shared_ptr<PoolJob> job = dequeue();
+            std::function<void()> fn = std::move(job->fn);
+            job.reset();
             lk.unlock();
             try {
-                job();
+                fn();
             } catch (...) {
                 // Jobs carry their own exceptions back (to_thread catches everything).
             }
-            job = nullptr;  // what it captured is released before the next wait
+            fn = nullptr;  // what it captured is released before the next wait
             lk.lock();
         }
         --live_;
     }
 
+    // Under m_.
+    void enqueue(const std::shared_ptr<PoolJob>& job) {
+        job->queued = job;
+        jobs_.push_back(job.get());
+    }
+    std::shared_ptr<PoolJob> dequeue() {
+        auto* job = static_cast<PoolJob*>(jobs_.pop_front());
+        return std::move(job->queued);
+    }
+
     std::mutex m_;
     std::condition_variable cv_;
-    std::deque<std::function<void()>> jobs_;
+    List jobs_;  // PoolJob nodes, oldest first
     std::vector<std::thread> threads_;
     std::size_t max_;
     std::size_t live_ = 0;
@@ -139,10 +187,23 @@ std::shared_ptr<ThreadPool> pool_of(LoopImpl* L) {
 
 }  // namespace
 
-void submit_to_pool(std::function<void()> job) {
+std::shared_ptr<PoolJob> submit_to_pool(std::function<void()> job) {
     LoopImpl* L = current_loop();
     if (!L) throw RuntimeError("asyncfiber: af::to_thread called outside a running loop");
-    pool_of(L)->submit(std::move(job));
+    return pool_of(L)->submit(std::move(job));
+}
+
+// The pool outlives every task of its loop (Loop::close shuts it down once they are done),
+// and only the task that submitted a job withdraws it.
+bool withdraw_or_wait_for(void* job) {
+    auto* j = static_cast<PoolJob*>(job);
+    return !j->pool->withdraw(*j);
+}
+
+bool withdraw_or_abandon(void* job) {
+    auto* j = static_cast<PoolJob*>(job);
+    j->pool->withdraw(*j);
+    return false;
 }
 
 }  // namespace detail

@@ -1,6 +1,7 @@
 // af::use_await: Boost.Asio operations awaited by a task.
 #include <asyncfiber/bridge.hpp>
 #include <asyncfiber/gather.hpp>
+#include <asyncfiber/wait.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -148,6 +149,78 @@ TEST(UseAwait, CancelsBoundObject) {
         char buf[2];
         EXPECT_EQ(asio::async_read(p.b, asio::buffer(buf), af::use_await), 2u);
         EXPECT_EQ(std::string(buf, 2), "xy");
+    });
+}
+
+namespace {
+// What the running loop reports to its exception handler goes to `reports`.
+void record_reports(std::vector<std::string>& reports) {
+    af::Loop::current().set_exception_handler(
+        [&reports](const af::ExceptionContext& c) { reports.push_back(c.message); });
+}
+
+// A read of p.b with `token` under a timeout that expires; then p.a sends "reply" and the
+// loop runs for a while (a read left behind takes it meanwhile).
+void read_times_out_then_reply_comes(SocketPair& p, char (&buf)[16], af::use_await_t token) {
+    EXPECT_THROW(af::timeout(5ms, [&] { return p.b.async_read_some(asio::buffer(buf), token); }),
+                 af::TimeoutError);
+    std::string reply = "reply";
+    asio::async_write(p.a, asio::buffer(reply), af::use_await);
+    af::sleep(20ms);
+}
+}  // namespace
+
+// The report that led here: a read under af::timeout without .cancels(obj) keeps running
+// after the timeout and takes the next reply, which the following read then misses. The
+// loss cannot go unnoticed: the orphaned completion that carried data is reported to the
+// loop's exception handler, naming the remedy.
+TEST(UseAwait, OrphanedCompletionWithDataIsReported) {
+    std::vector<std::string> reports;
+    af::run([&] {
+        record_reports(reports);
+        SocketPair p(af::Loop::current().io_context());
+        char buf[16];
+        read_times_out_then_reply_comes(p, buf, af::use_await);
+        ASSERT_EQ(reports.size(), 1u);
+        EXPECT_NE(reports[0].find("af::use_await"), std::string::npos) << reports[0];
+        EXPECT_NE(reports[0].find(".cancels("), std::string::npos) << reports[0];
+    });
+}
+
+// With .cancels(obj) the operation ends with its task: nothing is lost, nothing reported,
+// and the next read gets the reply.
+TEST(UseAwait, OperationCancelledWithItsTaskLosesNothing) {
+    std::vector<std::string> reports;
+    af::run([&] {
+        record_reports(reports);
+        SocketPair p(af::Loop::current().io_context());
+        char buf[16];
+        read_times_out_then_reply_comes(p, buf, af::use_await.cancels(p.b));
+        std::size_t n = asio::async_read(p.b, asio::buffer(buf, 5), af::use_await);
+        EXPECT_EQ(std::string(buf, n), "reply");
+        EXPECT_TRUE(reports.empty());
+    });
+}
+
+// An orphaned completion without data (a timer that fires after its task stopped waiting)
+// loses nothing; debug mode reports it all the same, as it reports any operation left
+// running by a task that stopped waiting.
+TEST(UseAwait, OrphanedCompletionWithoutDataIsReportedInDebugModeOnly) {
+    std::vector<std::string> reports;
+    af::run([&] {
+        record_reports(reports);
+        asio::steady_timer quiet(af::Loop::current().io_context(), 10ms);
+        EXPECT_THROW(af::timeout(1ms, [&] { quiet.async_wait(af::use_await); }), af::TimeoutError);
+        af::sleep(30ms);
+        EXPECT_TRUE(reports.empty());
+
+        af::Loop::current().set_debug(true);
+        asio::steady_timer loud(af::Loop::current().io_context(), 10ms);
+        EXPECT_THROW(af::timeout(1ms, [&] { loud.async_wait(af::use_await); }), af::TimeoutError);
+        af::sleep(30ms);
+        af::Loop::current().set_debug(false);
+        ASSERT_EQ(reports.size(), 1u);
+        EXPECT_NE(reports[0].find("af::use_await"), std::string::npos) << reports[0];
     });
 }
 

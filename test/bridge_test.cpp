@@ -3,6 +3,7 @@
 #include <asyncfiber/bridge.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>
+#include <asyncfiber/wait.hpp>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -395,11 +396,12 @@ TEST(ToThread, ExceptionKeepsItsType) {
     });
 }
 
-TEST(ToThread, CancelWakesAtOnceWhileTheWorkRunsOn) {
+// The opt-in for functions that own what they touch: the task wakes at once.
+TEST(ToThread, AbandonOnCancelWakesAtOnceWhileTheWorkRunsOn) {
     std::atomic<bool> finished{false};
     af::run([&] {
         auto t = af::async([&] {
-            return af::to_thread([&] {
+            return af::to_thread(af::abandon_on_cancel, [&finished] {
                 std::this_thread::sleep_for(100ms);
                 finished = true;
                 return Tracked(1);
@@ -415,6 +417,84 @@ TEST(ToThread, CancelWakesAtOnceWhileTheWorkRunsOn) {
     // run() joined the pool: the work ended, its result was dropped.
     EXPECT_TRUE(finished.load());
     EXPECT_EQ(Tracked::live.load(), 0);
+}
+
+// Cancelling a task in to_thread keeps it waiting until fn has returned on the pool thread,
+// then throws CancelledError (Trio's default): fn, a by-reference lambda as the migration
+// guide writes them, still writes into the task's frame, which must still be there. (Under
+// ASan a frame gone too early is a use-after-return or use-after-scope report.)
+TEST(ToThread, CancelWaitsUntilTheFunctionReturned) {
+    std::atomic<bool> started{false};
+    af::run([&] {
+        int seen = 0;
+        auto t = af::async([&] {
+            int local = 1;  // in the task's frame
+            try {
+                af::to_thread([&] {
+                    started = true;
+                    std::this_thread::sleep_for(50ms);
+                    local = 2;
+                });
+            } catch (const af::CancelledError&) {
+                seen = local;  // what fn wrote before the task woke
+                throw;
+            }
+        });
+        while (!started) af::sleep(1ms);
+        t.cancel();
+        EXPECT_FALSE(t.done());
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        EXPECT_TRUE(t.cancelled());
+        EXPECT_EQ(seen, 2);
+    });
+}
+
+// The same under a timeout: TimeoutError comes once fn has returned.
+TEST(ToThread, TimeoutWaitsUntilTheFunctionReturned) {
+    af::run([] {
+        std::atomic<bool> returned{false};
+        int local = 0;
+        EXPECT_THROW(af::timeout(5ms,
+                                 [&] {
+                                     af::to_thread([&] {
+                                         std::this_thread::sleep_for(50ms);
+                                         local = 1;
+                                         returned = true;
+                                     });
+                                 }),
+                     af::TimeoutError);
+        EXPECT_TRUE(returned.load());
+        EXPECT_EQ(local, 1);
+    });
+}
+
+// A job cancelled while it is still queued (every pool thread busy) never runs, and the task
+// wakes at once; the job after it takes its place (asyncio's executor drops it too).
+TEST(ToThread, CancelledWhileQueuedNeverRuns) {
+    af::Loop loop;
+    af::set_executor_size(loop, 1);
+    std::atomic<bool> release{false}, second_ran{false}, third_ran{false};
+    loop.run_until_complete([&] {
+        auto first = af::async([&] {
+            af::to_thread([&] {
+                while (!release) std::this_thread::sleep_for(1ms);
+            });
+        });
+        auto second = af::async([&] { af::to_thread([&] { second_ran = true; }); });
+        af::sleep(5ms);  // both submitted; the only thread runs the first
+        second.cancel();
+        af::sleep(5ms);
+        EXPECT_TRUE(second.done());  // did not wait for the first job
+        auto third = af::async([&] { af::to_thread([&] { third_ran = true; }); });
+        af::sleep(0s);
+        release = true;
+        af::await(first);
+        af::await(third);
+        EXPECT_THROW(af::await(second), af::CancelledError);
+    });
+    loop.close();  // joins the pool: every job that was to run has run
+    EXPECT_TRUE(third_ran.load());
+    EXPECT_FALSE(second_ran.load());
 }
 
 TEST(ToThread, PoolIsBounded) {

@@ -3,12 +3,18 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace af = asyncfiber;
 using namespace std::chrono_literals;
@@ -229,20 +235,135 @@ TEST(Cancel, RunWaitsForCleanupThatSuspends) {
     EXPECT_TRUE(cleaned);
 }
 
-TEST(Cancel, SigintCancelsMain) {
+// SIGINT cancels main; with RunOptions::throw_on_interrupt, run() then throws
+// KeyboardInterrupt (in-process: the default would end this test program).
+TEST(Sigint, CancelsMainAndThrowsKeyboardInterruptWhenAskedTo) {
+    af::RunOptions options;
+    options.throw_on_interrupt = true;
+    std::string seen;
     try {
-        af::run([] {
+        af::run(options, [&] {
             std::raise(SIGINT);
-            af::sleep(10s);
+            try {
+                af::sleep(10s);
+            } catch (const af::CancelledError& e) {
+                seen = e.what();
+                throw;
+            }
             ADD_FAILURE() << "not cancelled";
         });
         FAIL() << "run did not throw";
-    } catch (const af::CancelledError& e) {
-        EXPECT_NE(std::string(e.what()).find("SIGINT"), std::string::npos);
+    } catch (const af::KeyboardInterrupt& e) {
+        EXPECT_STREQ(e.what(), "asyncfiber: interrupted by SIGINT");
     }
+    EXPECT_NE(seen.find("SIGINT"), std::string::npos);
     struct sigaction sa;
     sigaction(SIGINT, nullptr, &sa);
     EXPECT_EQ(sa.sa_handler, SIG_DFL);  // restored
+}
+
+// A main that handles its cancellation and returns was not interrupted: run() returns.
+TEST(Sigint, MainThatReturnsAnywayIsNotAnInterruption) {
+    int r = af::run([] {
+        std::raise(SIGINT);
+        try {
+            af::sleep(10s);
+        } catch (const af::CancelledError&) {
+            return 7;
+        }
+        return 0;
+    });
+    EXPECT_EQ(r, 7);
+}
+
+namespace {
+struct ChildEnd {
+    int status = 0;
+    std::string out;
+};
+
+// Runs test/support/interrupted_program with `mode`, sends it SIGINT once it printed
+// "ready", and returns how it ended and what it printed.
+ChildEnd interrupt_child(const char* mode) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(fds[1], 1);
+        ::close(fds[0]);
+        ::close(fds[1]);
+        struct sigaction dfl;
+        std::memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        ::sigaction(SIGINT, &dfl, nullptr);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execl(INTERRUPTED_PROGRAM, INTERRUPTED_PROGRAM, mode, static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(fds[1]);
+    ChildEnd end;
+    char buf[256];
+    bool sent = false;
+    for (;;) {
+        ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        end.out.append(buf, static_cast<std::size_t>(n));
+        if (!sent && end.out.find("ready\n") != std::string::npos) {
+            ::kill(pid, SIGINT);
+            sent = true;
+        }
+    }
+    ::close(fds[0]);
+    while (::waitpid(pid, &end.status, 0) < 0 && errno == EINTR) {
+    }
+    return end;
+}
+}  // namespace
+
+// The README's first program interrupted by Ctrl-C: run() cleans up (every task's clean-up
+// runs), then the process ends killed by SIGINT, as an interrupted program does (status 130
+// in a shell), not by abort() on an uncaught CancelledError.
+TEST(Sigint, InterruptedProgramEndsKilledBySigintAfterCleanUp) {
+    ChildEnd end = interrupt_child("default");
+    EXPECT_TRUE(WIFSIGNALED(end.status)) << end.out;
+    if (WIFSIGNALED(end.status)) {
+        EXPECT_EQ(WTERMSIG(end.status), SIGINT) << end.out;
+    }
+    EXPECT_NE(end.out.find("main cancelled: interrupted by SIGINT\n"), std::string::npos) << end.out;
+    EXPECT_NE(end.out.find("helper cleaned up\n"), std::string::npos) << end.out;
+    EXPECT_EQ(end.out.find("run returned"), std::string::npos) << end.out;
+    EXPECT_EQ(end.out.find("static destructor"), std::string::npos) << end.out;
+}
+
+// The opt-in: run() throws KeyboardInterrupt after the same clean-up; the program goes on.
+TEST(Sigint, InterruptedProgramThatAskedForAnExceptionGetsKeyboardInterrupt) {
+    ChildEnd end = interrupt_child("throw");
+    EXPECT_TRUE(WIFEXITED(end.status)) << end.out;
+    if (WIFEXITED(end.status)) {
+        EXPECT_EQ(WEXITSTATUS(end.status), 3) << end.out;
+    }
+    EXPECT_NE(end.out.find("helper cleaned up\ncaught: asyncfiber: interrupted by SIGINT\n"),
+              std::string::npos)
+        << end.out;
+    EXPECT_NE(end.out.find("static destructor"), std::string::npos) << end.out;
+}
+
+// test_tasks.py: test_tb_logger_not_called_after_cancel (cancel() of a task that already
+// failed marks its exception retrieved: asyncio's cancel() clears _log_traceback first)
+TEST(Cancel, CancelOfAFailedTaskSilencesNeverRetrieved) {
+    std::vector<std::string> reports;
+    af::run([&] {
+        af::Loop::current().set_exception_handler(
+            [&](const af::ExceptionContext& c) { reports.push_back(c.message); });
+        auto task = af::async([] { throw std::invalid_argument("TypeError"); });
+        af::sleep(50ms);
+        EXPECT_FALSE(task.cancel());
+        task = af::Task<void>();
+    });
+    EXPECT_TRUE(reports.empty()) << reports.front();
 }
 
 TEST(Cancel, PendingCancelIsHandedToTheAwaitedTask) {

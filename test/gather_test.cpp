@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -45,6 +46,62 @@ TEST(Gather, CallablesStartLeftToRight) {
         std::vector<int> order;
         af::gather([&] { order.push_back(1); }, [&] { order.push_back(2); }, [&] { order.push_back(3); });
         EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+    });
+}
+
+// asyncio.gather(a(), b()) starts a, then b. Its natural port, gather(af::async(a),
+// af::async(b)), spawns the tasks in an order the compiler picks (g++ evaluates function
+// arguments right to left): the tasks a gather call creates start in argument order, with
+// either compiler.
+TEST(Gather, UnstartedTasksStartInArgumentOrder) {
+    af::run([] {
+        std::vector<int> order;
+        af::gather(af::async([&] { order.push_back(1); }), af::async([&] { order.push_back(2); }),
+                   af::async([&] { order.push_back(3); }));
+        EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+        order.clear();
+        af::gather_settled(af::async([&] { order.push_back(1); }), af::async([&] { order.push_back(2); }));
+        EXPECT_EQ(order, (std::vector<int>{1, 2}));
+    });
+}
+
+// The same rule whatever the compiler: tasks the call receives as temporaries that were
+// spawned in the opposite order take each other's places in the ready queue; what is queued
+// between them (another task) keeps its place, and a child that has already started is left
+// alone.
+TEST(Gather, TemporariesTakeEachOtherPlacesOnly) {
+    af::run([] {
+        std::vector<std::string> order;
+        auto started = af::async([&] {
+            order.push_back("started");
+            af::sleep(1ms);
+        });
+        af::sleep(0s);
+        auto t3 = af::async([&] { order.push_back("3"); });
+        auto other = af::async([&] { order.push_back("other"); });
+        auto t2 = af::async([&] { order.push_back("2"); });
+        auto t1 = af::async([&] { order.push_back("1"); });
+        af::gather(std::move(t1), started, std::move(t2), std::move(t3));
+        EXPECT_EQ(order, (std::vector<std::string>{"started", "1", "other", "2", "3"}));
+        af::await(other);
+    });
+}
+
+// Tasks passed by name, and the vector forms, keep their creation order, as asyncio starts
+// `x = create_task(f()); y = create_task(g()); await gather(y, x)`: x first.
+TEST(Gather, TasksPassedByNameStartInCreationOrder) {
+    af::run([] {
+        std::vector<std::string> order;
+        auto x = af::async([&] { order.push_back("x"); });
+        auto y = af::async([&] { order.push_back("y"); });
+        af::gather(y, x);
+        EXPECT_EQ(order, (std::vector<std::string>{"x", "y"}));
+        order.clear();
+        std::vector<af::Task<void>> v;
+        for (int i = 1; i <= 3; ++i) v.push_back(af::async([&order, i] { order.push_back(std::to_string(i)); }));
+        std::reverse(v.begin(), v.end());
+        af::gather(v);
+        EXPECT_EQ(order, (std::vector<std::string>{"1", "2", "3"}));
     });
 }
 

@@ -1148,10 +1148,7 @@ TEST(Semaphore, AcquireFifoOrder3) {
 }
 
 // mirrors test_locks.py::SemaphoreTests::test_acquire_fifo_order_4
-// DISABLED_ until the Semaphore barging fix: a release() that finds no waiter (the one it
-// woke has not run yet) makes the unit free for anyone, so c2's own acquire() takes it ahead of
-// c1 and c3, and locked() is false while c1 has not run.
-TEST(Semaphore, DISABLED_AcquireFifoOrder4) {
+TEST(Semaphore, AcquireFifoOrder4) {
     af::run([] {
         // Test that a successful acquire() will wake up multiple tasks that were waiting in
         // the semaphore queue due to FIFO rules.
@@ -1916,6 +1913,98 @@ TEST(Event, WaitUnderWaitFor) {
         EXPECT_THROW(af::wait_for([&] { ev.wait(); }, 5ms), af::TimeoutError);
     });
 }
+
+// test_locks.py ConditionTests.test_cancelled_wakeup_relock (gh-112202: a task cancelled
+// while it re-acquires the lock after a notify passes the notification on)
+TEST(Condition, CancelledWakeupRelock) {
+    af::run([] {
+        af::Condition condition;
+        int state = 0;
+        auto consumer = [&] {
+            std::lock_guard<af::Condition> g(condition);
+            while (true) {
+                condition.wait_for([&] { return state != 0; });
+                if (state < 0) return;
+                state -= 1;
+            }
+        };
+
+        // create two consumers
+        std::vector<af::Task<void>> c{af::async(consumer), af::async(consumer)};
+        // wait for them to settle
+        af::sleep(0s);
+        {
+            std::lock_guard<af::Condition> g(condition);
+            // produce one item and wake up one
+            state += 1;
+            condition.notify(1);
+
+            // now we sleep for a bit.  This allows the target task to wake up and
+            // settle on re-aquiring the lock
+            af::sleep(0s);
+
+            // Cancel it while awaiting the lock
+            // This cancel could come the outside.
+            c[0].cancel();
+
+            // now wait for the item to be consumed
+            // if it doesn't means that our "notify" didn"t take hold.
+            // because it raced with a cancel()
+            try {
+                af::timeout(10ms, [&] { condition.wait_for([&] { return state == 0; }); });
+            } catch (const af::TimeoutError&) {
+            }
+            EXPECT_EQ(state, 0);
+
+            // clean up
+            state = -1;
+            condition.notify_all();
+        }
+        af::await(c[1]);
+    });
+}
+
+
+// test_locks.py SemaphoreTests.test_acquire_fifo_order_2 (a task that releases and at once
+// acquires again queues behind a waiter that was woken but has not run yet)
+TEST(Semaphore, AcquireFifoOrder2) {
+    af::run([] {
+        af::Semaphore sem(1);
+        std::vector<int> result;
+
+        auto c1 = [&] {
+            sem.acquire();
+            result.push_back(1);
+            return true;
+        };
+        auto c2 = [&] {
+            sem.acquire();
+            result.push_back(2);
+            sem.release();
+            sem.acquire();
+            result.push_back(4);
+            return true;
+        };
+        auto c3 = [&] {
+            sem.acquire();
+            result.push_back(3);
+            return true;
+        };
+
+        auto t1 = af::async(c1);
+        auto t2 = af::async(c2);
+        auto t3 = af::async(c3);
+
+        af::sleep(0s);
+
+        sem.release();
+        sem.release();
+
+        af::gather(t1, t2, t3);
+        EXPECT_EQ(result, (std::vector<int>{1, 2, 3, 4}));
+    });
+}
+
 
 // Semaphore::acquire under wait_for: the timed-out waiter takes no unit.
 TEST(Semaphore, AcquireUnderWaitFor) {

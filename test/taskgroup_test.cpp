@@ -3,8 +3,9 @@
 // asyncfiber's own cases.
 //
 // How the Python maps: `async with TaskGroup() as g: body` is `af::TaskGroup g; body;
-// g.join();` -- the tests below are those whose body needs no interrupting (asyncio cancels the
-// parent task when a member fails; af::TaskGroup's body runs on, see docs/asyncio-parity.md).
+// g.join();` where the body needs no interrupting, and `af::task_group([&](af::TaskGroup& g) {
+// body });` (section TaskGroupScope) where a failing member must cancel the body, as asyncio
+// cancels the parent task, or an exception of the body must join the group's error.
 // ExceptionGroup is af::TaskGroupError, and get_error_types() the set of the dynamic types of
 // its exceptions(). CPython's durations are divided by 10 (their ratios kept): each test is
 // about its order of events, not its times. asyncio.create_task is af::async; `await
@@ -13,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -761,5 +763,739 @@ TEST(TaskGroup, UnjoinedFailureReported) {
         }
         EXPECT_EQ(reports, 1);
         af::Loop::current().set_exception_handler({});
+    });
+}
+
+// ================= the body interrupted by a failing member: af::task_group =================
+//
+// `async with TaskGroup() as g: body` is `af::task_group([&](af::TaskGroup& g) { body });`: a
+// failing member cancels the body, and an exception of the body joins the group's error.
+
+namespace {
+/// The members of test_taskgroup_08, _11 and _12: `try: await asyncio.sleep(10) finally: 1 / 0`.
+void sleep_then_divide_by_zero() {
+    try {
+        af::sleep(1s);
+    } catch (const af::CancelledError&) {
+        throw ZeroDivisionError();
+    }
+    throw ZeroDivisionError();
+}
+
+/// crash_after(t) of test_taskgroup_13 and _14.
+void crash_after(std::chrono::milliseconds t) {
+    af::sleep(t);
+    throw ValueError(std::to_string(t.count()));
+}
+
+/// get_error_types(eg.exceptions[0]) of a group error whose one exception is a group error.
+std::set<std::type_index> inner_error_types(const af::TaskGroupError& eg) {
+    EXPECT_EQ(eg.exceptions().size(), 1u);
+    try {
+        std::rethrow_exception(eg.exceptions().at(0));
+    } catch (const af::TaskGroupError& inner) {
+        return error_types(inner);
+    } catch (...) {
+    }
+    return {};
+}
+}  // namespace
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_cancel_children_on_child_error
+TEST(TaskGroupScope, CancelChildrenOnChildError) {
+    af::run([] {
+        // When a child task raises an error, the rest of the children are cancelled and the
+        // errors are gathered into the group's error.
+        int NUM = 0;
+        bool t2_cancel = false;
+        bool runner_cancel = false;
+
+        auto foo1 = [] {
+            af::sleep(10ms);
+            throw ZeroDivisionError();  // 1 / 0
+        };
+
+        auto foo2 = [&] {
+            try {
+                af::sleep(500ms);
+            } catch (const af::CancelledError&) {
+                t2_cancel = true;
+                throw;
+            }
+            NUM += 1;
+        };
+
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                g.spawn(foo1);
+                g.spawn(foo1);
+                g.spawn(foo1);
+                g.spawn(foo2);
+                try {
+                    af::sleep(1s);
+                } catch (const af::CancelledError&) {
+                    runner_cancel = true;
+                    throw;
+                }
+            });
+
+            NUM += 10;
+        };
+
+        // The 3 foo1 sub tasks can be racy when the host is busy - if the cancellation
+        // happens in the middle, we'll see partial sub errors here
+        try {
+            af::await(af::async(runner));
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(ZeroDivisionError)}));
+        }
+        EXPECT_EQ(NUM, 0);
+        EXPECT_TRUE(t2_cancel);
+        EXPECT_TRUE(runner_cancel);
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_08
+TEST(TaskGroupScope, Taskgroup08) {
+    af::run([] {
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                for (int i = 0; i < 5; ++i) g.spawn(sleep_then_divide_by_zero);
+                af::sleep(1s);
+            });
+        };
+
+        auto r = af::async(runner);
+        af::sleep(10ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel();
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(ZeroDivisionError)}));
+        }
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_09
+TEST(TaskGroupScope, Taskgroup09) {
+    af::run([] {
+        af::Task<int> t1, t2;
+
+        auto foo1 = [] {
+            af::sleep(100ms);
+            return 42;
+        };
+
+        auto foo2 = [] {
+            af::sleep(200ms);
+            return 11;
+        };
+
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                t1 = g.spawn(foo1);
+                t2 = g.spawn(foo2);
+                af::sleep(10ms);
+                throw ZeroDivisionError();  // 1 / 0
+            });
+        };
+
+        try {
+            runner();
+            ADD_FAILURE() << "TaskGroupError was not raised";
+        } catch (const af::TaskGroupError& t) {
+            EXPECT_EQ(error_types(t), types_of({typeid(ZeroDivisionError)}));
+        }
+
+        EXPECT_TRUE(t1.cancelled());
+        EXPECT_TRUE(t2.cancelled());
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_10
+TEST(TaskGroupScope, Taskgroup10) {
+    af::run([] {
+        af::Task<int> t1, t2;
+
+        auto foo1 = [] {
+            af::sleep(100ms);
+            return 42;
+        };
+
+        auto foo2 = [] {
+            af::sleep(200ms);
+            return 11;
+        };
+
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                t1 = g.spawn(foo1);
+                t2 = g.spawn(foo2);
+                throw ZeroDivisionError();  // 1 / 0
+            });
+        };
+
+        try {
+            runner();
+            ADD_FAILURE() << "TaskGroupError was not raised";
+        } catch (const af::TaskGroupError& t) {
+            EXPECT_EQ(error_types(t), types_of({typeid(ZeroDivisionError)}));
+        }
+
+        EXPECT_TRUE(t1.cancelled());
+        EXPECT_TRUE(t2.cancelled());
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_11
+TEST(TaskGroupScope, Taskgroup11) {
+    af::run([] {
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup&) {
+                af::task_group([&](af::TaskGroup& g2) {
+                    for (int i = 0; i < 5; ++i) g2.spawn(sleep_then_divide_by_zero);
+
+                    af::sleep(1s);
+                });
+            });
+        };
+
+        auto r = af::async(runner);
+        af::sleep(10ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel();
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(af::TaskGroupError)}));
+            EXPECT_EQ(inner_error_types(cm), types_of({typeid(ZeroDivisionError)}));
+        }
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_12
+TEST(TaskGroupScope, Taskgroup12) {
+    af::run([] {
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g1) {
+                g1.spawn([] { af::sleep(1s); });
+
+                af::task_group([&](af::TaskGroup& g2) {
+                    for (int i = 0; i < 5; ++i) g2.spawn(sleep_then_divide_by_zero);
+
+                    af::sleep(1s);
+                });
+            });
+        };
+
+        auto r = af::async(runner);
+        af::sleep(10ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel();
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(af::TaskGroupError)}));
+            EXPECT_EQ(inner_error_types(cm), types_of({typeid(ZeroDivisionError)}));
+        }
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_13
+TEST(TaskGroupScope, Taskgroup13) {
+    af::run([] {
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g1) {
+                g1.spawn(crash_after, 10ms);
+
+                af::task_group([&](af::TaskGroup& g2) { g2.spawn(crash_after, 1000ms); });
+            });
+        };
+
+        auto r = af::async(runner);
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(ValueError)}));
+        }
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_14
+TEST(TaskGroupScope, Taskgroup14) {
+    af::run([] {
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g1) {
+                g1.spawn(crash_after, 1000ms);
+
+                af::task_group([&](af::TaskGroup& g2) { g2.spawn(crash_after, 10ms); });
+            });
+        };
+
+        auto r = af::async(runner);
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(af::TaskGroupError)}));
+            EXPECT_EQ(inner_error_types(cm), types_of({typeid(ValueError)}));
+        }
+    });
+}
+
+namespace {
+/// crash_soon of test_taskgroup_15 and _16.
+void crash_soon() {
+    af::sleep(30ms);
+    throw ZeroDivisionError();  // 1 / 0
+}
+
+/// The runner of test_taskgroup_15 (nested_runner of _16).
+void group_that_sleeps_after_cancel() {
+    af::task_group([&](af::TaskGroup& g1) {
+        g1.spawn(crash_soon);
+        try {
+            af::sleep(1s);
+        } catch (const af::CancelledError&) {
+            af::sleep(50ms);
+            throw;
+        }
+    });
+}
+}  // namespace
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_15
+TEST(TaskGroupScope, Taskgroup15) {
+    af::run([] {
+        auto r = af::async(group_that_sleeps_after_cancel);
+        af::sleep(10ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel();
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(ZeroDivisionError)}));
+        }
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_16
+TEST(TaskGroupScope, Taskgroup16) {
+    af::run([] {
+        auto runner = [] {
+            auto t = af::async(group_that_sleeps_after_cancel);  // nested_runner()
+            af::await(t);
+        };
+
+        auto r = af::async(runner);
+        af::sleep(10ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel();
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError not raised";
+        } catch (const af::TaskGroupError& cm) {
+            EXPECT_EQ(error_types(cm), types_of({typeid(ZeroDivisionError)}));
+        }
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_18
+TEST(TaskGroupScope, Taskgroup18) {
+    af::run([] {
+        int NUM = 0;
+
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup&) {
+                try {
+                    af::sleep(1s);
+                } catch (const af::CancelledError&) {
+                    NUM += 10;
+                    // This isn't a good idea, but we have to support this weird case.
+                    throw MyExc();
+                }
+            });
+        };
+
+        auto r = af::async(runner);
+        af::sleep(10ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel();
+
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError was not raised";
+        } catch (const af::TaskGroupError& t) {
+            EXPECT_EQ(error_types(t), types_of({typeid(MyExc)}));
+        }
+
+        EXPECT_EQ(NUM, 10);
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_19
+TEST(TaskGroupScope, Taskgroup19) {
+    af::run([] {
+        auto crash_soon_19 = [] {
+            af::sleep(10ms);
+            throw ZeroDivisionError();  // 1 / 0
+        };
+
+        auto nested = [] {
+            try {
+                af::sleep(1s);
+            } catch (...) {
+                throw MyExc();  // finally: raise MyExc
+            }
+            throw MyExc();
+        };
+
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                g.spawn(crash_soon_19);
+                nested();
+            });
+        };
+
+        auto r = af::async(runner);
+        try {
+            af::await(r);
+            ADD_FAILURE() << "TaskGroupError was not raised";
+        } catch (const af::TaskGroupError& t) {
+            EXPECT_EQ(error_types(t), types_of({typeid(MyExc), typeid(ZeroDivisionError)}));
+        }
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_taskgroup_context_manager_exit_raises (the
+// async context manager `database()`, whose exit raises, is a function running its block)
+TEST(TaskGroupScope, TaskgroupContextManagerExitRaises) {
+    af::run([] {
+        // See https://github.com/python/cpython/issues/95289
+        struct CustomException : std::runtime_error {
+            CustomException() : std::runtime_error("CustomException") {}
+        };
+
+        auto raise_exc = [] { throw CustomException(); };
+
+        auto database = [](const std::function<void()>& block) {
+            try {
+                block();  // yield
+            } catch (...) {
+                throw CustomException();  // finally: raise CustomException
+            }
+            throw CustomException();
+        };
+
+        auto main = [&] {
+            af::TaskRef task = af::current_task();
+            try {
+                af::task_group([&](af::TaskGroup& tg) {
+                    database([&] {
+                        tg.spawn(raise_exc);
+                        af::sleep(100ms);
+                    });
+                });
+                ADD_FAILURE() << "CustomException not raised";
+            } catch (const af::TaskGroupError& err) {  // except* CustomException
+                EXPECT_EQ(task.cancelling(), 0);
+                EXPECT_EQ(err.exceptions().size(), 2u);
+                EXPECT_EQ(error_types(err), types_of({typeid(CustomException)}));
+            }
+        };
+
+        af::await(af::async(main));
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_nested_groups_both_cancelled
+TEST(TaskGroupScope, NestedGroupsBothCancelled) {
+    af::run([] {
+        auto raise_runtime_error_after = [](std::chrono::milliseconds t) {
+            af::sleep(t);
+            throw af::RuntimeError("raise_after");
+        };
+        auto raise_value_error_after = [](std::chrono::milliseconds t) {
+            af::sleep(t);
+            throw ValueError("raise_after");
+        };
+
+        try {
+            af::task_group([&](af::TaskGroup& outer_tg) {
+                try {
+                    af::task_group([&](af::TaskGroup& inner_tg) {
+                        inner_tg.spawn(raise_runtime_error_after, 0ms);
+                        outer_tg.spawn(raise_value_error_after, 0ms);
+                    });
+                    ADD_FAILURE() << "RuntimeError not raised";
+                } catch (const af::TaskGroupError& e) {  // except* RuntimeError: pass
+                    EXPECT_EQ(error_types(e), types_of({typeid(af::RuntimeError)}));
+                }
+                EXPECT_EQ(af::current_task().cancelling(), 1);
+            });
+            ADD_FAILURE() << "ValueError not raised";
+        } catch (const af::TaskGroupError& e) {  // except* ValueError: pass
+            EXPECT_EQ(error_types(e), types_of({typeid(ValueError)}));
+        }
+        EXPECT_EQ(af::current_task().cancelling(), 0);
+    });
+}
+
+// mirrors test_taskgroups.py::BaseTestTaskGroup::test_error_and_cancel
+TEST(TaskGroupScope, ErrorAndCancel) {
+    af::run([] {
+        af::Event event;
+
+        auto raise_error = [&] {
+            event.set();
+            af::sleep(0ms);
+            throw af::RuntimeError("raise_error");
+        };
+
+        auto inner = [&] {
+            try {
+                af::task_group([&](af::TaskGroup& tg) {
+                    tg.spawn(raise_error);
+                    af::sleep(100ms);
+                    ADD_FAILURE() << "Sleep in group should have been cancelled";
+                });
+            } catch (const af::TaskGroupError&) {  // except* RuntimeError
+                EXPECT_EQ(af::current_task().cancelling(), 1);
+            }
+            EXPECT_EQ(af::current_task().cancelling(), 1);
+            af::sleep(100ms);
+            ADD_FAILURE() << "Sleep after group should have been cancelled";
+        };
+
+        auto outer = [&] {
+            auto t = af::async(inner);
+            event.wait();
+            EXPECT_EQ(t.cancelling(), 0);
+            t.cancel();
+            EXPECT_EQ(t.cancelling(), 1);
+            EXPECT_THROW(af::await(t), af::CancelledError);
+            EXPECT_TRUE(t.cancelled());
+        };
+
+        outer();
+    });
+}
+
+// ---- af::task_group, asyncfiber-specific ----
+
+namespace {
+/// Whether exception i of a group error is an E.
+template <class E>
+bool holds(const af::TaskGroupError& e, std::size_t i) {
+    if (i >= e.exceptions().size()) return false;
+    try {
+        std::rethrow_exception(e.exceptions()[i]);
+    } catch (const E&) {
+        return true;
+    } catch (...) {
+    }
+    return false;
+}
+}  // namespace
+
+// The asyncio worker idiom: members consume a queue, the body waits on queue.join(), a
+// member fails. The failure interrupts queue.join(), the other members are cancelled, and
+// the call ends with the group's error instead of waiting forever.
+TEST(TaskGroupScope, WorkerIdiomEndsWithTheGroupError) {
+    af::run([] {
+        af::Queue<int> queue;
+        std::vector<int> processed;
+        bool join_interrupted = false;
+        auto start = std::chrono::steady_clock::now();
+        try {
+            // A hang ends here (and fails below) instead of blocking the test.
+            af::timeout(10s, [&] {
+                af::task_group([&](af::TaskGroup& g) {
+                    for (int w = 0; w < 3; ++w)
+                        g.spawn([&] {
+                            for (;;) {
+                                int item = queue.get();
+                                if (item == 5) throw std::runtime_error("cannot process item 5");
+                                processed.push_back(item);
+                                af::sleep(1ms);
+                                queue.task_done();
+                            }
+                        });
+                    for (int i = 0; i < 10; ++i) queue.put_nowait(i);
+                    try {
+                        queue.join();
+                    } catch (const af::CancelledError&) {
+                        join_interrupted = true;
+                        throw;
+                    }
+                });
+            });
+            FAIL() << "no exception";
+        } catch (const af::TaskGroupError& e) {
+            ASSERT_EQ(e.exceptions().size(), 1u);
+            EXPECT_STREQ(e.what(), "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), "
+                                   "the first: cannot process item 5");
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the failure did not interrupt the body";
+        EXPECT_TRUE(join_interrupted);
+        EXPECT_EQ(af::current_task().cancelling(), 0);  // the group's cancellation was taken back
+        af::sleep(1ms);  // and does not reach the code after the group
+        EXPECT_EQ(std::count(processed.begin(), processed.end(), 5), 0);
+    });
+}
+
+// The body's value is returned once every member has ended.
+TEST(TaskGroupScope, ReturnsTheBodysValueAfterTheMembers) {
+    af::run([] {
+        af::Task<int> a;
+        std::unique_ptr<int> p = af::task_group([&](af::TaskGroup& g) {
+            a = g.spawn([] {
+                af::sleep(5ms);
+                return 42;
+            });
+            return std::unique_ptr<int>(new int(7));
+        });
+        ASSERT_TRUE(p);
+        EXPECT_EQ(*p, 7);
+        EXPECT_TRUE(a.done());
+        EXPECT_EQ(a.result(), 42);
+        int n = 0;
+        af::task_group([&](af::TaskGroup& g) { g.spawn([&] { ++n; }); });
+        EXPECT_EQ(n, 1);
+        EXPECT_THROW(af::task_group([](af::TaskGroup& g) { g.join(); }), af::TaskGroupError);
+    });
+}
+
+
+// test_taskgroups.py: test_cancellation_in_body (a cancellation from outside: CancelledError
+// with its message, though the members fail meanwhile... and have not yet here)
+TEST(TaskGroupScope, CancellationInBody) {
+    af::run([] {
+        auto foo = [] {
+            af::sleep(10ms);
+            throw ZeroDivisionError();
+        };
+        auto runner = [&] {
+            af::task_group([&](af::TaskGroup& g) {
+                for (int i = 0; i < 5; ++i) g.spawn(foo);
+                try {
+                    af::sleep(1s);
+                } catch (const af::CancelledError&) {
+                    throw;
+                }
+            });
+        };
+
+        auto r = af::async(runner);
+        af::sleep(5ms);
+
+        EXPECT_FALSE(r.done());
+        r.cancel("test");
+        try {
+            af::await(r);
+            FAIL() << "no CancelledError";
+        } catch (const af::CancelledError& cm) {
+            EXPECT_EQ(cm.message(), "test");
+        }
+    });
+}
+
+
+// A failure and a cancellation from outside at once: TaskGroupError wins, and the outside
+// cancellation stays pending (cancelling() unchanged) for the task's next suspension point,
+// as asyncio re-cancels the parent.
+TEST(TaskGroupScope, OutsideCancellationSurvivesTheGroupError) {
+    af::run([] {
+        bool cancelled_after = false;
+        auto r = af::async([&] {
+            try {
+                af::task_group([&](af::TaskGroup& g) {
+                    g.spawn([] {
+                        try {
+                            af::sleep(1s);
+                        } catch (const af::CancelledError&) {
+                            throw MyExc();  // fails while being cancelled
+                        }
+                    });
+                    af::sleep(1s);
+                });
+            } catch (const af::TaskGroupError& e) {
+                EXPECT_TRUE(holds<MyExc>(e, 0));
+                EXPECT_EQ(af::current_task().cancelling(), 1);
+            }
+            try {
+                af::sleep(1s);
+            } catch (const af::CancelledError&) {
+                cancelled_after = true;
+                throw;
+            }
+        });
+        af::sleep(5ms);
+        r.cancel();
+        EXPECT_THROW(af::await(r), af::CancelledError);
+        EXPECT_TRUE(cancelled_after);
+    });
+}
+
+// An enclosing timeout is a cancellation from outside: the members are cancelled and
+// waited for, and the timeout reports its expiry.
+TEST(TaskGroupScope, UnderATimeout) {
+    af::run([] {
+        int cancelled_members = 0;
+        EXPECT_THROW(af::timeout(10ms,
+                                 [&] {
+                                     af::task_group([&](af::TaskGroup& g) {
+                                         for (int i = 0; i < 3; ++i)
+                                             g.spawn([&] {
+                                                 try {
+                                                     af::sleep(1s);
+                                                 } catch (const af::CancelledError&) {
+                                                     ++cancelled_members;
+                                                     throw;
+                                                 }
+                                             });
+                                         af::sleep(1s);
+                                     });
+                                 }),
+                     af::TimeoutError);
+        EXPECT_EQ(cancelled_members, 3);
+    });
+}
+
+// TaskGroupError::what() names the first failure and the count, so that a logger catching
+// std::exception keeps the cause; an exception without what() is named by its type.
+TEST(TaskGroupError, WhatNamesTheFirstFailureAndTheCount) {
+    std::vector<std::exception_ptr> two{std::make_exception_ptr(std::runtime_error("connection refused")),
+                                        std::make_exception_ptr(std::logic_error("x"))};
+    EXPECT_STREQ(af::TaskGroupError(two).what(),
+                 "asyncfiber: unhandled errors in a TaskGroup (2 sub-exceptions), the first: "
+                 "connection refused");
+    EXPECT_STREQ(af::TaskGroupError({std::make_exception_ptr(42)}).what(),
+                 "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), the first: an "
+                 "exception of type int");
+    EXPECT_STREQ(af::TaskGroupError({std::make_exception_ptr(af::CancelledError("stop"))}).what(),
+                 "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), the first: "
+                 "CancelledError: stop");
+    af::run([] {
+        try {
+            af::TaskGroup g;
+            g.spawn([] { throw std::runtime_error("boom"); });
+            g.join();
+        } catch (const std::exception& e) {  // a legacy logger
+            EXPECT_NE(std::string(e.what()).find("boom"), std::string::npos) << e.what();
+        }
     });
 }

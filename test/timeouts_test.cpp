@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,33 @@ bool cause_is_cancelled(const af::TimeoutError& e) {
     }
     return false;
 }
+
+// Runs for `d` without suspending: nothing else on the loop runs meanwhile.
+template <class Rep, class Period>
+void busy_for(std::chrono::duration<Rep, Period> d) {
+    auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) {
+    }
+}
+
+// test_waitfor.py's SlowTask: runs for kTimeout, ignoring cancellation requests.
+struct SlowTask {
+    static constexpr std::chrono::milliseconds kTimeout{200};
+    bool exited = false;
+    void run() {
+        auto exitat = std::chrono::steady_clock::now() + kTimeout;
+        while (true) {
+            auto tosleep = exitat - std::chrono::steady_clock::now();
+            if (tosleep <= tosleep.zero()) break;
+            try {
+                af::sleep(tosleep);
+            } catch (const af::CancelledError&) {
+            }
+        }
+        exited = true;
+    }
+};
+constexpr std::chrono::milliseconds SlowTask::kTimeout;
 }  // namespace
 
 // test_timeouts.py: test_timeout_basic
@@ -318,6 +346,21 @@ TEST(WaitFor, TimeoutZeroTaskDone) {
     });
 }
 
+// test_waitfor.py: test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started
+TEST(WaitFor, TimeoutZeroCallableNotStarted) {
+    af::run([] {
+        bool foo_started = false;
+
+        auto foo = [&] { foo_started = true; };
+
+        EXPECT_THROW(af::wait_for(foo, 0s), af::TimeoutError);
+
+        EXPECT_EQ(foo_started, false);
+        EXPECT_THROW(af::wait_for(foo, -1s), af::TimeoutError);
+        EXPECT_EQ(foo_started, false);
+    });
+}
+
 // test_waitfor.py: test_wait_for_timeout_less_then_0_or_0
 TEST(WaitFor, TimeoutZeroCancelsTask) {
     af::run([] {
@@ -420,5 +463,95 @@ TEST(WaitFor, MoveOnlyValue) {
         auto p = af::wait_for([] { return std::unique_ptr<int>(new int(3)); }, 1s);
         ASSERT_TRUE(p);
         EXPECT_EQ(*p, 3);
+    });
+}
+
+// test_waitfor.py: AsyncioWaitForTest.test_asyncio_wait_for_cancelled (fn runs in the task
+// that calls wait_for, so a task cancelled right after it entered wait_for still runs fn)
+TEST(WaitFor, AsyncioWaitForCancelled) {
+    af::run([] {
+        SlowTask t;
+
+        auto waitfortask = af::async([&] { af::wait_for([&] { t.run(); }, SlowTask::kTimeout * 2); });
+        af::sleep(0s);
+        waitfortask.cancel();
+        af::wait({waitfortask});
+
+        EXPECT_TRUE(t.exited);
+    });
+}
+
+// test_waitfor.py: AsyncioWaitForTest.test_asyncio_wait_for_timeout
+TEST(WaitFor, AsyncioWaitForTimeout) {
+    af::run([] {
+        SlowTask t;
+
+        try {
+            af::wait_for([&] { t.run(); }, SlowTask::kTimeout / 2);
+        } catch (const af::TimeoutError&) {
+        }
+
+        EXPECT_TRUE(t.exited);
+    });
+}
+
+// wait_for(fn, d) is timeout(d, fn): a value fn produced is returned even when the deadline
+// passed while fn ran without suspending (it ran as a task of its own before, and its value
+// was dropped when the timeout was handled after that task had finished).
+TEST(WaitFor, ValueProducedPastTheDeadlineIsReturned) {
+    af::run([] { EXPECT_EQ(af::wait_for([] { busy_for(30ms); return 42; }, 5ms), 42); });
+}
+
+// wait_for(task, d): the task finished with a value before the timeout was handled (in the
+// iteration before the one that fires the timer): its value, not TimeoutError.
+TEST(WaitFor, TaskValuePresentWhenTheTimeoutIsHandledIsReturned) {
+    af::run([] {
+        auto t = af::async([] {
+            busy_for(30ms);
+            return 42;
+        });
+        EXPECT_EQ(af::wait_for(t, 5ms), 42);
+        EXPECT_FALSE(t.cancelled());
+    });
+}
+
+// The report's stress test: wait_for(q.get) with a timeout shorter than one iteration of a
+// busy loop, in a loop against a producer. Every item put is got exactly once, in order.
+TEST(WaitFor, QueueGetUnderShortTimeoutsLosesNoItem) {
+    af::run([] {
+        constexpr int n = 300;
+        af::Queue<int> q;
+        bool stop = false;
+        auto load = af::async([&] {  // makes every iteration longer than the timeout
+            while (!stop) {
+                busy_for(100us);
+                af::sleep(0s);
+            }
+        });
+        auto producer = af::async([&] {
+            for (int i = 0; i < n; ++i) {
+                q.put(i);
+                af::sleep(0s);
+            }
+        });
+        std::vector<int> got;
+        int timeouts = 0, idle_rounds = 0;
+        // Ends when every item is in, or when the producer is done, the queue empty and
+        // nothing more comes (an item was lost).
+        while (static_cast<int>(got.size()) < n && idle_rounds < 20) {
+            try {
+                got.push_back(af::wait_for([&] { return q.get(); }, 20us));
+            } catch (const af::TimeoutError&) {
+                ++timeouts;
+                if (producer.done() && q.empty()) ++idle_rounds;
+            }
+        }
+        stop = true;
+        af::await(load);
+        std::vector<int> expected(n);
+        for (int i = 0; i < n; ++i) expected[static_cast<std::size_t>(i)] = i;
+        EXPECT_EQ(got, expected);
+        EXPECT_TRUE(q.empty());
+        EXPECT_GT(timeouts, 0);  // the timeouts did fire
     });
 }

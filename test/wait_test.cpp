@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -246,6 +247,78 @@ TEST(AsCompleted, Duplicates) {
         int n = 0;
         for (auto t : af::as_completed(tasks)) n += af::await(t);
         EXPECT_EQ(n, 5);
+    });
+}
+
+// test_tasks.py: test_as_completed_duplicate_coroutines (a task given twice, not last: it
+// comes out once and the task after it is not forgotten)
+TEST(AsCompleted, DuplicateCoroutines) {
+    af::run([] {
+        // A hang (the last task never yielded) fails the test instead of blocking it.
+        af::timeout(10s, [] {
+            std::vector<std::string> result;
+            auto c = af::async([] { return std::string("ham"); });
+            std::vector<af::Task<std::string>> fs{c, c, af::async([] { return std::string("spam"); })};
+            for (auto f : af::as_completed(fs)) result.push_back(af::await(f));
+            EXPECT_EQ(std::set<std::string>(result.begin(), result.end()),
+                      (std::set<std::string>{"ham", "spam"}));
+            EXPECT_EQ(result.size(), 2u);
+        });
+    });
+}
+
+// test_tasks.py: test_as_completed_resume_iterator (an element is consumed when it is
+// yielded: the loop resumed after a break goes on with the next one)
+TEST(AsCompleted, ResumeIterator) {
+    af::run([] {
+        auto coro = [](int i) { return af::async([i] { return i; }); };
+        int iterations = 0;
+        auto iterator = af::as_completed(std::vector<af::Task<int>>{coro(0), coro(1), coro(2), coro(3)});
+        std::vector<int> collected;
+        for (auto f : iterator) {
+            collected.push_back(af::await(f));
+            iterations += 1;
+            if (iterations == 2) break;
+        }
+        EXPECT_EQ(collected.size(), 2u);
+
+        // Resume same iterator:
+        for (auto f : iterator) collected.push_back(af::await(f));
+        std::sort(collected.begin(), collected.end());  // assertCountEqual
+        EXPECT_EQ(collected, (std::vector<int>{0, 1, 2, 3}));
+    });
+}
+
+// Duplicates are removed in linear time. 100 000 tasks, each given twice, cost a pairwise
+// search about 10^10 comparisons (over ten seconds); a linear pass takes milliseconds, so
+// the generous bound below tells the two apart on any machine. The tasks are done first:
+// only the bookkeeping is timed.
+TEST(AsCompleted, DuplicatesRemovedInLinearTime) {
+    af::run([] {
+        constexpr int n = 100000;
+        std::vector<af::Task<int>> tasks;
+        tasks.reserve(n);
+        for (int i = 0; i < n; ++i) tasks.push_back(af::async([i] { return i; }));
+        af::gather(tasks);
+        std::vector<af::Task<int>> twice(tasks);
+        twice.insert(twice.end(), tasks.begin(), tasks.end());
+        std::vector<af::TaskRef> refs(twice.begin(), twice.end());
+
+        auto start = std::chrono::steady_clock::now();
+        auto r = af::wait(refs);
+        EXPECT_EQ(r.done.size(), static_cast<std::size_t>(n));
+        EXPECT_TRUE(r.pending.empty());
+        long long sum = 0, count = 0;
+        for (auto t : af::as_completed(twice)) {
+            sum += af::await(t);
+            ++count;
+        }
+        auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+        EXPECT_EQ(count, n);
+        EXPECT_EQ(sum, static_cast<long long>(n) * (n - 1) / 2);
+        EXPECT_LT(took_ms, 3000);
     });
 }
 

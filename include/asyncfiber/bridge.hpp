@@ -9,7 +9,9 @@
 // Safety rules shared by all of them: the awaiting task and the completing side share one
 // reference-counted heap block and nothing else, so a completion that arrives late (after the
 // task was cancelled or finished), on any thread, never touches the task's memory; it is
-// dropped. See docs/migrating-callbacks.md.
+// dropped (and, for use_await, reported when it carried a result). to_thread goes further: a
+// cancelled task waits for its function, which may reach into the task's frame. See
+// docs/migrating-callbacks.md.
 #pragma once
 
 #include <asyncfiber/detail/bridge_core.hpp>
@@ -18,11 +20,13 @@
 #include <asyncfiber/task.hpp>
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <future>
@@ -226,10 +230,24 @@ void set_default_executor_size(std::size_t threads);
 /// std::invalid_argument for 0 (also set_default_executor_size), RuntimeError once closed.
 void set_executor_size(Loop& loop, std::size_t threads);
 
+/// The tag of `af::to_thread(af::abandon_on_cancel, fn, args...)`.
+struct AbandonOnCancel {};
+/// Makes to_thread leave fn behind when its task is cancelled (see to_thread).
+constexpr AbandonOnCancel abandon_on_cancel{};
+
 namespace detail {
+/// A job queued on a loop's pool (lib/thread_pool.cpp).
+class PoolJob;
 /// Queues `job` on the pool of the loop running on this thread (created on first use, shut
-/// down and joined by Loop::close after the queued jobs ran).
-void submit_to_pool(std::function<void()> job);
+/// down and joined by Loop::close after the queued jobs ran). The handle lets the task that
+/// submitted it take it back while no thread has started it.
+std::shared_ptr<PoolJob> submit_to_pool(std::function<void()> job);
+/// What cancelling a task in to_thread does (BridgeCore::wait's on_cancel; `job` is a
+/// PoolJob). Both take a job that has not started out of the queue: it never runs and the
+/// task wakes at once. Of a job that runs, the first waits for the end (returns true), the
+/// second leaves it behind (returns false).
+bool withdraw_or_wait_for(void* job);
+bool withdraw_or_abandon(void* job);
 
 template <class R, class F, class Tuple, std::size_t... I>
 void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std::false_type) {
@@ -240,28 +258,23 @@ void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std
     std::move(f)(std::move(std::get<I>(args))...);
     core.emplace();
 }
-}  // namespace detail
 
-/// Runs fn(args...) on the loop's thread pool and suspends the calling task until it
-/// returns; returns its value or rethrows its exception (same type). Cancelling the task
-/// wakes it with CancelledError at once; the function runs on and its result is dropped.
-/// fn and args are decay-copied and destroyed on the pool thread.
 template <class F, class... Args>
-detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
-    using R = detail::async_result_t<F, Args...>;
+async_result_t<F, Args...> run_in_pool(bool abandon, F&& fn, Args&&... args) {
+    using R = async_result_t<F, Args...>;
     using Job = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
-    detail::TaskBase* self = detail::current_task_checked("af::to_thread");
-    detail::throw_if_cancelled(self);
-    auto core = detail::CoreRef<detail::Shared<R>>::adopt(new detail::Shared<R>);
+    TaskBase* self = current_task_checked("af::to_thread");
+    throw_if_cancelled(self);
+    auto core = CoreRef<Shared<R>>::adopt(new Shared<R>);
     // shared_ptr: std::function needs a copyable target; the job itself may be move-only.
     auto job = std::make_shared<Job>(std::forward<F>(fn),
                                      std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
-    detail::CompleterRef<detail::Shared<R>> completer(core.get());
-    detail::submit_to_pool([completer, job]() mutable {
+    CompleterRef<Shared<R>> completer(core.get());
+    std::shared_ptr<PoolJob> queued = submit_to_pool([completer, job]() mutable {
         std::exception_ptr err;
         try {
-            detail::run_into(*completer.get(), std::get<0>(*job), std::get<1>(*job),
-                             std::index_sequence_for<Args...>{}, std::is_void<R>{});
+            run_into(*completer.get(), std::get<0>(*job), std::get<1>(*job),
+                     std::index_sequence_for<Args...>{}, std::is_void<R>{});
         } catch (...) {
             err = std::current_exception();
         }
@@ -270,8 +283,34 @@ detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
         // hold on the exception object.
         if (err) completer.get()->set_error(std::move(err));
     });
-    core->wait("to_thread", nullptr, nullptr, true);
+    core->wait("to_thread", abandon ? &withdraw_or_abandon : &withdraw_or_wait_for, queued.get(),
+               abandon);
     return core->take();
+}
+}  // namespace detail
+
+/// Runs fn(args...) on the loop's thread pool and suspends the calling task until it
+/// returns; returns its value or rethrows its exception (same type). fn and args are
+/// decay-copied and destroyed on the pool thread.
+///
+/// Cancelling the task (or a timeout) while fn runs keeps the task waiting until fn has
+/// returned, then throws CancelledError (fn's result is dropped): fn may capture the task's
+/// locals by reference, and they are still there whenever it touches them (Trio's default,
+/// for that reason). A call cancelled while its job still waits for a free thread ends at
+/// once, and the job never runs (its fn and args are then destroyed on the loop's thread).
+template <class F, class... Args,
+          class = typename std::enable_if<!std::is_same<typename std::decay<F>::type, AbandonOnCancel>::value>::type>
+detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args) {
+    return detail::run_in_pool(false, std::forward<F>(fn), std::forward<Args>(args)...);
+}
+
+/// `af::to_thread(af::abandon_on_cancel, fn, args...)`: as above, but cancelling the task
+/// wakes it with CancelledError at once while fn runs on; its result is dropped when it
+/// comes. Only for an fn that owns everything it touches (captures by value, arguments by
+/// value): nothing of the task's frame may be reached from it once the task has moved on.
+template <class F, class... Args>
+detail::async_result_t<F, Args...> to_thread(AbandonOnCancel, F&& fn, Args&&... args) {
+    return detail::run_in_pool(true, std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 // ======================================================================================
@@ -341,12 +380,13 @@ std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& l
 
 namespace detail {
 struct UseAwaitCancel {
-    void (*fn)(void*) = nullptr;
+    bool (*fn)(void*) = nullptr;
     void* obj = nullptr;
 };
 template <class IoObject>
-void cancel_io_object(void* obj) {
+bool cancel_io_object(void* obj) {
     static_cast<IoObject*>(obj)->cancel();
+    return false;  // the task wakes at once; the aborted handler finds nobody
 }
 }  // namespace detail
 
@@ -354,13 +394,22 @@ void cancel_io_object(void* obj) {
 /// only. A failed operation throws boost::system::system_error; with `af::use_await[ec]` the
 /// error is stored in ec instead (and ec is cleared on success).
 ///
-/// Cancellation (Boost 1.74 has no per-operation cancellation slots): cancelling the task
-/// wakes it with CancelledError at once, always; the operation's handler, whenever it runs,
-/// finds nobody waiting and is dropped. To stop the operation itself, name the I/O object:
-/// `af::use_await.cancels(sock)` calls sock.cancel() when the task is cancelled (which, as
-/// Asio defines it, aborts every pending operation of that object). Without it the operation
-/// runs on: buffers it writes into must then outlive it (Asio objects destroyed by the
-/// unwinding task cancel their operations themselves, so locals are safe).
+/// Cancellation and timeouts: cancelling the task wakes it with CancelledError at once,
+/// always. Whether the operation stops too depends on the token, because Boost 1.74 has no
+/// per-operation cancellation slots and the token cannot see the I/O object the operation
+/// belongs to:
+/// - `af::use_await.cancels(sock)` names it: cancelling the task calls sock.cancel(), which,
+///   as Asio defines it, aborts every pending operation of that object. Use it for every
+///   operation under af::timeout / wait_for or in a task that may be cancelled, when the
+///   object lives on after the task stops waiting (a member, a connection read again).
+/// - Without it the operation runs on: it still reads, accepts or resolves, and its result
+///   goes nowhere. A read left behind by a timeout takes the next reply from the socket, and
+///   the following read misses it. That loss is never silent: an operation that completes
+///   with a result after its task stopped waiting is reported to the loop's exception
+///   handler (stderr by default), naming the remedy; in debug mode every completion of an
+///   operation left behind is reported except an aborted one (operation_aborted). Buffers
+///   the operation writes into must outlive it. (An I/O object destroyed by the unwinding
+///   task aborts its operations itself, so a local socket or timer loses nothing.)
 /// The object must outlive the await. Completion handlers run on the loop's thread through
 /// its io_context, whatever executor the I/O object uses.
 class use_await_t {
@@ -391,17 +440,48 @@ constexpr use_await_t use_await{};
 
 namespace detail {
 
+/// How an operation whose task stopped waiting completed (see use_await_t).
+enum class OrphanedCompletion : std::uint8_t { aborted, failed, without_result, with_result };
+/// Reports an operation that completed after its task had stopped waiting, on the loop's
+/// thread: always when it carried a result and its I/O object was not named with
+/// .cancels(obj), otherwise in debug mode only; never when it was aborted.
+void report_orphaned_completion(OrphanedCompletion how, bool object_named) noexcept;
+
+template <class... A>
+OrphanedCompletion orphaned_completion(std::true_type /*error code first*/,
+                                       const boost::system::error_code& ec, const A&...) {
+    if (ec == boost::asio::error::operation_aborted) return OrphanedCompletion::aborted;
+    if (ec) return OrphanedCompletion::failed;
+    return sizeof...(A) > 0 ? OrphanedCompletion::with_result : OrphanedCompletion::without_result;
+}
+template <class... A>
+OrphanedCompletion orphaned_completion(std::false_type, const A&...) {
+    return sizeof...(A) > 0 ? OrphanedCompletion::with_result : OrphanedCompletion::without_result;
+}
+
+template <class... A>
+struct starts_with_error_code : std::false_type {};
+template <class A0, class... A>
+struct starts_with_error_code<A0, A...>
+    : std::is_same<typename std::decay<A0>::type, boost::system::error_code> {};
+
 template <class Stored>
 class UseAwaitHandler {
 public:
     using executor_type = boost::asio::io_context::executor_type;
-    UseAwaitHandler(Shared<Stored>* core, executor_type ex) noexcept : ref_(core), ex_(ex) {}
+    UseAwaitHandler(Shared<Stored>* core, executor_type ex, bool object_named) noexcept
+        : ref_(core), ex_(ex), object_named_(object_named) {}
     UseAwaitHandler(UseAwaitHandler&&) noexcept = default;
     UseAwaitHandler(const UseAwaitHandler&) = default;
     executor_type get_executor() const noexcept { return ex_; }
 
     template <class... A>
     void operator()(A&&... a) {
+        // Handlers run on the loop's thread, where the waiting task leaves: nothing changes
+        // between this look and the emplace.
+        if (ref_.get()->abandoned())
+            report_orphaned_completion(orphaned_completion(starts_with_error_code<A...>{}, a...),
+                                       object_named_);
         if (!ref_.get()->emplace(std::forward<A>(a)...))
             report_extra_completion("a Boost.Asio handler of af::use_await");
     }
@@ -409,6 +489,7 @@ public:
 private:
     CompleterRef<Shared<Stored>> ref_;
     executor_type ex_;
+    bool object_named_;
 };
 
 template <class... V>
@@ -468,7 +549,8 @@ public:
         throw_if_cancelled(self);  // a pending cancellation: do not even start the operation
         auto core = CoreRef<Shared<Stored>>::adopt(new Shared<Stored>);
         std::forward<Initiation>(init)(
-            UseAwaitHandler<Stored>(core.get(), Loop::current().io_context().get_executor()),
+            UseAwaitHandler<Stored>(core.get(), Loop::current().io_context().get_executor(),
+                                    tok.cancel_.fn != nullptr),
             std::forward<IArgs>(iargs)...);
         core->wait("a Boost.Asio operation", tok.cancel_.fn, tok.cancel_.obj, true);
         Stored v = core->take();

@@ -1,8 +1,9 @@
 // asyncfiber/errors.hpp - the exception types of asyncfiber.
 //
 // Every error the library raises derives from af::Error (a std::runtime_error), except
-// af::CancelledError, which stands alone on purpose: legacy code full of
-// `catch (const std::exception&)` must not be able to swallow a cancellation by accident.
+// af::CancelledError (and af::KeyboardInterrupt), which stand alone on purpose: legacy code
+// full of `catch (const std::exception&)` must not be able to swallow a cancellation by
+// accident.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +14,7 @@
 
 namespace asyncfiber {
 
-/// Base of every asyncfiber error except CancelledError.
+/// Base of every asyncfiber error except CancelledError and KeyboardInterrupt.
 class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -91,17 +92,30 @@ private:
     std::size_t consumed_;
 };
 
-/// TaskGroup::join() after one or more tasks of the group failed: every exception, in the
-/// order the failures happened.
+namespace detail {
+/// One line about an exception, for reports: what() of a std::exception, "CancelledError: "
+/// and its message, otherwise its type (lib/errors.cpp).
+std::string describe_exception(const std::exception_ptr& e);
+}  // namespace detail
+
+/// The tasks of a task group (and af::task_group's body) that failed: every exception, in
+/// the order the failures happened (asyncio's ExceptionGroup). what() names the first one
+/// and the count, so that a `catch (const std::exception& e)` that logs e.what() keeps the
+/// cause: "asyncfiber: unhandled errors in a TaskGroup (2 sub-exceptions), the first:
+/// connection refused".
 class TaskGroupError : public Error {
 public:
     explicit TaskGroupError(std::vector<std::exception_ptr> errors)
-        : Error("asyncfiber: " + std::to_string(errors.size()) +
-                " task(s) of the task group failed"),
-          errors_(std::move(errors)) {}
+        : Error(message(errors)), errors_(std::move(errors)) {}
     const std::vector<std::exception_ptr>& exceptions() const noexcept { return errors_; }
 
 private:
+    static std::string message(const std::vector<std::exception_ptr>& errors) {
+        std::string m = "asyncfiber: unhandled errors in a TaskGroup (" + std::to_string(errors.size()) +
+                        (errors.size() == 1 ? " sub-exception)" : " sub-exceptions)");
+        if (!errors.empty()) m += ", the first: " + detail::describe_exception(errors.front());
+        return m;
+    }
     std::vector<std::exception_ptr> errors_;
 };
 
@@ -118,6 +132,15 @@ public:
 
 private:
     std::string message_;
+};
+
+/// Thrown by af::run when SIGINT (Ctrl-C) cancelled its main task and main ended cancelled,
+/// if the caller asked for it (RunOptions::throw_on_interrupt) instead of the default end of
+/// an interrupted program. asyncio raises KeyboardInterrupt there. Like CancelledError, NOT a
+/// std::exception.
+class KeyboardInterrupt {
+public:
+    const char* what() const noexcept { return "asyncfiber: interrupted by SIGINT"; }
 };
 
 }  // namespace asyncfiber

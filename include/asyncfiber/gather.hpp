@@ -1,5 +1,16 @@
 // asyncfiber/gather.hpp - af::gather and af::gather_settled (asyncio.gather, with and without
 // return_exceptions=True).
+//
+// Start order. Tasks start in the order they were spawned, as in asyncio, with one rule for
+// the tasks a gather call's own arguments create: those (the temporaries, such as
+// `af::async(f)` written in the call, and the callables gather spawns) that have not started
+// yet start in argument order. `af::gather(af::async(a), af::async(b))`, the natural port of
+// `asyncio.gather(a(), b())`, so starts a first with every compiler, although C++ leaves the
+// order in which a call's arguments (and so the two spawns) are evaluated to the compiler
+// (g++ evaluates them right to left). Their places in the ready queue are exchanged among
+// themselves; nothing else moves. Tasks passed by name (lvalues) and the vector forms keep
+// their creation order, as in asyncio. The one difference from asyncio: a task created
+// earlier and passed with std::move counts as created by the call.
 #pragma once
 
 #include <asyncfiber/task.hpp>
@@ -133,9 +144,18 @@ Outcome<gathered_t<T>> take_outcome(Task<T>& t) {
     return Outcome<gathered_t<T>>::of_error(s->error, false);
 }
 
-template <class Tuple, std::size_t... I>
+/// Whether an argument of gather is a task the call itself created: a temporary (an rvalue,
+/// such as af::async(f) written in the call) or a callable that gather spawns.
+template <class A>
+struct created_by_the_call
+    : std::integral_constant<bool, !std::is_lvalue_reference<A>::value ||
+                                       !is_task<typename std::decay<A>::type>::value> {};
+
+template <class... A, class Tuple, std::size_t... I>
 std::ptrdiff_t wait_tuple(Tuple& tasks, GatherMode mode, std::index_sequence<I...>) {
     TaskBase* states[] = {std::get<I>(tasks).state()...};
+    TaskBase* created[] = {(created_by_the_call<A>::value ? states[I] : nullptr)...};
+    start_in_argument_order(created, sizeof...(I));
     return wait_children(states, sizeof...(I), mode);
 }
 
@@ -178,15 +198,16 @@ auto apply_outcomes(Tuple& tasks, std::index_sequence<I...>)
 }  // namespace detail
 
 /// asyncio.gather: runs every argument (a Task<T>, or a callable that is spawned as a task)
-/// and returns their values in argument order (void as af::None). The first exception (or
-/// cancellation) of a child propagates at once; the other children keep running. Cancelling
-/// the caller cancels every child.
+/// and returns their values in argument order (void as af::None); the children the call
+/// creates start in argument order (see the top of this file). The first exception (or cancellation) of a
+/// child propagates at once; the other children keep running. Cancelling the caller cancels
+/// every child.
 template <class... A>
 std::tuple<detail::gathered_t<typename detail::as_task_t<A>::value_type>...> gather(A&&... args) {
     // Braces: the callables are spawned left to right (a function call's order is unspecified).
     std::tuple<detail::as_task_t<A>...> tasks{detail::as_task(std::forward<A>(args))...};
     auto seq = std::index_sequence_for<A...>{};
-    std::ptrdiff_t failed = detail::wait_tuple(tasks, detail::GatherMode::first_error, seq);
+    std::ptrdiff_t failed = detail::wait_tuple<A...>(tasks, detail::GatherMode::first_error, seq);
     if (failed >= 0) detail::rethrow_child(tasks, static_cast<std::size_t>(failed), seq);
     return detail::apply_take(tasks, seq);
 }
@@ -214,7 +235,7 @@ gather_settled(A&&... args) {
     // Braces: the callables are spawned left to right (a function call's order is unspecified).
     std::tuple<detail::as_task_t<A>...> tasks{detail::as_task(std::forward<A>(args))...};
     auto seq = std::index_sequence_for<A...>{};
-    detail::wait_tuple(tasks, detail::GatherMode::all, seq);
+    detail::wait_tuple<A...>(tasks, detail::GatherMode::all, seq);
     return detail::apply_outcomes(tasks, seq);
 }
 

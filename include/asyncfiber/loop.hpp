@@ -7,6 +7,7 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace boost {
@@ -139,6 +140,29 @@ T take_result(Task<T>& t) {
 inline void take_result(Task<void>& t) { t.typed()->value(); }
 }  // namespace detail
 
+/// How af::run ends a program that SIGINT interrupted.
+struct RunOptions {
+    /// SIGINT (Ctrl-C) while run() runs cancels the main task. If main ends cancelled by it,
+    /// run() first cleans up as always (cancels and finishes the other tasks, shuts the pool
+    /// down, closes the loop), then:
+    /// - false (the default): ends the process as an interrupted program ends, by SIGINT's
+    ///   default action (stdout and stderr flushed first): the parent sees it killed by
+    ///   SIGINT, a shell reports status 130. CPython ends an uncaught KeyboardInterrupt so.
+    ///   Destructors of objects outside run() and atexit handlers do not run.
+    /// - true: throws af::KeyboardInterrupt, for a program that has more to do.
+    bool throw_on_interrupt = false;
+};
+
+namespace detail {
+/// After run() has cleaned up: if SIGINT cancelled `main` and it ended cancelled (by that
+/// request only, as asyncio.Runner checks with uncancel()), ends the process or throws
+/// KeyboardInterrupt (see RunOptions). Returns otherwise.
+void end_if_interrupted(Loop& loop, TaskBase* main, const RunOptions& options);
+
+template <class F>
+struct is_run_options : std::is_same<typename std::decay<F>::type, RunOptions> {};
+}  // namespace detail
+
 template <class F, class... Args>
 detail::async_result_t<F, Args...> Loop::run_until_complete(F&& main, Args&&... args) {
     detail::LoopEntry entry(impl_, false);
@@ -151,10 +175,12 @@ detail::async_result_t<F, Args...> Loop::run_until_complete(F&& main, Args&&... 
 /// asyncio.run: makes a loop on this thread, runs main(args...) as its first task and returns
 /// its value (or rethrows). When main ends every task still alive is cancelled and run to
 /// completion, the thread pool is shut down and the loop closed. SIGINT while it runs cancels
-/// main (if SIGINT has its default disposition). Throws RuntimeError if a loop already runs on
-/// this thread.
+/// main (if SIGINT has its default disposition); a program so interrupted ends as an
+/// interrupted program does, killed by SIGINT, once run() has cleaned up, unless `options`
+/// ask for af::KeyboardInterrupt instead (see RunOptions). Throws RuntimeError if a loop
+/// already runs on this thread.
 template <class F, class... Args>
-detail::async_result_t<F, Args...> run(F&& main, Args&&... args) {
+detail::async_result_t<F, Args...> run(RunOptions options, F&& main, Args&&... args) {
     Loop loop;
     Task<detail::async_result_t<F, Args...>> task;
     {
@@ -164,7 +190,15 @@ detail::async_result_t<F, Args...> run(F&& main, Args&&... args) {
         entry.run_until_done(task.state());
     }
     loop.close();
+    detail::end_if_interrupted(loop, task.state(), options);
     return detail::take_result(task);
+}
+
+/// The same with the default options.
+template <class F, class... Args,
+          class = typename std::enable_if<!detail::is_run_options<F>::value>::type>
+detail::async_result_t<F, Args...> run(F&& main, Args&&... args) {
+    return asyncfiber::run(RunOptions(), std::forward<F>(main), std::forward<Args>(args)...);
 }
 
 }  // namespace asyncfiber

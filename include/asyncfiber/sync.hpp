@@ -130,7 +130,9 @@ private:
 };
 
 /// asyncio.Semaphore: a counter; acquire() suspends while it is zero. release() hands a unit
-/// straight to the first waiter, if any.
+/// straight to the first waiter, if any. Waiters are served in order: until a waiter that was
+/// handed a unit has run, the semaphore stays locked(), so a task that releases and at once
+/// acquires again queues behind it instead of taking the unit back (as asyncio's does).
 class Semaphore {
 public:
     /// Throws std::invalid_argument for a negative value.
@@ -140,25 +142,29 @@ public:
     ~Semaphore();
 
     void acquire();
-    /// Takes a unit if one is free and nobody waits; never suspends.
+    /// Takes a unit if acquire() would not wait (see locked()); never suspends.
     bool try_acquire();
     /// Throws std::overflow_error (and changes nothing) when the free units, counting those
     /// handed to waiters that have not run yet, are already INT_MAX.
     void release();
-    /// True if acquire() would have to wait.
-    bool locked() const noexcept { return value_ == 0 || !waiters_.empty(); }
+    /// True if acquire() would have to wait: no free unit, or tasks waiting or woken and
+    /// not yet run (asyncio: any waiter not cancelled).
+    bool locked() const noexcept { return value_ == 0 || !waiters_.empty() || handed_ > 0; }
     /// The free units.
     int value() const noexcept { return value_; }
 
 protected:
+    /// Hands a unit to the first waiter; false if nobody waits.
+    bool hand_unit() noexcept;
     void release_unit() noexcept;
+    void serve_queued() noexcept;
     /// Free units plus units handed to waiters that have not run yet: what a cancellation of
     /// those waiters would bring the value back to (asyncio counts them in its value).
     long long units() const noexcept { return static_cast<long long>(value_) + handed_; }
     detail::LoopAffinity affinity_;
     detail::List waiters_;
     int value_;
-    int handed_ = 0;
+    int handed_ = 0;  // waiters handed a unit that have not run yet
 };
 
 /// asyncio.BoundedSemaphore: release() beyond the initial value throws InvalidStateError

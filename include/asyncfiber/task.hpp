@@ -1,7 +1,9 @@
 // asyncfiber/task.hpp - tasks: af::async, af::await, af::sleep, cancellation.
 //
 // Like asyncio.create_task: af::async(fn, args...) queues fn(args...) to run on its own fiber
-// and returns a Task<R> handle at once; the task starts when the caller next suspends.
+// and returns a Task<R> handle at once; the task starts when the caller next suspends, after
+// the tasks spawned before it (the tasks one af::gather call creates in its arguments start
+// in argument order, whatever order the compiler evaluated them in: see gather.hpp).
 #pragma once
 
 #include <asyncfiber/detail/task_state.hpp>

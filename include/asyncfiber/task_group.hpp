@@ -1,4 +1,5 @@
-// asyncfiber/task_group.hpp - af::TaskGroup, structured concurrency (asyncio.TaskGroup).
+// asyncfiber/task_group.hpp - structured concurrency (asyncio.TaskGroup): af::task_group, the
+// function scope, and af::TaskGroup, the object it hands its body.
 #pragma once
 
 #include <asyncfiber/detail/intrusive_list.hpp>
@@ -6,12 +7,18 @@
 
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace asyncfiber {
 
-/// asyncio.TaskGroup spelled with a scope:
+namespace detail {
+struct TaskGroupScope;
+}  // namespace detail
+
+/// The tasks of one group. Made by af::task_group (the form to use, see below) or on its
+/// own:
 ///
 ///     af::TaskGroup g;
 ///     auto a = g.spawn(fetch, url1);
@@ -30,9 +37,10 @@ namespace asyncfiber {
 ///   suspension point.
 /// - spawn() after join() or while the group is shutting down throws RuntimeError.
 ///
-/// Unlike asyncio, a failing task does not cancel the code that runs between the group's
-/// creation and join() (C++ cannot turn the CancelledError that would unwind it into the
-/// TaskGroupError from a destructor); the failure is reported by join().
+/// A group made this way cannot interrupt the code between its creation and join(): a
+/// failing member cancels the other members, and the failure waits for join(). The asyncio
+/// worker idiom (members consume a queue, the code waits on queue.join()) then waits forever
+/// when a member fails; af::task_group interrupts its body and is what to use.
 class TaskGroup {
 public:
     TaskGroup();
@@ -57,7 +65,8 @@ public:
         return t;
     }
 
-    /// Waits until every task of the group is done (see the class comment).
+    /// Waits until every task of the group is done (see the class comment). Not for the
+    /// group of af::task_group, which waits when its body returns (RuntimeError).
     void join();
 
     /// Tasks of the group not done yet.
@@ -68,11 +77,22 @@ public:
     struct Member;
 
 private:
+    friend struct detail::TaskGroupScope;
+    /// A cancellation of the task that waits for the members, and its message.
+    struct Cancellation {
+        bool seen = false;
+        std::string msg;
+    };
+    struct Scoped {};
+    explicit TaskGroup(Scoped);
     void check_open() const;
     void adopt(detail::TaskBase* t);
     void abort() noexcept;
     void on_member_done(Member* m, detail::TaskBase* t) noexcept;
-    void wait_all(bool* cancelled, std::string* msg);
+    void wait_all(Cancellation& any, Cancellation& from_outside);
+    /// af::task_group's end: waits for the members and throws what asyncio's __aexit__
+    /// raises; returns only when the body returned and nothing failed.
+    void end_scope(std::exception_ptr body_error);
 
     detail::List members_;
     std::size_t active_ = 0;
@@ -81,6 +101,68 @@ private:
     detail::TaskBase* joiner_ = nullptr;
     bool aborting_ = false;
     bool joined_ = false;
+    bool scoped_ = false;                   // made by af::task_group: failures cancel the body
+    bool parent_cancel_requested_ = false;  // a failure cancelled the body (asyncio's name)
 };
+
+namespace detail {
+template <class F>
+using group_body_result_t = typename std::decay<decltype(std::declval<F&>()(std::declval<TaskGroup&>()))>::type;
+
+struct TaskGroupScope {
+    template <class F>
+    static group_body_result_t<F> run(F& body, std::false_type /*void*/) {
+        TaskGroup g{TaskGroup::Scoped{}};
+        std::exception_ptr error;
+        try {
+            group_body_result_t<F> r = body(g);
+            g.end_scope(nullptr);  // throws what the members' failures call for
+            return r;
+        } catch (...) {
+            if (g.joined_) throw;  // the group's own verdict
+            error = std::current_exception();
+        }
+        g.end_scope(error);  // throws
+        std::rethrow_exception(error);
+    }
+    template <class F>
+    static void run(F& body, std::true_type /*void*/) {
+        TaskGroup g{TaskGroup::Scoped{}};
+        std::exception_ptr error;
+        try {
+            body(g);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        g.end_scope(error);
+    }
+};
+}  // namespace detail
+
+/// asyncio's `async with asyncio.TaskGroup() as g:` as a function scope, like af::timeout:
+///
+///     af::task_group([&](af::TaskGroup& g) {
+///         for (int i = 0; i < 4; ++i) g.spawn(worker, std::ref(queue));
+///         queue.join();        // interrupted if a worker fails
+///     });                      // waits for every member; throws af::TaskGroupError
+///
+/// `body(g)` runs in the calling task; its members are spawned with g.spawn. When the body
+/// returns, the call waits for every member and returns the body's value. asyncio's rules:
+/// - A member that fails (an exception other than CancelledError) cancels the other members
+///   and the body (its current or next suspension point throws CancelledError). Once the
+///   body has unwound and every member has ended, the call throws TaskGroupError with every
+///   exception in the order they happened. The cancellation the group made is taken back
+///   (uncancel), so it does not reach code after the call.
+/// - An exception of the body itself cancels the members too and joins them in the
+///   TaskGroupError (last).
+/// - A cancellation from outside (Task::cancel, an enclosing af::timeout) cancels the
+///   members; the call waits for them and throws CancelledError, unless a member failed:
+///   TaskGroupError wins, and the outside cancellation stays pending (it is thrown at the
+///   task's next suspension point), as asyncio re-cancels the parent.
+/// - g.spawn() after a failure throws RuntimeError ("shutting down"); g.join() is refused.
+template <class F>
+detail::group_body_result_t<F> task_group(F&& body) {
+    return detail::TaskGroupScope::run(body, std::is_void<detail::group_body_result_t<F>>{});
+}
 
 }  // namespace asyncfiber

@@ -96,24 +96,42 @@ auto timeout(std::chrono::duration<Rep, Period> d, F&& fn) -> decltype(fn()) {
     return timeout_at(when, std::forward<F>(fn));
 }
 
-/// asyncio.wait_for: waits for `t` at most `d`. On timeout cancels `t`, waits until it has
-/// finished, then throws TimeoutError. If `t` swallows the cancellation and returns a value,
-/// that value is returned (as in Python 3.12+). Cancelling the caller cancels `t`.
+/// asyncio.wait_for on a task: waits for `t` at most `d`. On timeout cancels `t`, waits
+/// until it has finished, then throws TimeoutError. A value `t` has by the time the timeout
+/// is handled is returned, not lost: one it returned after swallowing the cancellation (as
+/// in Python 3.12+), or one it produced in the very iteration the deadline passed.
+/// Cancelling the caller cancels `t`.
 template <class T, class Rep, class Period>
 T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
     if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
-    return timeout(d, [&t]() -> T {
-        detail::await_done(t.state());
-        return detail::take_done(t);
-    });
+    try {
+        return timeout(d, [&t]() -> T {
+            detail::await_done(t.state());
+            return detail::take_done(t);
+        });
+    } catch (const TimeoutError&) {
+        // The deadline was handled after `t` had finished (it could not take the
+        // cancellation any more): its value wins.
+        if (t.state()->outcome != detail::TaskOutcome::value) throw;
+    }
+    return detail::take_done(t);
 }
 
-/// wait_for on a callable: spawns it as a task first.
+/// asyncio.wait_for on a callable: timeout(d, fn), as Python 3.12+ runs the awaited
+/// coroutine in the calling task. fn runs at once in the calling task (even one whose
+/// cancellation is pending: its first suspension point sees it), so a value it produced is
+/// returned and never dropped with a task of its own. As in Python 3.12+, a duration <= 0
+/// does not start fn: the call lets the other tasks run once (a suspension point) and throws
+/// TimeoutError.
 template <class F, class Rep, class Period,
           class = typename std::enable_if<!detail::is_task<typename std::decay<F>::type>::value>::type>
 auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d)
-    -> typename decltype(asyncfiber::async(std::forward<F>(fn)))::value_type {
-    return wait_for(asyncfiber::async(std::forward<F>(fn)), d);
+    -> typename std::decay<decltype(std::forward<F>(fn)())>::type {
+    if (d <= d.zero()) {
+        yield_now();
+        throw TimeoutError();
+    }
+    return timeout(d, [&fn] { return std::forward<F>(fn)(); });
 }
 
 /// When af::wait returns (asyncio.FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED).
@@ -173,8 +191,9 @@ private:
 }  // namespace detail
 
 /// The range af::as_completed returns. Dereferencing an iterator suspends until the next
-/// task is done and yields it (asyncio.as_completed). Move-only; destroying it early leaves
-/// the tasks running.
+/// task is done and yields it (asyncio.as_completed). A task is consumed when it is yielded:
+/// a loop left with `break` and iterated again (a new begin()) goes on with the next task,
+/// as a Python iterator resumes. Move-only; destroying it early leaves the tasks running.
 template <class T>
 class AsCompleted {
 public:
@@ -187,7 +206,8 @@ public:
         using reference = Task<T>;
 
         iterator() = default;
-        /// Suspends until the next task is done. Throws TimeoutError past the deadline.
+        /// Suspends until the next task is done and consumes it (dereferencing the same
+        /// position again yields the same task). Throws TimeoutError past the deadline.
         Task<T> operator*() const { return r_->next_task(); }
         iterator& operator++() {
             r_->advance();
@@ -210,7 +230,12 @@ public:
         : tasks_(std::move(tasks)), q_(new detail::CompletionQueue(states(tasks_), deadline)) {}
     AsCompleted(AsCompleted&&) = default;
 
-    iterator begin() { return iterator(this); }
+    /// Starts a new pass: the task yielded at the position where an earlier loop stopped
+    /// was consumed there.
+    iterator begin() {
+        current_valid_ = false;
+        return iterator(this);
+    }
     iterator end() { return iterator(); }
     std::size_t size() const noexcept { return tasks_.size(); }
 
@@ -224,7 +249,8 @@ private:
         }
         return s;
     }
-    bool exhausted() const noexcept { return consumed_ >= q_->size(); }
+    // At the end when every task was consumed and the position holds none of them.
+    bool exhausted() const noexcept { return !current_valid_ && q_->yielded() >= q_->size(); }
     Task<T> next_task() {
         if (!current_valid_) {
             current_ = q_->next();
@@ -235,14 +261,12 @@ private:
     void advance() {
         if (!current_valid_) next_task();  // ++ without * still consumes one completion
         current_valid_ = false;
-        ++consumed_;
     }
 
     std::vector<Task<T>> tasks_;
     std::unique_ptr<detail::CompletionQueue> q_;
-    std::size_t consumed_ = 0;
-    std::size_t current_ = 0;
-    bool current_valid_ = false;
+    std::size_t current_ = 0;      // the task at the iterator's position (an index in tasks_)
+    bool current_valid_ = false;   // the position holds a task already consumed
 };
 
 /// asyncio.as_completed: `for (auto t : af::as_completed(tasks)) use(af::await(t));` yields

@@ -48,11 +48,17 @@ public:
     void set_broken() noexcept;
 
     /// In a task: suspends until the state is no longer pending. Throws CancelledError when
-    /// the task is cancelled (asyncio: even if a value arrived meanwhile); before that,
-    /// `on_cancel(arg)` (if given) runs from the cancel() call, on the loop thread. With
-    /// `abandon_on_cancel`, a completion arriving after the task left is dropped unread.
-    /// Throws InvalidStateError if another task already waits here.
-    void wait(const char* what, void (*on_cancel)(void*), void* arg, bool abandon_on_cancel);
+    /// the task is cancelled (asyncio: even if a value arrived meanwhile). Before that,
+    /// `on_cancel(arg)` (if given) runs from the cancel() call, on the loop thread: if it
+    /// returns false the task wakes at once; if it returns true the operation is still
+    /// running and will complete, and the task waits for that before it throws
+    /// CancelledError (what the operation produced is dropped). With `abandon_on_cancel`, a
+    /// completion arriving after the task left is dropped unread. Throws InvalidStateError
+    /// if another task already waits here.
+    void wait(const char* what, bool (*on_cancel)(void*), void* arg, bool abandon_on_cancel);
+    /// Whether the waiting task left by cancellation before the completion came (a late
+    /// completion then finds nobody to hand its result to).
+    bool abandoned() const;
 
     bool ready() const;
     /// After wait(): returns if a value is there, rethrows the error, throws BrokenPromise;

@@ -287,6 +287,12 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size);
 /// (asyncio's await semantics). Throws RuntimeError for a task awaiting itself.
 void await_done(TaskBase* t);
 
+/// Makes the tasks among `tasks` (null entries are skipped) that have not started yet start
+/// in the order given: their places in the ready queue are exchanged among themselves when
+/// they were spawned in another order; nothing else moves. One look at each task when they
+/// are in order already.
+void start_in_argument_order(TaskBase* const* tasks, std::size_t n);
+
 /// How wait_children ends.
 enum class GatherMode : std::uint8_t {
     first_error,  // gather: return early at the first child that fails or is cancelled

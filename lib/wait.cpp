@@ -237,8 +237,8 @@ void report_shielded_failure(DoneListener* l, TaskBase* t) {
     t->retrieved = true;
     t->add_ref();
     TaskRef task = TaskRef::adopt(t);
-    t->loop->report(
-        ExceptionContext{"exception in a shielded task whose shield was cancelled", t->error, task.name()});
+    t->loop->report(ExceptionContext{"exception in a shielded task whose shield was cancelled",
+                                     t->error, task.name()});
 }
 
 void report_failure_once_unshielded(TaskBase* t) {

@@ -44,8 +44,10 @@ public:
     explicit Raised(std::exception_ptr p = nullptr) noexcept : p_(std::move(p)) {}
     explicit operator bool() const noexcept { return p_ != nullptr; }
 
-    /// The exception object (alive as long as this is). Only when one was caught.
+    /// The exception object (alive as long as this is). Throws std::logic_error (failing the
+    /// test) when none was caught.
     const E& get() const {
+        if (!p_) throw std::logic_error("the expected exception was not raised");
         try {
             std::rethrow_exception(p_);
         } catch (const E& e) {

@@ -693,6 +693,9 @@ TEST(BaseTaskTests, StopWhileRunInComplete) {
 
     t.cancel();
     assert_raises<af::CancelledError>([&] { loop.run_until_complete([&] { af::await(t); }); });
+    // tearDown closes the loop: the first run's main task, still waiting for t (stopped
+    // before it resumed), ends there while t's handle is alive.
+    loop.close();
 }
 
 // mirrors test_tasks.py::BaseTaskTests::test_wait (the test loop's virtual clock becomes real

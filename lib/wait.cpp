@@ -3,6 +3,7 @@
 
 #include <asyncfiber/wait.hpp>
 
+#include <memory>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -21,17 +22,32 @@ struct WaitTimer : detail::TimerNode {
     WaitState* st = nullptr;
 };
 
-struct WaitState {
+struct WaitState : detail::CancelHook {
     detail::TaskBase* self;
     ReturnWhen when;
     std::size_t pending;
     bool failed = false;     // a task ended with an exception
     bool timed_out = false;
+    // Once the wait is decided, the caller is woken through one call_soon hop, as asyncio's
+    // completion callback sets the waiter future whose own callback then wakes the task: the
+    // caller resumes in the iteration asyncio's would (test_wait_really_done), and a wait
+    // decided at the call suspends too, as asyncio's does.
+    bool decided = false;
+    bool hop_ran = false;
+    Handle hop;
 
     bool satisfied() const noexcept {
         if (pending == 0 || timed_out) return true;
         if (when == ReturnWhen::first_completed) return false;  // checked by the listener
         return when == ReturnWhen::first_exception && failed;
+    }
+    void decide() {
+        if (decided) return;
+        decided = true;
+        hop = self->loop->call_soon([this] {
+            hop_ran = true;
+            detail::wake(self);
+        });
     }
 };
 
@@ -51,12 +67,25 @@ private:
     std::unordered_set<const detail::TaskBase*> seen_;
 };
 
+/// A cancel that arrives once the wait is decided is delivered when the hop wakes the caller
+/// (asyncio: the waiter future is done, so the task's cancellation waits for its next step).
+bool cancel_decided_wait(detail::CancelHook* h, const std::string& msg) {
+    auto* st = static_cast<WaitState*>(h);
+    if (!st->decided) return false;
+    st->self->must_cancel = true;
+    st->self->set_cancel_msg(msg);
+    return true;
+}
+
 }  // namespace
 
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline) {
     detail::TaskBase* self = detail::current_task_checked("af::wait");
     if (tasks.empty()) throw std::invalid_argument("asyncfiber: af::wait of an empty list of tasks");
-    // Duplicates count once; the order given is kept.
+    if (when != ReturnWhen::first_completed && when != ReturnWhen::first_exception &&
+        when != ReturnWhen::all_completed)
+        throw std::invalid_argument("asyncfiber: af::wait with an invalid ReturnWhen value");
+    // Duplicates count once (asyncio takes a set); the order given is kept.
     std::vector<TaskRef> unique;
     unique.reserve(tasks.size());
     DuplicateFilter seen(tasks.size());
@@ -66,7 +95,11 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
         if (seen.first_time(t.state())) unique.push_back(std::move(t));
     }
 
-    WaitState st{self, when, 0};
+    WaitState st;
+    st.self = self;
+    st.when = when;
+    st.pending = 0;
+    st.forward = &cancel_decided_wait;
     bool any_done = false;
     for (auto& t : unique) {
         if (!t.state()->is_done())
@@ -76,44 +109,43 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
             if (failed_with_exception(t.state())) st.failed = true;
         }
     }
-    bool ready = st.satisfied() || (when == ReturnWhen::first_completed && any_done);
-    if (!ready) {
-        detail::throw_if_cancelled(self);
-        std::vector<WaitNode> nodes(unique.size());
-        for (std::size_t i = 0; i < unique.size(); ++i) {
-            detail::TaskBase* t = unique[i].state();
-            if (t->is_done()) continue;
-            nodes[i].st = &st;
-            nodes[i].on_done = [](detail::DoneListener* l, detail::TaskBase* done) {
-                WaitState* s = static_cast<WaitNode*>(l)->st;
-                --s->pending;
-                if (failed_with_exception(done)) s->failed = true;
-                if (s->when == ReturnWhen::first_completed || s->satisfied()) detail::wake(s->self);
-            };
-            t->listeners.push_back(&nodes[i]);
-        }
-        WaitTimer timer;
-        timer.st = &st;
-        timer.fire = [](detail::TimerNode* n) {
-            WaitState* s = static_cast<WaitTimer*>(n)->st;
-            s->timed_out = true;
-            detail::wake(s->self);
+    detail::throw_if_cancelled(self);
+    std::vector<WaitNode> nodes(unique.size());
+    for (std::size_t i = 0; i < unique.size(); ++i) {
+        detail::TaskBase* t = unique[i].state();
+        if (t->is_done()) continue;
+        nodes[i].st = &st;
+        nodes[i].on_done = [](detail::DoneListener* l, detail::TaskBase* done) {
+            WaitState* s = static_cast<WaitNode*>(l)->st;
+            --s->pending;
+            if (failed_with_exception(done)) s->failed = true;
+            if (s->when == ReturnWhen::first_completed || s->satisfied()) s->decide();
         };
-        if (deadline != Clock::time_point::max()) detail::add_timer(timer, deadline);
-        const std::size_t initial = st.pending;
-        try {
-            for (;;) {
-                detail::suspend(self, "af::wait");
-                detail::throw_if_cancelled(self);
-                if (st.satisfied() || (when == ReturnWhen::first_completed && st.pending < initial))
-                    break;
-            }
-        } catch (...) {
-            detail::remove_timer(timer);
-            throw;
-        }
-        detail::remove_timer(timer);
+        t->listeners.push_back(&nodes[i]);
     }
+    WaitTimer timer;
+    timer.st = &st;
+    timer.fire = [](detail::TimerNode* n) {
+        WaitState* s = static_cast<WaitTimer*>(n)->st;
+        s->timed_out = true;
+        s->decide();
+    };
+    if (st.satisfied() || (when == ReturnWhen::first_completed && any_done))
+        st.decide();
+    else if (deadline != Clock::time_point::max())
+        detail::add_timer(timer, deadline);
+    detail::CancelHookScope hook(self, st);
+    try {
+        while (!st.hop_ran) {
+            detail::suspend(self, "af::wait");
+            detail::throw_if_cancelled(self);
+        }
+    } catch (...) {
+        detail::remove_timer(timer);
+        st.hop.cancel();
+        throw;
+    }
+    detail::remove_timer(timer);
     WaitResult r;
     for (auto& t : unique) (t.state()->is_done() ? r.done : r.pending).push_back(t);
     return r;
@@ -200,12 +232,62 @@ std::size_t CompletionQueue::next() {
     return finished_[head_++];
 }
 
+namespace {
+
+/// Wakes the task waiting in wait_done_no_forward (the shield) when the shielded task is done.
+struct ShieldListener : DoneListener {
+    TaskBase* waiter = nullptr;
+    ~ShieldListener() { unlink(); }
+};
+
+/// Once a shield was cancelled, nobody waits for the shielded task any more: its failure is
+/// reported when it happens (asyncio 3.14's shield logs it), once however many shields of it
+/// were cancelled, and counts as retrieved. Heap-allocated; the task's end frees it.
+void report_shielded_failure(DoneListener* l, TaskBase* t) {
+    std::unique_ptr<DoneListener> owned(l);
+    if (t->outcome != TaskOutcome::error) return;
+    t->retrieved = true;
+    t->add_ref();
+    TaskRef task = TaskRef::adopt(t);
+    t->loop->report(ExceptionContext{"exception in a shielded task whose shield was cancelled",
+                                     t->error, task.name()});
+}
+
+void report_failure_once_unshielded(TaskBase* t) {
+    for (ListNode* n = t->listeners.first(); n != t->listeners.end(); n = n->next)
+        if (static_cast<DoneListener*>(n)->on_done == &report_shielded_failure) return;
+    auto* reporter = new DoneListener;
+    reporter->on_done = &report_shielded_failure;
+    t->listeners.push_back(reporter);
+}
+
+/// Suspends `self` until `t` is done. Woken directly, not through wait()'s hop: the shield
+/// resumes in the iteration after the shielded task ends and ends then, as asyncio's shield
+/// future does in the shielded one's done callback.
+void wait_done_directly(TaskBase* self, TaskBase* t) {
+    throw_if_cancelled(self);
+    ShieldListener node;
+    node.waiter = self;
+    node.on_done = [](DoneListener* l, TaskBase*) { wake(static_cast<ShieldListener*>(l)->waiter); };
+    t->listeners.push_back(&node);
+    while (!t->is_done()) {
+        suspend(self, "af::shield");
+        throw_if_cancelled(self);
+    }
+}
+
+}  // namespace
+
 void wait_done_no_forward(TaskBase* t) {
     t->awaited = true;
     if (t->is_done()) return;
-    t->add_ref();
-    TaskRef keep = TaskRef::adopt(t);
-    wait(std::vector<TaskRef>{keep}, ReturnWhen::all_completed);
+    TaskBase* self = current_task_checked("af::shield");
+    try {
+        wait_done_directly(self, t);
+    } catch (const CancelledError&) {
+        report_failure_once_unshielded(t);
+        throw;
+    }
 }
 
 }  // namespace detail

@@ -10,6 +10,8 @@
 // its exceptions(). CPython's durations are divided by 10 (their ratios kept): each test is
 // about its order of events, not its times. asyncio.create_task is af::async; `await
 // asyncio.sleep(0)` is af::sleep(0ms).
+#include "support/asyncio_mirror.hpp"
+
 #include <asyncfiber/asyncfiber.hpp>
 
 #include <gtest/gtest.h>
@@ -27,17 +29,13 @@
 
 namespace af = asyncfiber;
 using namespace std::chrono_literals;
+using mirror::ValueError;
+using mirror::ZeroDivisionError;
 
 namespace {
 
 struct MyExc : std::runtime_error {
     MyExc() : std::runtime_error("MyExc") {}
-};
-struct ZeroDivisionError : std::runtime_error {
-    ZeroDivisionError() : std::runtime_error("division by zero") {}
-};
-struct ValueError : std::runtime_error {
-    explicit ValueError(const std::string& what) : std::runtime_error(what) {}
 };
 
 /// get_error_types(eg): the dynamic types of the group's exceptions.

@@ -147,7 +147,9 @@ struct WaitResult {
 /// asyncio.wait: suspends until `when` is satisfied. first_exception counts a task that
 /// failed with an exception (not one that was cancelled) and otherwise waits for all.
 /// Neither the end of the wait nor cancelling the caller cancels any task. Duplicate
-/// handles count once. An empty list or an empty handle throws std::invalid_argument.
+/// handles count once. An empty list, an empty handle or a `when` that is none of the three
+/// throws std::invalid_argument. Like asyncio's, it always suspends: the caller resumes two
+/// loop iterations after the task that decides the wait ended (or after the call).
 WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when = ReturnWhen::all_completed);
 /// As above, but returns (without error, without cancelling anything) once `timeout` passed.
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline);
@@ -287,7 +289,9 @@ void wait_done_no_forward(TaskBase* t);
 }  // namespace detail
 
 /// asyncio.shield: returns a task that finishes as `t` does, but cancelling it (or a task
-/// awaiting it) does not cancel `t`. A task already done is returned as it is.
+/// awaiting it) does not cancel `t`. A task already done is returned as it is. Once the shield
+/// was cancelled, a later failure of `t` goes to the loop's exception handler (as Python
+/// 3.14's shield logs it), once, and counts as retrieved.
 template <class T>
 Task<T> shield(Task<T> t) {
     if (!t) throw InvalidStateError("asyncfiber: shield of an empty Task handle");

@@ -82,10 +82,13 @@ public:
     Clock::time_point time() const { return Clock::now(); }
 
     Handle call_soon(std::function<void()> fn);
+    /// `when` == Clock::time_point::max(): never (the callback stays until cancelled).
     Handle call_at(Clock::time_point when, std::function<void()> fn);
+    /// A delay beyond the clock's range (hours::max(), infinity) means never; NaN throws
+    /// std::invalid_argument.
     template <class Rep, class Period>
     Handle call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
-        return call_at(Clock::now() + detail::ceil_to_clock(delay), std::move(fn));
+        return call_at(detail::deadline_after(delay), std::move(fn));
     }
     /// The only member that may be called from any thread: runs fn on the loop soon, waking
     /// the loop if it sleeps.

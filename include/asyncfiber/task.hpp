@@ -4,6 +4,7 @@
 // and returns a Task<R> handle at once; the task starts when the caller next suspends.
 #pragma once
 
+#include <asyncfiber/detail/deadline.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
 
@@ -143,14 +144,6 @@ Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
     return handle;
 }
 
-/// std::chrono::ceil is C++17; this is its C++14 spelling for Clock::duration.
-template <class Rep, class Period>
-Clock::duration ceil_to_clock(std::chrono::duration<Rep, Period> d) {
-    auto t = std::chrono::duration_cast<Clock::duration>(d);
-    if (t < d) ++t;
-    return t;
-}
-
 template <class F>
 struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions> {};
 }  // namespace detail
@@ -194,17 +187,18 @@ T await(Task<T>&& t) {
 inline void await(Task<void>&& t) { await(t); }
 
 /// Suspends the calling task for `d`. sleep(0) (or any d <= 0) lets every other ready task run
-/// once, in FIFO order, before the caller resumes.
+/// once, in FIFO order, before the caller resumes. A duration beyond the clock's range
+/// (hours::max(), infinity) sleeps until cancelled; NaN throws std::invalid_argument.
 void sleep_until(Clock::time_point deadline);
 void yield_now();
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
-    if (d <= d.zero()) {
+    // Not `d <= 0`, which chrono spells !(0 < d): true for NaN, which deadline_after refuses.
+    if (d < d.zero() || d == d.zero()) {
         yield_now();
         return;
     }
-    // Round up so that a task never wakes before the duration has really passed.
-    sleep_until(Clock::now() + detail::ceil_to_clock(d));
+    sleep_until(detail::deadline_after(d));
 }
 
 /// The task running now. Throws RuntimeError outside a task.

@@ -86,14 +86,11 @@ auto timeout_at(Clock::time_point when, F&& fn) -> decltype(fn()) {
 }
 
 /// asyncio.timeout: timeout_at(now + d, fn). A duration <= 0 expires at the first suspension
-/// point of fn.
+/// point of fn; one beyond the clock's range (hours::max(), infinity) never expires; NaN throws
+/// std::invalid_argument (as for every duration: detail/deadline.hpp).
 template <class Rep, class Period, class F>
 auto timeout(std::chrono::duration<Rep, Period> d, F&& fn) -> decltype(fn()) {
-    // Beyond a century is "no deadline" (and would overflow the clock).
-    Clock::time_point when = std::chrono::duration<double>(d).count() > 3.2e9
-                                 ? Clock::time_point::max()
-                                 : Clock::now() + detail::ceil_to_clock(d);
-    return timeout_at(when, std::forward<F>(fn));
+    return timeout_at(detail::deadline_after(d), std::forward<F>(fn));
 }
 
 /// asyncio.wait_for: waits for `t` at most `d`. On timeout cancels `t`, waits until it has
@@ -131,12 +128,13 @@ struct WaitResult {
 /// Neither the end of the wait nor cancelling the caller cancels any task. Duplicate
 /// handles count once. An empty list or an empty handle throws std::invalid_argument.
 WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when = ReturnWhen::all_completed);
-/// As above, but returns (without error, without cancelling anything) once `timeout` passed.
+/// As above, but returns (without error, without cancelling anything) once `timeout` passed
+/// (beyond the clock's range: never; NaN: std::invalid_argument).
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline);
 template <class Rep, class Period>
 WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when,
                 std::chrono::duration<Rep, Period> timeout) {
-    return wait_until(std::move(tasks), when, Clock::now() + detail::ceil_to_clock(timeout));
+    return wait_until(std::move(tasks), when, detail::deadline_after(timeout));
 }
 
 namespace detail {
@@ -252,9 +250,10 @@ AsCompleted<T> as_completed(std::vector<Task<T>> tasks) {
     return AsCompleted<T>(std::move(tasks), Clock::time_point::max());
 }
 /// With a timeout: dereferencing throws TimeoutError once it has passed. Nothing is cancelled.
+/// A timeout beyond the clock's range never passes; NaN throws std::invalid_argument.
 template <class T, class Rep, class Period>
 AsCompleted<T> as_completed(std::vector<Task<T>> tasks, std::chrono::duration<Rep, Period> timeout) {
-    return AsCompleted<T>(std::move(tasks), Clock::now() + detail::ceil_to_clock(timeout));
+    return AsCompleted<T>(std::move(tasks), detail::deadline_after(timeout));
 }
 
 namespace detail {

@@ -42,6 +42,8 @@ bool failed_with_exception(const detail::TaskBase* t) noexcept {
 }  // namespace
 
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline) {
+    if (!tasks.empty() && tasks[0])
+        detail::check_loop_thread(tasks[0].state()->loop, "af::wait", detail::LoopUse::await);
     detail::TaskBase* self = detail::current_task_checked("af::wait");
     if (tasks.empty()) throw std::invalid_argument("asyncfiber: af::wait of an empty list of tasks");
     // Duplicates count once (asyncio takes a set); the order given is kept.
@@ -49,6 +51,8 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     unique.reserve(tasks.size());
     for (auto& t : tasks) {
         if (!t) throw std::invalid_argument("asyncfiber: af::wait of an empty Task handle");
+        if (t.state()->loop != self->loop)
+            detail::check_loop_thread(t.state()->loop, "af::wait", detail::LoopUse::await);
         if (t.state() == self) throw RuntimeError("asyncfiber: a task cannot wait for itself");
         if (std::find(unique.begin(), unique.end(), t) == unique.end()) unique.push_back(t);
     }
@@ -124,6 +128,7 @@ struct CompletionQueue::Timer : TimerNode {
 
 CompletionQueue::CompletionQueue(std::vector<TaskBase*> tasks, Clock::time_point deadline)
     : n_(tasks.size()), nodes_(new Node[tasks.size()]) {
+    for (TaskBase* t : tasks) check_loop_thread(t->loop, "af::as_completed", LoopUse::await);
     if (!current_loop()) throw RuntimeError("asyncfiber: af::as_completed called outside a running loop");
     finished_.reserve(n_);
     // Tasks given twice would be yielded twice; asyncio takes a set, so only the first counts.

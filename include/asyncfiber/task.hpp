@@ -37,7 +37,13 @@ template <class T>
 class Task;
 
 /// A type-erased handle to a task: every Task<T> converts to it. Cheap to copy. Like the
-/// task itself, a handle belongs to the thread of the loop that runs the task.
+/// task itself, a handle belongs to the thread of the loop that runs the task: operations
+/// that act on the task or wait for it (cancel, uncancel, add_done_callback, set_name, await,
+/// wait_for, gather, wait, as_completed, shield) throw RuntimeError from another thread while
+/// that loop runs, naming the thread-safe ways (Loop::call_soon_threadsafe,
+/// af::run_coroutine_threadsafe). Reads (done, cancelled, cancelling, exception, name, id,
+/// Task::result) are not checked: they are safe once the task is done and the reading thread
+/// has synchronised with the loop's (joined it, or heard from it through a thread-safe call).
 class TaskRef {
 public:
     TaskRef() noexcept = default;

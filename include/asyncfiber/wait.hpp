@@ -99,6 +99,7 @@ auto timeout(std::chrono::duration<Rep, Period> d, F&& fn) -> decltype(fn()) {
 template <class T, class Rep, class Period>
 T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
     if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
+    detail::check_loop_thread(t.state()->loop, "af::wait_for", detail::LoopUse::await);
     return timeout(d, [&t]() -> T {
         detail::await_done(t.state());
         return detail::take_done(t);
@@ -266,6 +267,7 @@ void wait_done_no_forward(TaskBase* t);
 template <class T>
 Task<T> shield(Task<T> t) {
     if (!t) throw InvalidStateError("asyncfiber: shield of an empty Task handle");
+    detail::check_loop_thread(t.state()->loop, "af::shield", detail::LoopUse::await);
     if (t.done()) return t;
     return asyncfiber::async([](Task<T> inner) -> T {
         detail::wait_done_no_forward(inner.state());

@@ -277,6 +277,18 @@ private:
 
 // ---- entry points implemented in lib/, used by the header templates ----
 
+/// How a caller uses something that belongs to a loop (see check_loop_thread).
+enum class LoopUse : std::uint8_t {
+    act,   // change it (cancel a task, add a callback): on the loop's thread while it runs, or
+           // from any thread while no thread runs the loop
+    await  // wait for it: only from a task of that same loop
+};
+/// The one check that the calling thread may use what belongs to loop `L` (a task, the loop
+/// itself): throws RuntimeError naming `what` and the thread-safe ways to do it
+/// (Loop::call_soon_threadsafe, af::run_coroutine_threadsafe) otherwise. Cheap when the
+/// calling thread runs `L`.
+void check_loop_thread(LoopImpl* L, const char* what, LoopUse use);
+
 /// The running task of this thread's loop; throws RuntimeError naming `what` otherwise.
 TaskBase* current_task_checked(const char* what);
 /// The running task, or nullptr outside a task.

@@ -18,11 +18,8 @@ void LoopAffinity::bind(const void* L, const char* what) {
 }
 }  // namespace detail
 
-Event::~Event() {
-    // Waiters cannot outlive the event they wait on without a bug in the caller; take them
-    // off the list so that their nodes do not point here.
-    waiters_.clear();
-}
+// A waiter never touches the event once woken, so only those still waiting are orphaned.
+Event::~Event() { detail::orphan_waiters(waiters_); }
 
 void Event::set() {
     affinity_.check("Event::set");

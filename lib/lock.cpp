@@ -7,7 +7,8 @@
 namespace asyncfiber {
 
 Lock::~Lock() {
-    waiters_.clear();
+    detail::orphan_waiters(waiters_);
+    detail::orphan_waiters(leaving_);
 }
 
 void Lock::lock() {
@@ -17,7 +18,7 @@ void Lock::lock() {
         locked_ = true;  // uncontended: not a suspension point, as in asyncio
         return;
     }
-    detail::Waiter w(self);
+    detail::Waiter w(self, &leaving_);
     w.keep_linked_on_cancel = true;  // see hand_on()
     waiters_.push_back(&w);
     try {

@@ -272,10 +272,16 @@ struct WaiterCancelHook : CancelHook {
 bool unlink_cancelled_waiter(CancelHook* h, const std::string&) {
     Waiter* w = static_cast<WaiterCancelHook*>(h)->w;
     w->cancelled = true;
-    if (!w->keep_linked_on_cancel) w->unlink();
+    if (!w->keep_linked_on_cancel) stop_waiting(*w);
     return false;
 }
 }  // namespace
+
+void throw_primitive_destroyed(const char* what) {
+    throw RuntimeError(std::string("asyncfiber: waiting in ") + what +
+                       ": the primitive was destroyed while this task waited on it (destroy a "
+                       "primitive only once no task uses it)");
+}
 
 void park(Waiter& w, const char* what) {
     TaskBase* self = w.task;
@@ -286,15 +292,18 @@ void park(Waiter& w, const char* what) {
     CancelHookScope scope(self, hook);
     for (;;) {
         suspend(self, what);
+        // Before anything else: the primitive may be gone. A cancellation pending meanwhile
+        // stays pending for the next suspension point.
+        if (w.orphaned) throw_primitive_destroyed(what);
         if (self->must_cancel) {
-            w.unlink();
+            stop_waiting(w);
             throw_if_cancelled(self);
         }
         if (w.notified) return;
         // Cancelled, then uncancel() withdrew the request before it was delivered: as in
         // asyncio, whose cancelled future stays cancelled, the wait ends cancelled.
         if (w.cancelled) {
-            w.unlink();
+            stop_waiting(w);
             throw CancelledError();
         }
     }

@@ -14,7 +14,8 @@ Semaphore::Semaphore(int value) : value_(value) {
 }
 
 Semaphore::~Semaphore() {
-    waiters_.clear();
+    detail::orphan_waiters(waiters_);
+    detail::orphan_waiters(leaving_);
 }
 
 void Semaphore::acquire() {
@@ -24,7 +25,7 @@ void Semaphore::acquire() {
         --value_;
         return;
     }
-    detail::Waiter w(self);
+    detail::Waiter w(self, &leaving_);
     waiters_.push_back(&w);
     try {
         detail::park(w, "Semaphore");

@@ -27,6 +27,16 @@ constexpr std::uint64_t kIoPollEvery = 64;
 // a few small functions). Below this the stack is about to overflow.
 constexpr std::size_t kStackMargin = 512;
 
+/// The stack-pointer check that stands in for a guard page on unguarded stacks (and catches
+/// deep recursion on guarded ones before it reaches the guard, and frames that jumped the
+/// guard): made at every suspension and on entry to every library call that may suspend.
+/// Inlined, so that it reads the frame of the function it is written in.
+__attribute__((always_inline)) inline void check_stack_pointer(TaskBase* self) {
+    char* sp = static_cast<char*>(__builtin_frame_address(0));
+    if (sp < self->stack->limit + kStackMargin)
+        report_stack_overflow(self, "the stack pointer went below the stack's limit");
+}
+
 [[noreturn]] void leave_finished_fiber(TaskBase* t);
 
 void task_entry(fctx::transfer_t from) {
@@ -72,10 +82,12 @@ TaskBase* current_task_or_null() noexcept { return t_loop ? t_loop->running : nu
 TaskBase* current_task_checked(const char* what) {
     LoopImpl* L = t_loop;
     if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " called outside a running loop (use af::run)");
-    if (!L->running)
+    TaskBase* t = L->running;
+    if (!t)
         throw RuntimeError(std::string("asyncfiber: ") + what +
                            " called outside a task (from the loop's own stack, e.g. a callback)");
-    return L->running;
+    check_stack_pointer(t);
+    return t;
 }
 
 void LoopImpl::resume(TaskBase* t) {
@@ -225,11 +237,7 @@ namespace {
 __attribute__((always_inline)) inline void switch_to_scheduler(TaskBase* self, TaskStatus status,
                                                                const char* what) {
     LoopImpl* L = self->loop;
-    // The stack-pointer check that stands in for a guard page on unguarded stacks (and
-    // catches deep recursion on guarded ones before it reaches the guard).
-    char* sp = static_cast<char*>(__builtin_frame_address(0));
-    if (sp < self->stack->limit + kStackMargin)
-        report_stack_overflow(self, "the stack pointer went below the stack's limit");
+    check_stack_pointer(self);
     self->status = status;
     self->stack->waiting_on = what;
     void* san = nullptr;

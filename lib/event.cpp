@@ -32,6 +32,7 @@ void Event::set() {
 void Event::wait() {
     detail::TaskBase* self = detail::current_task_checked("Event::wait");
     affinity_.check(self->loop, "Event::wait");
+    detail::cooperate(self);
     if (set_) return;
     detail::Waiter w(self);
     waiters_.push_back(&w);

@@ -14,8 +14,9 @@ Lock::~Lock() {
 void Lock::lock() {
     detail::TaskBase* self = detail::current_task_checked("Lock::lock");
     affinity_.check(self->loop, "Lock");
+    detail::cooperate(self);
     if (!locked_ && (waiters_.empty() || only_cancelled_waiters())) {
-        locked_ = true;  // uncontended: not a suspension point, as in asyncio
+        locked_ = true;  // uncontended: not a suspension point (unless the budget is spent)
         return;
     }
     detail::Waiter w(self, &leaving_);

@@ -165,6 +165,13 @@ struct LoopImpl {
 LoopImpl* current_loop() noexcept;
 void set_current_loop(LoopImpl* l) noexcept;
 
+/// For an operation that may complete without waiting and may be called inside or outside a
+/// task (stream reads): inside a task, checks its stack pointer and draws on its budget
+/// (cooperate()), which may yield. With may_yield false (a stream write, which asyncio never
+/// interrupts, so that concurrent writers' messages stay whole) it only draws, and the task's
+/// next operation yields instead.
+void cooperate_if_in_task(bool may_yield = true);
+
 /// Registers `L` with the calling thread, whose stacks its tasks use from now on (LoopEntry).
 /// Throws RuntimeError when tasks of `L` are suspended on another thread's stacks.
 void adopt_loop_on_this_thread(LoopImpl* L);

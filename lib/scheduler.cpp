@@ -27,6 +27,10 @@ constexpr std::uint64_t kIoPollEvery = 64;
 // a few small functions). Below this the stack is about to overflow.
 constexpr std::size_t kStackMargin = 512;
 
+// Operations a task may complete without waiting before it yields (cooperate()), as Tokio's
+// coop budget (also 128). Chosen by measurement: bench/fairness.sh, docs/performance.md.
+constexpr std::uint8_t kCoopBudget = 128;
+
 /// The stack-pointer check that stands in for a guard page on unguarded stacks (and catches
 /// deep recursion on guarded ones before it reaches the guard, and frames that jumped the
 /// guard): made at every suspension and on entry to every library call that may suspend.
@@ -90,6 +94,18 @@ TaskBase* current_task_checked(const char* what) {
     return t;
 }
 
+void cooperate_if_in_task(bool may_yield) {
+    LoopImpl* L = t_loop;
+    TaskBase* t = L ? L->running : nullptr;
+    if (!t) return;
+    if (!may_yield) {
+        if (t->budget > 0) --t->budget;
+        return;
+    }
+    check_stack_pointer(t);
+    cooperate(t);
+}
+
 void LoopImpl::resume(TaskBase* t) {
     if (t->status == TaskStatus::created) {
         if (t->must_cancel) {  // cancelled before it ever ran: it never runs
@@ -113,6 +129,7 @@ void LoopImpl::resume(TaskBase* t) {
                                       &task_entry);
     }
     t->status = TaskStatus::running;
+    t->budget = kCoopBudget;  // it suspended (or is new): a fresh budget
     running = t;
     // Each task has its own C++ exception state (kept in its StackInfo while it is away), so
     // that a task suspended inside a catch block still sees its exception.
@@ -329,13 +346,21 @@ void remove_timer(TimerNode& n) noexcept {
 
 }  // namespace detail
 
-void yield_now() {
-    detail::TaskBase* self = detail::current_task_checked("af::sleep(0)");
-    detail::throw_if_cancelled(self);
+namespace detail {
+namespace {
+/// To the back of the ready queue and back: sleep(0), and a spent budget.
+void yield_to_back(TaskBase* self, const char* what) {
+    throw_if_cancelled(self);
     self->loop->push_ready(self);
-    detail::switch_to_scheduler(self, detail::TaskStatus::ready, "sleep(0)");
-    detail::throw_if_cancelled(self);
+    switch_to_scheduler(self, TaskStatus::ready, what);
+    throw_if_cancelled(self);
 }
+}  // namespace
+
+void cooperative_yield(TaskBase* self) { yield_to_back(self, "cooperative yield"); }
+}  // namespace detail
+
+void yield_now() { detail::yield_to_back(detail::current_task_checked("af::sleep(0)"), "sleep(0)"); }
 
 namespace {
 struct SleepTimer : detail::TimerNode {

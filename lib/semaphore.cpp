@@ -21,6 +21,7 @@ Semaphore::~Semaphore() {
 void Semaphore::acquire() {
     detail::TaskBase* self = detail::current_task_checked("Semaphore::acquire");
     affinity_.check(self->loop, "Semaphore");
+    detail::cooperate(self);
     if (value_ > 0 && waiters_.empty()) {
         --value_;
         return;

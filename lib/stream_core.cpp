@@ -150,6 +150,9 @@ void StreamCore::check_no_reader(const char* what) const {
 }
 
 bool StreamCore::fill(const char* what) {
+    // Each receive draws on the budget (a peer that always has data never makes it wait);
+    // before it, so that what was received stays in rbuf if a cancellation lands here.
+    cooperate_if_in_task();
     const std::size_t before = rbuf.size();
     for (;;) {
         if (rbuf.size() > before) return true;  // a read completed (possibly a cancelled one's)
@@ -266,6 +269,7 @@ void StreamCore::flush() noexcept {
 }
 
 void StreamCore::write(const char* p, std::size_t n) {
+    cooperate_if_in_task(false);
     if (closing) throw RuntimeError("asyncfiber: StreamWriter::write after close()");
     if (closed || werror) return;  // connection lost: drain() reports it
     if (eof_requested) throw RuntimeError("asyncfiber: StreamWriter::write after write_eof()");
@@ -288,6 +292,7 @@ void StreamCore::wake_drainers() noexcept {
 
 void StreamCore::drain() {
     TaskBase* self = current_task_checked("StreamWriter::drain");
+    cooperate(self);
     for (;;) {
         if (werror) std::rethrow_exception(werror);
         if (closed) throw std::system_error(ECONNRESET, std::system_category(), "connection lost");

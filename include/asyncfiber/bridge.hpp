@@ -109,6 +109,8 @@ public:
     /// Internal: use af::await(future).
     T await_value() {
         if (!valid()) throw InvalidStateError("asyncfiber: await of an empty Future");
+        // A value already there stays in the future if a cancellation lands at this yield.
+        detail::cooperate(detail::current_task_checked("af::await(Future)"));
         core_->wait("a future", nullptr, nullptr, false);
         return core_->take();
     }
@@ -206,6 +208,7 @@ private:
 template <class T, class Start>
 T await_callback(Start&& start) {
     detail::TaskBase* self = detail::current_task_checked("af::await_callback");
+    detail::cooperate(self);  // before start: a start that completes at once still draws
     detail::throw_if_cancelled(self);
     auto core = detail::CoreRef<detail::Shared<T>>::adopt(new detail::Shared<T>);
     std::forward<Start>(start)(Callback<T>(core.get()));
@@ -477,6 +480,7 @@ public:
     static return_type initiate(Initiation&& init, RawToken&& token, IArgs&&... iargs) {
         const use_await_t tok = token;
         TaskBase* self = current_task_checked("af::use_await");
+        cooperate(self);  // before the operation starts: a cancellation here loses nothing
         throw_if_cancelled(self);  // a pending cancellation: do not even start the operation
         auto core = CoreRef<Shared<Stored>>::adopt(new Shared<Stored>);
         std::forward<Initiation>(init)(

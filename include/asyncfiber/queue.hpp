@@ -116,6 +116,7 @@ public:
     void put(T item) {
         TaskBase* self = current_task_checked("Queue::put");
         affinity_.check(self->loop, "Queue");
+        cooperate(self);  // before anything: a cancellation landing there puts nothing
         while (full()) {
             if (shutdown_) throw QueueShutDown();
             Waiter w(self, &leaving_);
@@ -146,6 +147,7 @@ public:
     T get() {
         TaskBase* self = current_task_checked("Queue::get");
         affinity_.check(self->loop, "Queue");
+        cooperate(self);  // before anything: a cancellation landing there takes nothing
         while (empty()) {
             if (shutdown_) throw QueueShutDown();
             Waiter w(self, &leaving_);

@@ -100,6 +100,8 @@ struct LoopImpl {
     void run(const std::function<bool()>& stop);
     void run_item(ReadyItem* it);
     void resume(TaskBase* t);
+    /// Runs the io_context's ready handlers (I/O completions, posts from other threads).
+    void look_at_io();
     void finish(TaskBase* t) noexcept;
     void fire_due_timers();
     /// When idle: returns cached stacks and task blocks to the system once the loop has had
@@ -145,6 +147,9 @@ struct LoopImpl {
     std::mutex post_m;
     bool debug = false;
     std::uint64_t iterations = 0;
+    /// The task that just switched out spent its budget (cooperate()): resume() queues it.
+    bool budget_yield = false;
+    std::int64_t io_looked_at_ns = 0;  // when the loop last polled or waited on its io_context
     Clock::duration slow_step = std::chrono::milliseconds(100);
     std::function<void(const ExceptionContext&)> exception_handler;
     /// Run by Loop::close() once every task is done, last added first (e.g. the thread
@@ -167,10 +172,12 @@ void set_current_loop(LoopImpl* l) noexcept;
 
 /// For an operation that may complete without waiting and may be called inside or outside a
 /// task (stream reads): inside a task, checks its stack pointer and draws on its budget
-/// (cooperate()), which may yield. With may_yield false (a stream write, which asyncio never
-/// interrupts, so that concurrent writers' messages stay whole) it only draws, and the task's
-/// next operation yields instead.
-void cooperate_if_in_task(bool may_yield = true);
+/// (cooperate()), which may yield.
+void cooperate_if_in_task();
+/// Inside a task, draws `units` from its budget without yielding (its next operation yields
+/// if that spent it): for a stream write, which asyncio never interrupts (so that concurrent
+/// writers' messages stay whole), and for the bytes a stream operation moved.
+void spend_budget_if_in_task(std::size_t units) noexcept;
 
 /// Registers `L` with the calling thread, whose stacks its tasks use from now on (LoopEntry).
 /// Throws RuntimeError when tasks of `L` are suspended on another thread's stacks.

@@ -22,13 +22,20 @@ thread_local LoopImpl* t_loop = nullptr;
 // How many iterations may pass while tasks are always ready before the loop looks at I/O
 // and other threads' wake-ups anyway (each look costs a system call).
 constexpr std::uint64_t kIoPollEvery = 64;
+// ...and whenever a task spends its budget, unless it looked less than this long ago: while
+// tasks keep the loop busy, a reply on another connection then waits a budget's worth of
+// work, not 64 iterations of it. A look costs about a microsecond, so a loop of operations
+// that never wait pays a few percent at most.
+constexpr std::int64_t kIoLookAfterBusyNs = 20 * 1000;
 
 // Bytes a suspension point needs below it (the switch saves registers, the runtime calls
 // a few small functions). Below this the stack is about to overflow.
 constexpr std::size_t kStackMargin = 512;
 
 // Operations a task may complete without waiting before it yields (cooperate()), as Tokio's
-// coop budget (also 128). Chosen by measurement: bench/fairness.sh, docs/performance.md.
+// coop budget (also 128); stream operations count their bytes too (stream_core.cpp). With
+// one client streaming 200 MiB (bench/fairness.sh, docs/performance.md), a smaller budget
+// only adds yields: what bounds a busy step there is its bytes.
 constexpr std::uint8_t kCoopBudget = 128;
 
 /// The stack-pointer check that stands in for a guard page on unguarded stacks (and catches
@@ -94,16 +101,19 @@ TaskBase* current_task_checked(const char* what) {
     return t;
 }
 
-void cooperate_if_in_task(bool may_yield) {
+void cooperate_if_in_task() {
     LoopImpl* L = t_loop;
     TaskBase* t = L ? L->running : nullptr;
     if (!t) return;
-    if (!may_yield) {
-        if (t->budget > 0) --t->budget;
-        return;
-    }
     check_stack_pointer(t);
     cooperate(t);
+}
+
+void spend_budget_if_in_task(std::size_t units) noexcept {
+    LoopImpl* L = t_loop;
+    TaskBase* t = L ? L->running : nullptr;
+    if (!t || units == 0) return;
+    t->budget = units < t->budget ? static_cast<std::uint8_t>(t->budget - units) : 0;
 }
 
 void LoopImpl::resume(TaskBase* t) {
@@ -151,7 +161,22 @@ void LoopImpl::resume(TaskBase* t) {
         finish(t);
     } else {
         t->fctx = r.fctx;
+        if (budget_yield) {
+            // It spent its budget: a busy step, so this is also when the loop looks at I/O
+            // (by time: at most every kIoLookAfterBusyNs), and what that makes ready goes
+            // before the task, which goes to the back of the queue. A reply on another
+            // connection then waits one such step, not 64 iterations of them.
+            budget_yield = false;
+            if (now_ns() - io_looked_at_ns >= kIoLookAfterBusyNs) look_at_io();
+            push_ready(t);
+        }
     }
+}
+
+void LoopImpl::look_at_io() {
+    io->poll();
+    // Task ages stay within 64 iterations of the truth.
+    io_looked_at_ns = cached_now_ns = now_ns();
 }
 
 void LoopImpl::finish(TaskBase* t) noexcept {
@@ -211,7 +236,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
                 io->wait();
             else
                 io->wait_until(until);
-            cached_now_ns = now_ns();
+            io_looked_at_ns = cached_now_ns = now_ns();
             continue;
         }
         // One iteration: what is ready now runs once; what becomes ready meanwhile waits for
@@ -222,10 +247,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
             run_item(it);
         }
         if (stop_requested || stop()) break;
-        if (++iterations % kIoPollEvery == 0) {
-            io->poll();
-            cached_now_ns = now_ns();  // task ages stay within 64 iterations of the truth
-        }
+        if (++iterations % kIoPollEvery == 0) look_at_io();
     }
 }
 
@@ -348,7 +370,7 @@ void remove_timer(TimerNode& n) noexcept {
 
 namespace detail {
 namespace {
-/// To the back of the ready queue and back: sleep(0), and a spent budget.
+/// To the back of the ready queue and back: sleep(0).
 void yield_to_back(TaskBase* self, const char* what) {
     throw_if_cancelled(self);
     self->loop->push_ready(self);
@@ -357,7 +379,13 @@ void yield_to_back(TaskBase* self, const char* what) {
 }
 }  // namespace
 
-void cooperative_yield(TaskBase* self) { yield_to_back(self, "cooperative yield"); }
+void cooperative_yield(TaskBase* self) {
+    throw_if_cancelled(self);
+    // The scheduler queues it once it has looked at I/O (LoopImpl::resume).
+    self->loop->budget_yield = true;
+    switch_to_scheduler(self, TaskStatus::ready, "cooperative yield");
+    throw_if_cancelled(self);
+}
 }  // namespace detail
 
 void yield_now() { detail::yield_to_back(detail::current_task_checked("af::sleep(0)"), "sleep(0)"); }

@@ -4,11 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include "support/process_probes.hpp"
+
 #include <chrono>
 #include <limits>
 #include <ratio>
 #include <stdexcept>
-#include <sys/resource.h>
 #include <vector>
 
 namespace af = asyncfiber;
@@ -19,13 +20,6 @@ using fsec = std::chrono::duration<double>;
 const fsec kInfinity{std::numeric_limits<double>::infinity()};
 const fsec kNaN{std::numeric_limits<double>::quiet_NaN()};
 const fsec kHuge{1e30};
-
-double cpu_seconds() {
-    rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 }  // namespace
 
 TEST(Deadline, SaturatesRoundsUpAndRefusesNaN) {
@@ -59,10 +53,10 @@ TEST(ForeverDurations, SleepForeverWaitsUntilCancelledWithoutWakingTheLoop) {
                 if (which == 2) af::sleep(kInfinity);
                 ++woke;
             });
-            const double cpu0 = cpu_seconds();
+            const double cpu0 = probes::cpu_seconds();
             af::sleep(200ms);
             // An idle loop with a "never" deadline blocks: no wake-ups, no busy loop.
-            EXPECT_LT(cpu_seconds() - cpu0, 0.1) << which;
+            EXPECT_LT(probes::cpu_seconds() - cpu0, 0.1) << which;
             EXPECT_FALSE(sleeper.done()) << which;
             EXPECT_EQ(woke, 0) << which;
             sleeper.cancel();

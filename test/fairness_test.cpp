@@ -25,9 +25,9 @@ namespace {
 // that never yields between two of its operations fails, whatever the budget's exact size.
 constexpr long kMostOpsBetweenTurns = 1000;
 
-// Runs `op` n times in the calling task while another task counts its own turns and a loop
-// callback keeps rescheduling itself; returns the largest number of consecutive operations
-// during which neither the other task nor the callback ran.
+// Runs `op` n times in the calling task while another task counts its own turns and a timer
+// callback (due at once) keeps rescheduling itself; returns the largest number of
+// consecutive operations during which the other task or the timer did not run.
 long longest_run_without_the_others(long n, const std::function<void(long)>& op) {
     long turns = 0, callbacks = 0;
     bool stop = false;
@@ -38,11 +38,12 @@ long longest_run_without_the_others(long n, const std::function<void(long)>& op)
         }
     });
     af::Loop& loop = af::Loop::current();
+    af::Handle next;
     std::function<void()> tick = [&] {
         ++callbacks;
-        if (!stop) loop.call_soon(tick);
+        next = loop.call_later(0s, tick);
     };
-    loop.call_soon(tick);
+    next = loop.call_later(0s, tick);
     af::sleep(0s);  // both have run once
     long longest = 0, run = 0, seen_turns = turns, seen_callbacks = callbacks;
     for (long i = 0; i < n; ++i) {
@@ -58,7 +59,7 @@ long longest_run_without_the_others(long n, const std::function<void(long)>& op)
     }
     stop = true;
     af::await(other);
-    af::sleep(0s);
+    next.cancel();
     return longest;
 }
 

@@ -270,7 +270,11 @@ void Loop::run_forever() {
     impl_->run([] { return false; });
 }
 
-void Loop::stop() { impl_->stop_requested = true; }
+void Loop::stop() {
+    // From another thread the flag could go unseen by a loop blocked in its io_context.
+    detail::check_loop_thread(impl_, "Loop::stop", detail::LoopUse::act);
+    impl_->stop_requested = true;
+}
 
 void Loop::close() {
     if (impl_->closed) return;

@@ -149,19 +149,23 @@ TEST(ForeignThread, AwaitAcrossLoopsIsRefusedAndBothLoopsCloseNormally) {
     EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
 }
 
-TEST(ForeignThread, LoopCallSoonFromAnotherThreadIsRefusedAndTheThreadsafeWayWorks) {
+TEST(ForeignThread, LoopCallSoonAndStopFromAnotherThreadAreRefusedAndTheThreadsafeWayWorks) {
     af::run([] {
         af::Loop& loop = af::Loop::current();
-        std::string what;
+        std::string call_soon, call_later, stop;
         af::Event done;
         std::thread th([&] {
-            what = runtime_error_of([&] { loop.call_soon([] {}); });
-            if (what.empty()) what = "call_soon accepted";
+            call_soon = runtime_error_of([&] { loop.call_soon([] {}); });
+            call_later = runtime_error_of([&] { loop.call_later(1ms, [] {}); });
+            // A stop() set from here could go unseen by a loop blocked in its io_context.
+            stop = runtime_error_of([&] { loop.stop(); });
             loop.call_soon_threadsafe([&] { done.set(); });
         });
         done.wait();
         th.join();
-        EXPECT_TRUE(contains(what, "call_soon_threadsafe")) << what;
+        EXPECT_TRUE(contains(call_soon, "call_soon_threadsafe")) << call_soon;
+        EXPECT_TRUE(contains(call_later, "call_soon_threadsafe")) << call_later;
+        EXPECT_TRUE(contains(stop, "call_soon_threadsafe")) << stop;
     });
 }
 

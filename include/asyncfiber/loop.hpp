@@ -80,7 +80,8 @@ public:
     detail::async_result_t<F, Args...> run_until_complete(F&& main, Args&&... args);
     /// Runs until stop() is called.
     void run_forever();
-    /// Makes run_forever() return after the current iteration.
+    /// Makes run_forever() return after the current iteration. On the loop's thread (from
+    /// another: call_soon_threadsafe([&] { loop.stop(); })).
     void stop();
     /// Cancels every task still alive and runs them to completion (so their destructors
     /// run), shuts the thread pool down and releases the loop's resources. Idempotent. Throws

@@ -9,7 +9,8 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WER
 cmake --build "$dir" -j "$(nproc)"
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-# The EMFILE test lowers RLIMIT_NOFILE to the descriptors it holds, which leaves none for
-# the sanitizer's own reporting; it runs in the other builds.
+# The EMFILE tests lower RLIMIT_NOFILE to the descriptors they hold, which leaves none for
+# the sanitizers' own work (UBSan's vptr check opens a pipe to probe memory, and reports an
+# invalid vptr when it cannot); they run in the other builds.
 (cd "$dir" && ctest --output-on-failure -j "$(nproc)" --timeout 300 \
-   -E 'Server.OutOfDescriptorsOnAcceptNeitherSpinsNorStops')
+   -E 'Server.OutOfDescriptorsOnAcceptNeitherSpinsNorStops|FailedStart.NoDescriptorLeftThenTheThreadRunsLoopsAgain')

@@ -369,26 +369,22 @@ void remove_timer(TimerNode& n) noexcept {
 }  // namespace detail
 
 namespace detail {
-namespace {
-/// To the back of the ready queue and back: sleep(0).
-void yield_to_back(TaskBase* self, const char* what) {
-    throw_if_cancelled(self);
-    self->loop->push_ready(self);
-    switch_to_scheduler(self, TaskStatus::ready, what);
-    throw_if_cancelled(self);
-}
-}  // namespace
-
 void cooperative_yield(TaskBase* self) {
     throw_if_cancelled(self);
-    // The scheduler queues it once it has looked at I/O (LoopImpl::resume).
+    // As sleep(0), but resume() queues it, once it has looked at I/O.
     self->loop->budget_yield = true;
     switch_to_scheduler(self, TaskStatus::ready, "cooperative yield");
     throw_if_cancelled(self);
 }
 }  // namespace detail
 
-void yield_now() { detail::yield_to_back(detail::current_task_checked("af::sleep(0)"), "sleep(0)"); }
+void yield_now() {
+    detail::TaskBase* self = detail::current_task_checked("af::sleep(0)");
+    detail::throw_if_cancelled(self);
+    self->loop->push_ready(self);
+    detail::switch_to_scheduler(self, detail::TaskStatus::ready, "sleep(0)");
+    detail::throw_if_cancelled(self);
+}
 
 namespace {
 struct SleepTimer : detail::TimerNode {

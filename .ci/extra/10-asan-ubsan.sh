@@ -9,8 +9,9 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WER
 cmake --build "$dir" -j "$(nproc)"
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-# The EMFILE tests lower RLIMIT_NOFILE to the descriptors they hold, which leaves none for
-# the sanitizers' own work (UBSan's vptr check opens a pipe to probe memory, and reports an
-# invalid vptr when it cannot); they run in the other builds.
+# The EMFILE tests use up every descriptor. UBSan's vptr check validates a vtable pointer by
+# writing it through a pipe it opens on the spot (compiler-rt's IsAccessibleMemoryRange), so
+# with none left it reports a false "invalid vptr"; those tests run in the other builds. (The
+# hostile-client stress test skips its EMFILE phase here for the same reason, and says so.)
 (cd "$dir" && ctest --output-on-failure -j "$(nproc)" --timeout 300 \
-   -E 'Server.OutOfDescriptorsOnAcceptNeitherSpinsNorStops|FailedStart.NoDescriptorLeftThenTheThreadRunsLoopsAgain')
+   -E 'Server.OutOfDescriptorsOnAcceptNeitherSpinsNorStops|Datagram.OutOfDescriptorsGivesEmfile|FailedStart.NoDescriptorLeftThenTheThreadRunsLoopsAgain')

@@ -132,6 +132,26 @@ TEST(Budget, WriterWhoseWritesTheSocketAcceptsAtOnceLetsOthersRun) {
     });
 }
 
+TEST(Budget, DatagramsSentAndReceivedAtOnceLetOthersRun) {
+    af::run([] {
+        af::DatagramOptions a;
+        a.local_host = "127.0.0.1";
+        af::DatagramEndpoint receiver = af::create_datagram_endpoint(a);
+        af::DatagramOptions b;
+        b.remote_host = "127.0.0.1";
+        b.remote_port = receiver.local_address().port;
+        af::DatagramEndpoint sender = af::create_datagram_endpoint(b);
+        // 300 small datagrams: the socket buffers hold them all, so no send and no receive
+        // ever waits.
+        long longest = longest_run_without_the_others(300, [&](long i) { sender.send(std::to_string(i)); });
+        EXPECT_LE(longest, kMostOpsBetweenTurns / 4);
+        longest = longest_run_without_the_others(300, [&](long i) {
+            EXPECT_EQ(receiver.recvfrom().data, std::to_string(i));
+        });
+        EXPECT_LE(longest, kMostOpsBetweenTurns / 4);
+    });
+}
+
 TEST(Budget, QueueGetsAndPutsThatNeverWaitLetOthersRun) {
     af::run([] {
         af::Queue<long> q;

@@ -21,8 +21,9 @@ Barrier::Barrier(std::ptrdiff_t parties) : parties_(static_cast<std::size_t>(par
 }
 
 Barrier::~Barrier() {
-    arriving_.clear();
-    waiting_.clear();
+    detail::orphan_waiters(arriving_);
+    detail::orphan_waiters(waiting_);
+    detail::orphan_waiters(leaving_);
 }
 
 std::size_t Barrier::wait() {
@@ -30,7 +31,7 @@ std::size_t Barrier::wait() {
     affinity_.check(self->loop, "Barrier");
     // A previous round still drains (or resets): wait for the next one.
     while (state_ == State::draining || state_ == State::resetting) {
-        detail::Waiter w(self);
+        detail::Waiter w(self, &leaving_);
         arriving_.push_back(&w);
         detail::park(w, "Barrier (next round)");
     }
@@ -44,11 +45,12 @@ std::size_t Barrier::wait() {
         return index;
     }
     {
-        detail::Waiter w(self);
+        detail::Waiter w(self, &leaving_);
         waiting_.push_back(&w);
         try {
             while (state_ == State::filling) {
-                if (!w.linked()) {
+                if (w.notified) {  // woken, but the round is still filling: wait again
+                    w.unlink();
                     w.notified = false;
                     waiting_.push_back(&w);
                 }

@@ -7,7 +7,8 @@
 namespace asyncfiber {
 
 Condition::~Condition() {
-    waiters_.clear();
+    detail::orphan_waiters(waiters_);
+    detail::orphan_waiters(leaving_);
 }
 
 void Condition::wait() {
@@ -15,29 +16,38 @@ void Condition::wait() {
     affinity_.check(self->loop, "Condition");
     if (!lock_->locked())
         throw RuntimeError("asyncfiber: Condition::wait without holding the condition's lock");
-    lock_->unlock();
+    Lock* const lock = lock_;  // the condition may be destroyed while this task re-locks
+    lock->unlock();
     bool cancelled = false;
     CancelledError error;
-    {
-        detail::Waiter w(self);
-        waiters_.push_back(&w);
-        try {
-            detail::park(w, "Condition");
-        } catch (const CancelledError& e) {
-            cancelled = true;
-            error = e;
-        }
+    // Stays in leaving_ (once woken) until the lock is back, so that a condition destroyed
+    // meanwhile marks it orphaned instead of being touched below.
+    detail::Waiter w(self, &leaving_);
+    waiters_.push_back(&w);
+    try {
+        detail::park(w, "Condition");
+    } catch (const CancelledError& e) {
+        cancelled = true;
+        error = e;
+    } catch (const RuntimeError&) {
+        // Destroyed while waiting: a lock given to it is taken again below, as after any
+        // wait; its own lock went with it.
+        if (!w.orphaned || lock == &own_) throw;
     }
     // The lock must be held again whatever happened; cancellations meanwhile are remembered
     // and the last one is thrown once the lock is back.
     for (;;) {
         try {
-            lock_->lock();
+            lock->lock();
             break;
         } catch (const CancelledError& e) {
             cancelled = true;
             error = e;
         }
+    }
+    if (w.orphaned) {
+        if (cancelled) throw error;
+        detail::throw_primitive_destroyed("Condition");
     }
     if (cancelled) {
         // The cancellation may have come after this task was notified, while it waited for

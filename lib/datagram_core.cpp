@@ -110,6 +110,9 @@ TaskBase* DatagramCore::enter(const char* what) {
     TaskBase* self = current_task_checked(what);  // outside any running loop: says so
     if (closed) throw_closed(what);
     throw_if_cancelled(self);
+    // A datagram sent or received at once draws on the budget, as a stream operation does:
+    // before it, so that a cancellation at the yield takes nothing.
+    cooperate(self);
     return self;
 }
 

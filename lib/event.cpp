@@ -18,11 +18,8 @@ void LoopAffinity::bind(const void* L, const char* what) {
 }
 }  // namespace detail
 
-Event::~Event() {
-    // Waiters cannot outlive the event they wait on without a bug in the caller; take them
-    // off the list so that their nodes do not point here.
-    waiters_.clear();
-}
+// A waiter never touches the event once woken, so only those still waiting are orphaned.
+Event::~Event() { detail::orphan_waiters(waiters_); }
 
 void Event::set() {
     affinity_.check("Event::set");
@@ -35,6 +32,7 @@ void Event::set() {
 void Event::wait() {
     detail::TaskBase* self = detail::current_task_checked("Event::wait");
     affinity_.check(self->loop, "Event::wait");
+    detail::cooperate(self);
     if (set_) return;
     detail::Waiter w(self);
     waiters_.push_back(&w);

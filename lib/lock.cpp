@@ -7,17 +7,19 @@
 namespace asyncfiber {
 
 Lock::~Lock() {
-    waiters_.clear();
+    detail::orphan_waiters(waiters_);
+    detail::orphan_waiters(leaving_);
 }
 
 void Lock::lock() {
     detail::TaskBase* self = detail::current_task_checked("Lock::lock");
     affinity_.check(self->loop, "Lock");
+    detail::cooperate(self);
     if (!locked_ && (waiters_.empty() || only_cancelled_waiters())) {
-        locked_ = true;  // uncontended: not a suspension point, as in asyncio
+        locked_ = true;  // uncontended: not a suspension point (unless the budget is spent)
         return;
     }
-    detail::Waiter w(self);
+    detail::Waiter w(self, &leaving_);
     w.keep_linked_on_cancel = true;  // see hand_on()
     waiters_.push_back(&w);
     try {

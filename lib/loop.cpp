@@ -10,10 +10,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <pthread.h>
 #include <signal.h>
 #include <stdexcept>
+#include <string>
 
 namespace asyncfiber {
 namespace detail {
@@ -24,19 +26,53 @@ LoopImpl::LoopImpl(Loop* o) : owner(o), io(new IoDriver(this)) {
     debug = env && *env && std::strcmp(env, "0") != 0;
 }
 
-LoopImpl::~LoopImpl() {
-    // Callbacks still queued were never run; drop the loop's references to them.
-    while (ReadyItem* it = pop_ready())
-        if (it->kind == ReadyItem::Kind::callback) {
-            auto* cb = static_cast<CallbackItem*>(it);
+LoopImpl::~LoopImpl() { release_resources(); }
+
+void LoopImpl::release_resources() noexcept {
+    // Callbacks still queued were never run; drop the loop's references to them (and what
+    // they hold, task handles included: those hold references to this block). With tasks
+    // still alive (a loop that could not be finished) the queue and the timers also hold
+    // nodes on their stacks: nothing of that is touched.
+    if (live_count == 0) {
+        while (ReadyItem* it = pop_ready())
+            if (it->kind == ReadyItem::Kind::callback) {
+                auto* cb = static_cast<CallbackItem*>(it);
+                cb->queued = false;
+                cb->release();
+            }
+        while (TimerNode* n = timers.pop_due(Clock::time_point::max())) {
+            CallbackItem* cb = static_cast<CallbackItem::Timer*>(n)->item;
             cb->queued = false;
             cb->release();
         }
-    while (TimerNode* n = timers.pop_due(Clock::time_point::max())) {
-        CallbackItem* cb = static_cast<CallbackItem::Timer*>(n)->item;
-        cb->queued = false;
-        cb->release();
     }
+    exception_handler = nullptr;
+    sigquit_watch.reset();
+    io_objects.reset();
+    io.reset();
+}
+
+void LoopImpl::finish_close() {
+    while (!close_hooks.empty()) {
+        auto hook = std::move(close_hooks.back());
+        close_hooks.pop_back();
+        hook();
+    }
+    {
+        std::lock_guard<std::mutex> g(post_m);
+        closed = true;
+    }
+    // What other threads posted before the loop closed runs now, on the closed loop, so that
+    // it fails at once (a run_coroutine_threadsafe future: "Event loop is closed") rather
+    // than waiting for the loop's destruction.
+    io->poll();
+    release_loop_from_its_thread(this);
+}
+
+void LoopImpl::post_threadsafe(std::function<void()> fn) {
+    std::lock_guard<std::mutex> g(post_m);
+    if (closed) throw RuntimeError("asyncfiber: Event loop is closed");
+    io->post(std::move(fn));
 }
 
 namespace {
@@ -109,30 +145,43 @@ LoopEntry::LoopEntry(LoopImpl* loop, bool handle_sigint) : loop_(loop), sigint_(
         throw RuntimeError("asyncfiber: a loop is already running on this thread "
                            "(run() and run_until_complete() cannot be nested)");
     if (loop->closed) throw RuntimeError("asyncfiber: the loop is closed");
-    if (loop->entered) throw RuntimeError("asyncfiber: the loop is already running");
-    loop->entered = true;
-    loop->thread = std::this_thread::get_id();
+    if (loop->entered || loop->running_on.load() != std::thread::id())
+        throw RuntimeError("asyncfiber: the loop is already running");
+    // What may fail comes first; what it sets up is undone if a later step fails, so that a
+    // failed start-up (no descriptor left for the SIGINT watch, say) leaves this thread and
+    // the loop as they were.
+    adopt_loop_on_this_thread(loop);
+    install_overflow_guard();
     loop->eh_globals = thread_eh_globals();
     loop->stacks = &StackPool::for_this_thread();
-    install_overflow_guard();
+    loop->entered = true;
+    loop->running_on.store(std::this_thread::get_id());
     set_current_loop(loop);
     loop->cached_now_ns = now_ns();
-    debug_loop_enter(loop);
-    if (handle_sigint) {
-        sigint_ = true;
-        loop->io->watch_sigint([loop] {
-            if (!loop->main_task) return;
-            loop->interrupted = true;
-            cancel_task(loop->main_task, "interrupted by SIGINT");
-        });
+    try {
+        debug_loop_enter(loop);
+        if (handle_sigint) {
+            sigint_ = true;
+            loop->io->watch_sigint([loop] {
+                if (!loop->main_task) return;
+                loop->interrupted = true;
+                cancel_task(loop->main_task, "interrupted by SIGINT");
+            });
+        }
+    } catch (...) {
+        leave();
+        throw;
     }
 }
 
-LoopEntry::~LoopEntry() {
+LoopEntry::~LoopEntry() { leave(); }
+
+void LoopEntry::leave() noexcept {
     debug_loop_leave(loop_);
     if (sigint_) loop_->io->unwatch_sigint();
     loop_->main_task = nullptr;
     loop_->entered = false;
+    loop_->running_on.store(std::thread::id());
     set_current_loop(nullptr);
 }
 
@@ -202,16 +251,37 @@ Clock::time_point Handle::when() const noexcept { return p_ ? p_->timer.when : C
 Loop::Loop() : impl_(new detail::LoopImpl(this)) {}
 
 Loop::~Loop() {
+    detail::LoopImpl* L = impl_;
+    std::string why = "it is running";
     try {
-        if (!impl_->entered) close();
+        if (!L->entered) close();
+    } catch (const std::exception& e) {
+        why = e.what();
     } catch (...) {
+        why = "an unknown exception";
     }
-    delete impl_;
+    if (!L->closed) {
+        // Its tasks cannot be finished here (they are suspended on the stacks of a thread that
+        // still runs, or the loop runs): the block stays, and the thread whose stacks they use
+        // finishes them when it exits, then closes and releases it.
+        L->owner = nullptr;
+        std::string line = "asyncfiber: a Loop was destroyed before it could be closed (" + why +
+                           "); its " + std::to_string(L->live_count) +
+                           " task(s) are cancelled and finished when the thread they run on exits\n";
+        std::fputs(line.c_str(), stderr);
+    } else {
+        L->owner = nullptr;
+        L->release_resources();
+    }
+    L->release();
 }
 
 Loop& Loop::current() {
     detail::LoopImpl* L = detail::current_loop();
     if (!L) throw RuntimeError("asyncfiber: no running loop on this thread");
+    if (!L->owner)
+        throw RuntimeError("asyncfiber: the running loop's Loop object was destroyed (its tasks "
+                           "are being finished at the exit of their thread)");
     return *L->owner;
 }
 
@@ -220,34 +290,43 @@ void Loop::run_forever() {
     impl_->run([] { return false; });
 }
 
-void Loop::stop() { impl_->stop_requested = true; }
+void Loop::stop() {
+    // From another thread the flag could go unseen by a loop blocked in its io_context.
+    detail::check_loop_thread(impl_, "Loop::stop", detail::LoopUse::act);
+    impl_->stop_requested = true;
+}
 
 void Loop::close() {
     if (impl_->closed) return;
-    if (impl_->entered) throw RuntimeError("asyncfiber: cannot close a running loop");
+    if (impl_->entered || impl_->running_on.load() != std::thread::id())
+        throw RuntimeError("asyncfiber: cannot close a running loop");
     if (impl_->live_count > 0) {
+        if (detail::loop_tasks_belong_to_another_thread(impl_))
+            throw RuntimeError(
+                "asyncfiber: Loop::close on a thread other than the one that ran the loop, "
+                "while " + std::to_string(impl_->live_count) +
+                " of its tasks are suspended on that thread's stacks (a task never moves to "
+                "another thread): close the loop on that thread; when that thread exits, it "
+                "finishes them itself");
         detail::report_never_awaited(impl_);
         detail::LoopEntry entry(impl_, false);
         impl_->cancel_all_and_finish();
     }
-    while (!impl_->close_hooks.empty()) {
-        auto hook = std::move(impl_->close_hooks.back());
-        impl_->close_hooks.pop_back();
-        hook();
-    }
-    impl_->closed = true;
+    impl_->finish_close();
 }
 
 bool Loop::is_running() const noexcept { return impl_->entered; }
 bool Loop::is_closed() const noexcept { return impl_->closed; }
 
 Handle Loop::call_soon(std::function<void()> fn) {
+    detail::check_loop_thread(impl_, "Loop::call_soon", detail::LoopUse::act);
     if (impl_->closed) throw RuntimeError("asyncfiber: call_soon on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: call_soon needs a function");
     return impl_->call_soon(std::move(fn));
 }
 
 Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
+    detail::check_loop_thread(impl_, "Loop::call_at", detail::LoopUse::act);
     if (impl_->closed) throw RuntimeError("asyncfiber: call_at on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: call_at needs a function");
     return impl_->call_at(when, std::move(fn));
@@ -256,7 +335,7 @@ Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
 void Loop::call_soon_threadsafe(std::function<void()> fn) {
     if (!fn) throw std::invalid_argument("asyncfiber: call_soon_threadsafe needs a function");
     detail::LoopImpl* L = impl_;
-    L->io->post([L, fn] {
+    L->post_threadsafe([L, fn] {
         try {
             fn();
         } catch (...) {

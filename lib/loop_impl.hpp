@@ -12,11 +12,13 @@
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/loop.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -26,6 +28,7 @@ namespace detail {
 class IoDriver;
 class StackPool;
 struct IoObjects;
+struct ThreadLoops;
 
 /// A callback queued by call_soon / call_later / call_at (asyncio's Handle / TimerHandle).
 struct CallbackItem : ReadyItem {
@@ -49,6 +52,28 @@ struct CallbackItem : ReadyItem {
 struct LoopImpl {
     explicit LoopImpl(Loop* owner);
     ~LoopImpl();
+
+    // ---- lifetime (loop.cpp) ----
+    /// The block lives while the Loop object or any task block of the loop does (one
+    /// reference each), so that a task handle kept past its loop can still tell which thread
+    /// it belongs to. Not thread-safe, like the task blocks that hold the references.
+    void add_ref() noexcept { ++refs; }
+    void release() noexcept {
+        // refs is 0 only while the block is being destroyed, when what it still releases
+        // (queued callbacks holding task handles) may come back here.
+        if (refs != 0 && --refs == 0) delete this;
+    }
+    /// Frees what a closed loop no longer needs (io_context, callbacks, handlers) while task
+    /// handles may keep the block itself. Idempotent.
+    void release_resources() noexcept;
+    /// The part of Loop::close() after the tasks are done: close hooks, then closed (refusing
+    /// cross-thread work from then on, failing what was posted before), then released from
+    /// the thread whose stacks it used.
+    void finish_close();
+    /// Whether some live task has a stack, i.e. runs on the stacks of the thread that ran it.
+    bool has_started_tasks() const noexcept;
+    /// Queues fn from any thread (call_soon_threadsafe); RuntimeError once closed.
+    void post_threadsafe(std::function<void()> fn);
 
     // ---- ready queue ----
     void push_ready(ReadyItem* it) noexcept {
@@ -75,6 +100,8 @@ struct LoopImpl {
     void run(const std::function<bool()>& stop);
     void run_item(ReadyItem* it);
     void resume(TaskBase* t);
+    /// Runs the io_context's ready handlers (I/O completions, posts from other threads).
+    void look_at_io();
     void finish(TaskBase* t) noexcept;
     void fire_due_timers();
     /// When idle: returns cached stacks and task blocks to the system once the loop has had
@@ -90,7 +117,8 @@ struct LoopImpl {
     void run_callback(CallbackItem* cb) noexcept;
     void report(const ExceptionContext& ctx) noexcept;
 
-    Loop* owner;
+    Loop* owner;  // null once the Loop object is gone (its tasks still finishing, see loop.cpp)
+    std::size_t refs = 1;  // the Loop object's, plus one per task block
     ReadyItem* ready_head = nullptr;
     ReadyItem* ready_tail = nullptr;
     std::size_t ready_count = 0;
@@ -104,14 +132,25 @@ struct LoopImpl {
     EhState sched_eh;
     StackPool* stacks = nullptr;
     std::unique_ptr<IoDriver> io;
-    std::thread::id thread;        // the thread that runs it
+    /// The thread running the loop now (a default id while it does not run): read by other
+    /// threads, to refuse what they may not do (check_loop_thread).
+    std::atomic<std::thread::id> running_on{std::thread::id()};
+    /// The thread whose stacks its started tasks use (the last one that ran it), until that
+    /// thread has exited or the loop closed. Guarded by a process-wide mutex (loop.cpp).
+    ThreadLoops* home = nullptr;
     TaskBase* main_task = nullptr;
     bool entered = false;
     bool stop_requested = false;
+    /// Set by close(); written under post_m, since call_soon_threadsafe reads it from other
+    /// threads.
     bool closed = false;
     bool interrupted = false;      // SIGINT cancelled main_task (af::run)
+    std::mutex post_m;
     bool debug = false;
     std::uint64_t iterations = 0;
+    /// The task that just switched out spent its budget (cooperate()): resume() queues it.
+    bool budget_yield = false;
+    std::int64_t io_looked_at_ns = 0;  // when the loop last polled or waited on its io_context
     Clock::duration slow_step = std::chrono::milliseconds(100);
     std::function<void(const ExceptionContext&)> exception_handler;
     /// Run by Loop::close() once every task is done, last added first (e.g. the thread
@@ -131,6 +170,24 @@ struct LoopImpl {
 /// The loop running on this thread, or nullptr.
 LoopImpl* current_loop() noexcept;
 void set_current_loop(LoopImpl* l) noexcept;
+
+/// For an operation that may complete without waiting and may be called inside or outside a
+/// task (stream reads): inside a task, checks its stack pointer and draws on its budget
+/// (cooperate()), which may yield.
+void cooperate_if_in_task();
+/// Inside a task, draws `units` from its budget without yielding (its next operation yields
+/// if that spent it): for a stream write, which asyncio never interrupts (so that concurrent
+/// writers' messages stay whole), and for the bytes a stream operation moved.
+void spend_budget_if_in_task(std::size_t units) noexcept;
+
+/// Registers `L` with the calling thread, whose stacks its tasks use from now on (LoopEntry).
+/// Throws RuntimeError when tasks of `L` are suspended on another thread's stacks.
+void adopt_loop_on_this_thread(LoopImpl* L);
+/// Forgets `L`'s thread (Loop::close, once no task is left). Any thread.
+void release_loop_from_its_thread(LoopImpl* L) noexcept;
+/// Whether tasks of `L` use the stacks of a thread other than the calling one that is still
+/// alive (so they can be finished only there).
+bool loop_tasks_belong_to_another_thread(LoopImpl* L) noexcept;
 
 /// Prints a report to stderr (the default exception handler).
 void default_report(const ExceptionContext& ctx) noexcept;

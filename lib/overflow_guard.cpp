@@ -7,12 +7,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <ucontext.h>
 #include <unistd.h>
 
 namespace asyncfiber {
 namespace detail {
 
 namespace {
+// How far below a task's stack its stack pointer can be taken for an overflow of that task.
+constexpr std::size_t kFarthestFrame = std::size_t(64) << 20;
+
 struct sigaction g_prev_segv;
 struct sigaction g_prev_bus;
 std::once_flag g_installed;
@@ -46,14 +50,35 @@ struct Out {
     }
 };
 
+// The interrupted code's stack pointer, or null where this file does not know the layout.
+const char* stack_pointer_of(void* uctx) noexcept {
+    const ucontext_t* uc = static_cast<const ucontext_t*>(uctx);
+#if defined(__x86_64__)
+    return reinterpret_cast<const char*>(uc->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+    return reinterpret_cast<const char*>(uc->uc_mcontext.sp);
+#else
+    (void)uc;
+    return nullptr;
+#endif
+}
+
 void on_fault(int sig, siginfo_t* info, void* uctx) {
     const TaskBase* t = running_task_for_signal();
     if (t && t->stack) {
         const char* addr = static_cast<const char*>(info->si_addr);
-        const char* guard = t->stack->limit - StackPool::page_size();
+        const char* limit = t->stack->limit;
+        const char* guard = limit - StackPool::page_size();
         // The guard page, or just below it (a frame that jumped it) within one more page.
-        if (addr >= guard - StackPool::page_size() && addr < t->stack->limit)
+        if (addr >= guard - StackPool::page_size() && addr < limit)
             report_stack_overflow(t, "hit the guard page");
+        // A frame larger than the guard (code built without -fstack-clash-protection) moved
+        // the stack pointer past it: the fault is anywhere further down, but the stack
+        // pointer is below the task's stack (by less than a sane frame: this task's).
+        const char* sp = stack_pointer_of(uctx);
+        if (sp && sp < limit && static_cast<std::size_t>(limit - sp) <= kFarthestFrame)
+            report_stack_overflow(t, "the stack pointer went below the stack's limit (a frame "
+                                     "larger than the guard page jumped it)");
     }
     // Not ours: hand it to the previous handler (or the default action).
     const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;

@@ -22,10 +22,31 @@ thread_local LoopImpl* t_loop = nullptr;
 // How many iterations may pass while tasks are always ready before the loop looks at I/O
 // and other threads' wake-ups anyway (each look costs a system call).
 constexpr std::uint64_t kIoPollEvery = 64;
+// ...and whenever a task spends its budget, unless it looked less than this long ago: while
+// tasks keep the loop busy, a reply on another connection then waits a budget's worth of
+// work, not 64 iterations of it. A look costs about a microsecond, so a loop of operations
+// that never wait pays a few percent at most.
+constexpr std::int64_t kIoLookAfterBusyNs = 20 * 1000;
 
 // Bytes a suspension point needs below it (the switch saves registers, the runtime calls
 // a few small functions). Below this the stack is about to overflow.
 constexpr std::size_t kStackMargin = 512;
+
+// Operations a task may complete without waiting before it yields (cooperate()), as Tokio's
+// coop budget (also 128); stream operations count their bytes too (stream_core.cpp). With
+// one client streaming 200 MiB (bench/fairness.sh, docs/performance.md), a smaller budget
+// only adds yields: what bounds a busy step there is its bytes.
+constexpr std::uint8_t kCoopBudget = 128;
+
+/// The stack-pointer check that stands in for a guard page on unguarded stacks (and catches
+/// deep recursion on guarded ones before it reaches the guard, and frames that jumped the
+/// guard): made at every suspension and on entry to every library call that may suspend.
+/// Inlined, so that it reads the frame of the function it is written in.
+__attribute__((always_inline)) inline void check_stack_pointer(TaskBase* self) {
+    char* sp = static_cast<char*>(__builtin_frame_address(0));
+    if (sp < self->stack->limit + kStackMargin)
+        report_stack_overflow(self, "the stack pointer went below the stack's limit");
+}
 
 [[noreturn]] void leave_finished_fiber(TaskBase* t);
 
@@ -72,10 +93,27 @@ TaskBase* current_task_or_null() noexcept { return t_loop ? t_loop->running : nu
 TaskBase* current_task_checked(const char* what) {
     LoopImpl* L = t_loop;
     if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " called outside a running loop (use af::run)");
-    if (!L->running)
+    TaskBase* t = L->running;
+    if (!t)
         throw RuntimeError(std::string("asyncfiber: ") + what +
                            " called outside a task (from the loop's own stack, e.g. a callback)");
-    return L->running;
+    check_stack_pointer(t);
+    return t;
+}
+
+void cooperate_if_in_task() {
+    LoopImpl* L = t_loop;
+    TaskBase* t = L ? L->running : nullptr;
+    if (!t) return;
+    check_stack_pointer(t);
+    cooperate(t);
+}
+
+void spend_budget_if_in_task(std::size_t units) noexcept {
+    LoopImpl* L = t_loop;
+    TaskBase* t = L ? L->running : nullptr;
+    if (!t || units == 0) return;
+    t->budget = units < t->budget ? static_cast<std::uint8_t>(t->budget - units) : 0;
 }
 
 void LoopImpl::resume(TaskBase* t) {
@@ -101,6 +139,7 @@ void LoopImpl::resume(TaskBase* t) {
                                       &task_entry);
     }
     t->status = TaskStatus::running;
+    t->budget = kCoopBudget;  // it suspended (or is new): a fresh budget
     running = t;
     // Each task has its own C++ exception state (kept in its StackInfo while it is away), so
     // that a task suspended inside a catch block still sees its exception.
@@ -122,7 +161,22 @@ void LoopImpl::resume(TaskBase* t) {
         finish(t);
     } else {
         t->fctx = r.fctx;
+        if (budget_yield) {
+            // It spent its budget: a busy step, so this is also when the loop looks at I/O
+            // (by time: at most every kIoLookAfterBusyNs), and what that makes ready goes
+            // before the task, which goes to the back of the queue. A reply on another
+            // connection then waits one such step, not 64 iterations of them.
+            budget_yield = false;
+            if (now_ns() - io_looked_at_ns >= kIoLookAfterBusyNs) look_at_io();
+            push_ready(t);
+        }
     }
+}
+
+void LoopImpl::look_at_io() {
+    io->poll();
+    // Task ages stay within 64 iterations of the truth.
+    io_looked_at_ns = cached_now_ns = now_ns();
 }
 
 void LoopImpl::finish(TaskBase* t) noexcept {
@@ -182,7 +236,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
                 io->wait();
             else
                 io->wait_until(until);
-            cached_now_ns = now_ns();
+            io_looked_at_ns = cached_now_ns = now_ns();
             continue;
         }
         // One iteration: what is ready now runs once; what becomes ready meanwhile waits for
@@ -193,10 +247,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
             run_item(it);
         }
         if (stop_requested || stop()) break;
-        if (++iterations % kIoPollEvery == 0) {
-            io->poll();
-            cached_now_ns = now_ns();  // task ages stay within 64 iterations of the truth
-        }
+        if (++iterations % kIoPollEvery == 0) look_at_io();
     }
 }
 
@@ -225,11 +276,7 @@ namespace {
 __attribute__((always_inline)) inline void switch_to_scheduler(TaskBase* self, TaskStatus status,
                                                                const char* what) {
     LoopImpl* L = self->loop;
-    // The stack-pointer check that stands in for a guard page on unguarded stacks (and
-    // catches deep recursion on guarded ones before it reaches the guard).
-    char* sp = static_cast<char*>(__builtin_frame_address(0));
-    if (sp < self->stack->limit + kStackMargin)
-        report_stack_overflow(self, "the stack pointer went below the stack's limit");
+    check_stack_pointer(self);
     self->status = status;
     self->stack->waiting_on = what;
     void* san = nullptr;
@@ -272,10 +319,16 @@ struct WaiterCancelHook : CancelHook {
 bool unlink_cancelled_waiter(CancelHook* h, const std::string&) {
     Waiter* w = static_cast<WaiterCancelHook*>(h)->w;
     w->cancelled = true;
-    if (!w->keep_linked_on_cancel) w->unlink();
+    if (!w->keep_linked_on_cancel) stop_waiting(*w);
     return false;
 }
 }  // namespace
+
+void throw_primitive_destroyed(const char* what) {
+    throw RuntimeError(std::string("asyncfiber: waiting in ") + what +
+                       ": the primitive was destroyed while this task waited on it (destroy a "
+                       "primitive only once no task uses it)");
+}
 
 void park(Waiter& w, const char* what) {
     TaskBase* self = w.task;
@@ -286,15 +339,18 @@ void park(Waiter& w, const char* what) {
     CancelHookScope scope(self, hook);
     for (;;) {
         suspend(self, what);
+        // Before anything else: the primitive may be gone. A cancellation pending meanwhile
+        // stays pending for the next suspension point.
+        if (w.orphaned) throw_primitive_destroyed(what);
         if (self->must_cancel) {
-            w.unlink();
+            stop_waiting(w);
             throw_if_cancelled(self);
         }
         if (w.notified) return;
         // Cancelled, then uncancel() withdrew the request before it was delivered: as in
         // asyncio, whose cancelled future stays cancelled, the wait ends cancelled.
         if (w.cancelled) {
-            w.unlink();
+            stop_waiting(w);
             throw CancelledError();
         }
     }
@@ -310,6 +366,16 @@ void remove_timer(TimerNode& n) noexcept {
     if (n.scheduled() && t_loop) t_loop->timers.remove(&n);
 }
 
+}  // namespace detail
+
+namespace detail {
+void cooperative_yield(TaskBase* self) {
+    throw_if_cancelled(self);
+    // As sleep(0), but resume() queues it, once it has looked at I/O.
+    self->loop->budget_yield = true;
+    switch_to_scheduler(self, TaskStatus::ready, "cooperative yield");
+    throw_if_cancelled(self);
+}
 }  // namespace detail
 
 void yield_now() {

@@ -15,17 +15,19 @@ Semaphore::Semaphore(int value) : value_(value) {
 }
 
 Semaphore::~Semaphore() {
-    waiters_.clear();
+    detail::orphan_waiters(waiters_);
+    detail::orphan_waiters(leaving_);
 }
 
 void Semaphore::acquire() {
     detail::TaskBase* self = detail::current_task_checked("Semaphore::acquire");
     affinity_.check(self->loop, "Semaphore");
+    detail::cooperate(self);
     if (!locked()) {
         --value_;
         return;
     }
-    detail::Waiter w(self);
+    detail::Waiter w(self, &leaving_);
     waiters_.push_back(&w);
     try {
         detail::park(w, "Semaphore");

@@ -20,6 +20,12 @@ namespace {
 // Receive space made available per read system call.
 constexpr std::size_t kReadChunk = 16 * 1024;
 
+// A stream operation draws one unit of its task's budget, and one more per this many bytes
+// it receives or sends: a budget measures work, and 128 reads of 64 KiB would hold the loop for
+// milliseconds. So a budget moves at most 256 KiB of stream data, as much as asyncio's
+// transports receive in one loop iteration (bench/fairness.sh, docs/performance.md).
+constexpr std::size_t kBytesPerBudgetUnit = 2 * 1024;
+
 // A write to a pipe whose reader is gone raises SIGPIPE, which kills the process by default.
 // Sockets avoid it with MSG_NOSIGNAL; for pipes the signal is blocked around the write and,
 // if the write raised it, taken back, so the process-wide disposition is never touched.
@@ -160,6 +166,17 @@ void StreamCore::check_no_reader(const char* what) const {
 }
 
 bool StreamCore::fill(const char* what) {
+    // Each receive draws on the task's budget (a peer that always has data never makes it
+    // wait): a unit before it (so that what was received stays in rbuf if a cancellation
+    // lands at the yield), and one per kBytesPerBudgetUnit it brought.
+    cooperate_if_in_task();
+    const std::size_t before = rbuf.size();
+    const bool more = receive(what);
+    spend_budget_if_in_task((rbuf.size() - before) / kBytesPerBudgetUnit);
+    return more;
+}
+
+bool StreamCore::receive(const char* what) {
     const std::size_t before = rbuf.size();
     for (;;) {
         if (rbuf.size() > before) return true;  // a read completed (possibly a cancelled one's)
@@ -276,6 +293,7 @@ void StreamCore::flush() noexcept {
 }
 
 void StreamCore::write(const char* p, std::size_t n) {
+    spend_budget_if_in_task(1 + n / kBytesPerBudgetUnit);
     if (closing) throw RuntimeError("asyncfiber: StreamWriter::write after close()");
     if (closed || werror) return;  // connection lost: drain() reports it
     if (eof_requested) throw RuntimeError("asyncfiber: StreamWriter::write after write_eof()");
@@ -298,6 +316,7 @@ void StreamCore::wake_drainers() noexcept {
 
 void StreamCore::drain() {
     TaskBase* self = current_task_checked("StreamWriter::drain");
+    cooperate(self);
     for (;;) {
         if (werror) std::rethrow_exception(werror);
         if (closed) throw std::system_error(ECONNRESET, std::system_category(), "connection lost");

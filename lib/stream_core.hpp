@@ -66,6 +66,7 @@ public:
 
     // ---- reading ----
     /// Receives more bytes into rbuf. False at EOF (or once closed); throws the read error.
+    /// Draws on the calling task's budget (cooperate()).
     bool fill(const char* what);
     /// Throws RuntimeError if another task already waits to read this stream.
     void check_no_reader(const char* what) const;
@@ -118,6 +119,7 @@ public:
     std::function<void()> on_closed;
 
 private:
+    bool receive(const char* what);
     void arm_read();
     void wake_reader() noexcept;
     void on_read(const boost::system::error_code& ec, std::size_t n) noexcept;

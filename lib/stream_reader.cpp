@@ -30,6 +30,7 @@ detail::StreamCore& StreamReader::core() const {
 
 std::string StreamReader::read(std::ptrdiff_t n) {
     detail::StreamCore& c = core();
+    detail::cooperate_if_in_task();
     if (n == 0) return std::string();
     if (n < 0) {
         c.check_no_reader("StreamReader::read");
@@ -48,6 +49,7 @@ std::string StreamReader::read(std::ptrdiff_t n) {
 
 std::string StreamReader::readexactly(std::size_t n) {
     detail::StreamCore& c = core();
+    detail::cooperate_if_in_task();
     if (c.rbuf.size() < n) c.check_no_reader("StreamReader::readexactly");
     while (c.rbuf.size() < n) {
         if (!c.fill("StreamReader::readexactly")) {
@@ -61,6 +63,7 @@ std::string StreamReader::readexactly(std::size_t n) {
 std::string StreamReader::readuntil(const std::string& sep) {
     if (sep.empty()) throw std::invalid_argument("asyncfiber: readuntil with an empty separator");
     detail::StreamCore& c = core();
+    detail::cooperate_if_in_task();
     const std::size_t m = sep.size();
     std::size_t offset = 0;
     std::size_t at;

@@ -21,6 +21,13 @@ TaskBase* checked(TaskBase* p) {
     if (!p) throw InvalidStateError("asyncfiber: use of an empty Task handle");
     return p;
 }
+
+// A handle operation that changes the task: only on its loop's thread (check_loop_thread).
+TaskBase* checked_here(TaskBase* p, const char* what) {
+    checked(p);
+    check_loop_thread(p->loop, what, LoopUse::act);
+    return p;
+}
 }  // namespace
 
 TaskBase::~TaskBase() {
@@ -33,6 +40,7 @@ TaskBase::~TaskBase() {
             default_report(ctx);
     }
     delete extras_;
+    if (loop) loop->release();
 }
 
 void TaskBase::rethrow_if_failed() {
@@ -46,6 +54,7 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
     if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
     if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
     t->loop = L;
+    L->add_ref();  // the task block keeps its loop's block: a handle asks it for its thread
     // Ids are unique process-wide; each thread takes them in blocks (no atomic per task).
     static thread_local std::uint64_t next_id = 0, id_end = 0;
     if (next_id == id_end) {
@@ -106,6 +115,7 @@ struct AwaitListener : DoneListener, CancelHook {
 }  // namespace
 
 void await_done(TaskBase* t) {
+    check_loop_thread(t->loop, "af::await", LoopUse::await);
     TaskBase* self = current_task_checked("af::await");
     if (t == self) throw RuntimeError("asyncfiber: a task cannot await itself");
     t->awaited = true;
@@ -255,6 +265,7 @@ void start_in_argument_order(TaskBase* const* tasks, std::size_t n) {
 }
 
 std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode mode) {
+    if (n > 0) check_loop_thread(tasks[0]->loop, "af::gather", LoopUse::await);
     TaskBase* self = current_task_checked("af::gather");
     GatherState g;
     g.forward = &cancel_children;
@@ -275,6 +286,7 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
     for (std::size_t i = 0; i < n; ++i) {
         TaskBase* t = tasks[i];
         if (t == self) throw RuntimeError("asyncfiber: a task cannot gather itself");
+        if (t->loop != self->loop) check_loop_thread(t->loop, "af::gather", LoopUse::await);
         t->retrieved = t->awaited = true;
         if (t->is_done()) {
             if (g.failed < 0 && t->outcome != TaskOutcome::value)
@@ -313,11 +325,13 @@ bool TaskRef::cancelled() const {
     return detail::checked(p_)->outcome == detail::TaskOutcome::cancelled;
 }
 
-bool TaskRef::cancel(std::string msg) { return detail::cancel_task(detail::checked(p_), msg); }
+bool TaskRef::cancel(std::string msg) {
+    return detail::cancel_task(detail::checked_here(p_, "Task::cancel"), msg);
+}
 
 int TaskRef::cancelling() const { return static_cast<int>(detail::checked(p_)->cancel_requests); }
 
-int TaskRef::uncancel() { return detail::uncancel_task(detail::checked(p_)); }
+int TaskRef::uncancel() { return detail::uncancel_task(detail::checked_here(p_, "Task::uncancel")); }
 
 std::exception_ptr TaskRef::exception() const {
     detail::TaskBase* t = detail::checked(p_);
@@ -332,7 +346,9 @@ std::string TaskRef::name() const {
     return t->given_name().empty() ? "Task-" + std::to_string(t->id) : t->given_name();
 }
 
-void TaskRef::set_name(std::string name) { detail::checked(p_)->extras().name = std::move(name); }
+void TaskRef::set_name(std::string name) {
+    detail::checked_here(p_, "Task::set_name")->extras().name = std::move(name);
+}
 
 std::uint64_t TaskRef::id() const { return detail::checked(p_)->id; }
 
@@ -343,9 +359,9 @@ struct CallbackListener : detail::DoneListener {
 }  // namespace
 
 void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
-    detail::TaskBase* t = detail::checked(p_);
+    detail::TaskBase* t = detail::checked_here(p_, "Task::add_done_callback");
     detail::LoopImpl* L = t->loop;
-    if (!L) throw RuntimeError("asyncfiber: add_done_callback on a task without a loop");
+    if (L->closed) throw RuntimeError("asyncfiber: add_done_callback on a task of a closed loop");
     if (t->is_done()) {
         TaskRef self = *this;
         L->call_soon([fn, self] { fn(self); });

@@ -80,6 +80,8 @@ bool cancel_decided_wait(detail::CancelHook* h, const std::string& msg) {
 }  // namespace
 
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline) {
+    if (!tasks.empty() && tasks[0])
+        detail::check_loop_thread(tasks[0].state()->loop, "af::wait", detail::LoopUse::await);
     detail::TaskBase* self = detail::current_task_checked("af::wait");
     if (tasks.empty()) throw std::invalid_argument("asyncfiber: af::wait of an empty list of tasks");
     if (when != ReturnWhen::first_completed && when != ReturnWhen::first_exception &&
@@ -91,6 +93,8 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     DuplicateFilter seen(tasks.size());
     for (auto& t : tasks) {
         if (!t) throw std::invalid_argument("asyncfiber: af::wait of an empty Task handle");
+        if (t.state()->loop != self->loop)
+            detail::check_loop_thread(t.state()->loop, "af::wait", detail::LoopUse::await);
         if (t.state() == self) throw RuntimeError("asyncfiber: a task cannot wait for itself");
         if (seen.first_time(t.state())) unique.push_back(std::move(t));
     }
@@ -169,6 +173,7 @@ struct CompletionQueue::Timer : TimerNode {
 
 CompletionQueue::CompletionQueue(std::vector<TaskBase*> tasks, Clock::time_point deadline)
     : n_(0), nodes_(new Node[tasks.size()]) {
+    for (TaskBase* t : tasks) check_loop_thread(t->loop, "af::as_completed", LoopUse::await);
     if (!current_loop()) throw RuntimeError("asyncfiber: af::as_completed called outside a running loop");
     finished_.reserve(tasks.size());
     // Tasks given twice would be yielded twice: only the first counts. Each task keeps its

@@ -4,12 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include "support/process_probes.hpp"
+
 #include <chrono>
 #include <cxxabi.h>
 #include <exception>
 #include <stdexcept>
 #include <string>
-#include <sys/resource.h>
 #include <vector>
 
 namespace af = asyncfiber;
@@ -34,12 +35,6 @@ std::string what_of(std::exception_ptr p) {
     } catch (const std::exception& e) {
         return e.what();
     }
-}
-double cpu_seconds() {
-    rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 }  // namespace
 
@@ -156,9 +151,9 @@ TEST(Reports, ExceptionHandlerReceivesReports) {
 }
 
 TEST(Idle, ASleepingLoopUsesNoCpu) {
-    double before = cpu_seconds();
+    double before = probes::cpu_seconds();
     af::run([] { af::sleep(300ms); });
-    EXPECT_LT(cpu_seconds() - before, 0.05);
+    EXPECT_LT(probes::cpu_seconds() - before, 0.05);
 }
 
 TEST(ExplicitLoop, RunUntilCompleteTwiceThenClose) {

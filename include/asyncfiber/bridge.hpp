@@ -113,6 +113,8 @@ public:
     /// Internal: use af::await(future).
     T await_value() {
         if (!valid()) throw InvalidStateError("asyncfiber: await of an empty Future");
+        // A value already there stays in the future if a cancellation lands at this yield.
+        detail::cooperate(detail::current_task_checked("af::await(Future)"));
         core_->wait("a future", nullptr, nullptr, false);
         return core_->take();
     }
@@ -210,6 +212,7 @@ private:
 template <class T, class Start>
 T await_callback(Start&& start) {
     detail::TaskBase* self = detail::current_task_checked("af::await_callback");
+    detail::cooperate(self);  // before start: a start that completes at once still draws
     detail::throw_if_cancelled(self);
     auto core = detail::CoreRef<detail::Shared<T>>::adopt(new detail::Shared<T>);
     std::forward<Start>(start)(Callback<T>(core.get()));
@@ -336,8 +339,8 @@ void set_from_call(std::promise<R>& p, F& f, Tuple& a, std::index_sequence<I...>
 
 /// From any thread: runs fn(args...) as a task of `loop` (which must be running or run
 /// later) and returns a std::future of its result. The future holds the task's exception,
-/// CancelledError if the task was cancelled, or std::future_error(broken_promise) if the
-/// loop was destroyed before it could start the task.
+/// CancelledError if the task was cancelled, RuntimeError("Event loop is closed") at once if
+/// the loop is closed (or closes before it could start the task).
 template <class F, class... Args>
 std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& loop, F&& fn,
                                                                          Args&&... args) {
@@ -347,7 +350,14 @@ std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& l
     auto call = std::make_shared<Call>(std::forward<F>(fn),
                                        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
     std::future<R> fut = run->promise.get_future();
-    loop.call_soon_threadsafe([run, call] {
+    Loop* target = &loop;
+    auto start = [run, call, target] {
+        if (target->is_closed()) {  // posted before it closed: fails now, as asyncio's would
+            run->set = true;
+            run->promise.set_exception(
+                std::make_exception_ptr(RuntimeError("asyncfiber: Event loop is closed")));
+            return;
+        }
         Task<void> t = asyncfiber::async([run, call] {
             try {
                 detail::set_from_call(run->promise, std::get<0>(*call), std::get<1>(*call),
@@ -370,7 +380,12 @@ std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& l
                 run->promise.set_exception(std::make_exception_ptr(CancelledError()));
             }
         });
-    });
+    };
+    try {
+        loop.call_soon_threadsafe(std::move(start));
+    } catch (const RuntimeError&) {  // the loop is closed: the future fails at once
+        run->promise.set_exception(std::current_exception());
+    }
     return fut;
 }
 
@@ -546,6 +561,7 @@ public:
     static return_type initiate(Initiation&& init, RawToken&& token, IArgs&&... iargs) {
         const use_await_t tok = token;
         TaskBase* self = current_task_checked("af::use_await");
+        cooperate(self);  // before the operation starts: a cancellation here loses nothing
         throw_if_cancelled(self);  // a pending cancellation: do not even start the operation
         auto core = CoreRef<Shared<Stored>>::adopt(new Shared<Stored>);
         std::forward<Initiation>(init)(

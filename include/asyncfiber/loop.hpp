@@ -56,9 +56,18 @@ struct ExceptionContext {
 
 /// The event loop of one thread. Most code uses af::run(); a Loop is for code that needs to
 /// drive a loop explicitly (run_until_complete, run_forever).
+///
+/// While it runs, a loop, its tasks and their handles belong to the thread running it: from
+/// any other thread, only call_soon_threadsafe (and af::run_coroutine_threadsafe, built on
+/// it) may be used; the rest throws RuntimeError saying so. A started task runs on a stack of
+/// the thread that ran it and never moves: when that thread exits, the tasks of the loops it
+/// ran that are not closed are cancelled and finished there.
 class Loop {
 public:
     Loop();
+    /// Closes the loop (close()). When that cannot be done here (its tasks are suspended on
+    /// the stacks of another thread that still runs), says so on stderr and leaves it to that
+    /// thread's exit.
     ~Loop();
     Loop(const Loop&) = delete;
     Loop& operator=(const Loop&) = delete;
@@ -72,24 +81,32 @@ public:
     detail::async_result_t<F, Args...> run_until_complete(F&& main, Args&&... args);
     /// Runs until stop() is called.
     void run_forever();
-    /// Makes run_forever() return after the current iteration.
+    /// Makes run_forever() return after the current iteration. On the loop's thread (from
+    /// another: call_soon_threadsafe([&] { loop.stop(); })).
     void stop();
     /// Cancels every task still alive and runs them to completion (so their destructors
-    /// run), shuts the thread pool down and releases the loop's resources. Idempotent.
+    /// run), shuts the thread pool down and releases the loop's resources. Idempotent. Throws
+    /// RuntimeError while the loop runs, and on a thread other than the one that ran it while
+    /// tasks are suspended on that thread's stacks and it still runs (close it there).
     void close();
     bool is_running() const noexcept;
     bool is_closed() const noexcept;
     /// The loop's clock.
     Clock::time_point time() const { return Clock::now(); }
 
+    /// On the loop's thread (RuntimeError from another thread while the loop runs).
     Handle call_soon(std::function<void()> fn);
+    /// `when` == Clock::time_point::max(): never (the callback stays until cancelled).
     Handle call_at(Clock::time_point when, std::function<void()> fn);
+    /// A delay beyond the clock's range (hours::max(), infinity) means never; NaN throws
+    /// std::invalid_argument.
     template <class Rep, class Period>
     Handle call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
-        return call_at(Clock::now() + detail::ceil_to_clock(delay), std::move(fn));
+        return call_at(detail::deadline_after(delay), std::move(fn));
     }
     /// The only member that may be called from any thread: runs fn on the loop soon, waking
-    /// the loop if it sleeps.
+    /// the loop if it sleeps. Throws RuntimeError("Event loop is closed") once the loop is
+    /// closed; what was posted before runs when it closes.
     void call_soon_threadsafe(std::function<void()> fn);
 
     void set_debug(bool on);
@@ -129,6 +146,7 @@ public:
     void run_until_done(TaskBase* main);
 
 private:
+    void leave() noexcept;
     LoopImpl* loop_;
     bool sigint_;
 };

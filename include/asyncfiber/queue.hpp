@@ -95,9 +95,13 @@ public:
         : store_(std::move(store)), maxsize_(maxsize > 0 ? static_cast<std::size_t>(maxsize) : 0) {}
     BasicQueue(const BasicQueue&) = delete;
     BasicQueue& operator=(const BasicQueue&) = delete;
+    /// Tasks still waiting on the queue (or woken and not yet out of get/put/join) wake up
+    /// with RuntimeError: a bug in the caller, reported rather than left hanging.
     ~BasicQueue() {
-        getters_.clear();
-        putters_.clear();
+        orphan_waiters(getters_);
+        orphan_waiters(putters_);
+        orphan_waiters(joiners_);
+        orphan_waiters(leaving_);
     }
 
     std::size_t qsize() const noexcept { return store_.size(); }
@@ -112,9 +116,10 @@ public:
     void put(T item) {
         TaskBase* self = current_task_checked("Queue::put");
         affinity_.check(self->loop, "Queue");
+        cooperate(self);  // before anything: a cancellation landing there puts nothing
         while (full()) {
             if (shutdown_) throw QueueShutDown();
-            Waiter w(self);
+            Waiter w(self, &leaving_);
             putters_.push_back(&w);
             try {
                 park(w, "Queue::put");
@@ -142,9 +147,10 @@ public:
     T get() {
         TaskBase* self = current_task_checked("Queue::get");
         affinity_.check(self->loop, "Queue");
+        cooperate(self);  // before anything: a cancellation landing there takes nothing
         while (empty()) {
             if (shutdown_) throw QueueShutDown();
-            Waiter w(self);
+            Waiter w(self, &leaving_);
             getters_.push_back(&w);
             try {
                 park(w, "Queue::get");
@@ -230,6 +236,7 @@ private:
     List getters_;
     List putters_;
     List joiners_;
+    List leaving_;  // woken getters and putters whose tasks have not left get/put yet
 };
 
 }  // namespace detail

@@ -7,6 +7,11 @@
 //
 // None of them is thread-safe: like asyncio's, they belong to one loop. Using one from
 // another thread's loop throws RuntimeError instead of corrupting it.
+//
+// Destroying one while tasks still wait on it is a bug in the caller, but never a dangling
+// pointer or a silent hang: each waiting task (and each one woken but not yet out of the
+// primitive's code) wakes up with RuntimeError ("... the primitive was destroyed while this
+// task waited on it") without touching the destroyed object.
 #pragma once
 
 #include <asyncfiber/detail/intrusive_list.hpp>
@@ -79,6 +84,7 @@ private:
 
     detail::LoopAffinity affinity_;
     detail::List waiters_;
+    detail::List leaving_;  // woken waiters whose tasks have not left lock() yet
     bool locked_ = false;
 };
 
@@ -99,7 +105,8 @@ public:
     bool locked() const noexcept { return lock_->locked(); }
 
     /// Releases the lock, suspends until notified, takes the lock again (even when
-    /// cancelled: the lock is always held when wait() returns or throws).
+    /// cancelled: the lock is always held when wait() returns or throws; also when the
+    /// condition is destroyed meanwhile, if the lock was given to the constructor).
     void wait();
     /// std::condition_variable style: waits until pred() is true.
     template <class Pred>
@@ -127,6 +134,7 @@ private:
     Lock own_;
     Lock* lock_;
     detail::List waiters_;
+    detail::List leaving_;  // woken waiters whose tasks have not left wait() yet
 };
 
 /// asyncio.Semaphore: a counter; acquire() suspends while it is zero. release() hands a unit
@@ -163,6 +171,7 @@ protected:
     long long units() const noexcept { return static_cast<long long>(value_) + handed_; }
     detail::LoopAffinity affinity_;
     detail::List waiters_;
+    detail::List leaving_;  // woken waiters whose tasks have not left acquire() yet
     int value_;
     int handed_ = 0;  // waiters handed a unit that have not run yet
 };
@@ -218,6 +227,7 @@ private:
     detail::LoopAffinity affinity_;
     detail::List arriving_;  // waiting for a draining/resetting round to end
     detail::List waiting_;   // in the filling round
+    detail::List leaving_;   // woken waiters whose tasks have not left wait() yet
     std::size_t parties_;
     std::size_t count_ = 0;
     State state_ = State::filling;

@@ -6,6 +6,7 @@
 // in argument order, whatever order the compiler evaluated them in: see gather.hpp).
 #pragma once
 
+#include <asyncfiber/detail/deadline.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
 
@@ -38,7 +39,13 @@ template <class T>
 class Task;
 
 /// A type-erased handle to a task: every Task<T> converts to it. Cheap to copy. Like the
-/// task itself, a handle belongs to the thread of the loop that runs the task.
+/// task itself, a handle belongs to the thread of the loop that runs the task: operations
+/// that act on the task or wait for it (cancel, uncancel, add_done_callback, set_name, await,
+/// wait_for, gather, wait, as_completed, shield) throw RuntimeError from another thread while
+/// that loop runs, naming the thread-safe ways (Loop::call_soon_threadsafe,
+/// af::run_coroutine_threadsafe). Reads (done, cancelled, cancelling, exception, name, id,
+/// Task::result) are not checked: they are safe once the task is done and the reading thread
+/// has synchronised with the loop's (joined it, or heard from it through a thread-safe call).
 class TaskRef {
 public:
     TaskRef() noexcept = default;
@@ -145,14 +152,6 @@ Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
     return handle;
 }
 
-/// std::chrono::ceil is C++17; this is its C++14 spelling for Clock::duration.
-template <class Rep, class Period>
-Clock::duration ceil_to_clock(std::chrono::duration<Rep, Period> d) {
-    auto t = std::chrono::duration_cast<Clock::duration>(d);
-    if (t < d) ++t;
-    return t;
-}
-
 template <class F>
 struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions> {};
 }  // namespace detail
@@ -196,17 +195,18 @@ T await(Task<T>&& t) {
 inline void await(Task<void>&& t) { await(t); }
 
 /// Suspends the calling task for `d`. sleep(0) (or any d <= 0) lets every other ready task run
-/// once, in FIFO order, before the caller resumes.
+/// once, in FIFO order, before the caller resumes. A duration beyond the clock's range
+/// (hours::max(), infinity) sleeps until cancelled; NaN throws std::invalid_argument.
 void sleep_until(Clock::time_point deadline);
 void yield_now();
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
-    if (d <= d.zero()) {
+    // Not `d <= 0`, which chrono spells !(0 < d): true for NaN, which deadline_after refuses.
+    if (d < d.zero() || d == d.zero()) {
         yield_now();
         return;
     }
-    // Round up so that a task never wakes before the duration has really passed.
-    sleep_until(Clock::now() + detail::ceil_to_clock(d));
+    sleep_until(detail::deadline_after(d));
 }
 
 /// The task running now. Throws RuntimeError outside a task.

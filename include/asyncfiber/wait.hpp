@@ -86,14 +86,11 @@ auto timeout_at(Clock::time_point when, F&& fn) -> decltype(fn()) {
 }
 
 /// asyncio.timeout: timeout_at(now + d, fn). A duration <= 0 expires at the first suspension
-/// point of fn.
+/// point of fn; one beyond the clock's range (hours::max(), infinity) never expires; NaN throws
+/// std::invalid_argument (as for every duration: detail/deadline.hpp).
 template <class Rep, class Period, class F>
 auto timeout(std::chrono::duration<Rep, Period> d, F&& fn) -> decltype(fn()) {
-    // Beyond a century is "no deadline" (and would overflow the clock).
-    Clock::time_point when = std::chrono::duration<double>(d).count() > 3.2e9
-                                 ? Clock::time_point::max()
-                                 : Clock::now() + detail::ceil_to_clock(d);
-    return timeout_at(when, std::forward<F>(fn));
+    return timeout_at(detail::deadline_after(d), std::forward<F>(fn));
 }
 
 /// asyncio.wait_for on a task: waits for `t` at most `d`. On timeout cancels `t`, waits
@@ -104,6 +101,7 @@ auto timeout(std::chrono::duration<Rep, Period> d, F&& fn) -> decltype(fn()) {
 template <class T, class Rep, class Period>
 T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
     if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
+    detail::check_loop_thread(t.state()->loop, "af::wait_for", detail::LoopUse::await);
     try {
         return timeout(d, [&t]() -> T {
             detail::await_done(t.state());
@@ -151,12 +149,13 @@ struct WaitResult {
 /// throws std::invalid_argument. Like asyncio's, it always suspends: the caller resumes two
 /// loop iterations after the task that decides the wait ended (or after the call).
 WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when = ReturnWhen::all_completed);
-/// As above, but returns (without error, without cancelling anything) once `timeout` passed.
+/// As above, but returns (without error, without cancelling anything) once `timeout` passed
+/// (beyond the clock's range: never; NaN: std::invalid_argument).
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline);
 template <class Rep, class Period>
 WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when,
                 std::chrono::duration<Rep, Period> timeout) {
-    return wait_until(std::move(tasks), when, Clock::now() + detail::ceil_to_clock(timeout));
+    return wait_until(std::move(tasks), when, detail::deadline_after(timeout));
 }
 
 namespace detail {
@@ -278,9 +277,10 @@ AsCompleted<T> as_completed(std::vector<Task<T>> tasks) {
     return AsCompleted<T>(std::move(tasks), Clock::time_point::max());
 }
 /// With a timeout: dereferencing throws TimeoutError once it has passed. Nothing is cancelled.
+/// A timeout beyond the clock's range never passes; NaN throws std::invalid_argument.
 template <class T, class Rep, class Period>
 AsCompleted<T> as_completed(std::vector<Task<T>> tasks, std::chrono::duration<Rep, Period> timeout) {
-    return AsCompleted<T>(std::move(tasks), Clock::now() + detail::ceil_to_clock(timeout));
+    return AsCompleted<T>(std::move(tasks), detail::deadline_after(timeout));
 }
 
 namespace detail {
@@ -295,6 +295,7 @@ void wait_done_no_forward(TaskBase* t);
 template <class T>
 Task<T> shield(Task<T> t) {
     if (!t) throw InvalidStateError("asyncfiber: shield of an empty Task handle");
+    detail::check_loop_thread(t.state()->loop, "af::shield", detail::LoopUse::await);
     if (t.done()) return t;
     return asyncfiber::async([](Task<T> inner) -> T {
         detail::wait_done_no_forward(inner.state());

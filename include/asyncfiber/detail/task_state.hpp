@@ -169,6 +169,9 @@ public:
     bool retrieved = false;           // someone looked at the outcome
     bool awaited = false;             // someone awaited/gathered it (debug: "never awaited")
     bool has_body = false;            // the callable and its arguments are alive
+    /// Operations it may still complete without waiting before it must yield (cooperate()):
+    /// refilled each time the loop resumes it. Fills the last byte of padding.
+    std::uint8_t budget = 0;
     std::uint32_t refs = 1;
     std::uint32_t cancel_requests = 0;  // asyncio's cancelling()
     LoopImpl* loop = nullptr;
@@ -276,6 +279,33 @@ private:
 };
 
 // ---- entry points implemented in lib/, used by the header templates ----
+
+/// Yields to the back of the ready queue because `self` spent its budget: a suspension
+/// point like sleep(0) (it throws CancelledError if the task was cancelled meanwhile).
+void cooperative_yield(TaskBase* self);
+
+/// The cooperative budget (as Tokio's coop): every operation that may complete without
+/// waiting (stream reads and writes, drain, queue gets and puts, lock, semaphore and event
+/// acquisitions, use_await operations) calls this first, so that a task whose operations
+/// keep completing at once (a peer that always has data) still lets the others run: when its
+/// budget is spent, it yields before the operation starts (so a cancellation landing there
+/// takes nothing from anyone). The budget is refilled whenever the task is resumed.
+inline void cooperate(TaskBase* self) {
+    if (self->budget == 0) cooperative_yield(self);
+    --self->budget;
+}
+
+/// How a caller uses something that belongs to a loop (see check_loop_thread).
+enum class LoopUse : std::uint8_t {
+    act,   // change it (cancel a task, add a callback): on the loop's thread while it runs, or
+           // from any thread while no thread runs the loop
+    await  // wait for it: only from a task of that same loop
+};
+/// The one check that the calling thread may use what belongs to loop `L` (a task, the loop
+/// itself): throws RuntimeError naming `what` and the thread-safe ways to do it
+/// (Loop::call_soon_threadsafe, af::run_coroutine_threadsafe) otherwise. Cheap when the
+/// calling thread runs `L`.
+void check_loop_thread(LoopImpl* L, const char* what, LoopUse use);
 
 /// The running task of this thread's loop; throws RuntimeError naming `what` otherwise.
 TaskBase* current_task_checked(const char* what);

@@ -30,42 +30,70 @@ void suspend(TaskBase* self, const char* what);
 void throw_if_cancelled(TaskBase* self);
 
 struct Waiter : ListNode {
-    explicit Waiter(TaskBase* t) noexcept : task(t) {}
+    /// `leaving`: where the waiter goes once it stops waiting (notified, or cancelled) until
+    /// its task has left the primitive's code, for a primitive that still touches itself
+    /// after park(); null for one that does not. See orphan_waiters().
+    explicit Waiter(TaskBase* t, List* leaving_list = nullptr) noexcept
+        : task(t), leaving(leaving_list) {}
     Waiter(const Waiter&) = delete;
     Waiter& operator=(const Waiter&) = delete;
     ~Waiter() { unlink(); }
 
     TaskBase* task;
+    List* leaving;
     bool notified = false;
     /// Its task was cancelled while it waited (asyncio: its future is cancelled). Such a
     /// waiter leaves its list at once unless keep_linked_on_cancel (then the primitive sees
     /// it until its task runs, as asyncio.Lock sees a cancelled future at its head).
     bool cancelled = false;
     bool keep_linked_on_cancel = false;
+    /// The primitive was destroyed while this waiter was in one of its lists: park() throws
+    /// RuntimeError instead of returning into it.
+    bool orphaned = false;
 };
+
+/// Takes `w` off its wait list (into its leaving list, if it has one).
+inline void stop_waiting(Waiter& w) noexcept {
+    w.unlink();
+    if (w.leaving) w.leaving->push_back(&w);
+}
 
 /// Takes `w` off its list and wakes its task. The primitive decides what notified means.
 inline void notify(Waiter& w) noexcept {
-    w.unlink();
+    stop_waiting(w);
     w.notified = true;
     wake(w.task);
 }
 
 /// Pops the first waiter of `l` (a list of Waiter) and notifies it; false if none.
 inline bool notify_first(List& l) noexcept {
-    ListNode* n = l.pop_front();
+    ListNode* n = l.front();
     if (!n) return false;
-    Waiter* w = static_cast<Waiter*>(n);
-    w->notified = true;
-    wake(w->task);
+    notify(*static_cast<Waiter*>(n));
     return true;
 }
 
 /// Parks the calling task (w.task, already linked into a wait list) until notified. Throws
 /// CancelledError if the task is cancelled, even when it was also notified in the meantime
 /// (as asyncio does): a primitive that hands something to a notified waiter must pass it on
-/// in its catch block.
+/// in its catch block. Throws RuntimeError ("<what> was destroyed while a task waited on it")
+/// once the primitive is destroyed (orphan_waiters), without touching it.
 void park(Waiter& w, const char* what);
+
+/// Throws the RuntimeError of a waiter whose primitive was destroyed while it waited.
+[[noreturn]] void throw_primitive_destroyed(const char* what);
+
+/// For a primitive's destructor: every waiter still in `l` (waiting, or leaving: woken but
+/// its task not yet out of the primitive's code) is marked orphaned, taken off and woken, so
+/// that it throws RuntimeError from park() instead of touching the destroyed primitive, and
+/// never hangs. Cheap when `l` is empty.
+inline void orphan_waiters(List& l) noexcept {
+    while (ListNode* n = l.pop_front()) {
+        Waiter* w = static_cast<Waiter*>(n);
+        w->orphaned = true;
+        wake(w->task);
+    }
+}
 
 /// An entry in the loop's timer heap. Owned by whoever scheduled it; remove it before it dies.
 struct TimerNode {

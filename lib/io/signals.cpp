@@ -4,7 +4,7 @@
 // handler below runs on the loop's thread from the io_context. run()'s SIGINT watch (in
 // io_driver.cpp) is dropped when the user takes SIGINT over, as asyncio's runner does when
 // a SIGINT handler is installed.
-#include "io_driver.hpp"
+#include "runtime/io_driver.hpp"
 #include "io_objects.hpp"
 
 #include <csignal>

@@ -1,7 +1,7 @@
 // af::TaskGroup (asyncio.TaskGroup): members are tracked with done-listeners that the group
 // owns; the first failure cancels the other members; join() and the destructor wait until no
 // member is left.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/task_group.hpp>

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds and runs every test: g++ with C++14, clang++ with C++17 and g++ with C++20 (warnings
-# are errors; C++20 is where g++ deprecates what C++14 code writes, e.g. [=] capturing this),
+# Checks the source layout (scripts/check-layout.sh), then builds and runs every test: g++
+# with C++14, clang++ with C++17 and g++ with C++20 (warnings are errors; C++20 is where g++
+# deprecates what C++14 code writes, e.g. [=] capturing this),
 # then checks that an installed asyncfiber works with find_package and pkg-config, then runs
 # the extra checks in .ci/extra/ (sanitizers, fuzzing, differential tests).
 #   ASYNCFIBER_QUICK=1 scripts/test.sh    only the g++ C++14 build and its tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/check-layout.sh
 jobs=$(nproc)
 
 build_and_test() {  # name compiler standard

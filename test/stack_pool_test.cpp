@@ -1,6 +1,6 @@
 // The stack pool's bookkeeping of spare memory, which decides when an idle loop wakes to give
-// memory back (lib/stack_pool.hpp is internal; this test reaches it directly).
-#include "../lib/stack_pool.hpp"
+// memory back (lib/runtime/stack_pool.hpp is internal; this test reaches it directly).
+#include "../lib/runtime/stack_pool.hpp"
 
 #include <gtest/gtest.h>
 

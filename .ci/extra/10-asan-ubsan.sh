@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer, fiber switches
-# announced to ASan (lib/fiber_switch.hpp). Any report fails the run.
+# announced to ASan (lib/runtime/fiber_switch.hpp). Any report fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=build-ci-asan

@@ -110,7 +110,7 @@ public:
         return static_cast<TaskBase*>(static_cast<LiveLink*>(n));
     }
 
-    // Task blocks come from a per-thread cache (lib/task_blocks.cpp): tasks are created and
+    // Task blocks come from a per-thread cache (lib/runtime/task_blocks.cpp): tasks are created and
     // destroyed in bursts.
     static void* operator new(std::size_t n);
     static void operator delete(void* p, std::size_t n) noexcept;

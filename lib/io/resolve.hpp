@@ -1,7 +1,7 @@
 // Internal: host names to socket addresses, without blocking the loop.
 #pragma once
 
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <sys/socket.h>
 

@@ -1,6 +1,6 @@
 // af::Semaphore and af::BoundedSemaphore (asyncio's), with direct hand-off of a released unit
 // to the first waiter.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/sync.hpp>

@@ -1,7 +1,7 @@
 // Name resolution through boost::asio::ip::tcp::resolver, awaited with af::use_await.
 #include "resolve.hpp"
 
-#include "io_driver.hpp"
+#include "runtime/io_driver.hpp"
 
 #include <asyncfiber/bridge.hpp>
 

@@ -5,7 +5,7 @@
 // request back (uncancel) and converts the error into TimeoutError only if no other request
 // is left above the count seen at entry. That is what makes nested scopes report only their
 // own expiry and keeps a real Task::cancel() a CancelledError.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/wait.hpp>
 

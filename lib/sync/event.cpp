@@ -1,4 +1,4 @@
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/sync.hpp>

@@ -1,6 +1,6 @@
 // The thread-safe state between an awaiting task and whatever completes it (bridge_core.hpp).
-#include "io_driver.hpp"
-#include "loop_impl.hpp"
+#include "runtime/io_driver.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/bridge.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>

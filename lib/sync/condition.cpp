@@ -1,5 +1,5 @@
 // af::Condition (asyncio.Condition).
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/sync.hpp>

@@ -1,5 +1,5 @@
 // af::wait, as_completed's completion queue, and shield's cancellation-proof wait.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/wait.hpp>
 

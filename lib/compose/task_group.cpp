@@ -2,7 +2,7 @@
 // done-listeners that the group owns; the first failure cancels the other members (and, in
 // af::task_group, the body); join(), the end of af::task_group's body and the destructor
 // wait until no member is left.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/task_group.hpp>

@@ -4,7 +4,7 @@
 //
 // The pool is kept in a table beside the loop rather than in LoopImpl, so that the loop does
 // not pay for threads it never uses.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/bridge.hpp>
 

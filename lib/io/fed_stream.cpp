@@ -1,6 +1,6 @@
 // af::debug::FedStream: a stream whose received bytes come from the program (asyncio's
 // feed_data / feed_eof), over the real StreamCore receive path.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 #include "stream_core.hpp"
 
 #include <asyncfiber/debug.hpp>

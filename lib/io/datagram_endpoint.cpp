@@ -1,7 +1,7 @@
 // af::create_datagram_endpoint, af::create_unix_datagram_endpoint and af::DatagramEndpoint
 // over a DatagramCore: resolving, binding and connecting, addresses to and from SocketAddress.
 #include "datagram_core.hpp"
-#include "io_driver.hpp"
+#include "runtime/io_driver.hpp"
 #include "resolve.hpp"
 #include "socket_address.hpp"
 #include "stream_core.hpp"

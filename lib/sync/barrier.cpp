@@ -1,6 +1,6 @@
 // af::Barrier (asyncio.Barrier, Python 3.11): filling -> draining -> filling rounds, with
 // resetting and broken states.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/sync.hpp>

@@ -2,9 +2,9 @@
 //
 // Asio's signal handling is process-wide and lets several signal_sets watch one signal; the
 // handler below runs on the loop's thread from the io_context. run()'s SIGINT watch (in
-// io_driver.cpp) is dropped when the user takes SIGINT over, as asyncio's runner does when
-// a SIGINT handler is installed.
-#include "io_driver.hpp"
+// runtime/io_driver.cpp) is dropped when the user takes SIGINT over, as asyncio's runner
+// does when a SIGINT handler is installed.
+#include "runtime/io_driver.hpp"
 #include "io_objects.hpp"
 
 #include <csignal>

@@ -1,5 +1,5 @@
 // af::Lock (asyncio.Lock) with direct hand-off to the first waiter.
-#include "loop_impl.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/sync.hpp>

@@ -3,8 +3,8 @@
 // hook), so that a stream or server a user still holds afterwards touches no Asio object.
 #pragma once
 
-#include "io_driver.hpp"
-#include "loop_impl.hpp"
+#include "runtime/io_driver.hpp"
+#include "runtime/loop_impl.hpp"
 
 #include <asyncfiber/detail/intrusive_list.hpp>
 

@@ -87,7 +87,7 @@ struct TaskExtras {
     std::string name;                 // empty: "Task-<id>"
     std::string cancel_msg;
     std::size_t stack_size = 0;       // requested; 0 = the default
-    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (sanitized builds only)
+    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (programs run under TSan only)
 };
 
 /// A task's link in its loop's list of live tasks.

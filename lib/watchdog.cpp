@@ -30,8 +30,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <execinfo.h>
+#include <map>
 #include <mutex>
 #include <pthread.h>
 #include <sched.h>
@@ -122,6 +125,19 @@ std::uintptr_t interrupted_pc(void* uctx) noexcept {
 
 }  // namespace
 
+class Watchdog;
+
+// A report on its way to the handler: the running one still has raw frames.
+struct PendingReport {
+    const Watchdog* from = nullptr;
+    std::function<void(const WatchdogReport&)> handler;  // empty: stderr
+    WatchdogReport report;
+    std::string who;                 // running: "task 'x' (id 3)", "a loop callback", ...
+    bool answered = false;           // running: the loop's thread answered the signal
+    std::vector<void*> frames;
+    std::uintptr_t pc = 0;
+};
+
 /// The watchdog thread of one loop.
 class Watchdog {
 public:
@@ -163,7 +179,10 @@ private:
     /// Signals the loop's thread and waits for its answer (m_ held, entered_). False when it
     /// did not answer.
     bool ask(Ask what, std::uint64_t mark);
-    void deliver(const WatchdogReport& r);
+    /// Hands a report to the reporter thread, with the handler as it is now.
+    void deliver(PendingReport p);
+    PendingReport ended_report(const WatchdogReport& running, Clock::duration elapsed) const;
+    std::string running_who;  // the reported step, as its reports name it (watchdog thread)
     Clock::duration threshold() const noexcept {
         return std::chrono::nanoseconds(threshold_ns_.load(std::memory_order_relaxed));
     }
@@ -297,14 +316,88 @@ std::string ms_text(Clock::duration d) {
     return buf;
 }
 
-WatchdogReport ended_report(const WatchdogReport& running, const std::string& who,
-                            Clock::duration elapsed) {
-    WatchdogReport r = running;
-    r.kind = WatchdogReport::Kind::ended;
-    r.elapsed = elapsed;
-    r.stack.clear();
-    r.message = "asyncfiber: watchdog: " + who + ": the step ended after " + ms_text(elapsed) + "\n";
-    return r;
+
+/// The one thread of the process that symbolizes stack traces and calls the handlers,
+/// started with the first report and kept until the process ends. One, because
+/// Boost.Stacktrace keeps libbacktrace's state (the program's symbol tables and debug
+/// information, tens of MiB, which libbacktrace cannot free) per thread: loaded once here,
+/// it serves every loop's watchdog. Symbolizing off the watchdog threads also keeps them
+/// sampling meanwhile (the first load takes a few hundred milliseconds).
+class Reporter {
+public:
+    static Reporter& instance() {
+        static Reporter* r = new Reporter;  // never destroyed: its thread may run at exit
+        return *r;
+    }
+    void push(PendingReport p) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!thread_started_) {
+            std::thread([this] { run(); }).detach();
+            thread_started_ = true;
+        }
+        ++pending_[p.from];
+        queue_.push_back(std::move(p));
+        cv_.notify_all();
+    }
+    /// Waits until every report of `w` has been delivered.
+    void drain(const Watchdog* w) {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return pending_.find(w) == pending_.end(); });
+    }
+
+private:
+    void run() {
+        std::unique_lock<std::mutex> lk(m_);
+        for (;;) {
+            cv_.wait(lk, [&] { return !queue_.empty(); });
+            PendingReport p = std::move(queue_.front());
+            queue_.pop_front();
+            lk.unlock();
+            deliver(p);
+            lk.lock();
+            if (--pending_[p.from] == 0) pending_.erase(p.from);
+            cv_.notify_all();
+        }
+    }
+    static void deliver(PendingReport& p) noexcept;
+
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<PendingReport> queue_;
+    std::map<const Watchdog*, int> pending_;
+    bool thread_started_ = false;
+};
+
+void Reporter::deliver(PendingReport& p) noexcept {
+    WatchdogReport& r = p.report;
+    try {
+        if (r.kind == WatchdogReport::Kind::running) {
+            try {
+                r.stack = symbolize(p.frames.data(), static_cast<int>(p.frames.size()), p.pc);
+            } catch (...) {  // no memory: the report goes without frames
+            }
+            r.message = "asyncfiber: watchdog: " + p.who + " has been running for " + ms_text(r.elapsed) +
+                        " without suspending (threshold " + ms_text(r.threshold) + "): the loop is blocked. ";
+            if (!p.answered) {
+                r.message += "The loop's thread did not answer the watchdog's signal (SIGURG blocked "
+                             "or handled elsewhere): no stack trace.\n";
+            } else {
+                r.message += "Stack of the loop's thread:\n";
+                for (std::size_t i = 0; i < r.stack.size(); ++i)
+                    r.message += "  #" + std::to_string(i) + "  " + r.stack[i] + "\n";
+            }
+        }
+        if (p.handler) {
+            try {
+                p.handler(r);
+                return;
+            } catch (...) {
+                std::fputs("asyncfiber: the watchdog handler threw; falling back to stderr\n", stderr);
+            }
+        }
+        std::fputs(r.message.c_str(), stderr);
+    } catch (...) {  // no memory for the message
+    }
 }
 
 }  // namespace
@@ -323,6 +416,7 @@ Watchdog::~Watchdog() {
     }
     ::sem_post(&wake_);
     thread_.join();
+    Reporter::instance().drain(this);  // its reports are out before the loop goes
     if (quit_slot_ >= 0) quit_unregister(quit_slot_);
     if (t_watchdog == this) t_watchdog = nullptr;
     ::sem_destroy(&wake_);
@@ -399,21 +493,13 @@ bool Watchdog::ask(Ask what, std::uint64_t mark) {
     return true;
 }
 
-void Watchdog::deliver(const WatchdogReport& r) {
-    std::function<void(const WatchdogReport&)> fn;
+void Watchdog::deliver(PendingReport p) {
+    p.from = this;
     {
         std::lock_guard<std::mutex> lk(handler_m_);
-        fn = handler_;
+        p.handler = handler_;
     }
-    if (fn) {
-        try {
-            fn(r);
-            return;
-        } catch (...) {
-            std::fputs("asyncfiber: the watchdog handler threw; falling back to stderr\n", stderr);
-        }
-    }
-    std::fputs(r.message.c_str(), stderr);
+    Reporter::instance().push(std::move(p));
 }
 
 void Watchdog::run() {
@@ -421,7 +507,6 @@ void Watchdog::run() {
     Clock::time_point first_seen = Clock::now();
     bool reported = false;          // the step `last` was reported as still running
     WatchdogReport running_report;  // kept for its end
-    std::string reported_who;
     bool dump_waiting = false;
     Clock::time_point dump_since;
     for (;;) {
@@ -445,7 +530,7 @@ void Watchdog::run() {
             // A reported step that has ended meanwhile still gets its last line.
             if (reported && L_->step.load() != last) {
                 lk.unlock();
-                deliver(ended_report(running_report, reported_who, now - first_seen));
+                deliver(ended_report(running_report, now - first_seen));
             }
             return;
         }
@@ -475,7 +560,7 @@ void Watchdog::run() {
         if (mark != last) {
             if (reported) {
                 lk.unlock();
-                deliver(ended_report(running_report, reported_who, now - first_seen));
+                deliver(ended_report(running_report, now - first_seen));
                 lk.lock();
             }
             last = mark;
@@ -490,42 +575,39 @@ void Watchdog::run() {
         // A step has run past the threshold: ask the loop's thread what it is doing.
         const bool answered = ask(Ask::trace, mark);
         if (answered && !same_step_) continue;  // it ended meanwhile: nothing to report
-        WatchdogReport r;
+        PendingReport p;
+        WatchdogReport& r = p.report;
         r.kind = WatchdogReport::Kind::running;
         r.elapsed = Clock::now() - first_seen;
         r.threshold = threshold;
-        std::string who;
+        p.answered = answered;
         if (!answered) {
-            who = "a task step or callback";
+            p.who = "a task step or callback";
         } else if (task_id_) {
             r.task_id = task_id_;
             r.task_name = task_label(task_id_, name_, name_len_);
-            who = "task '" + r.task_name + "' (id " + std::to_string(r.task_id) + ")";
+            p.who = "task '" + r.task_name + "' (id " + std::to_string(r.task_id) + ")";
+            p.frames.assign(frames_, frames_ + nframes_);
         } else {
-            who = "a loop callback";
+            p.who = "a loop callback";
+            p.frames.assign(frames_, frames_ + nframes_);
         }
-        std::vector<void*> frames(frames_, frames_ + (answered ? nframes_ : 0));
-        const std::uintptr_t pc = pc_;
+        p.pc = pc_;
         lk.unlock();
-        try {
-            r.stack = symbolize(frames.data(), static_cast<int>(frames.size()), pc);
-        } catch (...) {  // symbolizing failed (no memory): the report goes without frames
-        }
-        r.message = "asyncfiber: watchdog: " + who + " has been running for " + ms_text(r.elapsed) +
-                    " without suspending (threshold " + ms_text(threshold) + "): the loop is blocked. ";
-        if (!answered) {
-            r.message += "The loop's thread did not answer the watchdog's signal (SIGURG blocked "
-                         "or handled elsewhere): no stack trace.\n";
-        } else {
-            r.message += "Stack of the loop's thread:\n";
-            for (std::size_t i = 0; i < r.stack.size(); ++i)
-                r.message += "  #" + std::to_string(i) + "  " + r.stack[i] + "\n";
-        }
-        running_report = r;
-        reported_who = answered ? who : "the blocked step";
+        running_report = p.report;
+        running_who = answered ? p.who : "the blocked step";
         reported = true;
-        deliver(r);
+        deliver(std::move(p));
     }
+}
+
+PendingReport Watchdog::ended_report(const WatchdogReport& running, Clock::duration elapsed) const {
+    PendingReport p;
+    p.report = running;
+    p.report.kind = WatchdogReport::Kind::ended;
+    p.report.elapsed = elapsed;
+    p.report.message = "asyncfiber: watchdog: " + running_who + ": the step ended after " + ms_text(elapsed) + "\n";
+    return p;
 }
 
 void WatchdogDeleter::operator()(Watchdog* w) const noexcept { delete w; }

@@ -185,8 +185,9 @@ public:
 /// A task cancelled while it waits leaves the round (the count goes down by one).
 class Barrier {
 public:
-    /// Throws std::invalid_argument unless parties > 0.
-    explicit Barrier(std::size_t parties);
+    /// Throws std::invalid_argument unless parties > 0. Signed, so that a negative count is
+    /// refused instead of wrapping round to a huge one (asyncio raises ValueError for both).
+    explicit Barrier(std::ptrdiff_t parties);
     Barrier(const Barrier&) = delete;
     Barrier& operator=(const Barrier&) = delete;
     ~Barrier();

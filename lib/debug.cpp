@@ -350,21 +350,55 @@ void dump_tasks(std::ostream& os) {
 
 namespace {
 
-CallGraph build_call_graph(detail::TaskBase* t, std::vector<detail::TaskBase*>& path) {
+// How far up capture_call_graph follows awaiters: the graph is a nested value, so its
+// destruction recurses once per level, on the caller's (task) stack.
+constexpr std::size_t kMaxCallGraphDepth = 256;
+
+CallGraph node_of(detail::TaskBase* t) {
     CallGraph g;
     t->add_ref();
     g.task = TaskRef::adopt(t);
     if (t->status == detail::TaskStatus::suspended && t->waiting_on()) g.waiting_on = t->waiting_on();
-    path.push_back(t);
+    return g;
+}
+
+/// The tasks awaiting `t` (each once), leaving out those on `path` (an await cycle).
+std::vector<detail::TaskBase*> awaiters_of(detail::TaskBase* t, const std::vector<detail::TaskBase*>& path) {
+    std::vector<detail::TaskBase*> out;
     detail::for_each_listener(t, [&](detail::DoneListener* l) {
         detail::TaskBase* w = l->waiter;
-        if (!w || std::find(path.begin(), path.end(), w) != path.end()) return;
-        for (const CallGraph& seen : g.awaited_by)
-            if (seen.task.state() == w) return;  // two listeners of one awaiter
-        g.awaited_by.push_back(build_call_graph(w, path));
+        if (w && std::find(path.begin(), path.end(), w) == path.end() &&
+            std::find(out.begin(), out.end(), w) == out.end())
+            out.push_back(w);
     });
-    path.pop_back();
-    return g;
+    return out;
+}
+
+/// Depth first, without recursion: a chain of tasks awaiting one another can be long.
+CallGraph build_call_graph(detail::TaskBase* t) {
+    struct Level {
+        CallGraph* node;  // stays put: only the deepest level's node grows
+        std::vector<detail::TaskBase*> awaiters;
+        std::size_t next = 0;
+    };
+    CallGraph root = node_of(t);
+    std::vector<detail::TaskBase*> path{t};
+    std::vector<Level> levels;
+    levels.push_back(Level{&root, awaiters_of(t, path)});
+    while (!levels.empty()) {
+        Level& top = levels.back();
+        if (top.next == top.awaiters.size() || levels.size() >= kMaxCallGraphDepth) {
+            levels.pop_back();
+            path.pop_back();
+            continue;
+        }
+        detail::TaskBase* w = top.awaiters[top.next++];
+        top.node->awaited_by.push_back(node_of(w));
+        CallGraph* child = &top.node->awaited_by.back();
+        path.push_back(w);
+        levels.push_back(Level{child, awaiters_of(w, path)});
+    }
+    return root;
 }
 
 void format_node(std::string& out, const CallGraph& g, std::size_t indent) {
@@ -385,8 +419,7 @@ CallGraph capture_call_graph(const TaskRef& task) {
     if (!t) throw InvalidStateError("asyncfiber: capture_call_graph of an empty Task handle");
     if (!t->loop || t->loop != detail::current_loop())
         throw RuntimeError("asyncfiber: capture_call_graph called outside the task's loop (its thread)");
-    std::vector<detail::TaskBase*> path;
-    return build_call_graph(t, path);
+    return build_call_graph(t);
 }
 
 CallGraph capture_call_graph() { return capture_call_graph(current_task()); }

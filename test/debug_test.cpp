@@ -917,3 +917,27 @@ TEST(AwaitGraph, BadArguments) {
     EXPECT_THROW(af::capture_call_graph(t), af::RuntimeError);  // its loop is gone
     EXPECT_EQ(af::format_call_graph(af::CallGraph{}), "");
 }
+
+TEST(AwaitGraph, ALongChainOfAwaitsStopsAt256Levels) {
+    af::run([] {
+        af::Event go;
+        std::vector<af::Task<void>> chain;
+        chain.push_back(af::async([&go] { go.wait(); }));
+        for (int i = 1; i < 300; ++i)
+            chain.push_back(af::async([prev = chain.back()]() mutable { af::await(prev); }));
+        af::sleep(0s);
+        af::CallGraph g = af::capture_call_graph(chain.front());
+        std::size_t depth = 1;
+        for (const af::CallGraph* n = &g; !n->awaited_by.empty(); n = &n->awaited_by[0]) {
+            ASSERT_EQ(n->awaited_by.size(), 1u);
+            EXPECT_EQ(n->awaited_by[0].task, af::TaskRef(chain.at(depth)));
+            ++depth;
+        }
+        EXPECT_EQ(depth, 256u);
+        std::ostringstream out;
+        af::dump_tasks(out);  // the tree stops deeper awaits at its own depth, and says so
+        EXPECT_NE(out.str().find("(deeper awaits left out)"), std::string::npos);
+        go.set();
+        af::await(chain.back());
+    });
+}

@@ -171,6 +171,9 @@ class AfPstree(gdb.Command):
             if a in path:
                 print(line + " (await cycle: not followed again)")
                 return
+            if len(path) == 48:  # as af::dump_tasks
+                print(line + " (deeper awaits left out)")
+                return
             print(line)
             children = awaits[a]
             for i, c in enumerate(children):

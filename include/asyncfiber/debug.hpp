@@ -38,8 +38,8 @@ struct CallGraph {
     std::vector<CallGraph> awaited_by;
 };
 /// The await graph from `task` up (asyncio.capture_call_graph). A task met again on the way
-/// up (an await cycle) is not followed a second time. Throws InvalidStateError for an empty
-/// handle, RuntimeError outside the task's loop thread.
+/// up (an await cycle) is not followed a second time; the graph stops 256 levels up. Throws
+/// InvalidStateError for an empty handle, RuntimeError outside the task's loop thread.
 CallGraph capture_call_graph(const TaskRef& task);
 /// The same for the calling task; RuntimeError outside a task.
 CallGraph capture_call_graph();

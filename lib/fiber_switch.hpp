@@ -12,6 +12,7 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cxxabi.h>
 
@@ -54,8 +55,9 @@ inline void* finished_marker() noexcept {
 //
 // Each switch is bracketed by two calls: the side that leaves calls a `*_leave_*` helper
 // right before jump_fcontext, the side that arrives calls the matching `*_arrive_*` helper
-// right after it. Each helper first tests whether the sanitizer's runtime is in the program
-// (its weak function is not null); without one that test is all a switch pays.
+// right after it — both only when sanitizer_fibers() said so before the switch (a flag set
+// from the weak functions when a loop is entered): without a sanitizer that one test is all
+// a switch pays on each side.
 //
 // AddressSanitizer must know which stack is current (else it reports the switched-to stack
 // as a wild access, mishandles its fake stacks, and cannot clear the poison of the frames an
@@ -65,6 +67,18 @@ inline void* finished_marker() noexcept {
 // scheduler keeps its own per thread. ThreadSanitizer gets one fiber per task (created at the
 // first switch into it, destroyed by the scheduler after the last switch out) and is told
 // before every switch.
+
+/// Whether a sanitizer's fiber interface is in the program: found when a loop is entered
+/// (detect_sanitizers; the weak symbols were resolved when the program was loaded), read at
+/// every switch — one load and a predictable branch when there is none.
+extern std::atomic<bool> g_sanitizer_fibers;
+
+inline void detect_sanitizers() noexcept {
+    if (__sanitizer_start_switch_fiber || __tsan_switch_to_fiber)
+        g_sanitizer_fibers.store(true, std::memory_order_relaxed);
+}
+
+inline bool sanitizer_fibers() noexcept { return g_sanitizer_fibers.load(std::memory_order_relaxed); }
 
 struct SanitizerThreadState {
     void* sched_fake = nullptr;        // ASan: the scheduler's fake-stack save slot

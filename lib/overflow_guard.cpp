@@ -1,6 +1,7 @@
 #include "overflow_guard.hpp"
 
 #include "debug_impl.hpp"
+#include "signal_chain.hpp"
 #include "stack_pool.hpp"
 #include "text_out.hpp"
 
@@ -29,16 +30,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
             report_stack_overflow(t, "hit the guard page");
     }
     // Not ours: hand it to the previous handler (or the default action).
-    const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
-    if (prev.sa_flags & SA_SIGINFO) {
-        if (prev.sa_sigaction) {
-            prev.sa_sigaction(sig, info, uctx);
-            return;
-        }
-    } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
-        prev.sa_handler(sig);
-        return;
-    }
+    if (call_previous_handler(sig == SIGSEGV ? g_prev_segv : g_prev_bus, sig, info, uctx)) return;
     ::signal(sig, SIG_DFL);  // returning re-executes the access, which now kills as usual
 }
 

@@ -20,6 +20,7 @@
 #include "debug_impl.hpp"
 #include "io_driver.hpp"
 #include "loop_impl.hpp"
+#include "signal_chain.hpp"
 
 #include <asyncfiber/debug.hpp>
 
@@ -102,13 +103,6 @@ void install_signal_handler() {
     ::sigaction(kSignal, &sa, &g_prev_urg);
 }
 
-void chain(const struct sigaction& prev, int sig, siginfo_t* info, void* uctx) {
-    if (prev.sa_flags & SA_SIGINFO) {
-        if (prev.sa_sigaction) prev.sa_sigaction(sig, info, uctx);
-    } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
-        prev.sa_handler(sig);
-    }
-}
 
 /// The interrupted instruction, where the platform says.
 std::uintptr_t interrupted_pc(void* uctx) noexcept {
@@ -224,7 +218,7 @@ void on_watchdog_signal(int sig, siginfo_t* info, void* uctx) {
     if (w && w->state.compare_exchange_strong(expected, kFilling, std::memory_order_acquire)) {
         w->answer(uctx);
     } else {
-        chain(g_prev_urg, sig, info, uctx);
+        call_previous_handler(g_prev_urg, sig, info, uctx);  // SIGURG by default: nothing
     }
     errno = saved_errno;
 }

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <dirent.h>
+#include <functional>
 #include <mutex>
 #include <poll.h>
 #include <regex>
@@ -435,30 +436,47 @@ struct NoWatchdogEnvironment {
     }
 };
 
-}  // namespace
-
-TEST(Watchdog, ReportsATaskWaitingForAMutexWhileItWaits) {
+// A loop whose watchdog (at 50 ms) reports into `reports`, and a thread that ends the blocking
+// once the watchdog has reported the blocked step: no timing in the test, only waiting.
+struct WatchedLoop {
     NoWatchdogEnvironment env;
     af::Loop loop;
     WatchdogReports reports;
-    reports.install(loop);
-    loop.set_watchdog(50ms);
+    std::thread releaser;
+
+    explicit WatchedLoop(std::function<void()> release) {
+        reports.install(loop);
+        loop.set_watchdog(50ms);
+        releaser = std::thread([this, release] {
+            reports.wait_for(af::WatchdogReport::Kind::running);
+            release();
+        });
+    }
+    ~WatchedLoop() {
+        if (releaser.joinable()) releaser.join();  // a test that failed early
+    }
+    /// Joins the releaser and closes the loop (which delivers the "ended" report first).
+    std::vector<af::WatchdogReport> finish() {
+        releaser.join();
+        loop.close();
+        return reports.copy();
+    }
+};
+
+}  // namespace
+
+TEST(Watchdog, ReportsATaskWaitingForAMutexWhileItWaits) {
     std::mutex held;
     held.lock();
     // Another thread lets the mutex go only once the watchdog has reported the blocked step.
-    std::thread releaser([&] {
-        reports.wait_for(af::WatchdogReport::Kind::running);
-        held.unlock();
-    });
-    loop.run_until_complete([&] {
+    WatchedLoop w([&] { held.unlock(); });
+    w.loop.run_until_complete([&] {
         auto t = af::async(af::TaskOptions{"holder", 0}, [&] { lock_a_mutex_held_elsewhere(held); });
         af::await(t);
     });
-    releaser.join();
-    loop.close();  // joins the watchdog, which reports the end of the step first
-    auto all = reports.copy();
-    ASSERT_EQ(reports.count(af::WatchdogReport::Kind::running), 1u);
-    ASSERT_EQ(reports.count(af::WatchdogReport::Kind::ended), 1u);
+    auto all = w.finish();
+    ASSERT_EQ(w.reports.count(af::WatchdogReport::Kind::running), 1u);
+    ASSERT_EQ(w.reports.count(af::WatchdogReport::Kind::ended), 1u);
     const af::WatchdogReport& r = all.at(0);
     EXPECT_EQ(r.kind, af::WatchdogReport::Kind::running);
     EXPECT_EQ(r.task_name, "holder");
@@ -481,72 +499,46 @@ TEST(Watchdog, ReportsATaskWaitingForAMutexWhileItWaits) {
 }
 
 TEST(Watchdog, ReportsABusyLoopWhileItSpins) {
-    NoWatchdogEnvironment env;
-    af::Loop loop;
-    WatchdogReports reports;
-    reports.install(loop);
-    loop.set_watchdog(50ms);
     std::atomic<bool> released{false};
-    std::thread releaser([&] {
-        reports.wait_for(af::WatchdogReport::Kind::running);
-        released.store(true, std::memory_order_release);
-    });
-    loop.run_until_complete([&] {
+    WatchedLoop w([&] { released.store(true, std::memory_order_release); });
+    w.loop.run_until_complete([&] {
         auto t = af::async(af::TaskOptions{"spinner", 0}, [&] { return spin_until_released(released); });
         EXPECT_GT(af::await(t), 0);
     });
-    releaser.join();
-    loop.close();
-    auto all = reports.copy();
-    ASSERT_EQ(reports.count(af::WatchdogReport::Kind::running), 1u);
+    auto all = w.finish();
+    ASSERT_EQ(w.reports.count(af::WatchdogReport::Kind::running), 1u);
     EXPECT_EQ(all.at(0).task_name, "spinner");
     EXPECT_TRUE(stack_mentions(all.at(0), "spin_until_released")) << stack_text(all.at(0));
-    EXPECT_EQ(reports.count(af::WatchdogReport::Kind::ended), 1u);
+    EXPECT_EQ(w.reports.count(af::WatchdogReport::Kind::ended), 1u);
 }
 
 TEST(Watchdog, ReportsABlockingReadAndTheReadGoesOn) {
-    NoWatchdogEnvironment env;
-    af::Loop loop;
-    WatchdogReports reports;
-    reports.install(loop);
-    loop.set_watchdog(50ms);
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
-    std::thread writer([&] {
-        reports.wait_for(af::WatchdogReport::Kind::running);
+    WatchedLoop w([&] {
         char c = 'x';
         EXPECT_EQ(::write(fds[1], &c, 1), 1);
     });
     char got = 0;
-    loop.run_until_complete([&] {
+    w.loop.run_until_complete([&] {
         auto t = af::async(af::TaskOptions{"reader", 0}, [&] { return read_from_a_silent_pipe(fds[0]); });
         got = af::await(t);
     });
-    writer.join();
-    loop.close();
+    auto all = w.finish();
     ::close(fds[0]);
     ::close(fds[1]);
     EXPECT_EQ(got, 'x');  // the watchdog's signal did not break the read
-    auto all = reports.copy();
-    ASSERT_EQ(reports.count(af::WatchdogReport::Kind::running), 1u);
+    ASSERT_EQ(w.reports.count(af::WatchdogReport::Kind::running), 1u);
     EXPECT_EQ(all.at(0).task_name, "reader");
     EXPECT_TRUE(stack_mentions(all.at(0), "read_from_a_silent_pipe")) << stack_text(all.at(0));
     EXPECT_TRUE(stack_mentions(all.at(0), "read")) << stack_text(all.at(0));
 }
 
 TEST(Watchdog, ReportsABlockedCallback) {
-    NoWatchdogEnvironment env;
-    af::Loop loop;
-    WatchdogReports reports;
-    reports.install(loop);
-    loop.set_watchdog(50ms);
     std::mutex held;
     held.lock();
-    std::thread releaser([&] {
-        reports.wait_for(af::WatchdogReport::Kind::running);
-        held.unlock();
-    });
-    loop.run_until_complete([&] {
+    WatchedLoop w([&] { held.unlock(); });
+    w.loop.run_until_complete([&] {
         af::Event done;
         af::Loop::current().call_soon([&] {
             lock_a_mutex_held_elsewhere(held);
@@ -554,9 +546,7 @@ TEST(Watchdog, ReportsABlockedCallback) {
         });
         done.wait();
     });
-    releaser.join();
-    loop.close();
-    auto all = reports.copy();
+    auto all = w.finish();
     ASSERT_GE(all.size(), 1u);
     EXPECT_EQ(all.at(0).task_name, "");
     EXPECT_EQ(all.at(0).task_id, 0u);

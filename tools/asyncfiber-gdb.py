@@ -32,6 +32,13 @@ def _loop():
         return gdb.parse_and_eval("'asyncfiber::detail::current_loop'()")
 
 
+def _running_loop():
+    loop = _loop()
+    if int(loop) == 0:
+        raise gdb.GdbError("no asyncfiber loop runs on this thread")
+    return loop
+
+
 def _list_nodes(lst):
     """The nodes of an intrusive List (asyncfiber::detail::List), first to last."""
     head = lst["head_"].address
@@ -88,7 +95,7 @@ def _name(t):
 def _find(arg):
     arg = arg.strip()
     if arg.isdigit():
-        for t in _tasks(_loop()):
+        for t in _tasks(_running_loop()):
             if int(t["id"]) == int(arg):
                 return t
         raise gdb.GdbError("no live task with id " + arg)
@@ -102,10 +109,7 @@ class AfTasks(gdb.Command):
         super().__init__("af-tasks", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
-        loop = _loop()
-        if int(loop) == 0:
-            raise gdb.GdbError("no asyncfiber loop runs on this thread")
-        for t in _tasks(loop):
+        for t in _tasks(_running_loop()):
             name = _name(t)
             what = _waiting_on(t)
             print("#%-6d %-24s %-9s %-10s fctx=%s  (TaskBase*)%s" % (
@@ -147,10 +151,7 @@ class AfPstree(gdb.Command):
         super().__init__("af-pstree", gdb.COMMAND_USER)
 
     def invoke(self, arg, from_tty):
-        loop = _loop()
-        if int(loop) == 0:
-            raise gdb.GdbError("no asyncfiber loop runs on this thread")
-        tasks = list(_tasks(loop))
+        tasks = list(_tasks(_running_loop()))
         by_addr = {int(t): t for t in tasks}
         awaits = {int(t): [] for t in tasks}   # task -> the tasks it awaits
         awaited = set()

@@ -23,6 +23,8 @@ struct LoopImpl;
 struct CallbackItem;
 }  // namespace detail
 
+struct WatchdogReport;  // asyncfiber/debug.hpp
+
 /// A callback scheduled with call_soon / call_later / call_at. Cheap to copy.
 class Handle {
 public:
@@ -113,6 +115,16 @@ public:
     bool get_debug() const noexcept;
     /// Debug mode: a task step that runs longer than this without suspending is reported.
     void set_slow_callback_duration(Clock::duration d);
+    /// The watchdog: a thread that reports a task step (or a callback) still running after
+    /// `d` *while it runs* (a held std::mutex, a blocking call, a busy loop), with the task's
+    /// name and a stack trace of the loop's thread, and again when that step ends.
+    /// Clock::duration::zero() turns it off. Off by default; in debug mode it is on at the
+    /// slow-callback duration unless set here; ASYNCFIBER_WATCHDOG_MS sets it for new loops.
+    /// Throws std::invalid_argument for a negative duration. See docs/debugging.md.
+    void set_watchdog(Clock::duration d);
+    /// Where the watchdog's reports go (stderr by default; an empty function restores that).
+    /// Called on the watchdog's own thread, since the loop's thread is the one blocked.
+    void set_watchdog_handler(std::function<void(const WatchdogReport&)> fn);
     /// Replaces the default handler (which prints to stderr); an empty function restores it.
     void set_exception_handler(std::function<void(const ExceptionContext&)> fn);
     /// Reports to the exception handler.

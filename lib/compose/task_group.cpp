@@ -54,6 +54,7 @@ void TaskGroup::adopt(detail::TaskBase* t) {
     m->link.m = m;
     m->group = this;
     m->task = t;
+    m->waiter = joiner_;  // spawned while the group joins: awaited by the joiner
     m->on_done = [](detail::DoneListener* l, detail::TaskBase* done) {
         auto* mm = static_cast<Member*>(l);
         mm->group->on_member_done(mm, done);
@@ -105,6 +106,9 @@ void TaskGroup::abort() noexcept {
 void TaskGroup::wait_all(Cancellation& any, Cancellation& from_outside) {
     detail::TaskBase* self = detail::current_task_checked("af::TaskGroup::join");
     joiner_ = self;
+    // The joining task awaits the members (the await graph): it is suspended until they end.
+    for (detail::ListNode* n = members_.first(); n != members_.end(); n = n->next)
+        static_cast<Member::Link*>(n)->m->waiter = self;
     while (active_ > 0) {
         try {
             detail::throw_if_cancelled(self);

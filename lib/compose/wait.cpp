@@ -119,6 +119,7 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
         detail::TaskBase* t = unique[i].state();
         if (t->is_done()) continue;
         nodes[i].st = &st;
+        nodes[i].waiter = self;
         nodes[i].on_done = [](detail::DoneListener* l, detail::TaskBase* done) {
             WaitState* s = static_cast<WaitNode*>(l)->st;
             --s->pending;

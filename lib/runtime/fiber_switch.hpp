@@ -4,24 +4,35 @@
 // about 6 ns a switch, with no allocation and no bookkeeping we do not control. Around each
 // switch the C++ runtime's per-thread exception state is swapped, so each task keeps its own
 // `throw;` and std::current_exception() even when it suspends inside a catch block, and the
-// sanitizers are told about the switch so that their reports stay true.
+// sanitizers are told about the switch so that their reports stay true — found at run time,
+// so that an application built with a sanitizer can link the ordinary release library.
 #pragma once
 
 #include <asyncfiber/detail/task_state.hpp>
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cxxabi.h>
 
-#include "sanitizers.hpp"
-
-#ifdef ASYNCFIBER_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
-#ifdef ASYNCFIBER_TSAN
-#include <sanitizer/tsan_interface.h>
-#endif
+// The sanitizer runtimes' fiber interface, declared weak (no sanitizer header is included): in
+// a program linked with -fsanitize=address or -fsanitize=thread each resolves to the runtime's
+// function, in any other program to null. So the ordinary release library, built without
+// sanitizers, announces its switches exactly when the application it is linked into is
+// sanitized, and costs one predictable branch on a null pointer per switch side otherwise.
+extern "C" {
+__attribute__((weak)) void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom,
+                                                          std::size_t size);
+__attribute__((weak)) void __sanitizer_finish_switch_fiber(void* fake_stack_save,
+                                                           const void** bottom_old,
+                                                           std::size_t* size_old);
+__attribute__((weak)) void __asan_unpoison_memory_region(void const volatile* addr, std::size_t size);
+__attribute__((weak)) void* __tsan_get_current_fiber();
+__attribute__((weak)) void* __tsan_create_fiber(unsigned flags);
+__attribute__((weak)) void __tsan_destroy_fiber(void* fiber);
+__attribute__((weak)) void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+}
 
 namespace asyncfiber {
 namespace detail {
@@ -44,14 +55,30 @@ inline void* finished_marker() noexcept {
 //
 // Each switch is bracketed by two calls: the side that leaves calls a `*_leave_*` helper
 // right before jump_fcontext, the side that arrives calls the matching `*_arrive_*` helper
-// right after it. Without sanitizers every helper is empty and inlines to nothing.
+// right after it — both only when sanitizer_fibers() said so before the switch (a flag set
+// from the weak functions when a loop is entered): without a sanitizer that one test is all
+// a switch pays on each side.
 //
 // AddressSanitizer must know which stack is current (else it reports the switched-to stack
-// as a wild access and mishandles its fake stacks): __sanitizer_start_switch_fiber before,
-// __sanitizer_finish_switch_fiber after. A task keeps its fake-stack save slot in a local
-// of its suspension point (on its own stack); the scheduler keeps its own per thread.
-// ThreadSanitizer gets one fiber per task (created at the first switch into it, destroyed
-// by the scheduler after the last switch out) and is told before every switch.
+// as a wild access, mishandles its fake stacks, and cannot clear the poison of the frames an
+// exception unwinds on a task stack, which then shows up as a false stack-buffer-overflow):
+// __sanitizer_start_switch_fiber before, __sanitizer_finish_switch_fiber after. A task keeps
+// its fake-stack save slot in a local of its suspension point (on its own stack); the
+// scheduler keeps its own per thread. ThreadSanitizer gets one fiber per task (created at the
+// first switch into it, destroyed by the scheduler after the last switch out) and is told
+// before every switch.
+
+/// Whether a sanitizer's fiber interface is in the program: found when a loop is entered
+/// (detect_sanitizers; the weak symbols were resolved when the program was loaded), read at
+/// every switch — one load and a predictable branch when there is none.
+extern std::atomic<bool> g_sanitizer_fibers;
+
+inline void detect_sanitizers() noexcept {
+    if (__sanitizer_start_switch_fiber || __tsan_switch_to_fiber)
+        g_sanitizer_fibers.store(true, std::memory_order_relaxed);
+}
+
+inline bool sanitizer_fibers() noexcept { return g_sanitizer_fibers.load(std::memory_order_relaxed); }
 
 struct SanitizerThreadState {
     void* sched_fake = nullptr;        // ASan: the scheduler's fake-stack save slot
@@ -67,59 +94,50 @@ inline SanitizerThreadState& sanitizer_thread_state() noexcept {
 
 /// Scheduler, before switching into `t`.
 __attribute__((always_inline)) inline void san_leave_scheduler(TaskBase* t) noexcept {
-#ifdef ASYNCFIBER_ASAN
-    __sanitizer_start_switch_fiber(&sanitizer_thread_state().sched_fake, t->stack->limit,
-                                   t->stack->size);
-#endif
-#ifdef ASYNCFIBER_TSAN
-    SanitizerThreadState& s = sanitizer_thread_state();
-    if (!s.sched_fiber) s.sched_fiber = __tsan_get_current_fiber();
-    TaskExtras& x = t->extras();  // sanitized builds only: the fiber handle lives there
-    if (!x.sanitizer_fiber) x.sanitizer_fiber = __tsan_create_fiber(0);
-    __tsan_switch_to_fiber(x.sanitizer_fiber, 0);
-#endif
-    (void)t;
+    if (__sanitizer_start_switch_fiber)
+        __sanitizer_start_switch_fiber(&sanitizer_thread_state().sched_fake, t->stack->limit,
+                                       t->stack->size);
+    if (__tsan_switch_to_fiber) {
+        SanitizerThreadState& s = sanitizer_thread_state();
+        if (!s.sched_fiber) s.sched_fiber = __tsan_get_current_fiber();
+        TaskExtras& x = t->extras();  // under TSan only: the fiber handle lives there
+        if (!x.sanitizer_fiber) x.sanitizer_fiber = __tsan_create_fiber(0);
+        __tsan_switch_to_fiber(x.sanitizer_fiber, 0);
+    }
 }
 
 /// Scheduler, after `t` switched back (`finished`: for the last time).
 __attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
-#ifdef ASYNCFIBER_ASAN
-    __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
-    // A finished fiber never returned from its frames: clear their poison before the stack
-    // is reused by another task.
-    if (finished) __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
-#endif
-#ifdef ASYNCFIBER_TSAN
-    if (finished && t->extras().sanitizer_fiber) {
+    if (__sanitizer_finish_switch_fiber) {
+        __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
+        // A finished fiber never returned from its frames: clear their poison before the
+        // stack is reused by another task.
+        if (finished && __asan_unpoison_memory_region)
+            __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
+    }
+    if (__tsan_destroy_fiber && finished && t->extras().sanitizer_fiber) {
         __tsan_destroy_fiber(t->extras().sanitizer_fiber);
         t->extras().sanitizer_fiber = nullptr;
     }
-#endif
-    (void)t;
-    (void)finished;
 }
 
 /// Task, before switching to the scheduler. `fake_save` is a local of the suspension point;
 /// null for the last switch (the fiber's fake stack is then freed).
 __attribute__((always_inline)) inline void san_leave_task(void** fake_save) noexcept {
-#ifdef ASYNCFIBER_ASAN
-    SanitizerThreadState& s = sanitizer_thread_state();
-    __sanitizer_start_switch_fiber(fake_save, s.sched_bottom, s.sched_size);
-#endif
-#ifdef ASYNCFIBER_TSAN
-    __tsan_switch_to_fiber(sanitizer_thread_state().sched_fiber, 0);
-#endif
-    (void)fake_save;
+    if (__sanitizer_start_switch_fiber) {
+        SanitizerThreadState& s = sanitizer_thread_state();
+        __sanitizer_start_switch_fiber(fake_save, s.sched_bottom, s.sched_size);
+    }
+    if (__tsan_switch_to_fiber) __tsan_switch_to_fiber(sanitizer_thread_state().sched_fiber, 0);
 }
 
 /// Task, once running again (`fake_save`: what san_leave_task filled; null on the first
 /// entry). Learns the scheduler's stack bounds, which the next san_leave_task needs.
 __attribute__((always_inline)) inline void san_arrive_task(void* fake_save) noexcept {
-#ifdef ASYNCFIBER_ASAN
-    SanitizerThreadState& s = sanitizer_thread_state();
-    __sanitizer_finish_switch_fiber(fake_save, &s.sched_bottom, &s.sched_size);
-#endif
-    (void)fake_save;
+    if (__sanitizer_finish_switch_fiber) {
+        SanitizerThreadState& s = sanitizer_thread_state();
+        __sanitizer_finish_switch_fiber(fake_save, &s.sched_bottom, &s.sched_size);
+    }
 }
 
 }  // namespace detail

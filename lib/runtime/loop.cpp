@@ -24,6 +24,7 @@ LoopImpl::LoopImpl(Loop* o) : owner(o), io(new IoDriver(this)) {
     // asyncio reads PYTHONASYNCIODEBUG the same way: any value but empty or "0" turns it on.
     const char* env = std::getenv("ASYNCFIBER_DEBUG");
     debug = env && *env && std::strcmp(env, "0") != 0;
+    watchdog_read_environment(this);
 }
 
 LoopImpl::~LoopImpl() { release_resources(); }
@@ -47,7 +48,6 @@ void LoopImpl::release_resources() noexcept {
         }
     }
     exception_handler = nullptr;
-    sigquit_watch.reset();
     io_objects.reset();
     io.reset();
 }
@@ -312,6 +312,7 @@ void Loop::close() {
         detail::LoopEntry entry(impl_, false);
         impl_->cancel_all_and_finish();
     }
+    detail::watchdog_stop(impl_);
     impl_->finish_close();
 }
 
@@ -336,6 +337,11 @@ void Loop::call_soon_threadsafe(std::function<void()> fn) {
     if (!fn) throw std::invalid_argument("asyncfiber: call_soon_threadsafe needs a function");
     detail::LoopImpl* L = impl_;
     L->post_threadsafe([L, fn] {
+        struct Step {  // a step for the watchdog, as call_soon's callbacks are
+            detail::StepMark& m;
+            ~Step() { m.end(); }
+        } step{L->step};
+        L->step.begin();
         try {
             fn();
         } catch (...) {
@@ -347,14 +353,25 @@ void Loop::call_soon_threadsafe(std::function<void()> fn) {
 
 void Loop::set_debug(bool on) {
     impl_->debug = on;
-    if (!impl_->entered) return;  // the next entry sets the SIGQUIT dump up
-    if (on)
-        detail::debug_loop_enter(impl_);
-    else
-        detail::debug_loop_leave(impl_);
+    detail::watchdog_update(impl_);  // debug mode's watchdog and SIGQUIT dump
 }
 bool Loop::get_debug() const noexcept { return impl_->debug; }
-void Loop::set_slow_callback_duration(Clock::duration d) { impl_->slow_step = d; }
+void Loop::set_slow_callback_duration(Clock::duration d) {
+    impl_->slow_step = d;
+    detail::watchdog_update(impl_);  // debug mode's watchdog follows it
+}
+
+void Loop::set_watchdog(Clock::duration d) {
+    if (d < Clock::duration::zero())
+        throw std::invalid_argument("asyncfiber: set_watchdog needs a duration of zero (off) or more");
+    impl_->watch.setting = d;
+    impl_->watch.set = true;
+    detail::watchdog_update(impl_);
+}
+
+void Loop::set_watchdog_handler(std::function<void(const WatchdogReport&)> fn) {
+    detail::watchdog_set_handler(impl_, std::move(fn));
+}
 
 void Loop::set_exception_handler(std::function<void(const ExceptionContext&)> fn) {
     impl_->exception_handler = std::move(fn);

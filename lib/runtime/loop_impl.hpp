@@ -7,6 +7,7 @@
 #pragma once
 
 #include "timer_heap.hpp"
+#include "watchdog.hpp"
 
 #include <asyncfiber/detail/intrusive_list.hpp>
 #include <asyncfiber/detail/task_state.hpp>
@@ -160,8 +161,11 @@ struct LoopImpl {
     /// I/O) and every 64 busy iterations: spawn stamps tasks with it without a clock read.
     std::int64_t cached_now_ns = 0;
     Clock::time_point spare_since;  // when an idle loop first had memory to give back (epoch: not)
-    /// Debug mode: the SIGQUIT watch that prints the task dump (see debug.cpp).
-    std::shared_ptr<void> sigquit_watch;
+    /// Bumped when a step (a task's run or a callback) begins and ends, for the watchdog.
+    StepMark step;
+    /// Loop::set_watchdog's settings and the watchdog thread, with the SIGQUIT dump it serves
+    /// in debug mode (watchdog.cpp).
+    WatchdogState watch;
     /// Streams, servers, processes and signal handlers of this loop (io_objects.cpp); declared
     /// after `io` so that it goes first.
     std::shared_ptr<IoObjects> io_objects;

@@ -1,6 +1,9 @@
 #include "overflow_guard.hpp"
 
+#include "debug_impl.hpp"
+#include "signal_chain.hpp"
 #include "stack_pool.hpp"
+#include "text_out.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -20,35 +23,6 @@ constexpr std::size_t kFarthestFrame = std::size_t(64) << 20;
 struct sigaction g_prev_segv;
 struct sigaction g_prev_bus;
 std::once_flag g_installed;
-
-// Minimal async-signal-safe formatting.
-struct Out {
-    char buf[1024];
-    std::size_t n = 0;
-    void put(const char* s) {
-        while (*s && n < sizeof buf) buf[n++] = *s++;
-    }
-    void put(const char* s, std::size_t len) {
-        for (std::size_t i = 0; i < len && n < sizeof buf; ++i) buf[n++] = s[i];
-    }
-    void num(unsigned long long v) {
-        char tmp[24];
-        int i = 0;
-        do {
-            tmp[i++] = static_cast<char>('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (i && n < sizeof buf) buf[n++] = tmp[--i];
-    }
-    void flush() {
-        std::size_t off = 0;
-        while (off < n) {
-            ssize_t w = ::write(2, buf + off, n - off);
-            if (w <= 0) break;
-            off += static_cast<std::size_t>(w);
-        }
-    }
-};
 
 // The interrupted code's stack pointer, or null where this file does not know the layout.
 const char* stack_pointer_of(void* uctx) noexcept {
@@ -81,16 +55,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
                                      "larger than the guard page jumped it)");
     }
     // Not ours: hand it to the previous handler (or the default action).
-    const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
-    if (prev.sa_flags & SA_SIGINFO) {
-        if (prev.sa_sigaction) {
-            prev.sa_sigaction(sig, info, uctx);
-            return;
-        }
-    } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
-        prev.sa_handler(sig);
-        return;
-    }
+    if (call_previous_handler(sig == SIGSEGV ? g_prev_segv : g_prev_bus, sig, info, uctx)) return;
     ::signal(sig, SIG_DFL);  // returning re-executes the access, which now kills as usual
 }
 
@@ -139,15 +104,9 @@ void install_overflow_guard() {
 }
 
 void report_stack_overflow(const TaskBase* t, const char* how) noexcept {
-    Out o;
+    TextOut o(2);
     o.put("asyncfiber: stack overflow in task '");
-    const std::string& name = t->given_name();
-    if (name.empty()) {
-        o.put("Task-");
-        o.num(t->id);
-    } else {
-        o.put(name.data(), name.size());
-    }
+    put_task_name(o, t);
     o.put("' (id ");
     o.num(t->id);
     o.put("): ");

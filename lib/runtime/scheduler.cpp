@@ -51,7 +51,7 @@ __attribute__((always_inline)) inline void check_stack_pointer(TaskBase* self) {
 [[noreturn]] void leave_finished_fiber(TaskBase* t);
 
 void task_entry(fctx::transfer_t from) {
-    san_arrive_task(nullptr);
+    if (sanitizer_fibers()) san_arrive_task(nullptr);
     auto* t = static_cast<TaskBase*>(from.data);
     LoopImpl* L = t->loop;
     L->sched_fctx = from.fctx;
@@ -76,15 +76,20 @@ void task_entry(fctx::transfer_t from) {
 
 void leave_finished_fiber(TaskBase* t) {
     LoopImpl* L = t->loop;
-    san_leave_task(nullptr);
+    if (sanitizer_fibers()) san_leave_task(nullptr);
     fctx::jump_fcontext(L->sched_fctx, finished_marker());
     __builtin_unreachable();
 }
 
 }  // namespace
 
+std::atomic<bool> g_sanitizer_fibers{false};
+
 LoopImpl* current_loop() noexcept { return t_loop; }
-void set_current_loop(LoopImpl* l) noexcept { t_loop = l; }
+void set_current_loop(LoopImpl* l) noexcept {
+    t_loop = l;
+    if (l) detect_sanitizers();  // before the loop's first switch
+}
 
 const TaskBase* running_task_for_signal() noexcept { return t_loop ? t_loop->running : nullptr; }
 
@@ -147,9 +152,10 @@ void LoopImpl::resume(TaskBase* t) {
     *eh_globals = t->stack->eh;
     // Debug mode times the step; otherwise no clock is read here (the hot path).
     const std::int64_t step_start = debug ? now_ns() : 0;
-    san_leave_scheduler(t);
+    const bool san = sanitizer_fibers();
+    if (san) san_leave_scheduler(t);
     fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
-    san_arrive_scheduler(t, r.data == finished_marker());
+    if (san) san_arrive_scheduler(t, r.data == finished_marker());
     t->stack->eh = *eh_globals;
     *eh_globals = sched_eh;
     running = nullptr;
@@ -244,7 +250,9 @@ void LoopImpl::run(const std::function<bool()>& stop) {
         for (std::size_t n = ready_count; n > 0; --n) {
             ReadyItem* it = pop_ready();
             if (!it) break;
+            step.begin();  // for the watchdog: two relaxed stores, no clock read
             run_item(it);
+            step.end();
         }
         if (stop_requested || stop()) break;
         if (++iterations % kIoPollEvery == 0) look_at_io();
@@ -280,9 +288,10 @@ __attribute__((always_inline)) inline void switch_to_scheduler(TaskBase* self, T
     self->status = status;
     self->stack->waiting_on = what;
     void* san = nullptr;
-    san_leave_task(&san);
+    const bool sanitized = sanitizer_fibers();
+    if (sanitized) san_leave_task(&san);
     fctx::transfer_t r = fctx::jump_fcontext(L->sched_fctx, nullptr);
-    san_arrive_task(san);
+    if (sanitized) san_arrive_task(san);
     L->sched_fctx = r.fctx;
     // waiting_on stays as it is while the task runs (readers look at it only for a task that
     // is away): clearing it here would cost the hottest path a load and a store.

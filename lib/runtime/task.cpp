@@ -107,7 +107,6 @@ namespace {
 
 /// Wakes the awaiting task when the awaited one is done; forwards a cancel to the latter.
 struct AwaitListener : DoneListener, CancelHook {
-    TaskBase* waiter = nullptr;
     TaskBase* awaited = nullptr;
     ~AwaitListener() { unlink(); }
 };
@@ -300,6 +299,7 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
         }
         ChildListener& node = g.nodes[i];
         node.g = &g;
+        node.waiter = self;
         node.on_done = &on_child_done;
         t->listeners.push_back(&node);
     }

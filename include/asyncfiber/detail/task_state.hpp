@@ -52,6 +52,10 @@ enum class TaskOutcome : std::uint8_t { none, value, error, cancelled };
 /// Told when a task finishes. Nodes belong to whoever waits (often on the waiter's stack).
 struct DoneListener : ListNode {
     void (*on_done)(DoneListener* self, TaskBase* finished) = nullptr;
+    /// The task suspended until this fires (await, gather, wait, a TaskGroup's join), for
+    /// the await graph (af::dump_tasks, af::capture_call_graph, af-pstree in gdb); null for
+    /// a done callback. Only set while that task is alive.
+    TaskBase* waiter = nullptr;
 };
 
 /// The C++ runtime's per-thread exception state (__cxa_eh_globals), saved per task.
@@ -87,7 +91,7 @@ struct TaskExtras {
     std::string name;                 // empty: "Task-<id>"
     std::string cancel_msg;
     std::size_t stack_size = 0;       // requested; 0 = the default
-    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (sanitized builds only)
+    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (programs run under TSan only)
 };
 
 /// A task's link in its loop's list of live tasks.

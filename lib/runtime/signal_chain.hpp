@@ -1,0 +1,24 @@
+// Internal: handing a signal on to the handler that was installed before ours (the overflow
+// guard's SIGSEGV/SIGBUS, the watchdog's SIGURG), so that installing ours takes nothing away.
+#pragma once
+
+#include <csignal>
+
+namespace asyncfiber {
+namespace detail {
+
+/// Calls `prev` for `sig` if it is a function; false if it is SIG_DFL or SIG_IGN (then the
+/// caller decides what the default means for its signal).
+inline bool call_previous_handler(const struct sigaction& prev, int sig, siginfo_t* info, void* uctx) {
+    if (prev.sa_flags & SA_SIGINFO) {
+        if (!prev.sa_sigaction) return false;
+        prev.sa_sigaction(sig, info, uctx);
+        return true;
+    }
+    if (prev.sa_handler == SIG_DFL || prev.sa_handler == SIG_IGN) return false;
+    prev.sa_handler(sig);
+    return true;
+}
+
+}  // namespace detail
+}  // namespace asyncfiber

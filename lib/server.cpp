@@ -4,10 +4,13 @@
 // accepts what is pending and spawns a task per connection. When accept fails for lack of
 // descriptors or memory the listener is left alone for a while (a timer, not a busy retry:
 // the pending connection keeps the socket readable) and the condition is reported once.
+// A TLS server's handshake runs in the connection's task, before its handler.
 #include "resolve.hpp"
 #include "stream_core.hpp"
+#include "tls_context.hpp"
 
 #include <asyncfiber/net.hpp>
+#include <asyncfiber/tls.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -39,7 +42,11 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     };
 
     ServerState(LoopImpl* L, ConnectionHandler h, const ServerOptions& o)
-        : loop(L), handler(std::move(h)), opts(o) {}
+        : loop(L), handler(std::move(h)), opts(o) {
+        // The server keeps its own handle: the caller's context may go away.
+        if (o.ssl) tls = *o.ssl;
+        opts.ssl = nullptr;
+    }
     ~ServerState() { close(); }
 
     void close_for_loop() noexcept override { close(); }
@@ -116,11 +123,13 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     }
 
     void on_connection(int c) {
-        std::pair<StreamReader, StreamWriter> rw;
+        std::shared_ptr<StreamCore> core;
         try {
             if (unix_path.empty()) set_nodelay(c);
-            rw = make_stream_pair(std::make_shared<StreamCore>(loop, c, StreamCore::Kind::socket,
-                                                               opts.limit));
+            core = std::make_shared<StreamCore>(loop, c, StreamCore::Kind::socket, opts.limit);
+            core->role = StreamCore::Role::server;
+            core->tls_handshake_timeout = opts.ssl_handshake_timeout;
+            core->tls_shutdown_timeout = opts.ssl_shutdown_timeout;
         } catch (...) {
             loop->report(ExceptionContext{"could not set up an accepted connection",
                                           std::current_exception(), {}});
@@ -129,8 +138,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         ++active;
         std::shared_ptr<ServerState> self = shared_from_this();
         try {
-            asyncfiber::async(&ServerState::run_connection, self, std::move(rw.first),
-                              std::move(rw.second));
+            asyncfiber::async(&ServerState::run_connection, self, std::move(core));
         } catch (...) {
             --active;
             loop->report(ExceptionContext{"could not start a connection task",
@@ -138,19 +146,37 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         }
     }
 
-    static void run_connection(std::shared_ptr<ServerState> self, StreamReader r, StreamWriter w) {
+    static void run_connection(std::shared_ptr<ServerState> self, std::shared_ptr<StreamCore> core) {
         struct Done {
             ServerState* s;
             ~Done() { s->connection_done(); }
         } done{self.get()};
+        if (self->tls && !self->handshake(*core)) return;
+        std::pair<StreamReader, StreamWriter> rw = make_stream_pair(std::move(core));
         try {
-            self->handler(std::move(r), std::move(w));
+            self->handler(std::move(rw.first), std::move(rw.second));
         } catch (const CancelledError&) {
             throw;
         } catch (...) {
             self->loop->report(ExceptionContext{"unhandled exception in a connection handler",
                                                 std::current_exception(),
                                                 current_task().name()});
+        }
+    }
+
+    // As asyncio: a connection whose handshake fails is closed without calling the handler,
+    // and the failure is reported only in debug mode (a server meets such clients daily).
+    bool handshake(StreamCore& core) {
+        try {
+            core.start_tls(tls, std::string());
+            return true;
+        } catch (const CancelledError&) {
+            throw;
+        } catch (...) {
+            if (loop->debug)
+                loop->report(ExceptionContext{"TLS handshake of an accepted connection failed",
+                                              std::current_exception(), current_task().name()});
+            return false;
         }
     }
 
@@ -186,6 +212,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     LoopImpl* loop;
     ConnectionHandler handler;
     ServerOptions opts;
+    SslContext tls;  // serve TLS with it, if set
     std::vector<Listener> listeners;
     std::vector<Handle> retries;
     std::string unix_path;
@@ -217,6 +244,12 @@ int listen_socket(const sockaddr* sa, socklen_t len, const ServerOptions& o, int
     return fd;
 }
 
+void check_server_options(const ServerOptions& o, const char* who) {
+    if (!o.ssl) return;
+    check_server_context(*o.ssl, who);
+    check_tls_timeouts(o.ssl_handshake_timeout, o.ssl_shutdown_timeout, who);
+}
+
 void set_port(Endpoint& ep, unsigned short port) {
     if (ep.addr.ss_family == AF_INET)
         reinterpret_cast<sockaddr_in*>(&ep.addr)->sin_port = htons(port);
@@ -231,6 +264,7 @@ Server start_server(ConnectionHandler handler, const std::string& host, unsigned
                     const ServerOptions& options) {
     detail::LoopImpl* L = detail::loop_checked("af::start_server");
     if (!handler) throw std::invalid_argument("asyncfiber: start_server needs a handler");
+    detail::check_server_options(options, "start_server");
     std::vector<detail::Endpoint> eps = (host.empty() || host == "*")
                                             ? detail::wildcard_endpoints(port)
                                             : detail::resolve(L, host, port, true);
@@ -260,6 +294,7 @@ Server start_unix_server(ConnectionHandler handler, const std::string& path,
                          const ServerOptions& options) {
     detail::LoopImpl* L = detail::loop_checked("af::start_unix_server");
     if (!handler) throw std::invalid_argument("asyncfiber: start_unix_server needs a handler");
+    detail::check_server_options(options, "start_unix_server");
     sockaddr_un un = detail::unix_address(path, "start_unix_server");
     struct stat st;
     if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());  // stale

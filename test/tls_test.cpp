@@ -232,3 +232,572 @@ TEST(Tls, SelfSignedCertificateIsRefusedUnlessTrusted) {
         s.wait_closed();
     });
 }
+
+TEST(Tls, MutualTlsPresentsAndVerifiesClientCertificates) {
+    af::run([] {
+        af::SslContext sctx = server_context();
+        sctx.add_certificate_authority(pki().ca.cert_pem);
+        sctx.set_verify_peer(true);  // a client certificate is required
+        std::string seen;
+        af::Server s = af::start_server(
+            [&](af::StreamReader r, af::StreamWriter w) {
+                seen = w.tls_info().peer_certificate_pem;
+                echo_lines(r, w);
+            },
+            "127.0.0.1", 0, serve_tls(sctx));
+        af::SslContext with_cert = client_context();
+        with_cert.use_certificate_chain(pki().client.cert_pem);
+        with_cert.use_private_key(pki().client.key_pem);
+        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(with_cert, "localhost"));
+        rw.second.write("me\n");
+        EXPECT_EQ(rw.first.readline(), "me\n");
+        EXPECT_EQ(seen, pki().client.cert_pem);
+        rw.second.close();
+        rw.second.wait_closed();
+
+        // In TLS 1.3 a client's handshake is over before the server has judged its
+        // certificate: the server's refusal is the first read's error.
+        auto refused = [&](const af::SslContext& client) {
+            auto c = af::open_connection("127.0.0.1", s.port(), tls_to(client, "localhost"));
+            c.second.write("me\n");
+            try {
+                c.first.readline();
+                ADD_FAILURE() << "the server accepted the client";
+            } catch (const af::SslCertVerificationError& e) {
+                ADD_FAILURE() << "the client's own verification failed: " << e.what();
+            } catch (const af::SslError& e) {
+                return e.reason();
+            }
+            return std::string();
+        };
+        EXPECT_EQ(refused(client_context()), "tlsv13 alert certificate required");
+        tls_certs::Spec other_ca;
+        other_ca.ca = true;
+        other_ca.dns.clear();
+        other_ca.ips.clear();
+        tls_certs::Issued stranger_ca = tls_certs::issue(other_ca);
+        tls_certs::Spec client_spec;
+        client_spec.client = true;
+        tls_certs::Issued stranger = tls_certs::issue(client_spec, &stranger_ca);
+        af::SslContext with_strange_cert = client_context();
+        with_strange_cert.use_certificate_chain(stranger.cert_pem);
+        with_strange_cert.use_private_key(stranger.key_pem);
+        EXPECT_EQ(refused(with_strange_cert), "tlsv1 alert unknown ca");
+        s.close();
+        s.wait_closed();
+    });
+}
+
+TEST(Tls, AlpnPicksTheServersFirstChoiceThatTheClientOffers) {
+    af::run([] {
+        af::SslContext sctx = server_context();
+        sctx.set_alpn_protocols({"h2", "http/1.1"});
+        std::string server_saw;
+        af::Server s = af::start_server(
+            [&](af::StreamReader r, af::StreamWriter w) {
+                server_saw = w.tls_info().alpn_protocol;
+                echo_lines(r, w);
+            },
+            "127.0.0.1", 0, serve_tls(sctx));
+        auto agreed = [&](std::vector<std::string> offer) {
+            af::SslContext c = client_context();
+            c.set_alpn_protocols(offer);
+            auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+            rw.second.write("x\n");
+            EXPECT_EQ(rw.first.readline(), "x\n");
+            std::string got = rw.second.tls_info().alpn_protocol;
+            EXPECT_EQ(got, server_saw);
+            rw.second.close();
+            rw.second.wait_closed();
+            return got;
+        };
+        EXPECT_EQ(agreed({"http/1.1", "h2"}), "h2");
+        EXPECT_EQ(agreed({"http/1.1"}), "http/1.1");
+        EXPECT_EQ(agreed({"spdy/1"}), "");  // nothing in common: no ALPN, as Python
+        EXPECT_EQ(agreed({}), "");
+        s.close();
+        s.wait_closed();
+    });
+    af::SslContext c = af::SslContext::client();
+    EXPECT_THROW(c.set_alpn_protocols({"h2", ""}), std::invalid_argument);
+    EXPECT_THROW(c.set_alpn_protocols({std::string(256, 'a')}), std::invalid_argument);
+}
+
+TEST(Tls, ProtocolMismatchIsAnSslErrorNamingTheCause) {
+    // The client wants TLS 1.3, the server stops at TLS 1.2.
+    af::SslContext tls12 = server_context();
+    SSL_CTX_set_max_proto_version(tls12.native().native_handle(), TLS1_2_VERSION);
+    af::SslContext wants13 = client_context();
+    SSL_CTX_set_min_proto_version(wants13.native().native_handle(), TLS1_3_VERSION);
+    auto e = handshake_error<af::SslError>(tls12, tls_to(wants13, "localhost"));
+    EXPECT_EQ(e.reason(), "tlsv1 alert protocol version") << e.what();
+    // TLS 1.2 itself is fine with the default client.
+    af::run([&] {
+        af::Server s = af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(tls12));
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        EXPECT_EQ(rw.second.tls_info().version, "TLSv1.2");
+        EXPECT_EQ(rw.second.tls_info().cipher, "ECDHE-ECDSA-AES256-GCM-SHA384");
+        rw.second.write("x\n");
+        EXPECT_EQ(rw.first.readline(), "x\n");
+        rw.second.close();
+        s.close();
+        s.wait_closed();
+    });
+    // A peer that does not speak TLS at all.
+    af::run([] {
+        af::Server http = af::start_server(
+            [](af::StreamReader r, af::StreamWriter w) {
+                w.write("HTTP/1.1 400 Bad Request\r\n\r\n");
+                r.read(-1);
+            },
+            "127.0.0.1", 0);
+        af::SslContext c = client_context();
+        try {
+            af::open_connection("127.0.0.1", http.port(), tls_to(c, "localhost"));
+            ADD_FAILURE() << "no SslError";
+        } catch (const af::SslCertVerificationError& e) {
+            ADD_FAILURE() << e.what();
+        } catch (const af::SslError& e) {
+            EXPECT_EQ(e.reason(), "wrong version number") << e.what();
+            EXPECT_NE(std::string(e.what()).find("TLS handshake with 127.0.0.1:"), std::string::npos)
+                << e.what();
+        }
+        http.close();
+        http.wait_closed();
+    });
+}
+
+TEST(Tls, ServerHandshakeFailuresCloseTheConnectionAndAreReportedOnlyInDebugMode) {
+    for (bool debug : {false, true}) {
+        af::run([debug] {
+            af::Loop::current().set_debug(debug);
+            std::vector<std::string> reports;
+            af::Loop::current().set_exception_handler([&](const af::ExceptionContext& c) {
+                std::string what = c.message;
+                try {
+                    std::rethrow_exception(c.exception);
+                } catch (const af::SslError& e) {
+                    what += ": " + e.reason();
+                } catch (...) {
+                }
+                reports.push_back(what);
+            });
+            af::SslContext sctx = server_context();
+            int handled = 0;
+            af::Server s = af::start_server(
+                [&](af::StreamReader r, af::StreamWriter w) {
+                    ++handled;
+                    echo_lines(r, w);
+                },
+                "127.0.0.1", 0, serve_tls(sctx));
+            // A plain HTTP client at a TLS server.
+            auto plain = af::open_connection("127.0.0.1", s.port());
+            plain.second.write("GET / HTTP/1.0\r\n\r\n");
+            try {
+                EXPECT_EQ(plain.first.read(-1), "");  // closed without an answer
+            } catch (const std::system_error& e) {   // with its request unread: a reset
+                EXPECT_EQ(e.code().value(), ECONNRESET);
+            }
+            // The server goes on serving.
+            af::SslContext c = client_context();
+            auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+            rw.second.write("fine\n");
+            EXPECT_EQ(rw.first.readline(), "fine\n");
+            rw.second.close();
+            s.close();
+            s.wait_closed();
+            EXPECT_EQ(handled, 1);
+            if (debug) {
+                ASSERT_EQ(reports.size(), 1u);
+                EXPECT_EQ(reports[0], "TLS handshake of an accepted connection failed: http request");
+            } else {
+                EXPECT_TRUE(reports.empty());
+            }
+        });
+    }
+}
+
+// ---- hostile and broken peers ----
+
+namespace {
+
+// A listening socket the test drives by hand (to reset, to stall).
+struct RawListener {
+    int fd = -1;
+    unsigned short port = 0;
+    RawListener() {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd, 16) != 0 ||
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            throw std::system_error(errno, std::system_category(), "RawListener");
+        port = ntohs(a.sin_port);
+    }
+    ~RawListener() { ::close(fd); }
+    // Polls (the loop goes on) until a connection comes.
+    int accept() {
+        for (;;) {
+            int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c >= 0) return c;
+            af::sleep(1ms);
+        }
+    }
+};
+
+// Polls until `n` bytes came (or EOF / an error).
+std::string raw_read(int fd, std::size_t n) {
+    std::string s;
+    char buf[4096];
+    while (s.size() < n) {
+        ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+        if (r > 0) {
+            s.append(buf, static_cast<std::size_t>(r));
+        } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            break;
+        } else {
+            af::sleep(1ms);
+        }
+    }
+    return s;
+}
+
+void reset(int fd) {
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(fd);
+}
+
+// The first flight of a TLS 1.3 client: a ClientHello.
+std::string client_hello() {
+    SSL_CTX* ctx = tls_peer::make_ctx(false);
+    tls_peer::MemoryTls peer(ctx, false);
+    SSL_CTX_free(ctx);
+    peer.handshake_step();
+    return peer.take_output();
+}
+
+}  // namespace
+
+TEST(Tls, ClientHandshakeTimeoutIsATimeoutErrorAndLeavesNothing) {
+    af::run([] {
+        const std::size_t fds = probes::open_fds();
+        // A server that accepts and never answers.
+        af::Server silent = af::start_server([](af::StreamReader r, af::StreamWriter) { r.read(-1); },
+                                             "127.0.0.1", 0);
+        af::SslContext c = client_context();
+        af::ConnectOptions o = tls_to(c, "localhost");
+        o.ssl_handshake_timeout = 200ms;
+        auto t0 = af::Clock::now();
+        try {
+            af::open_connection("127.0.0.1", silent.port(), o);
+            ADD_FAILURE() << "no TimeoutError";
+        } catch (const af::TimeoutError& e) {
+            EXPECT_NE(std::string(e.what()).find("did not complete within 200 ms"), std::string::npos)
+                << e.what();
+        }
+        EXPECT_GE(af::Clock::now() - t0, 200ms);
+        EXPECT_LT(af::Clock::now() - t0, 5s);
+        // An outer deadline that comes first is the outer scope's TimeoutError, and a cancel
+        // is a CancelledError: each leaves nothing behind either.
+        o.ssl_handshake_timeout = 10s;
+        EXPECT_THROW(af::timeout(50ms, [&] { af::open_connection("127.0.0.1", silent.port(), o); }),
+                     af::TimeoutError);
+        auto t = af::async([&] { af::open_connection("127.0.0.1", silent.port(), o); });
+        af::sleep(50ms);
+        t.cancel();
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        silent.close();
+        silent.wait_closed();  // each handler saw its client go away
+        EXPECT_EQ(probes::open_fds(), fds);
+    });
+}
+
+TEST(Tls, SlowlorisHandshakeIsEndedByTheServerTimeout) {
+    af::run([] {
+        af::SslContext sctx = server_context();
+        af::ServerOptions o = serve_tls(sctx);
+        o.ssl_handshake_timeout = 300ms;
+        int handled = 0;
+        af::Server s = af::start_server(
+            [&](af::StreamReader r, af::StreamWriter w) {
+                ++handled;
+                echo_lines(r, w);
+            },
+            "127.0.0.1", 0, o);
+        // A real ClientHello, one byte every 20 ms: it would take seconds.
+        const std::string hello = client_hello();
+        ASSERT_GT(hello.size(), 100u);
+        auto slow = af::open_connection("127.0.0.1", s.port());
+        auto t0 = af::Clock::now();
+        auto dripper = af::async([&] {
+            for (char ch : hello) {
+                slow.second.write(&ch, 1);
+                af::sleep(20ms);
+            }
+        });
+        // Meanwhile a good client is served.
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        rw.second.write("served\n");
+        EXPECT_EQ(rw.first.readline(), "served\n");
+        // The server closes the slow connection once its handshake timeout has passed.
+        std::string got;
+        try {
+            got = slow.first.read(-1);
+        } catch (const std::system_error&) {  // or resets it, if bytes were still coming
+        }
+        EXPECT_EQ(got, "");
+        auto took = af::Clock::now() - t0;
+        EXPECT_GE(took, 300ms);
+        EXPECT_LT(took, 2s);
+        EXPECT_FALSE(dripper.done());
+        dripper.cancel();
+        EXPECT_THROW(af::await(dripper), af::CancelledError);
+        rw.second.close();
+        s.close();
+        s.wait_closed();
+        EXPECT_EQ(handled, 1);
+    });
+}
+
+TEST(Tls, PeerResetOrCloseMidHandshake) {
+    af::run([] {
+        // Server side: a client sends half a ClientHello and resets; the server drops it and
+        // goes on.
+        af::SslContext sctx = server_context();
+        int handled = 0;
+        af::Server s = af::start_server(
+            [&](af::StreamReader r, af::StreamWriter w) {
+                ++handled;
+                echo_lines(r, w);
+            },
+            "127.0.0.1", 0, serve_tls(sctx));
+        for (int i = 0; i < 20; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            a.sin_port = htons(s.port());
+            ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+            const std::string hello = client_hello();
+            ASSERT_GT(::send(fd, hello.data(), hello.size() / 2, 0), 0);
+            af::sleep(1ms);
+            reset(fd);
+        }
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        rw.second.write("still\n");
+        EXPECT_EQ(rw.first.readline(), "still\n");
+        rw.second.close();
+
+        // Client side: the server reads the ClientHello, then resets (a system error), or
+        // closes (an SslError that says so).
+        for (bool hard : {true, false}) {
+            RawListener l;
+            auto server = af::async([&] {
+                int fd = l.accept();
+                EXPECT_GT(raw_read(fd, 1).size(), 0u);
+                if (hard)
+                    reset(fd);
+                else
+                    ::close(fd);
+            });
+            try {
+                af::open_connection("127.0.0.1", l.port, tls_to(c, "localhost"));
+                ADD_FAILURE() << "the handshake succeeded";
+            } catch (const af::SslError& e) {
+                EXPECT_FALSE(hard) << e.what();
+                EXPECT_EQ(e.reason(), "unexpected eof while reading");
+                EXPECT_NE(std::string(e.what()).find("closed the connection during the handshake"),
+                          std::string::npos)
+                    << e.what();
+            } catch (const std::system_error& e) {
+                EXPECT_TRUE(hard) << e.what();
+                EXPECT_EQ(e.code().value(), ECONNRESET);
+            }
+            af::await(server);
+        }
+        s.close();
+        s.wait_closed();
+        EXPECT_EQ(handled, 1);
+    });
+}
+
+namespace {
+
+// A TLS server driven by the test (tls_peer::MemoryTls) behind a plain listening socket; the
+// client under test connects to it with TLS.
+struct PeerServer {
+    SSL_CTX* ctx = tls_peer::make_ctx(true, pki().server.cert_pem, pki().server.key_pem);
+    af::Server server;
+    ~PeerServer() { SSL_CTX_free(ctx); }
+    // Runs `script(peer, r, w)` after the handshake, for each connection.
+    template <class Script>
+    void start(Script script) {
+        SSL_CTX* c = ctx;
+        server = af::start_server(
+            [c, script](af::StreamReader r, af::StreamWriter w) {
+                tls_peer::MemoryTls peer(c, true);
+                tls_peer::handshake_over(peer, r, w);
+                script(peer, r, w);
+            },
+            "127.0.0.1", 0);
+    }
+};
+
+}  // namespace
+
+TEST(Tls, PeerClosingMidRecordIsAnErrorAtARecordBoundaryAnEof) {
+    af::run([] {
+        af::SslContext c = client_context();
+        for (int mode = 0; mode < 3; ++mode) {  // close_notify, plain close, cut record
+            PeerServer p;
+            p.start([mode](tls_peer::MemoryTls& peer, af::StreamReader, af::StreamWriter w) {
+                std::string records = peer.encrypt("hello\n");
+                records += peer.encrypt("world\n");
+                if (mode == 0) records += peer.close_notify();
+                if (mode == 2) records.resize(records.size() - 5);  // the last record cut short
+                w.write(records);
+                w.drain();
+                w.close();
+            });
+            auto rw = af::open_connection("127.0.0.1", p.server.port(), tls_to(c, "localhost"));
+            EXPECT_EQ(rw.first.readline(), "hello\n");
+            if (mode < 2) {
+                EXPECT_EQ(rw.first.readline(), "world\n");
+                EXPECT_EQ(rw.first.readline(), "");
+                EXPECT_TRUE(rw.first.at_eof());
+            } else {
+                try {
+                    rw.first.readline();
+                    ADD_FAILURE() << "a cut record read as data or EOF";
+                } catch (const af::SslError& e) {
+                    EXPECT_EQ(e.reason(), "unexpected eof while reading");
+                    EXPECT_NE(std::string(e.what()).find("in the middle of a TLS record"),
+                              std::string::npos)
+                        << e.what();
+                }
+            }
+            rw.second.close();
+            rw.second.wait_closed();
+            p.server.close();
+            p.server.wait_closed();
+        }
+    });
+}
+
+TEST(Tls, PeersCloseNotifyIsEofAndWeMayStillWrite) {
+    // TLS lets a peer close its sending side only (close_notify) and keep reading.
+    af::run([] {
+        std::string reply;
+        bool our_close_notify = false;
+        PeerServer p;
+        p.start([&](tls_peer::MemoryTls& peer, af::StreamReader r, af::StreamWriter w) {
+            std::string records = peer.encrypt("question\n");
+            records += peer.close_notify();
+            w.write(records);
+            w.drain();
+            while (!our_close_notify) {
+                std::string in = r.read(65536);
+                if (in.empty()) break;
+                peer.feed(in);
+                reply += peer.decrypt(&our_close_notify);
+            }
+        });
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", p.server.port(), tls_to(c, "localhost"));
+        EXPECT_EQ(rw.first.readline(), "question\n");
+        EXPECT_EQ(rw.first.read(-1), "");
+        EXPECT_TRUE(rw.first.at_eof());
+        rw.second.write("answer\n");
+        rw.second.drain();
+        rw.second.close();  // our close_notify; the peer's came already
+        rw.second.wait_closed();
+        p.server.close();
+        p.server.wait_closed();
+        EXPECT_EQ(reply, "answer\n");
+        EXPECT_TRUE(our_close_notify);
+    });
+}
+
+TEST(Tls, CloseSendsEverythingThenCloseNotifyAndWaitsForThePeers) {
+    af::run([] {
+        const std::string big(300000, 'b');
+        std::string got;
+        bool close_notify = false;
+        af::Event answer;
+        PeerServer p;
+        p.start([&](tls_peer::MemoryTls& peer, af::StreamReader r, af::StreamWriter w) {
+            while (!close_notify) {
+                std::string in = r.read(65536);
+                if (in.empty()) break;
+                peer.feed(in);
+                got += peer.decrypt(&close_notify);
+            }
+            answer.wait();
+            w.write(peer.close_notify());
+            w.drain();
+        });
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", p.server.port(), tls_to(c, "localhost"));
+        rw.second.write(big);
+        rw.second.close();
+        EXPECT_TRUE(rw.second.is_closing());
+        EXPECT_THROW(rw.second.write("late"), af::RuntimeError);
+        EXPECT_EQ(rw.first.read(-1), "");  // reading ends with close()
+        // wait_closed() waits for the peer's close_notify.
+        auto waiting = af::async([&] { rw.second.wait_closed(); });
+        af::sleep(50ms);
+        EXPECT_FALSE(waiting.done());
+        EXPECT_TRUE(close_notify);
+        EXPECT_EQ(got.size(), big.size());
+        EXPECT_TRUE(got == big);
+        answer.set();
+        af::await(waiting);
+        p.server.close();
+        p.server.wait_closed();
+    });
+}
+
+TEST(Tls, ShutdownTimeoutEndsACloseThePeerNeverAnswers) {
+    af::run([] {
+        af::Event release;
+        PeerServer p;
+        p.start([&](tls_peer::MemoryTls&, af::StreamReader r, af::StreamWriter) {
+            release.wait();  // reads nothing, answers nothing, keeps the socket open
+            r.read(-1);
+        });
+        af::SslContext c = client_context();
+        af::ConnectOptions o = tls_to(c, "localhost");
+        o.ssl_shutdown_timeout = 200ms;
+        auto rw = af::open_connection("127.0.0.1", p.server.port(), o);
+        auto t0 = af::Clock::now();
+        rw.second.close();
+        rw.second.wait_closed();
+        EXPECT_GE(af::Clock::now() - t0, 200ms);
+        EXPECT_LT(af::Clock::now() - t0, 5s);
+        release.set();
+        p.server.close();
+        p.server.wait_closed();
+    });
+}
+
+TEST(Tls, WriteEofIsRefusedOverTls) {
+    af::run([] {
+        af::SslContext sctx = server_context();
+        af::Server s = af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(sctx));
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        EXPECT_FALSE(rw.second.can_write_eof());
+        EXPECT_THROW(rw.second.write_eof(), af::RuntimeError);
+        rw.second.write("still open\n");
+        EXPECT_EQ(rw.first.readline(), "still open\n");
+        rw.second.close();
+        s.close();
+        s.wait_closed();
+    });
+}

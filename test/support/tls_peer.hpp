@@ -79,7 +79,7 @@ public:
     /// The records for `plain` (one per 16 KiB).
     std::string encrypt(const std::string& plain) {
         if (!plain.empty() && SSL_write(ssl_, plain.data(), static_cast<int>(plain.size())) <= 0)
-            throw std::runtime_error("tls_peer: SSL_write failed");
+            throw std::runtime_error(std::string("tls_peer: SSL_write failed: ") + ERR_error_string(ERR_get_error(), nullptr) + " state " + SSL_state_string_long(ssl_));
         return take_output();
     }
     /// Decrypts what was fed; sets `closed` when the peer's close_notify came.

@@ -122,7 +122,7 @@ void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noe
             if (n == kReadChunk) read_would_block_ = false;
         } else if (ec == boost::asio::error::eof) {
             eof = true;  // over TLS: the peer's close_notify
-        } else if (ec && ec != boost::asio::error::operation_aborted && tls_) {
+        } else if (ec && ec != boost::asio::error::operation_aborted && tls_ && tls_->channel) {
             tls_read_failed(ec);
         } else if (ec && ec != boost::asio::error::operation_aborted) {
             try {
@@ -134,8 +134,12 @@ void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noe
         }
     }
     wake_reader();
-    // A close() that waited for this read to end (see tls_begin_close) goes on.
-    if (tls_ && closing && !closed) tls_begin_close();
+    if (tls_) {
+        // A start_tls() that waited for this plain read to end goes on, and so does a
+        // close() that waited for this read (see tls_begin_close).
+        tls_->handshaker.fire();
+        if (closing && !closed) tls_begin_close();
+    }
 }
 
 void StreamCore::wake_reader() noexcept { reader_.fire(); }

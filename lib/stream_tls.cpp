@@ -66,19 +66,30 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
 
     // What was written before the upgrade goes out in the clear, first.
     wait_flushed(what);
-    // A read left pending by a cancelled read must not take the peer's first TLS bytes for
-    // plaintext: end it (what it did receive came before the upgrade and stays readable).
-    if (rarmed_) {
-        check_no_reader(what);
-        boost::system::error_code ec;
-        sock_->cancel(ec);
-        while (rarmed_ && !closed) reader_.park(self, what);
-    }
-    if (closed) throw std::system_error(ECONNRESET, std::system_category(), "connection lost");
-
-    // The TLS layer takes the socket over.
+    if (tls_) throw RuntimeError("asyncfiber: start_tls on a stream that is already TLS");
+    if (closing) throw RuntimeError("asyncfiber: start_tls on a closed stream");
+    // From here on the stream is TLS: writes wait in the send buffer, and a reader (in any
+    // task) waits without arming a read, until the handshake is done.
     tls_.reset(new TlsState);
     tls_->peer = describe_peer();
+    // A read left pending (by a cancelled read, or by a reader in another task) must not take
+    // the peer's first TLS bytes for plaintext: end it. What it did receive came before the
+    // upgrade and stays readable.
+    if (rarmed_) {
+        boost::system::error_code ec;
+        sock_->cancel(ec);
+        try {
+            while (rarmed_ && !closed) tls_->handshaker.park(self, what);
+        } catch (...) {
+            abort();  // half upgraded: as a cancelled handshake
+            throw;
+        }
+    }
+    if (closed)
+        throw std::system_error(ECONNABORTED, std::system_category(),
+                                "asyncfiber: the stream was closed during start_tls");
+
+    // The TLS layer takes the socket over.
     try {
         tls_->channel = std::make_shared<TlsChannel>(context.state(), std::move(*sock_), client, host);
     } catch (...) {

@@ -4,7 +4,9 @@
 #include <boost/asio/buffer.hpp>
 
 #include <cerrno>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdexcept>
 #include <system_error>
@@ -47,16 +49,20 @@ void check_readable(const std::string& path, const char* call) {
 }
 
 // Once both a certificate and a key are loaded they must match (asyncio's load_cert_chain
-// checks it too); OpenSSL itself would silently drop a key loaded first.
-void check_key_matches(SslContextState& s, const char* call) {
+// checks it too). `had_key`: a key was there before this call; OpenSSL silently drops a key
+// loaded first when the certificate that follows does not match it.
+void check_key_matches(SslContextState& s, const char* call, bool had_key) {
     SSL_CTX* h = s.native.native_handle();
-    if (SSL_CTX_get0_certificate(h) && SSL_CTX_get0_privatekey(h) &&
-        SSL_CTX_check_private_key(h) != 1) {
-        boost::system::error_code ec(static_cast<int>(ERR_get_error()),
+    if (!SSL_CTX_get0_certificate(h)) return;
+    if (SSL_CTX_get0_privatekey(h) ? SSL_CTX_check_private_key(h) != 1 : had_key) {
+        ERR_clear_error();
+        boost::system::error_code ec(static_cast<int>(ERR_PACK(ERR_LIB_X509, 0, X509_R_KEY_VALUES_MISMATCH)),
                                      boost::asio::error::get_ssl_category());
         check(ec, call);
     }
 }
+
+bool has_key(SslContextState& s) { return SSL_CTX_get0_privatekey(s.native.native_handle()) != nullptr; }
 
 }  // namespace
 
@@ -117,18 +123,20 @@ const std::shared_ptr<detail::SslContextState>& SslContext::state() const { retu
 void SslContext::use_certificate_chain_file(const std::string& path) {
     detail::SslContextState& s = detail::state_of(*this);
     detail::check_readable(path, "use_certificate_chain_file");
+    const bool had_key = detail::has_key(s);
     boost::system::error_code ec;
     s.native.use_certificate_chain_file(path, ec);
     detail::check(ec, "use_certificate_chain_file");
-    detail::check_key_matches(s, "use_certificate_chain_file");
+    detail::check_key_matches(s, "use_certificate_chain_file", had_key);
 }
 
 void SslContext::use_certificate_chain(const std::string& pem) {
     detail::SslContextState& s = detail::state_of(*this);
+    const bool had_key = detail::has_key(s);
     boost::system::error_code ec;
     s.native.use_certificate_chain(boost::asio::buffer(pem), ec);
     detail::check(ec, "use_certificate_chain");
-    detail::check_key_matches(s, "use_certificate_chain");
+    detail::check_key_matches(s, "use_certificate_chain", had_key);
 }
 
 void SslContext::use_private_key_file(const std::string& path) {
@@ -137,7 +145,7 @@ void SslContext::use_private_key_file(const std::string& path) {
     boost::system::error_code ec;
     s.native.use_private_key_file(path, boost::asio::ssl::context::pem, ec);
     detail::check(ec, "use_private_key_file");
-    detail::check_key_matches(s, "use_private_key_file");
+    detail::check_key_matches(s, "use_private_key_file", true);
 }
 
 void SslContext::use_private_key(const std::string& pem) {
@@ -145,7 +153,7 @@ void SslContext::use_private_key(const std::string& pem) {
     boost::system::error_code ec;
     s.native.use_private_key(boost::asio::buffer(pem), boost::asio::ssl::context::pem, ec);
     detail::check(ec, "use_private_key");
-    detail::check_key_matches(s, "use_private_key");
+    detail::check_key_matches(s, "use_private_key", true);
 }
 
 void SslContext::load_verify_file(const std::string& path) {

@@ -1066,3 +1066,244 @@ TEST(Tls, LargeTransferWithBackPressureBothWays) {
         l->server.wait_closed();
     });
 }
+
+TEST(Tls, CancellationStormLosesNoByte) {
+    // Servers stream a numbered byte sequence in random pieces at random moments; clients
+    // read it with readexactly / readuntil / readline / read under random tiny deadlines and
+    // random cancellations, and must see every byte exactly once, in order. Some clients are
+    // cancelled during their handshake instead, and leave nothing behind.
+    af::run([] {
+        const std::size_t fds = probes::open_fds();
+        const std::size_t total = 200000;
+        auto byte_at = [](std::size_t i) { return static_cast<char>(i % 10 == 9 ? '\n' : 'a' + i % 7); };
+        af::SslContext sctx = server_context();
+        af::Server s = af::start_server(
+            [&](af::StreamReader r, af::StreamWriter w) {
+                std::mt19937 rng(static_cast<unsigned>(r.readline().size() * 7919 + 13));
+                for (std::size_t i = 0; i < total;) {
+                    std::size_t n = std::min<std::size_t>(1 + rng() % 3000, total - i);
+                    std::string piece(n, '\0');
+                    for (std::size_t k = 0; k < n; ++k) piece[k] = byte_at(i + k);
+                    w.write(piece);
+                    i += n;
+                    if (rng() % 3 == 0) w.drain();
+                    if (rng() % 5 == 0) af::sleep(std::chrono::microseconds(rng() % 500));
+                }
+                w.drain();
+                r.read(-1);  // until the client closes
+            },
+            "127.0.0.1", 0, serve_tls(sctx));
+        af::SslContext c = client_context();
+        int interrupted = 0, handshakes_cancelled = 0;
+        std::vector<af::Task<void>> clients;
+        for (int id = 0; id < 12; ++id) {
+            clients.push_back(af::async([&, id] {
+                std::mt19937 rng(static_cast<unsigned>(id));
+                auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+                rw.second.write(std::string(static_cast<std::size_t>(id), 'x') + "\n");
+                std::string got;
+                while (got.size() < total) {
+                    try {
+                        af::timeout(std::chrono::microseconds(rng() % 2000), [&] {
+                            switch (rng() % 4) {
+                            case 0: got += rw.first.readexactly(std::min<std::size_t>(1 + rng() % 5000, total - got.size())); break;
+                            case 1: got += rw.first.readuntil("\n"); break;
+                            case 2: got += rw.first.readline(); break;
+                            default: got += rw.first.read(static_cast<std::ptrdiff_t>(1 + rng() % 9000)); break;
+                            }
+                        });
+                    } catch (const af::TimeoutError&) {
+                        ++interrupted;
+                    }
+                }
+                EXPECT_EQ(got.size(), total) << "client " << id;
+                bool same = true;
+                for (std::size_t i = 0; i < got.size() && same; ++i) same = got[i] == byte_at(i);
+                EXPECT_TRUE(same) << "client " << id << ": a byte was lost, doubled or moved";
+                rw.second.close();
+                rw.second.wait_closed();
+            }));
+        }
+        // Handshakes cancelled at random points.
+        for (int k = 0; k < 20; ++k) {
+            auto t = af::async([&] { af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost")); });
+            af::sleep(std::chrono::microseconds(k * 150));
+            if (t.cancel()) ++handshakes_cancelled;
+            try {
+                af::await(t);
+            } catch (const af::CancelledError&) {
+            }
+        }
+        af::gather(clients);
+        EXPECT_GT(interrupted, 50);
+        EXPECT_GT(handshakes_cancelled, 5);
+        s.close();
+        // Connections whose client was cancelled mid-handshake, on the server's side, end by
+        // their handshake failing or by the client's EOF.
+        s.wait_closed();
+        EXPECT_EQ(probes::open_fds(), fds);
+    });
+}
+
+TEST(Tls, ThousandConnections) {
+    af::run([] {
+        const std::size_t fds = probes::open_fds();
+        af::SslContext sctx = server_context();
+        af::ServerOptions so = serve_tls(sctx);
+        so.backlog = 1024;
+        af::Server s = af::start_server(echo_lines, "127.0.0.1", 0, so);
+        af::SslContext c = client_context();
+        int ok = 0;
+        std::vector<af::Task<void>> clients;
+        for (int i = 0; i < 1000; ++i) {
+            clients.push_back(af::async([&, i] {
+                auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+                const std::string line = "client " + std::to_string(i) + "\n";
+                rw.second.write(line);
+                if (rw.first.readline() == line) ++ok;
+                rw.second.close();
+                rw.second.wait_closed();
+            }));
+        }
+        af::gather(clients);
+        EXPECT_EQ(ok, 1000);
+        s.close();
+        s.wait_closed();
+        EXPECT_EQ(probes::open_fds(), fds);
+    });
+}
+
+// ---- contexts, options, lifetimes ----
+
+TEST(Tls, ContextMisuseIsAClearError) {
+    af::SslContext c = af::SslContext::client();
+    EXPECT_THROW(c.use_certificate_chain("not a certificate"), af::SslError);
+    try {
+        c.add_certificate_authority("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        ADD_FAILURE() << "a broken certificate was accepted";
+    } catch (const af::SslError& e) {
+        EXPECT_FALSE(e.reason().empty());
+        EXPECT_NE(std::string(e.what()).find("SslContext::add_certificate_authority"), std::string::npos);
+    }
+    try {
+        c.load_verify_file("/nonexistent/ca.pem");
+        ADD_FAILURE() << "a missing file was accepted";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code().value(), ENOENT);
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/ca.pem"), std::string::npos);
+    }
+    EXPECT_THROW(c.use_private_key_file("/nonexistent/key.pem"), std::system_error);
+    // A key that is not the certificate's, in either order.
+    af::SslContext s = af::SslContext::server();
+    s.use_certificate_chain(pki().server.cert_pem);
+    try {
+        s.use_private_key(pki().client.key_pem);
+        ADD_FAILURE() << "a mismatched key was accepted";
+    } catch (const af::SslError& e) {
+        EXPECT_EQ(e.reason(), "key values mismatch");
+    }
+    af::SslContext s2 = af::SslContext::server();
+    s2.use_private_key(pki().client.key_pem);
+    EXPECT_THROW(s2.use_certificate_chain(pki().server.cert_pem), af::SslError);
+    af::SslContext empty;
+    EXPECT_FALSE(empty);
+    EXPECT_THROW(empty.set_verify_peer(true), af::InvalidStateError);
+
+    af::run([] {
+        af::SslContext client = client_context();
+        af::SslContext server = server_context();
+        af::SslContext no_cert = af::SslContext::server();
+        // The wrong side's context, a server context without a certificate, bad timeouts.
+        EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(client)), std::invalid_argument);
+        EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(no_cert)), std::invalid_argument);
+        af::ServerOptions bad = serve_tls(server);
+        bad.ssl_handshake_timeout = 0s;
+        EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, bad), std::invalid_argument);
+        af::Server s = af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(server));
+        EXPECT_THROW(af::open_connection("127.0.0.1", s.port(), tls_to(server)), std::invalid_argument);
+        af::ConnectOptions o = tls_to(client, "localhost");
+        o.ssl_shutdown_timeout = -1s;
+        EXPECT_THROW(af::open_connection("127.0.0.1", s.port(), o), std::invalid_argument);
+        // A Unix connection has no host name to check: it must be named.
+        EXPECT_THROW(af::open_unix_connection("/tmp/none.sock", tls_to(client)), std::invalid_argument);
+        s.close();
+        s.wait_closed();
+    });
+}
+
+TEST(Tls, ContextIsASharedHandleThatConnectionsKeepAlive) {
+    af::run([] {
+        af::Server s;
+        af::StreamReader r;
+        af::StreamWriter w;
+        {
+            af::SslContext sctx = server_context();
+            af::SslContext copy = sctx;
+            copy.set_alpn_protocols({"x-proto"});  // seen through the other handle too
+            s = af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(sctx));
+            af::SslContext c = client_context();
+            af::SslContext c2 = c;
+            c2.set_alpn_protocols({"x-proto"});
+            std::tie(r, w) = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        }  // every handle of both contexts is gone
+        EXPECT_EQ(w.tls_info().alpn_protocol, "x-proto");
+        w.write("alive\n");
+        EXPECT_EQ(r.readline(), "alive\n");
+        // New connections to the server still use its context.
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        rw.second.write("again\n");
+        EXPECT_EQ(rw.first.readline(), "again\n");
+        rw.second.close();
+        w.close();
+        s.close();
+        s.wait_closed();
+    });
+}
+
+TEST(Tls, UnixSocketsWithTls) {
+    af::run([] {
+        const std::string path = "/tmp/asyncfiber-tls-test-" + std::to_string(::getpid()) + ".sock";
+        af::SslContext sctx = server_context();
+        af::Server s = af::start_unix_server(echo_lines, path, serve_tls(sctx));
+        af::SslContext c = client_context();
+        auto rw = af::open_unix_connection(path, tls_to(c, "localhost"));
+        rw.second.write("over unix\n");
+        EXPECT_EQ(rw.first.readline(), "over unix\n");
+        EXPECT_EQ(rw.second.tls_info().version, "TLSv1.3");
+        rw.second.close();
+        rw.second.wait_closed();
+        s.close();
+        s.wait_closed();
+    });
+}
+
+TEST(Tls, LoopEndWithTlsStreamsOpenLeavesNothing) {
+    const std::size_t fds = probes::open_fds();
+    af::StreamWriter kept;
+    af::run([&] {
+        af::SslContext sctx = server_context();
+        af::Server s = af::start_server(
+            [](af::StreamReader r, af::StreamWriter w) {
+                w.write("hi\n");
+                r.read(-1);
+            },
+            "127.0.0.1", 0, serve_tls(sctx));
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        EXPECT_EQ(rw.first.readline(), "hi\n");
+        // A cancelled read leaves a TLS read pending; a write is in flight; a handshake is
+        // under way; a close waits for close_notify: the loop's end closes all of it.
+        EXPECT_THROW(af::timeout(5ms, [&] { rw.first.readline(); }), af::TimeoutError);
+        rw.second.write(std::string(1 << 20, 'w'));
+        auto rw2 = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
+        rw2.second.close();
+        af::async([&] { af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost")); });
+        af::sleep(0s);
+        kept = rw.second;  // outlives the loop
+    });
+    EXPECT_TRUE(kept.is_closing());
+    EXPECT_EQ(kept.tls_info().version, "TLSv1.3");
+    kept = af::StreamWriter();
+    EXPECT_EQ(probes::open_fds(), fds);
+}

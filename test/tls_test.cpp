@@ -1307,3 +1307,49 @@ TEST(Tls, LoopEndWithTlsStreamsOpenLeavesNothing) {
     kept = af::StreamWriter();
     EXPECT_EQ(probes::open_fds(), fds);
 }
+
+#ifdef ASYNCFIBER_HTTPS_GET
+TEST(Tls, HttpsGetExampleVerifiesTheServerAndFetches) {
+    // The test CA as a file, for the example's "trust these CAs too" argument.
+    char path[] = "/tmp/asyncfiber-ca-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    const std::string& ca = pki().ca.cert_pem;
+    ASSERT_EQ(::write(fd, ca.data(), ca.size()), static_cast<ssize_t>(ca.size()));
+    ::close(fd);
+    af::run([&] {
+        af::SslContext sctx = server_context();
+        sctx.set_alpn_protocols({"http/1.1"});
+        af::Server s = af::start_server(
+            [](af::StreamReader r, af::StreamWriter w) {
+                std::string request = r.readline();
+                while (r.readline() != "\r\n") {
+                }
+                w.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nyou asked for " + request);
+                w.close();
+            },
+            "127.0.0.1", 0, serve_tls(sctx));
+        const std::string url = "https://localhost:" + std::to_string(s.port()) + "/some/path";
+        af::ProcessOptions po;
+        po.stdout_mode = af::Stdio::pipe;
+        po.stderr_mode = af::Stdio::pipe;
+        // Trusting the test CA: verified, fetched.
+        af::Process ok = af::create_subprocess_exec({ASYNCFIBER_HTTPS_GET, url, path}, po);
+        auto out = ok.communicate();
+        EXPECT_EQ(ok.returncode(), 0) << out.second;
+        EXPECT_EQ(out.first,
+                  "TLSv1.3 TLS_AES_256_GCM_SHA384 alpn=http/1.1\nHTTP/1.1 200 OK\r\n"
+                  "you asked for GET /some/path HTTP/1.1\r\n");
+        // With the system's CAs only: refused, and it says why.
+        af::Process refused = af::create_subprocess_exec({ASYNCFIBER_HTTPS_GET, url}, po);
+        auto err = refused.communicate();
+        EXPECT_EQ(refused.returncode(), 1);
+        EXPECT_EQ(err.first, "");
+        EXPECT_NE(err.second.find("did not verify: unable to get local issuer certificate"), std::string::npos)
+            << err.second;
+        s.close();
+        s.wait_closed();
+    });
+    ::unlink(path);
+}
+#endif

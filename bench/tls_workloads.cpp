@@ -7,6 +7,7 @@
 //   tls_echo_msgs_per_s    100 TLS connections x 1000 round trips of 64 bytes
 //   tls_handshakes_per_s   2000 connections, 50 in flight: handshake, one round trip,
 //                          close_notify both ways (close + wait_closed), close
+#include "echo_handler.hpp"
 #include "workloads.hpp"
 
 #include "../test/support/tls_certs.hpp"
@@ -28,18 +29,6 @@ std::string message(std::uint64_t v) {
     return m;
 }
 
-void echo_handler(af::StreamReader r, af::StreamWriter w) {
-    try {
-        for (;;) {
-            std::string data = r.readexactly(64);
-            w.write(data);
-            w.drain();
-        }
-    } catch (const af::IncompleteReadError&) {
-    }
-    w.close();
-}
-
 struct TlsSetup {
     af::SslContext server = af::SslContext::server();
     af::SslContext client = af::SslContext::client();
@@ -57,7 +46,7 @@ struct TlsSetup {
 af::Server tls_server(TlsSetup& tls) {
     af::ServerOptions so;
     so.ssl = &tls.server;
-    af::Server server = af::start_server(echo_handler, "127.0.0.1", 0, so);
+    af::Server server = af::start_server(workloads::echo64, "127.0.0.1", 0, so);
     af::ConnectOptions o;
     o.ssl = &tls.client;
     o.server_hostname = "not-localhost.example";

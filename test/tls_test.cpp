@@ -4,6 +4,7 @@
 // records), and many connections. Certificates are made at run time (support/tls_certs.hpp).
 #include <asyncfiber/asyncfiber.hpp>
 
+#include "support/echo.hpp"
 #include "support/process_probes.hpp"
 #include "support/tls_certs.hpp"
 #include "support/tls_peer.hpp"
@@ -56,14 +57,18 @@ af::ServerOptions serve_tls(const af::SslContext& ctx) {
     return o;
 }
 
-void echo_lines(af::StreamReader r, af::StreamWriter w) {
-    for (;;) {
-        std::string line = r.readline();
-        if (line.empty()) break;
-        w.write(line);
-        w.drain();
-    }
-    w.close();
+using Streams = std::pair<af::StreamReader, af::StreamWriter>;
+
+// Sends `line` and expects it back.
+void expect_echo(Streams& rw, const std::string& line) {
+    rw.second.write(line);
+    EXPECT_EQ(rw.first.readline(), line);
+}
+
+// Closes the server and waits until every connection task has ended.
+void close_and_wait(af::Server& s) {
+    s.close();
+    s.wait_closed();
 }
 
 // The handshake error of a client with `client` against a server with `server`; fails the
@@ -76,8 +81,7 @@ E handshake_error(const af::SslContext& server, const af::ConnectOptions& client
         try {
             af::open_connection(host, s.port(), client);
         } catch (const E& e) {
-            s.close();
-            s.wait_closed();
+            close_and_wait(s);
             return e;
         }
         ADD_FAILURE() << "the handshake succeeded";
@@ -115,8 +119,7 @@ TEST(Tls, VerifiedClientEchoesLinesAndSeesWhatWasNegotiated) {
         EXPECT_FALSE(rw.second.can_write_eof());
         rw.second.close();
         rw.second.wait_closed();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -130,8 +133,7 @@ TEST(Tls, PlainConnectionHasEmptyTlsInfo) {
         EXPECT_EQ(info.alpn_protocol, "");
         EXPECT_EQ(info.peer_certificate_pem, "");
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -172,11 +174,9 @@ TEST(Tls, UnverifiedClientOnlyWhenToldExplicitly) {
         af::SslContext sctx = server_context();
         af::Server s = af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(sctx));
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(client, "not-the-name.example"));
-        rw.second.write("ok\n");
-        EXPECT_EQ(rw.first.readline(), "ok\n");
+        expect_echo(rw, "ok\n");
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
     // Checking host names again turns verification back on.
     client.set_check_hostname(true);
@@ -225,11 +225,9 @@ TEST(Tls, SelfSignedCertificateIsRefusedUnlessTrusted) {
         af::SslContext trusting = af::SslContext::client();
         trusting.add_certificate_authority(self_signed.cert_pem);
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(trusting, "localhost"));
-        rw.second.write("x\n");
-        EXPECT_EQ(rw.first.readline(), "x\n");
+        expect_echo(rw, "x\n");
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -249,8 +247,7 @@ TEST(Tls, MutualTlsPresentsAndVerifiesClientCertificates) {
         with_cert.use_certificate_chain(pki().client.cert_pem);
         with_cert.use_private_key(pki().client.key_pem);
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(with_cert, "localhost"));
-        rw.second.write("me\n");
-        EXPECT_EQ(rw.first.readline(), "me\n");
+        expect_echo(rw, "me\n");
         EXPECT_EQ(seen, pki().client.cert_pem);
         rw.second.close();
         rw.second.wait_closed();
@@ -283,8 +280,7 @@ TEST(Tls, MutualTlsPresentsAndVerifiesClientCertificates) {
         with_strange_cert.use_certificate_chain(stranger.cert_pem);
         with_strange_cert.use_private_key(stranger.key_pem);
         EXPECT_EQ(refused(with_strange_cert), "tlsv1 alert unknown ca");
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -303,8 +299,7 @@ TEST(Tls, AlpnPicksTheServersFirstChoiceThatTheClientOffers) {
             af::SslContext c = client_context();
             c.set_alpn_protocols(offer);
             auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
-            rw.second.write("x\n");
-            EXPECT_EQ(rw.first.readline(), "x\n");
+            expect_echo(rw, "x\n");
             std::string got = rw.second.tls_info().alpn_protocol;
             EXPECT_EQ(got, server_saw);
             rw.second.close();
@@ -315,8 +310,7 @@ TEST(Tls, AlpnPicksTheServersFirstChoiceThatTheClientOffers) {
         EXPECT_EQ(agreed({"http/1.1"}), "http/1.1");
         EXPECT_EQ(agreed({"spdy/1"}), "");  // nothing in common: no ALPN, as Python
         EXPECT_EQ(agreed({}), "");
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
     af::SslContext c = af::SslContext::client();
     EXPECT_THROW(c.set_alpn_protocols({"h2", ""}), std::invalid_argument);
@@ -338,11 +332,9 @@ TEST(Tls, ProtocolMismatchIsAnSslErrorNamingTheCause) {
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
         EXPECT_EQ(rw.second.tls_info().version, "TLSv1.2");
         EXPECT_EQ(rw.second.tls_info().cipher, "ECDHE-ECDSA-AES256-GCM-SHA384");
-        rw.second.write("x\n");
-        EXPECT_EQ(rw.first.readline(), "x\n");
+        expect_echo(rw, "x\n");
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
     // A peer that does not speak TLS at all.
     af::run([] {
@@ -363,8 +355,7 @@ TEST(Tls, ProtocolMismatchIsAnSslErrorNamingTheCause) {
             EXPECT_NE(std::string(e.what()).find("TLS handshake with 127.0.0.1:"), std::string::npos)
                 << e.what();
         }
-        http.close();
-        http.wait_closed();
+        close_and_wait(http);
     });
 }
 
@@ -404,11 +395,9 @@ TEST(Tls, ServerHandshakeFailuresCloseTheConnectionAndAreReportedOnlyInDebugMode
             // The server goes on serving.
             af::SslContext c = client_context();
             auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
-            rw.second.write("fine\n");
-            EXPECT_EQ(rw.first.readline(), "fine\n");
+            expect_echo(rw, "fine\n");
             rw.second.close();
-            s.close();
-            s.wait_closed();
+            close_and_wait(s);
             EXPECT_EQ(handled, 1);
             if (debug) {
                 ASSERT_EQ(reports.size(), 1u);
@@ -512,8 +501,7 @@ TEST(Tls, ClientHandshakeTimeoutIsATimeoutErrorAndLeavesNothing) {
         af::sleep(50ms);
         t.cancel();
         EXPECT_THROW(af::await(t), af::CancelledError);
-        silent.close();
-        silent.wait_closed();  // each handler saw its client go away
+        close_and_wait(silent);  // each handler saw its client go away
         EXPECT_EQ(probes::open_fds(), fds);
     });
 }
@@ -544,8 +532,7 @@ TEST(Tls, SlowlorisHandshakeIsEndedByTheServerTimeout) {
         // Meanwhile a good client is served.
         af::SslContext c = client_context();
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
-        rw.second.write("served\n");
-        EXPECT_EQ(rw.first.readline(), "served\n");
+        expect_echo(rw, "served\n");
         // The server closes the slow connection once its handshake timeout has passed.
         std::string got;
         try {
@@ -560,8 +547,7 @@ TEST(Tls, SlowlorisHandshakeIsEndedByTheServerTimeout) {
         dripper.cancel();
         EXPECT_THROW(af::await(dripper), af::CancelledError);
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
         EXPECT_EQ(handled, 1);
     });
 }
@@ -592,8 +578,7 @@ TEST(Tls, PeerResetOrCloseMidHandshake) {
         }
         af::SslContext c = client_context();
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
-        rw.second.write("still\n");
-        EXPECT_EQ(rw.first.readline(), "still\n");
+        expect_echo(rw, "still\n");
         rw.second.close();
 
         // Client side: the server reads the ClientHello, then resets (a system error), or
@@ -623,8 +608,7 @@ TEST(Tls, PeerResetOrCloseMidHandshake) {
             }
             af::await(server);
         }
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
         EXPECT_EQ(handled, 1);
     });
 }
@@ -686,8 +670,7 @@ TEST(Tls, PeerClosingMidRecordIsAnErrorAtARecordBoundaryAnEof) {
             }
             rw.second.close();
             rw.second.wait_closed();
-            p.server.close();
-            p.server.wait_closed();
+            close_and_wait(p.server);
         }
     });
 }
@@ -719,8 +702,7 @@ TEST(Tls, PeersCloseNotifyIsEofAndWeMayStillWrite) {
         rw.second.drain();
         rw.second.close();  // our close_notify; the peer's came already
         rw.second.wait_closed();
-        p.server.close();
-        p.server.wait_closed();
+        close_and_wait(p.server);
         EXPECT_EQ(reply, "answer\n");
         EXPECT_TRUE(our_close_notify);
     });
@@ -760,8 +742,7 @@ TEST(Tls, CloseSendsEverythingThenCloseNotifyAndWaitsForThePeers) {
         EXPECT_TRUE(got == big);
         answer.set();
         af::await(waiting);
-        p.server.close();
-        p.server.wait_closed();
+        close_and_wait(p.server);
     });
 }
 
@@ -783,8 +764,7 @@ TEST(Tls, ShutdownTimeoutEndsACloseThePeerNeverAnswers) {
         EXPECT_GE(af::Clock::now() - t0, 200ms);
         EXPECT_LT(af::Clock::now() - t0, 5s);
         release.set();
-        p.server.close();
-        p.server.wait_closed();
+        close_and_wait(p.server);
     });
 }
 
@@ -796,11 +776,9 @@ TEST(Tls, WriteEofIsRefusedOverTls) {
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
         EXPECT_FALSE(rw.second.can_write_eof());
         EXPECT_THROW(rw.second.write_eof(), af::RuntimeError);
-        rw.second.write("still open\n");
-        EXPECT_EQ(rw.first.readline(), "still open\n");
+        expect_echo(rw, "still open\n");
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -826,14 +804,12 @@ TEST(Tls, StartTlsUpgradesBothEndsInPlace) {
         EXPECT_THROW(rw.second.start_tls(sctx), std::invalid_argument);  // a server context
         rw.second.start_tls(c);  // no server_hostname: "localhost", the host connected to
         EXPECT_EQ(rw.second.tls_info().peer_certificate_pem, pki().server.cert_pem);
-        rw.second.write("secret\n");
-        EXPECT_EQ(rw.first.readline(), "secret\n");
+        expect_echo(rw, "secret\n");
         EXPECT_THROW(rw.second.start_tls(c), af::RuntimeError);  // already TLS
         rw.second.close();
         rw.second.wait_closed();
         EXPECT_THROW(rw.second.start_tls(c), af::RuntimeError);  // closed
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -857,11 +833,9 @@ TEST(Tls, StartTlsAfterACancelledReadDoesNotLoseTheHandshake) {
         EXPECT_THROW(af::timeout(20ms, [&] { rw.first.readline(); }), af::TimeoutError);
         client_ready.set();
         rw.second.start_tls(c, "localhost");
-        rw.second.write("after\n");
-        EXPECT_EQ(rw.first.readline(), "after\n");
+        expect_echo(rw, "after\n");
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -885,8 +859,7 @@ TEST(Tls, WritesAndReadsDuringAStartTlsHandshakeWaitForIt) {
         rw.second.start_tls(c, "localhost");
         EXPECT_EQ(af::await(other), "during\n");
         rw.second.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -934,8 +907,7 @@ TEST(Tls, PartialReadsReadExactlyAndIncompleteReads) {
         }
         EXPECT_TRUE(l->r.at_eof());
         EXPECT_EQ(l->r.read(10), "");
-        l->server.close();
-        l->server.wait_closed();
+        close_and_wait(l->server);
     });
 }
 
@@ -959,8 +931,7 @@ TEST(Tls, ReaduntilReadlineAndLimits) {
         } catch (const af::IncompleteReadError& e) {
             EXPECT_EQ(e.partial(), "tail");
         }
-        l->server.close();
-        l->server.wait_closed();
+        close_and_wait(l->server);
     });
 }
 
@@ -998,8 +969,7 @@ TEST(Tls, EveryReadIsCancellableAndKeepsWhatCame) {
         EXPECT_THROW(af::await(waiter), af::CancelledError);
         more.set();
         EXPECT_EQ(l->r.read(-1), "");
-        l->server.close();
-        l->server.wait_closed();
+        close_and_wait(l->server);
     });
 }
 
@@ -1062,8 +1032,7 @@ TEST(Tls, LargeTransferWithBackPressureBothWays) {
         EXPECT_TRUE(echoed == data);
         l->w.close();
         l->w.wait_closed();
-        l->server.close();
-        l->server.wait_closed();
+        close_and_wait(l->server);
     });
 }
 
@@ -1167,8 +1136,7 @@ TEST(Tls, ThousandConnections) {
         }
         af::gather(clients);
         EXPECT_EQ(ok, 1000);
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
         EXPECT_EQ(probes::open_fds(), fds);
     });
 }
@@ -1226,8 +1194,7 @@ TEST(Tls, ContextMisuseIsAClearError) {
         EXPECT_THROW(af::open_connection("127.0.0.1", s.port(), o), std::invalid_argument);
         // A Unix connection has no host name to check: it must be named.
         EXPECT_THROW(af::open_unix_connection("/tmp/none.sock", tls_to(client)), std::invalid_argument);
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -1252,12 +1219,10 @@ TEST(Tls, ContextIsASharedHandleThatConnectionsKeepAlive) {
         // New connections to the server still use its context.
         af::SslContext c = client_context();
         auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost"));
-        rw.second.write("again\n");
-        EXPECT_EQ(rw.first.readline(), "again\n");
+        expect_echo(rw, "again\n");
         rw.second.close();
         w.close();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -1268,13 +1233,11 @@ TEST(Tls, UnixSocketsWithTls) {
         af::Server s = af::start_unix_server(echo_lines, path, serve_tls(sctx));
         af::SslContext c = client_context();
         auto rw = af::open_unix_connection(path, tls_to(c, "localhost"));
-        rw.second.write("over unix\n");
-        EXPECT_EQ(rw.first.readline(), "over unix\n");
+        expect_echo(rw, "over unix\n");
         EXPECT_EQ(rw.second.tls_info().version, "TLSv1.3");
         rw.second.close();
         rw.second.wait_closed();
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
 }
 
@@ -1347,8 +1310,7 @@ TEST(Tls, HttpsGetExampleVerifiesTheServerAndFetches) {
         EXPECT_EQ(err.first, "");
         EXPECT_NE(err.second.find("did not verify: unable to get local issuer certificate"), std::string::npos)
             << err.second;
-        s.close();
-        s.wait_closed();
+        close_and_wait(s);
     });
     ::unlink(path);
 }

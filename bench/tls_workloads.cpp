@@ -22,11 +22,10 @@ using workloads::clk;
 
 namespace {
 
-// The 64-byte message v (the anchors' fill() / msg64()).
-std::string message(std::uint64_t v) {
-    std::string m(64, '\0');
+// The 64-byte message v (the anchors' fill() / msg64()), written into `m`.
+void fill(std::string& m, std::uint64_t v) {
+    m.resize(64);
     for (int j = 0; j < 64; ++j) m[j] = static_cast<char>(v >> (8 * (j % 8)));
-    return m;
 }
 
 struct TlsSetup {
@@ -68,8 +67,9 @@ long round_trips(unsigned short port, TlsSetup& tls, std::uint64_t first, long r
     auto rw = af::open_connection("127.0.0.1", port, o);
     workloads::check(rw.second.tls_info().version == "TLSv1.3", "not TLS 1.3");
     long ok = 0;
+    std::string msg;
     for (long k = 0; k < rounds; ++k) {
-        const std::string msg = message(first + static_cast<std::uint64_t>(k));
+        fill(msg, first + static_cast<std::uint64_t>(k));
         rw.second.write(msg);
         rw.second.drain();
         if (rw.first.readexactly(64) == msg) ++ok;

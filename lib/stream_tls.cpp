@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 
@@ -158,9 +159,13 @@ void StreamCore::tls_flush() noexcept {
     }
     const std::size_t n = std::min(wbuf.size(), kTlsRecord);
     try {
-        t.out.assign(wbuf.data(), n);
+        if (n > t.out_capacity) {  // grows to the largest write so far, a record at most
+            t.out.reset(new char[n]);
+            t.out_capacity = n;
+        }
+        std::memcpy(t.out.get(), wbuf.data(), n);
         std::shared_ptr<StreamCore> self = shared_from_this();
-        t.channel->write_some(t.out.data(), n,
+        t.channel->write_some(t.out.get(), n,
                               [self](const boost::system::error_code& ec, std::size_t m) {
                                   self->on_tls_written(ec, m);
                               });

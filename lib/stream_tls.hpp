@@ -20,7 +20,8 @@ struct TlsState {
     boost::system::error_code handshake_error;
     bool writing = false;        // a write of `out` is in flight
     bool shutting_down = false;  // close_notify sent or being sent
-    std::string out;             // the plaintext of the write in flight (Asio may reread it)
+    std::unique_ptr<char[]> out;  // the plaintext of the write in flight (Asio may reread it)
+    std::size_t out_capacity = 0;
     Handle shutdown_timer;       // ends a close_notify exchange the peer never answers
     StreamWaiter handshaker;     // the task waiting for the handshake
     TlsInfo info;                // what the handshake negotiated

@@ -5,6 +5,7 @@
 // and a stream that a user keeps past the end of its loop keeps no Asio object with it.
 #pragma once
 
+#include "handler_memory.hpp"
 #include "tls_context.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -41,11 +42,11 @@ public:
     }
     template <class Handler>
     void read_some(char* p, std::size_t n, Handler h) {
-        stream_.async_read_some(boost::asio::buffer(p, n), keep_alive(std::move(h)));
+        stream_.async_read_some(boost::asio::buffer(p, n), keep_alive(std::move(h), read_memory_));
     }
     template <class Handler>
     void write_some(const char* p, std::size_t n, Handler h) {
-        stream_.async_write_some(boost::asio::buffer(p, n), keep_alive(std::move(h)));
+        stream_.async_write_some(boost::asio::buffer(p, n), keep_alive(std::move(h), write_memory_));
     }
     /// Sends close_notify and waits for the peer's.
     template <class Handler>
@@ -69,8 +70,15 @@ private:
             h(std::forward<decltype(args)>(args)...);
         };
     }
+    // The same, the operations' memory taken from `memory` (a member: kept alive as well).
+    template <class Handler>
+    auto keep_alive(Handler h, HandlerMemory& memory) {
+        auto k = keep_alive(std::move(h));
+        return WithMemory<decltype(k)>(&memory, std::move(k));
+    }
 
     std::shared_ptr<SslContextState> context_;  // the SSL_CTX and what its callbacks read
+    HandlerMemory read_memory_, write_memory_;   // before stream_: pending operations use them
     boost::asio::ssl::stream<Socket> stream_;
     const bool client_;
 };

@@ -863,6 +863,50 @@ TEST(Tls, WritesAndReadsDuringAStartTlsHandshakeWaitForIt) {
     });
 }
 
+TEST(Tls, StartTlsCancelledWhileFlushingKeepsThePlainStreamCancelledInTheHandshakeClosesIt) {
+    af::run([] {
+        const std::size_t fds = probes::open_fds();
+        af::SslContext sctx = server_context();
+        af::Event read_now;
+        std::size_t received = 0;
+        std::string server_saw;
+        af::Server s = af::start_server(
+            [&](af::StreamReader r, af::StreamWriter w) {
+                read_now.wait();
+                received = r.readexactly(4 << 20).size();
+                w.write("plain still\n");
+                try {
+                    w.start_tls(sctx);
+                } catch (const af::SslError& e) {  // the client gave up during the handshake
+                    server_saw = e.reason();
+                }
+            },
+            "127.0.0.1", 0);
+        af::SslContext c = client_context();
+        auto rw = af::open_connection("127.0.0.1", s.port());
+        // The peer reads nothing yet: start_tls waits for the queued plaintext to go out, and
+        // a deadline there changes nothing: the stream is still plain, the bytes still queued.
+        rw.second.write(std::string(4 << 20, 'p'));
+        EXPECT_THROW(af::timeout(50ms, [&] { rw.second.start_tls(c, "localhost"); }), af::TimeoutError);
+        EXPECT_EQ(rw.second.tls_info().version, "");
+        EXPECT_FALSE(rw.second.is_closing());
+        EXPECT_GT(rw.second.write_buffer_size(), 0u);
+        read_now.set();
+        EXPECT_EQ(rw.first.readline(), "plain still\n");
+        EXPECT_EQ(received, 4u << 20);
+        // Cancelled in the handshake: the connection is closed, as asyncio's start_tls does.
+        auto t = af::async([&] { rw.second.start_tls(c, "localhost"); });
+        af::sleep(0s);
+        t.cancel();
+        EXPECT_THROW(af::await(t), af::CancelledError);
+        EXPECT_TRUE(rw.second.is_closing());
+        rw.second.wait_closed();
+        close_and_wait(s);
+        EXPECT_EQ(server_saw, "unexpected eof while reading");
+        EXPECT_EQ(probes::open_fds(), fds);
+    });
+}
+
 // ---- every stream feature over TLS ----
 
 namespace {

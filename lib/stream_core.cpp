@@ -17,9 +17,6 @@ namespace detail {
 
 namespace {
 
-// Receive space made available per read system call.
-constexpr std::size_t kReadChunk = 16 * 1024;
-
 // A write to a pipe whose reader is gone raises SIGPIPE, which kills the process by default.
 // Sockets avoid it with MSG_NOSIGNAL; for pipes the signal is blocked around the write and,
 // if the write raised it, taken back, so the process-wide disposition is never touched.
@@ -96,17 +93,19 @@ StreamCore::~StreamCore() { abort(); }
 void StreamCore::arm_read() {
     if (rarmed_ || closed) return;
     rarmed_ = true;
-    if (!landing_) landing_.reset(new char[kReadChunk]);
+    if (!landing_) landing_.reset(new char[kStreamReadChunk]);
+    if (tls_) {
+        tls_read_some();
+        return;
+    }
     std::shared_ptr<StreamCore> self = shared_from_this();
     // A real read, not async_wait: Asio 1.74 re-registers the descriptor with epoll_ctl for
     // every wait, while a read it may try at once and keeps registered.
     auto done = [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); };
-    if (tls_)
-        tls_->channel->read_some(landing_.get(), kReadChunk, std::move(done));
-    else if (sock_)
-        sock_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk), std::move(done));
+    if (sock_)
+        sock_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk), std::move(done));
     else
-        desc_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk), std::move(done));
+        desc_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk), std::move(done));
 }
 
 void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noexcept {
@@ -119,7 +118,7 @@ void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noe
                 rerror = std::current_exception();
             }
             // A full landing buffer suggests more is waiting: try the system call first again.
-            if (n == kReadChunk) read_would_block_ = false;
+            if (n == kStreamReadChunk) read_would_block_ = false;
         } else if (ec == boost::asio::error::eof) {
             eof = true;  // over TLS: the peer's close_notify
         } else if (ec && ec != boost::asio::error::operation_aborted && tls_ && tls_->channel) {
@@ -173,7 +172,7 @@ bool StreamCore::fill(const char* what) {
         }
         if (!tls_ && !rarmed_ && !read_would_block_) {
             // Try the system call first: bulk transfers find data waiting.
-            char* p = rbuf.prepare(kReadChunk);
+            char* p = rbuf.prepare(kStreamReadChunk);
             ssize_t r = kind == Kind::socket ? ::recv(fd, p, rbuf.room(), 0)
                                              : ::read(fd, p, rbuf.room());
             if (r > 0) {

@@ -39,6 +39,9 @@ namespace detail {
 
 struct TlsState;
 
+/// Receive space made available per read (a system call, or the pending Asio read).
+constexpr std::size_t kStreamReadChunk = 16 * 1024;
+
 /// The one task that may wait for a stream to become readable (or writable), and whether
 /// the completion it waits for came. Set from Asio handlers on the loop thread.
 struct StreamWaiter {
@@ -145,6 +148,7 @@ private:
     /// Parks until the send buffer is empty; throws the write error, if any.
     void wait_flushed(const char* what);
     // TLS transport (stream_tls.cpp)
+    void tls_read_some();  // arm_read() over TLS
     void tls_read_failed(const boost::system::error_code& ec) noexcept;
     void tls_flush() noexcept;
     void on_tls_written(const boost::system::error_code& ec, std::size_t n) noexcept;

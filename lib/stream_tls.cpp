@@ -8,6 +8,7 @@
 // (Asio may reread its plaintext until it completes, so that is a copy, `out`), consuming the
 // buffer as each completes; drain() works on the buffer as for plain streams.
 #include "stream_tls.hpp"
+#include "tls_channel.hpp"
 
 #include <asyncfiber/wait.hpp>
 
@@ -134,6 +135,14 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
     tls_->ready = true;
     wake_reader();  // a reader that waited for the handshake arms its read now
     tls_flush();    // what was written meanwhile
+}
+
+void StreamCore::tls_read_some() {
+    std::shared_ptr<StreamCore> self = shared_from_this();
+    tls_->channel->read_some(landing_.get(), kStreamReadChunk,
+                             [self](const boost::system::error_code& ec, std::size_t n) {
+                                 self->on_read(ec, n);
+                             });
 }
 
 void StreamCore::tls_read_failed(const boost::system::error_code& ec) noexcept {

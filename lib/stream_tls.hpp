@@ -1,16 +1,21 @@
-// Internal: the TLS side of a StreamCore (see stream_core.hpp and stream_tls.cpp).
+// Internal: the TLS side of a StreamCore (see stream_core.hpp and stream_tls.cpp). Light on
+// purpose: stream_core.cpp includes it, and Boost.Asio's ssl::stream stays out of that file
+// (whose plain-socket paths the compiler then inlines as it did without TLS).
 #pragma once
 
 #include "stream_core.hpp"
-#include "tls_channel.hpp"
 
 #include <asyncfiber/loop.hpp>
+
+#include <boost/system/error_code.hpp>
 
 #include <memory>
 #include <string>
 
 namespace asyncfiber {
 namespace detail {
+
+class TlsChannel;
 
 struct TlsState {
     /// The ssl::stream; released when the stream closes (operations in flight keep it).

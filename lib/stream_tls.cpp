@@ -137,14 +137,6 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
     tls_flush();    // what was written meanwhile
 }
 
-void StreamCore::tls_read_some() {
-    std::shared_ptr<StreamCore> self = shared_from_this();
-    tls_->channel->read_some(landing_.get(), kStreamReadChunk,
-                             [self](const boost::system::error_code& ec, std::size_t n) {
-                                 self->on_read(ec, n);
-                             });
-}
-
 void StreamCore::tls_read_failed(const boost::system::error_code& ec) noexcept {
     const std::string during = "TLS read from " + tls_->peer;
     if (ec == boost::asio::ssl::error::stream_truncated) {

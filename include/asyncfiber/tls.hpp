@@ -73,7 +73,8 @@ private:
 
 /// The TLS configuration of connections (Python's ssl.SSLContext). A cheap shared handle:
 /// copies share one context, and every connection made with it keeps it alive. Configure it
-/// before making connections; a connection takes the settings of the moment it starts.
+/// before making connections; a connection takes the settings of the moment it starts. Once
+/// configured, loops on several threads may use it at once (OpenSSL's SSL_CTX is shared).
 /// Every call throws SslError (with OpenSSL's reason) for bad PEM data or a key that does not
 /// match the certificate, std::system_error for a file that cannot be read.
 class SslContext {

@@ -1,9 +1,9 @@
 // The TLS transport of a StreamCore: start_tls (the upgrade and the handshake), the send
 // buffer flushed through ssl::stream writes, reading errors, and the close_notify exchange.
 //
-// Reads need nothing here: arm_read() starts an ssl::stream read into the landing buffer
-// instead of a socket read, and on_read() handles both alike, so a cancelled read leaves its
-// TLS read pending and nothing decrypted is lost. Writes never suspend: write() appends to
+// Reads need little here: arm_read() starts an ssl::stream read into the landing buffer
+// (stream_tls_read.cpp) instead of a socket read, and on_read() handles both alike, so a
+// cancelled read leaves its TLS read pending and nothing decrypted is lost. Writes never suspend: write() appends to
 // the send buffer and tls_flush() keeps one ssl::stream write of up to a record in flight
 // (Asio may reread its plaintext until it completes, so that is a copy, `out`), consuming the
 // buffer as each completes; drain() works on the buffer as for plain streams.
@@ -131,7 +131,12 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
         abort();
         std::rethrow_exception(e);
     }
-    tls_->info = tls_->channel->info();
+    try {
+        tls_->info = tls_->channel->info();
+    } catch (...) {
+        abort();
+        throw;
+    }
     tls_->ready = true;
     wake_reader();  // a reader that waited for the handshake arms its read now
     tls_flush();    // what was written meanwhile

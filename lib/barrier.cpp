@@ -16,8 +16,8 @@ void notify_all(detail::List& l) noexcept {
 }
 }  // namespace
 
-Barrier::Barrier(std::size_t parties) : parties_(parties) {
-    if (parties == 0) throw std::invalid_argument("asyncfiber: Barrier needs at least one party");
+Barrier::Barrier(std::ptrdiff_t parties) : parties_(static_cast<std::size_t>(parties)) {
+    if (parties <= 0) throw std::invalid_argument("asyncfiber: Barrier needs at least one party");
 }
 
 Barrier::~Barrier() {

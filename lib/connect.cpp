@@ -108,6 +108,7 @@ std::pair<StreamReader, StreamWriter> open_connection(const std::string& host, u
                                                       const ConnectOptions& options) {
     detail::LoopImpl* L = detail::loop_checked("af::open_connection");
     detail::current_task_checked("af::open_connection");
+    detail::check_stream_limit(options.limit, "open_connection");
     detail::check_tls_options(options, host, "open_connection");
     std::vector<detail::Endpoint> eps = detail::resolve(L, host, port, false);
     int err = 0;
@@ -129,6 +130,7 @@ std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& pa
                                                            const ConnectOptions& options) {
     detail::LoopImpl* L = detail::loop_checked("af::open_unix_connection");
     detail::current_task_checked("af::open_unix_connection");
+    detail::check_stream_limit(options.limit, "open_unix_connection");
     // A Unix socket's path is no host name: a context that checks names needs one given.
     detail::check_tls_options(options, std::string(), "open_unix_connection");
     sockaddr_un un = detail::unix_address(path, "open_unix_connection");

@@ -7,6 +7,7 @@
 // the send buffer and tls_flush() keeps one ssl::stream write of up to a record in flight
 // (Asio may reread its plaintext until it completes, so that is a copy, `out`), consuming the
 // buffer as each completes; drain() works on the buffer as for plain streams.
+#include "socket_address.hpp"
 #include "stream_tls.hpp"
 #include "tls_channel.hpp"
 
@@ -22,8 +23,6 @@
 
 namespace asyncfiber {
 namespace detail {
-
-SocketAddress socket_address_of(int fd, bool peer);
 
 namespace {
 

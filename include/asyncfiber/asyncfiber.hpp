@@ -15,4 +15,5 @@
 #include <asyncfiber/debug.hpp>
 #include <asyncfiber/net.hpp>
 #include <asyncfiber/tls.hpp>
+#include <asyncfiber/datagram.hpp>
 #include <asyncfiber/process.hpp>

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs asyncfiber's workloads and the Python asyncio anchor back to back, in one go, and
 # prints each figure with the ratio (asyncio / asyncfiber for times, the inverse for rates).
-# Workloads with a callback-style Boost.Asio anchor (shared/anchors/asio_*.cpp: the TCP and
-# UDP echoes) run it too, built here with g++ into the build directory, and get a second
-# ratio (ours / Asio's; their goal is >= 1.0).
+# Workloads with a callback-style Boost.Asio anchor (shared/anchors/asio_*.cpp: the TCP, UDP
+# and TLS echoes, TLS handshakes) run it too, built here with g++ into the build directory,
+# and get a second ratio (ours / Asio's; the echoes' goal is >= 1.0).
 #   bench/compare.sh [build-dir] [workload...]      RUNS=n (default 3): runs per figure
 # Each workload runs in its own process, ours then the anchors, alternately RUNS times, and
 # each side's median is printed (the anchors' README quotes medians too): the machines are
@@ -23,16 +23,23 @@ asio_source() {
   case "$1" in
     echo_msgs_per_s) echo asio_echo.cpp ;;
     udp_echo_msgs_per_s) echo asio_udp_echo.cpp ;;
+    tls_echo_msgs_per_s | tls_handshakes_per_s) echo asio_tls_echo.cpp ;;
   esac
+}
+# What its command line adds for the workload (asio_tls_echo.cpp runs one of two).
+asio_argument() {
+  [ "$1" = tls_handshakes_per_s ] && echo handshakes || true
 }
 # Builds it (once, as the anchors' README says) and prints the program's path; nothing if it
 # cannot be built.
 asio_program() {
   local src; src=$(asio_source "$1")
   [ -n "$src" ] && [ -f "$anchors_dir/$src" ] || return 0
-  local exe="$build/bench/anchor_${src%.cpp}"
+  local exe="$build/bench/anchor_${src%.cpp}" libs=""
+  case "$src" in asio_tls_*) libs="-lssl -lcrypto" ;; esac
   if [ ! -x "$exe" ] || [ "$anchors_dir/$src" -nt "$exe" ]; then
-    g++ -O2 -std=c++14 "$anchors_dir/$src" -pthread -o "$exe" 2>/dev/null || return 0
+    # shellcheck disable=SC2086  # no libraries or two words
+    g++ -O2 -std=c++14 "$anchors_dir/$src" $libs -pthread -o "$exe" 2>/dev/null || return 0
   fi
   echo "$exe"
 }
@@ -41,7 +48,8 @@ if [ ${#workloads[@]} -eq 0 ]; then
   # The anchors' workloads, then ours only: the same bursts again in one process (stacks
   # resident) and the cost of a fresh page, which bounds the first burst from below.
   workloads=(spawn_ns_per_task sleep50ms_100k_wall_ms yield_ns pingpong_ns_per_roundtrip
-             skynet1M_ms echo_msgs_per_s udp_echo_msgs_per_s mem_bytes_per_blocked_task
+             skynet1M_ms echo_msgs_per_s udp_echo_msgs_per_s tls_echo_msgs_per_s
+             tls_handshakes_per_s mem_bytes_per_blocked_task
              sleep50ms_100k_warm_wall_ms skynet1M_warm_ms page_fault_ns)
 fi
 runs=${RUNS:-3}
@@ -50,11 +58,13 @@ printf "%-28s %14s %14s %10s %14s %10s\n" workload asyncfiber asyncio ratio "Asi
 for w in "${workloads[@]}"; do
   as=() ps=() xs=()
   asio=$(asio_program "$w")
+  arg=$(asio_argument "$w")
   for ((r = 0; r < runs; r++)); do
     as+=("$("$ours" "$w" 2>/dev/null | awk -v w="$w" '$1==w {print $2}')") || true
     [ -n "${as[-1]}" ] || break
     ps+=("$(python3 "$anchor" "$w" | awk -v w="$w" '$1==w {print $2}')")
-    [ -z "$asio" ] || xs+=("$("$asio" | awk -v w="$w" '$1==w {print $2}')")
+    # shellcheck disable=SC2086  # $arg: no word or one
+    [ -z "$asio" ] || xs+=("$("$asio" $arg | awk -v w="$w" '$1==w {print $2}')")
   done
   a=$(echo "${as[*]}" | median)
   [ -n "$a" ] || { printf "%-28s %14s\n" "$w" "(not built)"; continue; }

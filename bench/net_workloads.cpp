@@ -1,5 +1,6 @@
 // Networking workloads: echo_msgs_per_s, as w_echo in ../shared/anchors/asyncio_bench.py:
 // 100 connections x 1000 round trips of 64 bytes, client and server in this one thread.
+#include "echo_handler.hpp"
 #include "workloads.hpp"
 
 #include <asyncfiber/asyncfiber.hpp>
@@ -11,22 +12,10 @@ using workloads::clk;
 
 namespace {
 
-void echo_handler(af::StreamReader r, af::StreamWriter w) {
-    try {
-        for (;;) {
-            std::string data = r.readexactly(64);
-            w.write(data);
-            w.drain();
-        }
-    } catch (const af::IncompleteReadError&) {
-    }
-    w.close();
-}
-
 double echo_msgs_per_s() {
     return af::run([] {
         const long C = workloads::env_long("ECHO_C", 100), R = workloads::env_long("ECHO_R", 1000);
-        af::Server server = af::start_server(echo_handler, "127.0.0.1", 0);
+        af::Server server = af::start_server(workloads::echo64, "127.0.0.1", 0);
         const unsigned short port = server.port();
         auto client = [port, R] {
             auto rw = af::open_connection("127.0.0.1", port);

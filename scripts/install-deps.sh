@@ -3,7 +3,7 @@
 # Installs nothing that is already there; needs root (or sudo) for what is missing.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build clang pkg-config
-      libboost-fiber-dev libboost-context-dev libboost-dev libboost-stacktrace-dev
+      libboost-fiber-dev libboost-context-dev libboost-dev libboost-stacktrace-dev libssl-dev openssl
       libgtest-dev googletest libbenchmark-dev python3 gdb)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,6 +2,7 @@
 // reads, limits, EOF, half-close, resets, cancellation and timeouts in the middle of a read.
 #include <asyncfiber/asyncfiber.hpp>
 
+#include "support/echo.hpp"
 #include "support/raw_sockets.hpp"
 
 #include <gtest/gtest.h>
@@ -32,16 +33,6 @@ Link link_with(af::ConnectionHandler h) {
     l.r = rw.first;
     l.w = rw.second;
     return l;
-}
-
-void echo_lines(af::StreamReader r, af::StreamWriter w) {
-    for (;;) {
-        std::string line = r.readline();
-        if (line.empty()) break;
-        w.write(line);
-        w.drain();
-    }
-    w.close();
 }
 
 }  // namespace

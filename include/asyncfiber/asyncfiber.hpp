@@ -14,5 +14,6 @@
 #include <asyncfiber/queue.hpp>
 #include <asyncfiber/debug.hpp>
 #include <asyncfiber/net.hpp>
+#include <asyncfiber/tls.hpp>
 #include <asyncfiber/datagram.hpp>
 #include <asyncfiber/process.hpp>

@@ -9,6 +9,9 @@
 // read throws af::CancelledError at once and leaves what was already buffered for the next read.
 // System errors (connection refused, reset by peer...) are thrown as std::system_error; name
 // resolution errors as boost::system::system_error (also a std::runtime_error).
+//
+// TLS: ConnectOptions::ssl, ServerOptions::ssl and StreamWriter::start_tls take an
+// af::SslContext (asyncfiber/tls.hpp, which also has the TLS errors).
 #pragma once
 
 #include <asyncfiber/task.hpp>
@@ -29,8 +32,19 @@ class StreamHandle;
 struct ServerState;
 }  // namespace detail
 
+class SslContext;
+
 /// The buffer limit of a StreamReader unless told otherwise (asyncio's 64 KiB).
 constexpr std::size_t default_stream_limit = 64 * 1024;
+
+/// What a TLS connection negotiated (asyncio's get_extra_info("ssl_object") counterparts);
+/// every field is empty for a plain connection.
+struct TlsInfo {
+    std::string version;               ///< "TLSv1.3", "TLSv1.2"
+    std::string cipher;                ///< "TLS_AES_256_GCM_SHA384"
+    std::string alpn_protocol;         ///< the protocol ALPN agreed on, "" if none
+    std::string peer_certificate_pem;  ///< the certificate the peer presented, "" if none
+};
 
 /// The address of one end of a stream. For Unix-domain sockets `host` is the path (possibly
 /// empty for an unnamed socket) and `port` is 0.
@@ -91,6 +105,7 @@ public:
     /// that broke the connection (std::system_error), if any.
     void drain();
     /// Shuts the sending side down once the queued data is sent (half-close; sockets only).
+    /// Not over TLS (as asyncio: RuntimeError; close() sends close_notify instead).
     void write_eof();
     bool can_write_eof() const;
     /// Closes the stream once the queued data is sent. Idempotent. A connection accepted by a
@@ -113,6 +128,18 @@ public:
     SocketAddress peer_address() const;
     SocketAddress local_address() const;
 
+    /// Upgrades the connection to TLS in place (asyncio's start_tls): sends what is queued in
+    /// the clear, then performs the handshake (as the client if this end connected, as the
+    /// server if it was accepted) within the connection's TLS handshake timeout (60 s unless
+    /// its ConnectOptions / ServerOptions said otherwise); the reader and writer go on over
+    /// TLS. An empty `server_hostname` means the host connected to. Bytes already received
+    /// stay readable as they are. A failed, timed-out or cancelled handshake closes the
+    /// connection. Throws RuntimeError on a stream that is not a socket connection, is
+    /// already TLS, or is closing; see tls.hpp for the TLS errors.
+    void start_tls(const SslContext& context, std::string server_hostname = {});
+    /// What the TLS handshake negotiated; empty fields for a plain connection.
+    TlsInfo tls_info() const;
+
     explicit operator bool() const noexcept { return h_ != nullptr; }
     /// Internal.
     explicit StreamWriter(std::shared_ptr<detail::StreamHandle> h) noexcept : h_(std::move(h)) {}
@@ -131,11 +158,39 @@ struct ServerOptions {
     std::size_t limit = default_stream_limit;  ///< each connection's reader limit
     int backlog = 100;
     bool reuse_port = false;  ///< SO_REUSEPORT
+    /// Serve TLS with this server-side context (SslContext::server() with a certificate and
+    /// key). Each connection's handshake runs before the handler is called; a connection whose
+    /// handshake fails or times out is closed without calling it (reported in debug mode).
+    /// The server holds its own reference to the context.
+    const SslContext* ssl = nullptr;
+    /// How long a connection's TLS handshake may take (asyncio's default: 60 s).
+    Clock::duration ssl_handshake_timeout = std::chrono::seconds(60);
+    /// How long close() waits for the peer's close_notify before closing anyway (asyncio's
+    /// ssl_shutdown_timeout, default 30 s).
+    Clock::duration ssl_shutdown_timeout = std::chrono::seconds(30);
     /// How long a connection's close (its handler's end, StreamWriter::close(),
     /// Server::close_clients()) may wait for a peer to take the queued data; then the
     /// connection is aborted (reset) and its descriptor released. Clock::duration::max(): no
     /// limit. Negative: std::invalid_argument from start_server.
     Clock::duration close_timeout = std::chrono::seconds(30);
+};
+
+/// How open_connection / open_unix_connection connect. Name it when you pass it: a bare `{}`
+/// would be ambiguous with the older `limit` overloads.
+struct ConnectOptions {
+    std::size_t limit = default_stream_limit;  ///< the reader's buffer limit
+    /// Connect over TLS with this client-side context (SslContext::client(): the system's
+    /// trusted CAs, peer verification, host-name check, TLS 1.2 minimum). The connection holds
+    /// its own reference to the context.
+    const SslContext* ssl = nullptr;
+    /// The name the server's certificate must match, also sent as SNI (not for IP literals);
+    /// empty means the host connected to. A Unix connection whose context checks host names
+    /// must name one (std::invalid_argument otherwise).
+    std::string server_hostname;
+    /// How long the TLS handshake may take (then TimeoutError; asyncio's default: 60 s).
+    Clock::duration ssl_handshake_timeout = std::chrono::seconds(60);
+    /// How long close() waits for the peer's close_notify before closing anyway (30 s).
+    Clock::duration ssl_shutdown_timeout = std::chrono::seconds(30);
 };
 
 /// A listening server (asyncio.Server). A cheap handle: copies share it.
@@ -179,6 +234,12 @@ private:
 std::pair<StreamReader, StreamWriter> open_connection(const std::string& host,
                                                       unsigned short port,
                                                       std::size_t limit = default_stream_limit);
+/// As above, with options; with `options.ssl` the TLS handshake is done before it returns
+/// (TimeoutError past `ssl_handshake_timeout`, SslError / SslCertVerificationError when it
+/// fails; the connection is closed then).
+std::pair<StreamReader, StreamWriter> open_connection(const std::string& host,
+                                                      unsigned short port,
+                                                      const ConnectOptions& options);
 
 /// Listens on every address `host` resolves to ("" or "*": every interface, IPv4 and IPv6;
 /// "0.0.0.0" or "::": one family). Port 0 picks a free port.
@@ -188,6 +249,10 @@ Server start_server(ConnectionHandler handler, const std::string& host, unsigned
 /// Connects to a Unix-domain stream socket.
 std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& path,
                                                            std::size_t limit = default_stream_limit);
+/// As above, with options (TLS as for open_connection; name `server_hostname` when the
+/// context checks host names).
+std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& path,
+                                                           const ConnectOptions& options);
 
 /// Listens on a Unix-domain socket at `path` (a stale socket file there is replaced; the
 /// file is removed on close()).

@@ -4,10 +4,13 @@
 // accepts what is pending and spawns a task per connection. When accept fails for lack of
 // descriptors or memory the listener is left alone for a while (a timer, not a busy retry:
 // the pending connection keeps the socket readable) and the condition is reported once.
+// A TLS server's handshake runs in the connection's task, before its handler.
 #include "resolve.hpp"
 #include "stream_core.hpp"
+#include "tls_context.hpp"
 
 #include <asyncfiber/net.hpp>
+#include <asyncfiber/tls.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -40,7 +43,11 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     };
 
     ServerState(LoopImpl* L, ConnectionHandler h, const ServerOptions& o)
-        : loop(L), handler(std::move(h)), opts(o) {}
+        : loop(L), handler(std::move(h)), opts(o) {
+        // The server keeps its own handle: the caller's context may go away.
+        if (o.ssl) tls = *o.ssl;
+        opts.ssl = nullptr;
+    }
     ~ServerState() { close(); }
 
     void close_for_loop() noexcept override { close(); }
@@ -117,18 +124,20 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     }
 
     void on_connection(int c) {
-        std::pair<StreamReader, StreamWriter> rw;
+        std::shared_ptr<StreamCore> core;
         try {
             if (unix_path.empty()) set_nodelay(c);
-            auto core = std::make_shared<StreamCore>(loop, c, StreamCore::Kind::socket, opts.limit);
+            core = std::make_shared<StreamCore>(loop, c, StreamCore::Kind::socket, opts.limit);
             core->close_timeout = opts.close_timeout;
+            core->role = StreamCore::Role::server;
+            core->tls_handshake_timeout = opts.ssl_handshake_timeout;
+            core->tls_shutdown_timeout = opts.ssl_shutdown_timeout;
             std::weak_ptr<ServerState> weak = shared_from_this();
             StreamCore* key = core.get();
             core->on_closed = [weak, key] {
                 if (std::shared_ptr<ServerState> s = weak.lock()) s->connection_closed(key);
             };
             connections.emplace(key, core);
-            rw = make_stream_pair(std::move(core));
         } catch (...) {
             loop->report(ExceptionContext{"could not set up an accepted connection",
                                           std::current_exception(), {}});
@@ -137,8 +146,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         ++active;
         std::shared_ptr<ServerState> self = shared_from_this();
         try {
-            asyncfiber::async(&ServerState::run_connection, self, std::move(rw.first),
-                              std::move(rw.second));
+            asyncfiber::async(&ServerState::run_connection, self, std::move(core));
         } catch (...) {
             --active;
             loop->report(ExceptionContext{"could not start a connection task",
@@ -146,19 +154,37 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         }
     }
 
-    static void run_connection(std::shared_ptr<ServerState> self, StreamReader r, StreamWriter w) {
+    static void run_connection(std::shared_ptr<ServerState> self, std::shared_ptr<StreamCore> core) {
         struct Done {
             ServerState* s;
             ~Done() { s->connection_done(); }
         } done{self.get()};
+        if (self->tls && !self->handshake(*core)) return;
+        std::pair<StreamReader, StreamWriter> rw = make_stream_pair(std::move(core));
         try {
-            self->handler(std::move(r), std::move(w));
+            self->handler(std::move(rw.first), std::move(rw.second));
         } catch (const CancelledError&) {
             throw;
         } catch (...) {
             self->loop->report(ExceptionContext{"unhandled exception in a connection handler",
                                                 std::current_exception(),
                                                 current_task().name()});
+        }
+    }
+
+    // As asyncio: a connection whose handshake fails is closed without calling the handler,
+    // and the failure is reported only in debug mode (a server meets such clients daily).
+    bool handshake(StreamCore& core) {
+        try {
+            core.start_tls(tls, std::string());
+            return true;
+        } catch (const CancelledError&) {
+            throw;
+        } catch (...) {
+            if (loop->debug)
+                loop->report(ExceptionContext{"TLS handshake of an accepted connection failed",
+                                              std::current_exception(), current_task().name()});
+            return false;
         }
     }
 
@@ -211,6 +237,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     LoopImpl* loop;
     ConnectionHandler handler;
     ServerOptions opts;
+    SslContext tls;  // serve TLS with it, if set
     std::vector<Listener> listeners;
     std::vector<Handle> retries;
     std::string unix_path;
@@ -257,6 +284,10 @@ void check_options(const ServerOptions& o, const char* who) {
     if (o.close_timeout < Clock::duration::zero())
         throw std::invalid_argument(std::string("asyncfiber: ") + who +
                                     ": ServerOptions::close_timeout is negative");
+    if (o.ssl) {
+        check_server_context(*o.ssl, who);
+        check_tls_timeouts(o.ssl_handshake_timeout, o.ssl_shutdown_timeout, who);
+    }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The stream transport: readiness waits, the receive path and the send buffer.
 #include "stream_core.hpp"
+#include "stream_tls.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -16,9 +17,6 @@ namespace asyncfiber {
 namespace detail {
 
 namespace {
-
-// Receive space made available per read system call.
-constexpr std::size_t kReadChunk = 16 * 1024;
 
 // A stream operation draws one unit of its task's budget, and one more per this many bytes
 // it receives or sends: a budget measures work, and 128 reads of 64 KiB would hold the loop for
@@ -111,15 +109,19 @@ StreamCore::~StreamCore() { abort(); }
 void StreamCore::arm_read() {
     if (rarmed_ || closed) return;
     rarmed_ = true;
-    if (!landing_) landing_.reset(new char[kReadChunk]);
+    if (!landing_) landing_.reset(new char[kStreamReadChunk]);
+    if (tls_) {
+        tls_read_some();
+        return;
+    }
     std::shared_ptr<StreamCore> self = shared_from_this();
     // A real read, not async_wait: Asio 1.74 re-registers the descriptor with epoll_ctl for
     // every wait, while a read it may try at once and keeps registered.
     auto done = [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); };
     if (sock_)
-        sock_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk), std::move(done));
+        sock_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk), std::move(done));
     else
-        desc_->async_read_some(boost::asio::buffer(landing_.get(), kReadChunk), std::move(done));
+        desc_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk), std::move(done));
 }
 
 void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noexcept {
@@ -132,9 +134,11 @@ void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noe
                 rerror = std::current_exception();
             }
             // A full landing buffer suggests more is waiting: try the system call first again.
-            if (n == kReadChunk) read_would_block_ = false;
+            if (n == kStreamReadChunk) read_would_block_ = false;
         } else if (ec == boost::asio::error::eof) {
-            eof = true;
+            eof = true;  // over TLS: the peer's close_notify
+        } else if (ec && ec != boost::asio::error::operation_aborted && tls_ && tls_->channel) {
+            tls_read_failed(ec);
         } else if (ec && ec != boost::asio::error::operation_aborted) {
             try {
                 rerror = std::make_exception_ptr(
@@ -145,6 +149,12 @@ void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noe
         }
     }
     wake_reader();
+    if (tls_) {
+        // A start_tls() that waited for this plain read to end goes on, and so does a
+        // close() that waited for this read (see tls_begin_close).
+        tls_->handshaker.fire();
+        if (closing && !closed) tls_begin_close();
+    }
 }
 
 void StreamCore::wake_reader() noexcept { reader_.fire(); }
@@ -182,13 +192,14 @@ bool StreamCore::receive(const char* what) {
         if (rbuf.size() > before) return true;  // a read completed (possibly a cancelled one's)
         if (rerror) std::rethrow_exception(rerror);
         if (eof) return false;
-        if (closed) {
+        // Over TLS, close() ends reading at once: the close_notify exchange takes the socket.
+        if (closed || (tls_ && closing)) {
             eof = true;
             return false;
         }
-        if (!rarmed_ && !read_would_block_) {
+        if (!tls_ && !rarmed_ && !read_would_block_) {
             // Try the system call first: bulk transfers find data waiting.
-            char* p = rbuf.prepare(kReadChunk);
+            char* p = rbuf.prepare(kStreamReadChunk);
             ssize_t r = kind == Kind::socket ? ::recv(fd, p, rbuf.room(), 0)
                                              : ::read(fd, p, rbuf.room());
             if (r > 0) {
@@ -213,7 +224,8 @@ bool StreamCore::receive(const char* what) {
         TaskBase* self = current_task_checked(what);
         throw_if_cancelled(self);
         check_no_reader(what);
-        arm_read();
+        // During a TLS handshake the reader waits for it; its end wakes the reader.
+        if (!tls_ || tls_->ready) arm_read();
         reader_.park(self, what);
     }
 }
@@ -264,10 +276,14 @@ long StreamCore::send_some(const char* p, std::size_t n) noexcept {
 
 void StreamCore::fail_write(int err) noexcept {
     try {
-        werror = std::make_exception_ptr(std::system_error(err, std::system_category(), "write"));
+        fail_write(std::make_exception_ptr(std::system_error(err, std::system_category(), "write")));
     } catch (...) {
-        werror = std::current_exception();
+        fail_write(std::current_exception());
     }
+}
+
+void StreamCore::fail_write(std::exception_ptr e) noexcept {
+    werror = std::move(e);
     // As asyncio's transports: a failed send loses the connection. Bytes already received
     // stay readable; a read that needs more gets the error.
     if (!eof && !rerror) rerror = werror;
@@ -275,6 +291,10 @@ void StreamCore::fail_write(int err) noexcept {
 }
 
 void StreamCore::flush() noexcept {
+    if (tls_) {  // a write-readiness wait armed before start_tls() ended
+        tls_flush();
+        return;
+    }
     while (!wbuf.empty()) {
         long r = send_some(wbuf.data(), wbuf.size());
         if (r < 0) return;  // aborted, drainers woken
@@ -298,6 +318,11 @@ void StreamCore::write(const char* p, std::size_t n) {
     if (closed || werror) return;  // connection lost: drain() reports it
     if (eof_requested) throw RuntimeError("asyncfiber: StreamWriter::write after write_eof()");
     if (n == 0) return;
+    if (tls_) {
+        wbuf.append(p, n);
+        tls_flush();
+        return;
+    }
     if (wbuf.empty() && !writer_.task) {
         long r = send_some(p, n);
         if (r < 0) return;
@@ -311,6 +336,18 @@ void StreamCore::write(const char* p, std::size_t n) {
 
 void StreamCore::wake_drainers() noexcept {
     while (notify_first(drainers_)) {
+    }
+}
+
+void StreamCore::wait_flushed(const char* what) {
+    TaskBase* self = current_task_checked(what);
+    for (;;) {
+        if (werror) std::rethrow_exception(werror);
+        if (closed) throw std::system_error(ECONNRESET, std::system_category(), "connection lost");
+        if (wbuf.empty()) return;
+        Waiter w(self);
+        drainers_.push_back(&w);
+        park(w, what);
     }
 }
 
@@ -330,6 +367,9 @@ void StreamCore::drain() {
 
 void StreamCore::write_eof() {
     if (closing || eof_requested) return;
+    if (tls_)  // as asyncio: close_notify would end reading too (see close())
+        throw RuntimeError("asyncfiber: StreamWriter::write_eof: a TLS stream cannot half-close; "
+                           "use close(), which sends close_notify");
     if (kind == Kind::pipe) {  // a pipe's only way to signal EOF is to close
         close();
         return;
@@ -344,10 +384,14 @@ void StreamCore::write_eof() {
 void StreamCore::close() {
     if (closing) return;
     closing = true;
-    if (wbuf.empty() || closed)
+    if (tls_ && !closed) {
+        tls_begin_close();  // flushes, then the close_notify exchange, with its own timer
+        if (!closed) arm_close_timer();
+    } else if (wbuf.empty() || closed) {
         abort();
-    else
+    } else {
         arm_close_timer();
+    }
 }
 
 void StreamCore::arm_close_timer() noexcept {
@@ -376,6 +420,7 @@ void StreamCore::abort() noexcept {
     if (closed) return;
     closed = true;
     unlink();
+    if (tls_) tls_abort();
     // Pending operations complete with operation_aborted; their handlers hold a reference.
     boost::system::error_code ec;
     if (sock_) {

@@ -11,6 +11,12 @@
 // finds the core alive because every handler holds a reference to it. Writes go straight to the kernel when the send buffer is empty;
 // what it does not take is queued and flushed from a write-readiness handler, outside any
 // task, as asyncio's transports do.
+//
+// TLS (stream_tls.cpp) is a second transport behind the same buffers: once start_tls() has
+// put a TlsChannel (an ssl::stream over the socket) in `tls_`, the pending read is an
+// ssl::stream read into the same landing buffer, and the send buffer is flushed by
+// ssl::stream writes, one record at a time; everything above the buffers (the reader's
+// parsing, limits, drain(), cancellation) is the same code for both.
 #pragma once
 
 #include "byte_buffer.hpp"
@@ -22,6 +28,7 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <sys/un.h>
@@ -30,6 +37,11 @@
 
 namespace asyncfiber {
 namespace detail {
+
+struct TlsState;
+
+/// Receive space made available per read (a system call, or the pending Asio read).
+constexpr std::size_t kStreamReadChunk = 16 * 1024;
 
 /// The one task that may wait for a stream to become readable (or writable), and whether
 /// the completion it waits for came. Set from Asio handlers on the loop thread.
@@ -94,9 +106,23 @@ public:
 
     void close_for_loop() noexcept override { abort(); }
 
+    // ---- TLS (stream_tls.cpp) ----
+    /// Which end of a connection this is; start_tls() takes its TLS role from it.
+    enum class Role { none, client, server };
+    /// Upgrades the connection in place: flushes what is queued, then handshakes within
+    /// `tls_handshake_timeout`. Closes the stream if the handshake fails, times out or is
+    /// cancelled.
+    void start_tls(const SslContext& context, const std::string& server_hostname);
+    bool is_tls() const noexcept { return tls_ != nullptr; }
+    TlsInfo tls_info() const;
+
     LoopImpl* loop;
     int fd;
     Kind kind;
+    Role role = Role::none;
+    std::string peer_host;  // the host a client connected to: its default TLS server name
+    Clock::duration tls_handshake_timeout = std::chrono::seconds(60);
+    Clock::duration tls_shutdown_timeout = std::chrono::seconds(30);
     bool closing = false;  // close() was called
     bool closed = false;   // the descriptor is closed
     // read side
@@ -130,8 +156,19 @@ private:
     /// (werror set, stream aborted).
     long send_some(const char* p, std::size_t n) noexcept;
     void fail_write(int err) noexcept;
+    void fail_write(std::exception_ptr e) noexcept;
     void wake_drainers() noexcept;
     void arm_close_timer() noexcept;
+    /// Parks until the send buffer is empty; throws the write error, if any.
+    void wait_flushed(const char* what);
+    // TLS transport (stream_tls.cpp)
+    void tls_read_some();  // arm_read() over TLS
+    void tls_read_failed(const boost::system::error_code& ec) noexcept;
+    void tls_flush() noexcept;
+    void on_tls_written(const boost::system::error_code& ec, std::size_t n) noexcept;
+    void tls_begin_close() noexcept;
+    void tls_abort() noexcept;
+    std::string describe_peer() const;
 
     std::unique_ptr<boost::asio::generic::stream_protocol::socket> sock_;  // sockets
     std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;          // pipes
@@ -143,6 +180,7 @@ private:
     bool warmed_ = false;
     List drainers_;
     List closers_;
+    std::unique_ptr<TlsState> tls_;  // set by start_tls(): the TLS transport
     Handle close_timer_;
 };
 

@@ -24,7 +24,7 @@ void StreamWriter::drain() { core().drain(); }
 void StreamWriter::write_eof() { core().write_eof(); }
 bool StreamWriter::can_write_eof() const {
     detail::StreamCore& c = core();
-    return !c.closing && !c.closed && !c.eof_requested;
+    return !c.closing && !c.closed && !c.eof_requested && !c.is_tls();
 }
 void StreamWriter::close() { core().close(); }
 void StreamWriter::abort() { core().abort_with_reset(); }
@@ -49,6 +49,15 @@ SocketAddress StreamWriter::peer_address() const {
     if (c.closed || c.kind != detail::StreamCore::Kind::socket) return SocketAddress();
     return detail::socket_address_of(c.fd, true);
 }
+
+void StreamWriter::start_tls(const SslContext& context, std::string server_hostname) {
+    detail::StreamCore& c = core();
+    // The handle keeps the core alive while the handshake waits.
+    std::shared_ptr<detail::StreamHandle> keep = h_;
+    c.start_tls(context, server_hostname);
+}
+
+TlsInfo StreamWriter::tls_info() const { return core().tls_info(); }
 
 SocketAddress StreamWriter::local_address() const {
     detail::StreamCore& c = core();

@@ -1,4 +1,5 @@
-// Built against an installed asyncfiber: must compile, link and print 42.
+// Built against an installed asyncfiber: must compile, link (OpenSSL too, through the package
+// config or the pkg-config file) and print 42.
 #include <asyncfiber/asyncfiber.hpp>
 
 #include <chrono>
@@ -14,6 +15,9 @@ int main() {
         });
         return af::await(t) * 2;
     });
+    // TLS pulls OpenSSL in.
+    af::SslContext tls = af::SslContext::client();
+    if (!tls.verify_peer() || !tls.check_hostname()) return 1;
     std::printf("%d\n", v);
     return v == 42 ? 0 : 1;
 }

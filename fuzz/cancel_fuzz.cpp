@@ -1,6 +1,6 @@
 // libFuzzer target: "nothing lost" under cancellation. The input is a program of task
 // scripts (fuzz/cancel_program.hpp) over one of every primitive and composition: Queue,
-// PriorityQueue and LifoQueue (put, get, the _nowait forms, join), Lock, Semaphore,
+// PriorityQueue and LifoQueue (put, get, the _nowait forms, join, shutdown), Lock, Semaphore,
 // BoundedSemaphore, Condition, Event, Barrier, to_thread, a loopback TCP stream (write +
 // drain, read / readexactly / readline), af::debug::FedStream, Asio operations through
 // af::use_await (a steady_timer, async_read_some on a socket pair), gather, as_completed,
@@ -11,7 +11,8 @@
 // where their durations put them. fuzz/cancel_world.hpp interprets it.
 //
 // Invariants, checked after every run (and, where they can be, at every step):
-// - Items: every item put is got exactly once or is still queued at the end; each queue
+// - Items: every item put is got exactly once or is still queued at the end (or dropped by
+//   shutdown(immediate=true)); each queue
 //   gives items back in its order (FIFO, smallest first, LIFO); an item got (or made by a
 //   to_thread function) reaches the code that asked for it exactly once, or is still
 //   retrievable as the value of a task at the end (wait_for / timeout / shield / gather /

@@ -20,7 +20,7 @@ namespace cancel_fuzz {
 /// (which must then give items back in its own order: FIFO, LIFO or smallest first), is
 /// produced (popped from its queue, or made by a pool function), and must then be delivered
 /// exactly once: returned to the code that asked for it, or, at the end, found as the value
-/// of a task that still holds it.
+/// of a task that still holds it. Only shutdown(immediate=true) may drop queued items.
 class ItemLedger {
 public:
     enum class Order { fifo, lifo, smallest };
@@ -73,17 +73,26 @@ public:
         it->second = State::delivered;
     }
 
-    std::size_t queued(std::size_t q) const { return queues_.at(q).items.size(); }
+    /// Queue q was shut down immediately: the items in it are dropped, as documented.
+    /// Returns how many.
+    std::size_t dropped_all(std::size_t q) {
+        Model& m = queues_.at(q);
+        std::size_t n = m.items.size();
+        for (int item : m.items) state_[item] = State::dropped;
+        m.items.clear();
+        return n;
+    }
 
     /// At the end, once the queues are drained and every task's value collected: nothing was
     /// produced and then lost.
     void check_nothing_lost() const {
         for (const Model& m : queues_) FUZZ_CHECK(m.items.empty());
-        for (const auto& s : state_) FUZZ_CHECK(s.second == State::fresh || s.second == State::delivered);
+        for (const auto& s : state_)
+            FUZZ_CHECK(s.second == State::fresh || s.second == State::delivered || s.second == State::dropped);
     }
 
 private:
-    enum class State { fresh, queued, produced, delivered };
+    enum class State { fresh, queued, produced, delivered, dropped };
     struct Model {
         Order order;
         std::deque<int> items;

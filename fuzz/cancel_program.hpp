@@ -6,8 +6,10 @@
 //   byte 0         the world: semaphore units 1..3, barrier parties 2..4, queue size 1..3,
 //                  pool threads 1..4 (see decode())
 //   then 3 bytes per operation:
-//     kind         byte % (kinds + 1); the value `kinds` ends the current script and starts
-//                  the next one (at most kMaxScripts)
+//     kind         0xF0..0xFF ends the current script and starts the next one (at most
+//                  kMaxScripts); any other byte is the kind byte % kinds. New kinds go at the
+//                  end, so that inputs written by encode() (kind bytes below `kinds`, 0xFF
+//                  between scripts) keep their meaning.
 //     via | dur    low 3 bits: how a blocking operation is called (Via); high 5 bits: a
 //                  duration index, duration_of(dur) = dur * dur * 2 microseconds (0 .. 1.9 ms)
 //     arg          which queue / event / task, how many bytes, hold times, variants
@@ -61,10 +63,13 @@ enum class Kind : std::uint8_t {
     as_completed_gets,  // as_completed over such tasks (with a duplicate, with a break)
     wait_gets,          // af::wait over such tasks (first_completed / all_completed, timeout)
     task_group,         // TaskGroup of such tasks (one failing, or destroyed unjoined)
+    queue_shutdown,     // queue.shutdown(); arg bit 7: shutdown(immediate=true)
     kinds               // not an operation: the number of kinds (and the script separator)
 };
 
 constexpr int kKinds = static_cast<int>(Kind::kinds);
+constexpr std::uint8_t kSeparator = 0xF0;  // this kind byte or above: the next script
+static_assert(kKinds < kSeparator, "kind bytes below the separator");
 
 /// How a blocking operation is called: its body directly, or through a composition whose
 /// deadline or cancellation may land at any of the body's suspension points.
@@ -130,8 +135,7 @@ inline Program decode(const std::uint8_t* data, std::size_t size) {
     p.scripts.emplace_back();
     while (pos < size) {
         std::uint8_t k = next(), v = next(), a = next();
-        int kind = k % (kKinds + 1);
-        if (kind == kKinds) {
+        if (k >= kSeparator) {
             if (p.scripts.size() == kMaxScripts) break;
             p.scripts.emplace_back();
             p.scripts.back().resilient = (v & 1) != 0;
@@ -139,17 +143,31 @@ inline Program decode(const std::uint8_t* data, std::size_t size) {
         }
         Script& s = p.scripts.back();
         if (s.ops.size() == kMaxOps) continue;
-        s.ops.push_back(Op{static_cast<Kind>(kind), static_cast<Via>(v % 8),
+        s.ops.push_back(Op{static_cast<Kind>(k % kKinds), static_cast<Via>(v % 8),
                            static_cast<std::uint8_t>(v / 8), a});
     }
     return p;
 }
 
-/// The inverse of decode(), for seeds and hand-written schedules.
-inline void encode_op(std::vector<std::uint8_t>& out, const Op& op) {
-    out.push_back(static_cast<std::uint8_t>(op.kind));
-    out.push_back(static_cast<std::uint8_t>(static_cast<int>(op.via) | (op.dur % 32) << 3));
-    out.push_back(op.arg);
+/// The canonical input of a program: what decode() makes of it again, also once new kinds
+/// have been added (for seeds and saved schedules).
+inline std::vector<std::uint8_t> encode(const Program& p) {
+    std::vector<std::uint8_t> out;
+    out.push_back(static_cast<std::uint8_t>((p.sem_units - 1) + 3 * (p.barrier_parties - 2) +
+                                            9 * (p.queue_size - 1) + 27 * (p.pool_threads - 1)));
+    for (std::size_t i = 0; i < p.scripts.size(); ++i) {
+        if (i > 0) {
+            out.push_back(0xFF);
+            out.push_back(p.scripts[i].resilient ? 1 : 0);
+            out.push_back(0);
+        }
+        for (const Op& op : p.scripts[i].ops) {
+            out.push_back(static_cast<std::uint8_t>(op.kind));
+            out.push_back(static_cast<std::uint8_t>(static_cast<int>(op.via) | (op.dur % 32) << 3));
+            out.push_back(op.arg);
+        }
+    }
+    return out;
 }
 
 inline const char* name_of(Kind k) {
@@ -159,7 +177,7 @@ inline const char* name_of(Kind k) {
         "bounded_semaphore", "cond_wait", "cond_notify", "event_wait", "event_set",
         "event_clear", "barrier_wait", "barrier_reset", "to_thread", "stream_write",
         "stream_read", "fed_feed", "fed_read", "asio_timer", "asio_write", "asio_read",
-        "gather_gets", "as_completed_gets", "wait_gets", "task_group"};
+        "gather_gets", "as_completed_gets", "wait_gets", "task_group", "queue_shutdown"};
     static_assert(sizeof(names) / sizeof(names[0]) == kKinds, "a name for every kind");
     return names[static_cast<int>(k)];
 }

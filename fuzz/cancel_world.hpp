@@ -101,8 +101,10 @@ public:
     virtual int get_nowait() = 0;
     virtual void task_done() = 0;
     virtual void join() = 0;
+    virtual void shutdown(bool immediate) = 0;
     virtual bool empty() const = 0;
     virtual bool full() const = 0;
+    virtual bool is_shutdown() const = 0;
 };
 
 template <class Q>
@@ -115,8 +117,10 @@ public:
     int get_nowait() override { return q_.get_nowait(); }
     void task_done() override { q_.task_done(); }
     void join() override { q_.join(); }
+    void shutdown(bool immediate) override { q_.shutdown(immediate); }
     bool empty() const override { return q_.empty(); }
     bool full() const override { return q_.full(); }
+    bool is_shutdown() const override { return q_.is_shutdown(); }
 
 private:
     Q q_;
@@ -350,7 +354,9 @@ private:
                 items_.put(q, item);
                 ++unfinished_[q];
             } catch (const af::QueueFull&) {
-                FUZZ_CHECK(was_full);
+                FUZZ_CHECK(was_full && !queues_[q]->is_shutdown());
+            } catch (const af::QueueShutDown&) {
+                FUZZ_CHECK(queues_[q]->is_shutdown());
             }
             break;
         }
@@ -365,8 +371,18 @@ private:
                 queues_[q]->task_done();
                 --unfinished_[q];
             } catch (const af::QueueEmpty&) {
-                FUZZ_CHECK(was_empty);
+                FUZZ_CHECK(was_empty && !queues_[q]->is_shutdown());
+            } catch (const af::QueueShutDown&) {
+                FUZZ_CHECK(was_empty && queues_[q]->is_shutdown());
             }
+            break;
+        }
+        case Kind::queue_shutdown: {
+            std::size_t q = op.arg % 3;
+            const bool immediate = (op.arg & 0x80) != 0;
+            if (immediate) unfinished_[q] -= static_cast<long>(items_.dropped_all(q));
+            queues_[q]->shutdown(immediate);
+            if (immediate) FUZZ_CHECK(queues_[q]->empty());
             break;
         }
         case Kind::event_set: set_event(op.arg % 2); break;
@@ -567,9 +583,12 @@ private:
 
     int put_body(std::size_t q) {
         int item = items_.fresh();
-        {
-            Waiting w(*this, "Queue::put", [this, q] { return !queues_[q]->full(); });
+        try {
+            Waiting w(*this, "Queue::put", [this, q] { return !queues_[q]->full() || queues_[q]->is_shutdown(); });
             queues_[q]->put(item);
+        } catch (const af::QueueShutDown&) {
+            FUZZ_CHECK(queues_[q]->is_shutdown());
+            return -1;
         }
         items_.put(q, item);
         ++unfinished_[q];
@@ -578,9 +597,12 @@ private:
 
     int get_body(std::size_t q) {
         int item;
-        {
-            Waiting w(*this, "Queue::get", [this, q] { return !queues_[q]->empty(); });
+        try {
+            Waiting w(*this, "Queue::get", [this, q] { return !queues_[q]->empty() || queues_[q]->is_shutdown(); });
             item = queues_[q]->get();
+        } catch (const af::QueueShutDown&) {
+            FUZZ_CHECK(queues_[q]->is_shutdown() && queues_[q]->empty());
+            return -1;
         }
         items_.popped(q, item);
         queues_[q]->task_done();

@@ -459,14 +459,7 @@ private:
             try {
                 return af::timeout(d, [&] {
                     outer.starter()();
-                    const Us inner_d = nested_inner_duration(op.arg);
-                    Deadline inner(*this, inner_d);
-                    try {
-                        return af::timeout(inner_d, body_fn(op, inner.starter()));
-                    } catch (const af::TimeoutError&) {
-                        inner.check_passed();
-                        return -1;
-                    }
+                    return timed(op, nested_inner_duration(op.arg));  // its own expiry only
                 });
             } catch (const af::TimeoutError&) {
                 outer.check_passed();
@@ -610,16 +603,23 @@ private:
         return item;
     }
 
-    int lock_body(const Op& op) {
-        long ticket = lock_turns_.enter();
+    /// One first-come, first-served attempt to acquire (see Turnstile): the ticket is taken
+    /// before `acquire()` and given back if it ends without the resource.
+    template <class Acquire>
+    void acquire_in_turn(Turnstile& turns, const char* what, std::function<bool()> ready, Acquire acquire) {
+        long ticket = turns.enter();
         try {
-            Waiting w(*this, "Lock::lock", [this] { return !lock_.locked(); });
-            lock_.lock();
+            Waiting w(*this, what, std::move(ready));
+            acquire();
         } catch (...) {
-            lock_turns_.left(ticket);
+            turns.left(ticket);
             throw;
         }
-        lock_turns_.acquired(ticket);
+        turns.acquired(ticket);
+    }
+
+    int lock_body(const Op& op) {
+        acquire_in_turn(lock_turns_, "Lock::lock", [this] { return !lock_.locked(); }, [this] { lock_.lock(); });
         struct Held {
             World& w;
             long token;
@@ -633,22 +633,14 @@ private:
                 w.lock_holder_ = 0;
                 w.lock_.unlock();
             }
-        } held(*this, ticket);
+        } held(*this, ++lock_holds_);
         hold(op);
         return -1;
     }
 
     template <class Sem>
     int semaphore_body(const Op& op, Sem& sem, Turnstile& turns, int& holders, const char* what) {
-        long ticket = turns.enter();
-        try {
-            Waiting w(*this, what, [&sem] { return sem.value() > 0; });
-            sem.acquire();
-        } catch (...) {
-            turns.left(ticket);
-            throw;
-        }
-        turns.acquired(ticket);
+        acquire_in_turn(turns, what, [&sem] { return sem.value() > 0; }, [&sem] { sem.acquire(); });
         struct Held {
             Sem& sem;
             int& holders;
@@ -1159,7 +1151,8 @@ private:
     std::unique_ptr<AnyQueue> queues_[3];
     long unfinished_[3] = {0, 0, 0};  // put and not task_done (what join() waits for)
     af::Lock lock_;
-    long lock_holder_ = 0;
+    long lock_holder_ = 0;  // which hold (lock_holds_ numbers them) has the lock
+    long lock_holds_ = 0;
     Turnstile lock_turns_;
     af::Semaphore sem_;
     af::BoundedSemaphore bsem_;

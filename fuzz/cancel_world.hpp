@@ -604,22 +604,35 @@ private:
     }
 
     /// One first-come, first-served attempt to acquire (see Turnstile): the ticket is taken
-    /// before `acquire()` and given back if it ends without the resource.
+    /// before `acquire()` and given back if it ends without the resource (it threw, or, for a
+    /// try_ form, returned false).
     template <class Acquire>
-    void acquire_in_turn(Turnstile& turns, const char* what, std::function<bool()> ready, Acquire acquire) {
+    bool acquire_in_turn(Turnstile& turns, const char* what, std::function<bool()> ready, Acquire acquire) {
         long ticket = turns.enter();
+        bool got;
         try {
             Waiting w(*this, what, std::move(ready));
-            acquire();
+            got = acquire();
         } catch (...) {
             turns.left(ticket);
             throw;
         }
-        turns.acquired(ticket);
+        if (got)
+            turns.acquired(ticket);
+        else
+            turns.left(ticket);
+        return got;
     }
 
+    /// arg bit 7: try_lock() (never waits) instead of lock().
     int lock_body(const Op& op) {
-        acquire_in_turn(lock_turns_, "Lock::lock", [this] { return !lock_.locked(); }, [this] { lock_.lock(); });
+        const bool try_only = (op.arg & 0x80) != 0;
+        if (!acquire_in_turn(lock_turns_, "Lock::lock", [this] { return !lock_.locked(); }, [this, try_only] {
+                if (try_only) return lock_.try_lock();
+                lock_.lock();
+                return true;
+            }))
+            return -1;
         struct Held {
             World& w;
             long token;
@@ -639,8 +652,15 @@ private:
     }
 
     template <class Sem>
+    /// arg bit 7: try_acquire() (never waits) instead of acquire().
     int semaphore_body(const Op& op, Sem& sem, Turnstile& turns, int& holders, const char* what) {
-        acquire_in_turn(turns, what, [&sem] { return sem.value() > 0; }, [&sem] { sem.acquire(); });
+        const bool try_only = (op.arg & 0x80) != 0;
+        if (!acquire_in_turn(turns, what, [&sem] { return sem.value() > 0; }, [&sem, try_only] {
+                if (try_only) return sem.try_acquire();
+                sem.acquire();
+                return true;
+            }))
+            return -1;
         struct Held {
             Sem& sem;
             int& holders;

@@ -746,7 +746,13 @@ private:
                    static_cast<int>(barrier_.n_waiting()) != in_barrier_;
         });
         try {
-            FUZZ_CHECK(barrier_.wait() < static_cast<std::size_t>(program_.barrier_parties));
+            const std::size_t index = barrier_.wait();
+            FUZZ_CHECK(index < static_cast<std::size_t>(program_.barrier_parties));
+            // The task that completes a round (the last index) returns first, without
+            // waiting; the others of its round follow before anyone of the next round: no
+            // index twice in a round.
+            if (index + 1 == static_cast<std::size_t>(program_.barrier_parties)) round_indices_.clear();
+            FUZZ_CHECK(round_indices_.insert(index).second);
         } catch (const af::BrokenBarrierError&) {
         }
         return -1;
@@ -967,16 +973,27 @@ private:
                 if (values_[i].task.done() && !yielded.count(values_[i].task.id())) return true;
             return false;
         });
-        auto ac = af::as_completed(ts);
-        for (int pass = 0; pass < (break_once ? 2 : 1); ++pass) {
-            for (auto it = ac.begin(); it != ac.end(); ++it) {
-                waiting = true;
-                af::Task<int> t = *it;
-                waiting = false;
-                FUZZ_CHECK(yielded.insert(t.id()).second);  // each task once
-                take_yielded(index_of(t));
-                if (break_once && pass == 0) break;  // and resume: the next loop goes on
+        // arg bit 4: with a timeout (TimeoutError past it; the tasks go on, their values
+        // stay in them).
+        std::unique_ptr<Deadline> dl;
+        if (op.arg & 16) dl.reset(new Deadline(*this, duration_of(op.dur)));
+        auto ac = dl ? af::as_completed(ts, duration_of(op.dur)) : af::as_completed(ts);
+        if (dl) dl->starter()();
+        try {
+            for (int pass = 0; pass < (break_once ? 2 : 1); ++pass) {
+                for (auto it = ac.begin(); it != ac.end(); ++it) {
+                    waiting = true;
+                    af::Task<int> t = *it;
+                    waiting = false;
+                    FUZZ_CHECK(yielded.insert(t.id()).second);  // each task once
+                    take_yielded(index_of(t));
+                    if (break_once && pass == 0) break;  // and resume: the next loop goes on
+                }
             }
+        } catch (const af::TimeoutError&) {
+            FUZZ_CHECK(dl);
+            dl->check_passed();
+            return -1;
         }
         FUZZ_CHECK(yielded.size() == distinct);
         return -1;
@@ -1185,6 +1202,7 @@ private:
     long event_gen_[2] = {0, 0};  // how often each event went from clear to set
     af::Barrier barrier_;
     int in_barrier_ = 0;
+    std::set<std::size_t> round_indices_;  // indices returned in the barrier's latest round
 
     std::vector<std::shared_ptr<ThreadCall>> thread_calls_;
     std::atomic<int> threads_in_flight_{0};

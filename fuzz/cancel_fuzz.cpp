@@ -4,7 +4,8 @@
 // BoundedSemaphore, Condition, Event, Barrier, to_thread, a loopback TCP stream (write +
 // drain, read / readexactly / readline), af::debug::FedStream, Asio operations through
 // af::use_await (a steady_timer, async_read_some on a socket pair), gather, as_completed,
-// wait and TaskGroup over tasks that get items. Each blocking operation runs directly or
+// wait and TaskGroup over tasks that get items (as_completed also with a duplicate, resumed
+// after a break, with a timeout; TaskGroup with a failing member, or destroyed unjoined). Each blocking operation runs directly or
 // through timeout(d), timeout(0), wait_for(fn, d), wait_for(task, d), shield, an awaited
 // task or two nested timeouts; tasks cancel each other (directly, from a loop callback, or
 // the tasks that carry values) at the instants the program chooses, and deadlines fall
@@ -20,7 +21,8 @@
 // - Units and ownership: the Lock never has two holders, a semaphore never more holders
 //   than units, the Condition's lock is held whenever wait() returns or throws; all are free
 //   and back to their initial counts at the end; Lock and semaphores serve waiters first
-//   come, first served (a waiter passed over by a later one must end without the resource).
+//   come, first served, try_ forms included (a waiter passed over by a later one must end
+//   without the resource); a Barrier gives no index twice in a round.
 // - No stranded waiter: once nothing moves, no task waits for what is already there (an
 //   item, room, a free lock or unit, a Condition token, an event set since it began to wait,
 //   a full barrier, a done task for gather / as_completed / wait / TaskGroup::join, a

@@ -726,7 +726,10 @@ private:
             cond_.notify_all();
         else
             cond_.notify(1);
-        if (op.arg & 2) af::sleep(Us(0));  // still holding the lock
+        // arg bit 1: hold the lock for 1..4 yields more, while the notified waiters queue up
+        // for it (where a cancellation then lands in their re-acquiring).
+        if (op.arg & 2)
+            for (int k = 1 + (op.arg >> 2) % 4; k > 0; --k) af::sleep(Us(0));
         return -1;
     }
 

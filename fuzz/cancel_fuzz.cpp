@@ -22,7 +22,7 @@
 //   than units, the Condition's lock is held whenever wait() returns or throws; all are free
 //   and back to their initial counts at the end; Lock and semaphores serve waiters first
 //   come, first served, try_ forms included (a waiter passed over by a later one must end
-//   without the resource); a Barrier gives no index twice in a round.
+//   without the resource).
 // - No stranded waiter: once nothing moves, no task waits for what is already there (an
 //   item, room, a free lock or unit, a Condition token, an event set since it began to wait,
 //   a full barrier, a done task for gather / as_completed / wait / TaskGroup::join, a

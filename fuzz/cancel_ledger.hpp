@@ -87,8 +87,11 @@ public:
     /// produced and then lost.
     void check_nothing_lost() const {
         for (const Model& m : queues_) FUZZ_CHECK(m.items.empty());
-        for (const auto& s : state_)
+        for (const auto& s : state_) {
+            if (s.second == State::produced)
+                std::fprintf(stderr, "item %d lost: got (or made) and never delivered nor retrievable\n", s.first);
             FUZZ_CHECK(s.second == State::fresh || s.second == State::delivered || s.second == State::dropped);
+        }
     }
 
 private:
@@ -116,7 +119,10 @@ public:
     void acquired(long ticket) {
         auto it = passed_over_.find(ticket);
         FUZZ_CHECK(it != passed_over_.end());
-        FUZZ_CHECK(!it->second || !checked_);  // not served after a later one
+        if (it->second && checked_)
+            std::fprintf(stderr, "first come, first served: attempt %ld got the resource after a later "
+                         "attempt had got it first\n", ticket);
+        FUZZ_CHECK(!it->second || !checked_);
         for (auto o = passed_over_.begin(); o != it; ++o) o->second = true;
         passed_over_.erase(it);
     }

@@ -1,15 +1,16 @@
-// libFuzzer target: "nothing lost" under cancellation. The input is a program of task
-// scripts (fuzz/cancel_program.hpp) over one of every primitive and composition: Queue,
-// PriorityQueue and LifoQueue (put, get, the _nowait forms, join, shutdown), Lock, Semaphore,
+// libFuzzer target: "nothing lost" under cancellation. The input is a program of task scripts
+// (fuzz/cancel_program.hpp) over one of every primitive and composition: Queue, PriorityQueue
+// and LifoQueue (put, get, the _nowait forms, join, shutdown), Lock, Semaphore,
 // BoundedSemaphore, Condition, Event, Barrier, to_thread, a loopback TCP stream (write +
-// drain, read / readexactly / readline), af::debug::FedStream, Asio operations through
-// af::use_await (a steady_timer, async_read_some on a socket pair), gather, as_completed,
-// wait and TaskGroup over tasks that get items (as_completed also with a duplicate, resumed
-// after a break, with a timeout; TaskGroup with a failing member, or destroyed unjoined). Each blocking operation runs directly or
-// through timeout(d), timeout(0), wait_for(fn, d), wait_for(task, d), shield, an awaited
-// task or two nested timeouts; tasks cancel each other (directly, from a loop callback, or
-// the tasks that carry values) at the instants the program chooses, and deadlines fall
-// where their durations put them. fuzz/cancel_world.hpp interprets it.
+// drain, read / readexactly / readline / readuntil), af::debug::FedStream, Asio operations
+// through af::use_await (a steady_timer, async_read_some on a socket pair), gather,
+// as_completed, wait and TaskGroup over tasks that get items (as_completed also with a
+// duplicate, resumed after a break, with a timeout; TaskGroup with a failing member, or
+// destroyed unjoined). Each blocking operation runs directly or through timeout(d),
+// timeout(0), wait_for(fn, d), wait_for(task, d), shield, an awaited task or two nested
+// timeouts; tasks cancel each other (directly, from a loop callback, or the tasks that carry
+// values) at the instants the program chooses, and deadlines fall where their durations put
+// them. fuzz/cancel_world.hpp interprets it.
 //
 // Invariants, checked after every run (and, where they can be, at every step):
 // - Items: every item put is got exactly once or is still queued at the end (or dropped by

@@ -7,8 +7,8 @@
 #include "fuzz_check.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <string>
@@ -89,8 +89,11 @@ public:
         for (const Model& m : queues_) FUZZ_CHECK(m.items.empty());
         for (const auto& s : state_) {
             if (s.second == State::produced)
-                std::fprintf(stderr, "item %d lost: got (or made) and never delivered nor retrievable\n", s.first);
-            FUZZ_CHECK(s.second == State::fresh || s.second == State::delivered || s.second == State::dropped);
+                std::fprintf(stderr,
+                             "item %d lost: got (or made) and never delivered nor retrievable\n",
+                             s.first);
+            FUZZ_CHECK(s.second == State::fresh || s.second == State::delivered ||
+                       s.second == State::dropped);
         }
     }
 
@@ -120,8 +123,10 @@ public:
         auto it = passed_over_.find(ticket);
         FUZZ_CHECK(it != passed_over_.end());
         if (it->second && checked_)
-            std::fprintf(stderr, "first come, first served: attempt %ld got the resource after a later "
-                         "attempt had got it first\n", ticket);
+            std::fprintf(stderr,
+                         "first come, first served: attempt %ld got the resource after a later "
+                         "attempt had got it first\n",
+                         ticket);
         FUZZ_CHECK(!it->second || !checked_);
         for (auto o = passed_over_.begin(); o != it; ++o) o->second = true;
         passed_over_.erase(it);
@@ -211,9 +216,10 @@ public:
             while (next_read < cancelled_.size() && cancelled_[next_read].sent_then > p)
                 room += cancelled_[next_read++].max;
             if (room == 0)
-                std::fprintf(stderr, "asio bytes: byte %zu lost, taken by no cancelled read (%zu bytes "
-                             "sent, %zu missing, %zu reads cancelled)\n", p, sent_, missing.size(),
-                             cancelled_.size());
+                std::fprintf(stderr,
+                             "asio bytes: byte %zu lost, taken by no cancelled read (%zu bytes "
+                             "sent, %zu missing, %zu reads cancelled)\n",
+                             p, sent_, missing.size(), cancelled_.size());
             FUZZ_CHECK(room > 0);
             --room;
         }

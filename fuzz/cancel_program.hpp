@@ -53,9 +53,9 @@ enum class Kind : std::uint8_t {
     barrier_reset,      // reset() or, odd arg, abort()
     to_thread,          // a function on the pool that makes a value (and writes into the frame)
     stream_write,       // loopback TCP: write arg-sized bytes, drain()
-    stream_read,        // loopback TCP: read(n) / readexactly(n) / readline()
+    stream_read,        // loopback TCP: read(n) / readexactly(n) / readline() / readuntil()
     fed_feed,           // af::debug::FedStream: feed_data
-    fed_read,           // FedStream: read(n) / readexactly(n) / readline()
+    fed_read,           // FedStream: the same reads
     asio_timer,         // boost::asio::steady_timer::async_wait(af::use_await)
     asio_write,         // a Unix socket pair through Asio: write some bytes (not a wait)
     asio_read,          // async_read_some(af::use_await[.cancels(socket)])
@@ -183,9 +183,9 @@ inline const char* name_of(Kind k) {
 }
 
 inline const char* name_of(Via v) {
-    static const char* const names[] = {"direct",        "timeout",     "timeout(0)",
-                                        "wait_for(fn)",  "wait_for(task)", "shield",
-                                        "await(task)",   "nested timeouts"};
+    static const char* const names[] = {"direct",       "timeout",        "timeout(0)",
+                                        "wait_for(fn)", "wait_for(task)", "shield",
+                                        "await(task)",  "nested timeouts"};
     return names[static_cast<int>(v)];
 }
 

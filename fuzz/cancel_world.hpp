@@ -407,8 +407,7 @@ private:
             asio_bytes_.sent(chunk);
             break;
         }
-        default:
-            deliver(call(op));  // the blocking operations, through op.via
+        default: deliver(call(op));  // the blocking operations, through op.via
         }
     }
 
@@ -545,7 +544,8 @@ private:
             return -1;
         }
         case Kind::lock: return lock_body(op);
-        case Kind::semaphore: return semaphore_body(op, sem_, sem_turns_, sem_holders_, "Semaphore");
+        case Kind::semaphore:
+            return semaphore_body(op, sem_, sem_turns_, sem_holders_, "Semaphore");
         case Kind::bounded_semaphore:
             return semaphore_body(op, bsem_, bsem_turns_, bsem_holders_, "BoundedSemaphore");
         case Kind::cond_wait: return cond_wait_body();
@@ -577,7 +577,8 @@ private:
     int put_body(std::size_t q) {
         int item = items_.fresh();
         try {
-            Waiting w(*this, "Queue::put", [this, q] { return !queues_[q]->full() || queues_[q]->is_shutdown(); });
+            Waiting w(*this, "Queue::put",
+                      [this, q] { return !queues_[q]->full() || queues_[q]->is_shutdown(); });
             queues_[q]->put(item);
         } catch (const af::QueueShutDown&) {
             FUZZ_CHECK(queues_[q]->is_shutdown());
@@ -591,7 +592,8 @@ private:
     int get_body(std::size_t q) {
         int item;
         try {
-            Waiting w(*this, "Queue::get", [this, q] { return !queues_[q]->empty() || queues_[q]->is_shutdown(); });
+            Waiting w(*this, "Queue::get",
+                      [this, q] { return !queues_[q]->empty() || queues_[q]->is_shutdown(); });
             item = queues_[q]->get();
         } catch (const af::QueueShutDown&) {
             FUZZ_CHECK(queues_[q]->is_shutdown() && queues_[q]->empty());
@@ -607,7 +609,8 @@ private:
     /// before `acquire()` and given back if it ends without the resource (it threw, or, for a
     /// try_ form, returned false).
     template <class Acquire>
-    bool acquire_in_turn(Turnstile& turns, const char* what, std::function<bool()> ready, Acquire acquire) {
+    bool acquire_in_turn(Turnstile& turns, const char* what, std::function<bool()> ready,
+                         Acquire acquire) {
         long ticket = turns.enter();
         bool got;
         try {
@@ -627,11 +630,13 @@ private:
     /// arg bit 7: try_lock() (never waits) instead of lock().
     int lock_body(const Op& op) {
         const bool try_only = (op.arg & 0x80) != 0;
-        if (!acquire_in_turn(lock_turns_, "Lock::lock", [this] { return !lock_.locked(); }, [this, try_only] {
-                if (try_only) return lock_.try_lock();
-                lock_.lock();
-                return true;
-            }))
+        if (!acquire_in_turn(
+                lock_turns_, "Lock::lock", [this] { return !lock_.locked(); },
+                [this, try_only] {
+                    if (try_only) return lock_.try_lock();
+                    lock_.lock();
+                    return true;
+                }))
             return -1;
         struct Held {
             World& w;
@@ -655,11 +660,13 @@ private:
     /// arg bit 7: try_acquire() (never waits) instead of acquire().
     int semaphore_body(const Op& op, Sem& sem, Turnstile& turns, int& holders, const char* what) {
         const bool try_only = (op.arg & 0x80) != 0;
-        if (!acquire_in_turn(turns, what, [&sem] { return sem.value() > 0; }, [&sem, try_only] {
-                if (try_only) return sem.try_acquire();
-                sem.acquire();
-                return true;
-            }))
+        if (!acquire_in_turn(
+                turns, what, [&sem] { return sem.value() > 0; },
+                [&sem, try_only] {
+                    if (try_only) return sem.try_acquire();
+                    sem.acquire();
+                    return true;
+                }))
             return -1;
         struct Held {
             Sem& sem;
@@ -706,7 +713,8 @@ private:
         while (tokens_ == 0) {
             --cond_holders_;
             try {
-                Waiting w(*this, "Condition::wait", [this] { return tokens_ > 0 && !avoid_.condition_relock; });
+                Waiting w(*this, "Condition::wait",
+                          [this] { return tokens_ > 0 && !avoid_.condition_relock; });
                 cond_.wait();
             } catch (...) {
                 cond_lock_taken();
@@ -774,7 +782,9 @@ private:
             if (!call->state.compare_exchange_strong(expected, ThreadCall::running)) {
                 // Its task was cancelled while the call was queued, and left: it must not run.
                 if (!tolerate_late_run)
-                    std::fprintf(stderr, "to_thread: a function runs after its call was cancelled and left\n");
+                    std::fprintf(
+                        stderr,
+                        "to_thread: a function runs after its call was cancelled and left\n");
                 FUZZ_CHECK(tolerate_late_run);
                 return item;
             }
@@ -800,7 +810,9 @@ private:
             } else if (!avoid_.to_thread_cancel) {  // it ran: the task waited for it
                 const int state = call->state.load();
                 if (state != ThreadCall::finished)
-                    std::fprintf(stderr, "to_thread: the call was cancelled and left while its function runs\n");
+                    std::fprintf(
+                        stderr,
+                        "to_thread: the call was cancelled and left while its function runs\n");
                 FUZZ_CHECK(state == ThreadCall::finished);
             }
             throw;
@@ -838,13 +850,14 @@ private:
         return -1;
     }
 
-    /// read(n), readexactly(n) or readline() on a stream whose bytes are in `bytes`. A second
-    /// task trying to read while one waits gets RuntimeError and takes nothing. `what`: the
-    /// stream's data comes only from this program (FedStream), so a wait for what is already
-    /// buffered is a lost wake-up.
+    /// read(n), readexactly(n), readline() or readuntil() on a stream whose bytes are in
+    /// `bytes`. A second task trying to read while one waits gets RuntimeError and takes
+    /// nothing. `what`: the stream's data comes only from this program (FedStream), so a wait
+    /// for what is already buffered is a lost wake-up.
     int read_body(const Op& op, af::StreamReader r, ByteLedger& bytes, const char* what) {
+        static const char kSep[] = "yz";  // once in every cycle of ByteLedger::next()
         std::size_t n = 1 + (op.arg / 4) % 32;
-        int how = op.arg % 3;
+        int how = op.arg % 4;
         std::string got;
         try {
             std::unique_ptr<Waiting> w;
@@ -853,12 +866,13 @@ private:
                     FUZZ_CHECK(r.buffered() == bytes.unreceived());
                     if (how == 0) return r.buffered() > 0;
                     if (how == 1) return r.buffered() >= n;
-                    return bytes.pending().find('\n') != std::string::npos;
+                    return bytes.pending().find(how == 2 ? "\n" : kSep) != std::string::npos;
                 }));
             switch (how) {
             case 0: got = r.read(static_cast<std::ptrdiff_t>(n)); break;
             case 1: got = r.readexactly(n); break;
-            default: got = r.readline(); break;
+            case 2: got = r.readline(); break;
+            default: got = r.readuntil(kSep); break;
             }
         } catch (const af::RuntimeError&) {
             return -1;  // another task is reading
@@ -897,7 +911,8 @@ private:
         std::size_t n;
         try {
             if (cancels)
-                n = asio_b_->async_read_some(boost::asio::buffer(buf, max), af::use_await.cancels(*asio_b_));
+                n = asio_b_->async_read_some(boost::asio::buffer(buf, max),
+                                             af::use_await.cancels(*asio_b_));
             else
                 n = asio_b_->async_read_some(boost::asio::buffer(buf, max), af::use_await);
         } catch (const af::CancelledError&) {
@@ -990,7 +1005,8 @@ private:
                     waiting = true;
                     af::Task<int> t = *it;
                     waiting = false;
-                    if (yielded.count(t.id())) std::fprintf(stderr, "as_completed yielded a task twice\n");
+                    if (yielded.count(t.id()))
+                        std::fprintf(stderr, "as_completed yielded a task twice\n");
                     FUZZ_CHECK(yielded.insert(t.id()).second);
                     take_yielded(index_of(t));
                     if (break_once && pass == 0) break;  // and resume: the next loop goes on
@@ -1010,7 +1026,8 @@ private:
         if (idx.empty()) return -1;
         std::vector<af::TaskRef> refs;
         for (std::size_t i : idx) refs.push_back(values_[i].task);
-        const af::ReturnWhen when = (op.arg & 4) ? af::ReturnWhen::first_completed : af::ReturnWhen::all_completed;
+        const af::ReturnWhen when =
+            (op.arg & 4) ? af::ReturnWhen::first_completed : af::ReturnWhen::all_completed;
         const bool timed_wait = (op.arg & 8) != 0;
         af::WaitResult r;
         std::unique_ptr<Deadline> dl;
@@ -1020,7 +1037,8 @@ private:
                     if (values_[i].task.done()) return true;
                 return false;
             };
-            Waiting w(*this, "af::wait", when == af::ReturnWhen::first_completed ? any_done : all_done(idx));
+            Waiting w(*this, "af::wait",
+                      when == af::ReturnWhen::first_completed ? any_done : all_done(idx));
             if (timed_wait) {
                 dl.reset(new Deadline(*this, duration_of(op.dur)));
                 if (op.arg & 16) {  // an exact deadline: a wait past it is stranded
@@ -1037,7 +1055,8 @@ private:
         FUZZ_CHECK(r.done.size() + r.pending.size() == refs.size());
         for (const auto& t : r.done) FUZZ_CHECK(t.done());
         for (const auto& t : r.pending) FUZZ_CHECK(!t.done());
-        const bool satisfied = when == af::ReturnWhen::first_completed ? !r.done.empty() : r.pending.empty();
+        const bool satisfied =
+            when == af::ReturnWhen::first_completed ? !r.done.empty() : r.pending.empty();
         if (!satisfied) {
             FUZZ_CHECK(dl);  // only a timed wait may return early, and only past its deadline
             dl->check_passed();

@@ -9,10 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
-#include <dirent.h>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -46,7 +46,8 @@ class CancelReplay : public ::testing::TestWithParam<std::string> {};
 TEST_P(CancelReplay, NothingLost) {
     std::ifstream f(std::string(kCorpus) + "/" + GetParam(), std::ios::binary);
     ASSERT_TRUE(f.is_open()) << GetParam();
-    const std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(f)),
+                                         std::istreambuf_iterator<char>());
     const cancel_fuzz::Avoid avoid = cancel_fuzz::Avoid::from_env();  // unset: all on
     for (int i = 0; i < kReplays; ++i) cancel_fuzz::run_input(data.data(), data.size(), avoid);
 }

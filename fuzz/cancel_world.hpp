@@ -734,10 +734,12 @@ private:
             cond_.notify_all();
         else
             cond_.notify(1);
-        // arg bit 1: hold the lock for 1..4 yields more, while the notified waiters queue up
-        // for it (where a cancellation then lands in their re-acquiring).
-        if (op.arg & 2)
-            for (int k = 1 + (op.arg >> 2) % 4; k > 0; --k) af::sleep(Us(0));
+        // arg bit 1: go on holding the lock (a yield, then hold()) while the notified waiters
+        // queue up for it, where a cancellation or their deadline then lands in re-acquiring.
+        if (op.arg & 2) {
+            af::sleep(Us(0));
+            hold(op);
+        }
         return -1;
     }
 

@@ -35,7 +35,8 @@
 //   for its function (which writes into the caller's frame) or the function never runs.
 // - Streams: every byte written (TCP) or fed (FedStream) is read once, in order, or still
 //   buffered at the end. Asio reads (use_await): bytes in order, never twice, and a gap
-//   only where a read was cancelled after it could have taken those bytes.
+//   only where a read was cancelled after it could have taken those bytes, or where an
+//   operation left running took them and the loss was reported (never a silent loss).
 // - No frame touched after it unwound, no leak (AddressSanitizer + UBSan build), no task,
 //   stack, callable or descriptor left after the run.
 //

@@ -174,7 +174,7 @@ private:
 /// same): every byte's value is its position (at most kMaxBytes are sent), so each received
 /// byte says where it was. Checked: bytes arrive in order, never twice, and every gap was
 /// taken by reads that were cancelled and that could have read it before they learnt of
-/// their cancellation (a gap written later was swallowed by an operation left running).
+/// their cancellation, or by operations left running whose loss was reported.
 class PositionedBytes {
 public:
     static constexpr std::size_t kMaxBytes = 250;

@@ -130,6 +130,9 @@ private:
 struct ThreadCall {
     enum : int { queued, running, finished, dropped };
     std::atomic<int> state{queued};
+    /// The call is in flight (World::threads_in_flight_) until both its task has seen it end
+    /// and its function has returned or is known never to run.
+    std::atomic<int> holds{2};
 };
 
 class World {
@@ -499,8 +502,14 @@ private:
               earliest_(af::Clock::now() + d),
               latest_(std::make_shared<af::Clock::time_point>(af::Clock::time_point::max())),
               waiting_(w, "a scope past its deadline", [this] {
-                  return *latest_ != af::Clock::time_point::max() &&
-                         af::Clock::now() > *latest_ + std::chrono::milliseconds(1);
+                  if (*latest_ == af::Clock::time_point::max()) return false;
+                  const auto late = af::Clock::now() - *latest_;
+                  if (late <= std::chrono::milliseconds(1)) return false;
+                  std::fprintf(stderr, "a deadline of %lld us passed %lld us ago\n",
+                               static_cast<long long>(d_.count()),
+                               static_cast<long long>(
+                                   std::chrono::duration_cast<Us>(late).count()));
+                  return true;
               }) {
             w.note_deadline(earliest_);
         }
@@ -796,8 +805,11 @@ private:
         std::unique_ptr<int> box(new int(-1));
         int& slot = *box;
         ++threads_in_flight_;
+        auto release = [this, call] {
+            if (--call->holds == 0) --threads_in_flight_;
+        };
         const bool tolerate_late_run = avoid_.to_thread_cancel;
-        auto fn = [call, item, spin, tolerate_late_run, this](int* frame_slot) {
+        auto fn = [call, item, spin, tolerate_late_run, release](int* frame_slot) {
             int expected = ThreadCall::queued;
             if (!call->state.compare_exchange_strong(expected, ThreadCall::running)) {
                 // Its task was cancelled while the call was queued, and left: it must not run.
@@ -812,21 +824,23 @@ private:
             while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
             if (frame_slot) *frame_slot = item;
             call->state = ThreadCall::finished;
-            --threads_in_flight_;
+            release();
             return item;
         };
         try {
             int v = avoid_.to_thread_cancel ? af::to_thread([fn] { return fn(nullptr); })
                                             : af::to_thread([fn, &slot] { return fn(&slot); });
+            release();
             FUZZ_CHECK(v == item);
             FUZZ_CHECK(call->state.load() == ThreadCall::finished);
             if (!avoid_.to_thread_cancel) FUZZ_CHECK(slot == item);
             items_.produced(item);
             return item;
         } catch (const af::CancelledError&) {
+            release();
             int expected = ThreadCall::queued;
             if (call->state.compare_exchange_strong(expected, ThreadCall::dropped)) {
-                --threads_in_flight_;  // cancelled while queued (or before): it never runs
+                release();  // cancelled while queued (or before): it never runs
             } else if (!avoid_.to_thread_cancel) {  // it ran: the task waited for it
                 const int state = call->state.load();
                 if (state != ThreadCall::finished)

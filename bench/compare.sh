@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs asyncfiber's workloads and the Python asyncio anchor back to back, in one go, and
 # prints each figure with the ratio (asyncio / asyncfiber for times, the inverse for rates).
+# Workloads with a callback-style Boost.Asio anchor (shared/anchors/asio_*.cpp: the TCP and
+# UDP echoes) run it too, built here with g++ into the build directory, and get a second
+# ratio (ours / Asio's; their goal is >= 1.0).
 #   bench/compare.sh [build-dir] [workload...]      RUNS=n (default 3): runs per figure
-# Each workload runs in its own process, ours then the anchor, alternately RUNS times, and each
-# side's median is printed (the anchors' README quotes medians too): the machines are shared
-# and noisy, and the first process after an idle spell runs slow (about 1.4x here, asyncio's
-# too), so compare ratios of medians, not single figures.
+# Each workload runs in its own process, ours then the anchors, alternately RUNS times, and
+# each side's median is printed (the anchors' README quotes medians too): the machines are
+# shared and noisy, and the first process after an idle spell runs slow (about 1.4x here,
+# asyncio's too), so compare ratios of medians, not single figures.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -14,28 +17,51 @@ ours="$build/bench/asyncfiber_workloads"
 anchor="$here/../../shared/anchors/asyncio_bench.py"
 [ -x "$ours" ] || { echo "build $ours first (cmake --build $build --target asyncfiber_workloads)"; exit 1; }
 [ -f "$anchor" ] || anchor="${ASYNCIO_ANCHOR:?set ASYNCIO_ANCHOR to asyncio_bench.py}"
+anchors_dir=$(dirname "$anchor")
+# The Asio anchor of a workload, if it has one: its source in the anchors' directory.
+asio_source() {
+  case "$1" in
+    echo_msgs_per_s) echo asio_echo.cpp ;;
+    udp_echo_msgs_per_s) echo asio_udp_echo.cpp ;;
+  esac
+}
+# Builds it (once, as the anchors' README says) and prints the program's path; nothing if it
+# cannot be built.
+asio_program() {
+  local src; src=$(asio_source "$1")
+  [ -n "$src" ] && [ -f "$anchors_dir/$src" ] || return 0
+  local exe="$build/bench/anchor_${src%.cpp}"
+  if [ ! -x "$exe" ] || [ "$anchors_dir/$src" -nt "$exe" ]; then
+    g++ -O2 -std=c++14 "$anchors_dir/$src" -pthread -o "$exe" 2>/dev/null || return 0
+  fi
+  echo "$exe"
+}
 workloads=("$@")
 if [ ${#workloads[@]} -eq 0 ]; then
   # The anchors' workloads, then ours only: the same bursts again in one process (stacks
   # resident) and the cost of a fresh page, which bounds the first burst from below.
   workloads=(spawn_ns_per_task sleep50ms_100k_wall_ms yield_ns pingpong_ns_per_roundtrip
-             skynet1M_ms echo_msgs_per_s mem_bytes_per_blocked_task
+             skynet1M_ms echo_msgs_per_s udp_echo_msgs_per_s mem_bytes_per_blocked_task
              sleep50ms_100k_warm_wall_ms skynet1M_warm_ms page_fault_ns)
 fi
 runs=${RUNS:-3}
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
-printf "%-28s %14s %14s %10s\n" workload asyncfiber asyncio ratio
+printf "%-28s %14s %14s %10s %14s %10s\n" workload asyncfiber asyncio ratio "Asio" "vs Asio"
 for w in "${workloads[@]}"; do
-  as=() ps=()
+  as=() ps=() xs=()
+  asio=$(asio_program "$w")
   for ((r = 0; r < runs; r++)); do
     as+=("$("$ours" "$w" 2>/dev/null | awk -v w="$w" '$1==w {print $2}')") || true
     [ -n "${as[-1]}" ] || break
     ps+=("$(python3 "$anchor" "$w" | awk -v w="$w" '$1==w {print $2}')")
+    [ -z "$asio" ] || xs+=("$("$asio" | awk -v w="$w" '$1==w {print $2}')")
   done
   a=$(echo "${as[*]}" | median)
   [ -n "$a" ] || { printf "%-28s %14s\n" "$w" "(not built)"; continue; }
   p=$(echo "${ps[*]}" | median)
-  [ -n "$p" ] || { printf "%-28s %14s %14s %10s\n" "$w" "$a" "(ours only)" "-"; continue; }
+  x=$(echo "${xs[*]}" | median)
+  xcols=$(python3 -c "a,x='$a','$x'; print(f'{x:>14} {float(a)/float(x):>9.2f}x' if x else f'{\"-\":>14} {\"-\":>10}')")
+  [ -n "$p" ] || { printf "%-28s %14s %14s %10s %s\n" "$w" "$a" "(ours only)" "-" "$xcols"; continue; }
   ratio=$(python3 -c "import sys; a,p=float('$a'),float('$p'); print(f'{(a/p if \"per_s\" in \"$w\" else p/a):.1f}x')")
-  printf "%-28s %14s %14s %10s\n" "$w" "$a" "$p" "$ratio"
+  printf "%-28s %14s %14s %10s %s\n" "$w" "$a" "$p" "$ratio" "$xcols"
 done

@@ -71,6 +71,7 @@ std::pair<StreamReader, StreamWriter> open_connection(const std::string& host, u
                                                       std::size_t limit) {
     detail::LoopImpl* L = detail::loop_checked("af::open_connection");
     detail::current_task_checked("af::open_connection");
+    detail::check_stream_limit(limit, "open_connection");
     std::vector<detail::Endpoint> eps = detail::resolve(L, host, port, false);
     int err = 0;
     for (const auto& ep : eps) {
@@ -84,6 +85,7 @@ std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& pa
                                                            std::size_t limit) {
     detail::LoopImpl* L = detail::loop_checked("af::open_unix_connection");
     detail::current_task_checked("af::open_unix_connection");
+    detail::check_stream_limit(limit, "open_unix_connection");
     sockaddr_un un = detail::unix_address(path, "open_unix_connection");
     int err = 0;
     auto core = detail::try_connect(L, reinterpret_cast<sockaddr*>(&un), sizeof un, limit, err);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <stdexcept>
 
 namespace asyncfiber {
 namespace detail {
@@ -223,15 +224,18 @@ bool Loop::is_closed() const noexcept { return impl_->closed; }
 
 Handle Loop::call_soon(std::function<void()> fn) {
     if (impl_->closed) throw RuntimeError("asyncfiber: call_soon on a closed loop");
+    if (!fn) throw std::invalid_argument("asyncfiber: call_soon needs a function");
     return impl_->call_soon(std::move(fn));
 }
 
 Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
     if (impl_->closed) throw RuntimeError("asyncfiber: call_at on a closed loop");
+    if (!fn) throw std::invalid_argument("asyncfiber: call_at needs a function");
     return impl_->call_at(when, std::move(fn));
 }
 
 void Loop::call_soon_threadsafe(std::function<void()> fn) {
+    if (!fn) throw std::invalid_argument("asyncfiber: call_soon_threadsafe needs a function");
     detail::LoopImpl* L = impl_;
     L->io->post([L, fn] {
         try {

@@ -9,11 +9,14 @@
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/process.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -92,6 +95,78 @@ void make_pipe(Fd& r, Fd& w) {
     if (::pipe2(p, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
     r.fd = p[0];
     w.fd = p[1];
+}
+
+// What the child reports through its error pipe when it cannot exec: the step that failed
+// and its errno (one write of 8 bytes, atomic on a pipe).
+enum class ChildStep : int { stdio, close_fds, cwd, exec };
+struct ChildFailure {
+    ChildStep step;
+    int err;
+};
+
+// ---- in the child, between fork and exec: async-signal-safe calls only ----
+
+// Closes every descriptor from `lo` up to `hi` (inclusive) by number; the last resort.
+void close_each(unsigned lo, unsigned hi) noexcept {
+    for (unsigned fd = lo; fd <= hi && fd < static_cast<unsigned>(INT32_MAX); ++fd)
+        ::close(static_cast<int>(fd));
+}
+
+bool kept(int fd, const int* keep, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i)
+        if (keep[i] == fd) return true;
+    return false;
+}
+
+// Closes every descriptor >= 3 except the `n` in `keep` (sorted, each >= 3): close_range()
+// over the gaps where the kernel has it (5.9+); else the entries of /proc/self/fd, read with
+// getdents64 (opendir would allocate); else every number below the descriptor limit.
+bool close_fds_except(const int* keep, std::size_t n, unsigned fd_limit) noexcept {
+#ifdef SYS_close_range
+    {
+        unsigned lo = 3;
+        bool ok = true;
+        for (std::size_t i = 0; i <= n && ok; ++i) {
+            unsigned hi = i < n ? static_cast<unsigned>(keep[i]) - 1 : ~0U;
+            if (lo <= hi) ok = ::syscall(SYS_close_range, lo, hi, 0) == 0;
+            if (i < n) lo = static_cast<unsigned>(keep[i]) + 1;
+        }
+        if (ok) return true;
+        if (errno != ENOSYS && errno != EINVAL) return false;
+    }
+#endif
+    int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        alignas(8) char buf[1024];
+        for (;;) {
+            long got = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+            if (got <= 0) break;
+            for (long off = 0; off < got;) {
+                // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name
+                unsigned short reclen;
+                std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+                const char* name = buf + off + 19;
+                int fd = 0;
+                bool digits = *name != '\0';
+                for (const char* c = name; *c; ++c) {
+                    if (*c < '0' || *c > '9') digits = false;
+                    else fd = fd * 10 + (*c - '0');
+                }
+                if (digits && fd >= 3 && fd != dir && !kept(fd, keep, n)) ::close(fd);
+                off += reclen;
+            }
+        }
+        ::close(dir);
+        return true;
+    }
+    unsigned lo = 3;
+    for (std::size_t i = 0; i < n; ++i) {
+        close_each(lo, static_cast<unsigned>(keep[i]) - 1);
+        lo = static_cast<unsigned>(keep[i]) + 1;
+    }
+    close_each(lo, fd_limit);
+    return true;
 }
 
 }  // namespace
@@ -200,6 +275,25 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
         throw std::invalid_argument("asyncfiber: create_subprocess_exec needs a program");
     if (o.stdin_mode == Stdio::to_stdout || o.stdout_mode == Stdio::to_stdout)
         throw std::invalid_argument("asyncfiber: Stdio::to_stdout is for stderr only");
+    check_stream_limit(o.limit, "create_subprocess_exec");
+    // exec and chdir take C strings: a NUL inside would cut the string short unnoticed.
+    auto check_no_nul = [](const std::string& s, const char* what) {
+        if (s.find('\0') != std::string::npos)
+            throw std::invalid_argument(std::string("asyncfiber: create_subprocess_exec: a NUL byte "
+                                                    "inside ") + what);
+    };
+    for (const auto& a : argv) check_no_nul(a, "an argument");
+    for (const auto& e : o.env) check_no_nul(e, "an environment entry");
+    check_no_nul(o.cwd, "the working directory");
+    if (!o.close_fds && !o.pass_fds.empty())
+        throw std::invalid_argument("asyncfiber: create_subprocess_exec: pass_fds needs close_fds");
+    for (int fd : o.pass_fds) {
+        if (fd < 0)
+            throw std::invalid_argument("asyncfiber: create_subprocess_exec: pass_fds holds " +
+                                        std::to_string(fd));
+        if (::fcntl(fd, F_GETFD) < 0)
+            throw_errno(errno, "create_subprocess_exec: pass_fds: descriptor " + std::to_string(fd));
+    }
 
     const std::string program = find_program(argv[0], o.env, o.replace_env);
     std::vector<char*> args;
@@ -239,11 +333,23 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
     }
     make_pipe(errpipe_r, errpipe_w);
     const char* cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
+    // What the child keeps above 2, sorted: the error pipe until exec closes it, pass_fds.
+    std::vector<int> keep{errpipe_w.fd};
+    for (int fd : o.pass_fds)
+        if (fd > 2) keep.push_back(fd);
+    std::sort(keep.begin(), keep.end());
+    keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+    rlimit nofile{};
+    const unsigned fd_limit =
+        ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (1u << 20)
+            ? static_cast<unsigned>(nofile.rlim_cur)
+            : (1u << 20);
 
     pid_t pid = ::fork();
     if (pid < 0) throw_errno(errno, "fork");
     if (pid == 0) {
         // The child: async-signal-safe calls only.
+        ChildFailure failure{ChildStep::stdio, 0};
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -255,11 +361,22 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
             else if (modes[i] == Stdio::to_stdout) src = 1;
             if (src >= 0 && ::dup2(src, i) < 0) goto fail;
         }
+        failure.step = ChildStep::close_fds;
+        if (o.close_fds) {
+            if (!close_fds_except(keep.data(), keep.size(), fd_limit)) goto fail;
+            for (int fd : keep) {  // pass_fds survive exec even if they were close-on-exec
+                if (fd == errpipe_w.fd) continue;
+                int fl = ::fcntl(fd, F_GETFD);
+                if (fl < 0 || ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) goto fail;
+            }
+        }
+        failure.step = ChildStep::cwd;
         if (cwd && ::chdir(cwd) != 0) goto fail;
+        failure.step = ChildStep::exec;
         ::execve(program.c_str(), args.data(), envp.data());
     fail:
-        int e = errno;
-        ssize_t ignored = ::write(errpipe_w.fd, &e, sizeof e);
+        failure.err = errno;
+        ssize_t ignored = ::write(errpipe_w.fd, &failure, sizeof failure);
         (void)ignored;
         ::_exit(127);
     }
@@ -268,16 +385,30 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
     errpipe_w.reset();
     for (auto& c : child) c.reset();
     devnull.reset();
-    int child_errno = 0;
+    ChildFailure failure{ChildStep::exec, 0};
     ssize_t n;
     do {
-        n = ::read(errpipe_r.fd, &child_errno, sizeof child_errno);  // EOF once exec succeeded
+        n = ::read(errpipe_r.fd, &failure, sizeof failure);  // EOF once exec succeeded
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
         int st;
         while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
-        throw_errno(child_errno, "create_subprocess_exec: cannot run '" + argv[0] + "'");
+        const std::string running = " (running '" + argv[0] + "')";
+        switch (failure.step) {
+        case ChildStep::stdio:
+            throw_errno(failure.err,
+                        "create_subprocess_exec: cannot set up the standard streams" + running);
+        case ChildStep::close_fds:
+            throw_errno(failure.err, "create_subprocess_exec: cannot close or pass descriptors" +
+                                         running);
+        case ChildStep::cwd:
+            throw_errno(failure.err, "create_subprocess_exec: cannot change to the working "
+                                     "directory '" + o.cwd + "'" + running);
+        case ChildStep::exec:
+            break;
+        }
+        throw_errno(failure.err, "create_subprocess_exec: cannot run '" + argv[0] + "'");
     }
 
     auto s = std::make_shared<ProcessState>();

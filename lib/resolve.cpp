@@ -15,9 +15,7 @@
 namespace asyncfiber {
 namespace detail {
 
-namespace {
-
-bool literal(const std::string& host, unsigned short port, Endpoint& ep) {
+bool ip_literal(const std::string& host, unsigned short port, Endpoint& ep) {
     std::memset(&ep.addr, 0, sizeof ep.addr);
     auto* in = reinterpret_cast<sockaddr_in*>(&ep.addr);
     if (::inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
@@ -38,12 +36,10 @@ bool literal(const std::string& host, unsigned short port, Endpoint& ep) {
     return false;
 }
 
-}  // namespace
-
 std::vector<Endpoint> wildcard_endpoints(unsigned short port) {
     std::vector<Endpoint> v(2);
-    literal("0.0.0.0", port, v[0]);
-    literal("::", port, v[1]);
+    ip_literal("0.0.0.0", port, v[0]);
+    ip_literal("::", port, v[1]);
     return v;
 }
 
@@ -51,7 +47,7 @@ std::vector<Endpoint> resolve(LoopImpl* L, const std::string& host, unsigned sho
                               bool passive) {
     std::vector<Endpoint> out;
     Endpoint ep;
-    if (literal(host, port, ep)) {
+    if (ip_literal(host, port, ep)) {
         out.push_back(ep);
         return out;
     }

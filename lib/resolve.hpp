@@ -17,6 +17,9 @@ struct Endpoint {
     const sockaddr* sa() const noexcept { return reinterpret_cast<const sockaddr*>(&addr); }
 };
 
+/// An IPv4 or IPv6 literal ("::1" or "[::1]") as an address with `port`; false otherwise.
+bool ip_literal(const std::string& host, unsigned short port, Endpoint& ep);
+
 /// IP literals are converted at once; names go to Asio's asynchronous resolver (which runs
 /// getaddrinfo off the loop's thread) while the calling task is parked. `passive`: addresses
 /// to listen on. Cancellable. Throws boost::system::system_error when the name is unknown.

@@ -5,6 +5,7 @@
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/sync.hpp>
 
+#include <limits>
 #include <stdexcept>
 
 namespace asyncfiber {
@@ -29,9 +30,13 @@ void Semaphore::acquire() {
     try {
         detail::park(w, "Semaphore");
     } catch (const CancelledError&) {
-        if (w.notified) release_unit();  // the unit we were handed goes to the next one
+        if (w.notified) {
+            --handed_;
+            release_unit();  // the unit we were handed goes to the next one
+        }
         throw;
     }
+    --handed_;
 }
 
 bool Semaphore::try_acquire() {
@@ -43,17 +48,25 @@ bool Semaphore::try_acquire() {
 
 void Semaphore::release() {
     affinity_.check("Semaphore");
+    // Bounded by the units in hand-over too, so that a handed unit that comes back (its
+    // waiter cancelled) always fits in value_.
+    if (waiters_.empty() && units() >= std::numeric_limits<int>::max())
+        throw std::overflow_error("asyncfiber: Semaphore::release() beyond INT_MAX free units");
     release_unit();
 }
 
 void Semaphore::release_unit() noexcept {
-    if (!detail::notify_first(waiters_)) ++value_;
+    if (detail::notify_first(waiters_))
+        ++handed_;
+    else
+        ++value_;
 }
 
 void BoundedSemaphore::release() {
     affinity_.check("BoundedSemaphore");
-    // While tasks wait no unit is free, so only a release with no waiter can overflow.
-    if (waiters_.empty() && value_ >= bound_)
+    // While tasks wait no unit is free, so only a release with no waiter can overflow; a unit
+    // handed to a waiter that has not run yet still counts (asyncio's value includes it).
+    if (waiters_.empty() && units() >= bound_)
         throw InvalidStateError("asyncfiber: BoundedSemaphore released too many times");
     release_unit();
 }

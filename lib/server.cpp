@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <unordered_map>
 
 namespace asyncfiber {
 namespace detail {
@@ -119,8 +120,15 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         std::pair<StreamReader, StreamWriter> rw;
         try {
             if (unix_path.empty()) set_nodelay(c);
-            rw = make_stream_pair(std::make_shared<StreamCore>(loop, c, StreamCore::Kind::socket,
-                                                               opts.limit));
+            auto core = std::make_shared<StreamCore>(loop, c, StreamCore::Kind::socket, opts.limit);
+            core->close_timeout = opts.close_timeout;
+            std::weak_ptr<ServerState> weak = shared_from_this();
+            StreamCore* key = core.get();
+            core->on_closed = [weak, key] {
+                if (std::shared_ptr<ServerState> s = weak.lock()) s->connection_closed(key);
+            };
+            connections.emplace(key, core);
+            rw = make_stream_pair(std::move(core));
         } catch (...) {
             loop->report(ExceptionContext{"could not set up an accepted connection",
                                           std::current_exception(), {}});
@@ -156,12 +164,29 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
 
     void connection_done() noexcept {
         --active;
-        if (closed && active == 0) notify_closers();
+        if (finished()) notify_closers();
     }
+
+    void connection_closed(StreamCore* c) noexcept {
+        connections.erase(c);
+        if (finished()) notify_closers();
+    }
+
+    /// What wait_closed() waits for: no listener, no connection task, no open connection.
+    bool finished() const noexcept { return closed && active == 0 && connections.empty(); }
 
     void notify_closers() noexcept {
         while (notify_first(closers)) {
         }
+    }
+
+    /// The open connections now (closing one may unlink it at once).
+    std::vector<std::shared_ptr<StreamCore>> open_connections() const {
+        std::vector<std::shared_ptr<StreamCore>> v;
+        v.reserve(connections.size());
+        for (const auto& kv : connections)
+            if (std::shared_ptr<StreamCore> c = kv.second.lock()) v.push_back(std::move(c));
+        return v;
     }
 
     void close() noexcept {
@@ -180,7 +205,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         if (!unix_path.empty()) ::unlink(unix_path.c_str());
         while (notify_first(forever)) {
         }
-        if (active == 0) notify_closers();
+        if (finished()) notify_closers();
     }
 
     LoopImpl* loop;
@@ -189,7 +214,10 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     std::vector<Listener> listeners;
     std::vector<Handle> retries;
     std::string unix_path;
-    std::size_t active = 0;
+    std::size_t active = 0;  // connection tasks not ended
+    // Connections whose descriptor is open, also after their task has ended (queued bytes
+    // going out): close_clients() / abort_clients() reach them, wait_closed() waits for them.
+    std::unordered_map<StreamCore*, std::weak_ptr<StreamCore>> connections;
     bool serving = false;
     bool closed = false;
     bool out_of_fds = false;
@@ -224,6 +252,13 @@ void set_port(Endpoint& ep, unsigned short port) {
         reinterpret_cast<sockaddr_in6*>(&ep.addr)->sin6_port = htons(port);
 }
 
+void check_options(const ServerOptions& o, const char* who) {
+    check_stream_limit(o.limit, who);
+    if (o.close_timeout < Clock::duration::zero())
+        throw std::invalid_argument(std::string("asyncfiber: ") + who +
+                                    ": ServerOptions::close_timeout is negative");
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -231,6 +266,7 @@ Server start_server(ConnectionHandler handler, const std::string& host, unsigned
                     const ServerOptions& options) {
     detail::LoopImpl* L = detail::loop_checked("af::start_server");
     if (!handler) throw std::invalid_argument("asyncfiber: start_server needs a handler");
+    detail::check_options(options, "start_server");
     std::vector<detail::Endpoint> eps = (host.empty() || host == "*")
                                             ? detail::wildcard_endpoints(port)
                                             : detail::resolve(L, host, port, true);
@@ -260,6 +296,7 @@ Server start_unix_server(ConnectionHandler handler, const std::string& path,
                          const ServerOptions& options) {
     detail::LoopImpl* L = detail::loop_checked("af::start_unix_server");
     if (!handler) throw std::invalid_argument("asyncfiber: start_unix_server needs a handler");
+    detail::check_options(options, "start_unix_server");
     sockaddr_un un = detail::unix_address(path, "start_unix_server");
     struct stat st;
     if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());  // stale
@@ -291,12 +328,20 @@ std::vector<SocketAddress> Server::addresses() const {
 
 void Server::close() { state().close(); }
 
+void Server::close_clients() {
+    for (auto& c : state().open_connections()) c->close();
+}
+
+void Server::abort_clients() {
+    for (auto& c : state().open_connections()) c->abort_with_reset();
+}
+
 bool Server::is_serving() const { return state().serving; }
 
 void Server::wait_closed() {
     detail::ServerState& s = state();
     detail::TaskBase* self = detail::current_task_checked("Server::wait_closed");
-    while (!(s.closed && s.active == 0)) {
+    while (!s.finished()) {
         detail::Waiter w(self);
         s.closers.push_back(&w);
         detail::park(w, "Server::wait_closed");

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <system_error>
 #include <time.h>
@@ -52,9 +53,18 @@ sockaddr_un unix_address(const std::string& path, const char* who) {
     std::memset(&un, 0, sizeof un);
     if (path.empty() || path.size() >= sizeof un.sun_path)
         throw_errno(ENAMETOOLONG, std::string(who) + ": bad path '" + path + "'");
+    if (path[0] != '\0' && path.find('\0') != std::string::npos)
+        throw std::invalid_argument(std::string("asyncfiber: ") + who +
+                                    ": a NUL byte inside the path");
     un.sun_family = AF_UNIX;
     std::memcpy(un.sun_path, path.data(), path.size());
     return un;
+}
+
+void check_stream_limit(std::size_t limit, const char* who) {
+    if (limit == 0)
+        throw std::invalid_argument(std::string("asyncfiber: ") + who +
+                                    ": a stream limit must be positive");
 }
 
 void set_nonblocking(int fd) {
@@ -315,7 +325,32 @@ void StreamCore::write_eof() {
 void StreamCore::close() {
     if (closing) return;
     closing = true;
-    if (wbuf.empty() || closed) abort();
+    if (wbuf.empty() || closed)
+        abort();
+    else
+        arm_close_timer();
+}
+
+void StreamCore::arm_close_timer() noexcept {
+    const Clock::time_point now = Clock::now();
+    if (close_timeout > Clock::time_point::max() - now) return;  // no limit
+    try {
+        std::weak_ptr<StreamCore> weak = shared_from_this();
+        close_timer_ = loop->call_at(now + close_timeout, [weak] {
+            if (std::shared_ptr<StreamCore> c = weak.lock()) c->abort_with_reset();
+        });
+    } catch (...) {
+        abort_with_reset();  // no timer to keep the limit: keep it now
+    }
+}
+
+void StreamCore::abort_with_reset() noexcept {
+    if (closed) return;
+    if (kind == Kind::socket) {
+        struct linger no_linger = {1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
+    }
+    abort();
 }
 
 void StreamCore::abort() noexcept {
@@ -334,11 +369,15 @@ void StreamCore::abort() noexcept {
     }
     fd = -1;
     wbuf.release();
+    close_timer_.cancel();
     reader_.fire();
     writer_.fire();
     wake_drainers();
     while (notify_first(closers_)) {
     }
+    std::function<void()> closed_hook;
+    closed_hook.swap(on_closed);
+    if (closed_hook) closed_hook();
 }
 
 void StreamCore::wait_closed() {

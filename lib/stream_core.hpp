@@ -23,6 +23,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <exception>
+#include <functional>
 #include <sys/un.h>
 #include <memory>
 #include <string>
@@ -78,10 +79,14 @@ public:
     void write(const char* p, std::size_t n);
     void drain();
     void write_eof();
-    /// Closes once the send buffer is empty.
+    /// Closes once the send buffer is empty, or after close_timeout with abort_with_reset().
     void close();
     /// Closes now, dropping what is queued.
     void abort() noexcept;
+    /// asyncio's transport.abort() (StreamWriter::abort, a close past its limit, a server's
+    /// abort_clients): abort() with SO_LINGER {1, 0}, so that a TCP peer gets a reset, not an
+    /// orderly end that would pass the cut-off data for all there was.
+    void abort_with_reset() noexcept;
     void wait_closed();
     /// Waits until the descriptor is writable (a non-blocking connect in progress).
     void wait_writable(const char* what);
@@ -105,6 +110,12 @@ public:
     std::exception_ptr werror;
     bool eof_requested = false;
     bool eof_sent = false;
+    // closing
+    /// How long close() lets queued bytes go out before abort_with_reset() (a server's
+    /// close_timeout); max(): no limit.
+    Clock::duration close_timeout = Clock::duration::max();
+    /// Called once, when the descriptor has been closed (a server counts its connections).
+    std::function<void()> on_closed;
 
 private:
     void arm_read();
@@ -118,6 +129,7 @@ private:
     long send_some(const char* p, std::size_t n) noexcept;
     void fail_write(int err) noexcept;
     void wake_drainers() noexcept;
+    void arm_close_timer() noexcept;
 
     std::unique_ptr<boost::asio::generic::stream_protocol::socket> sock_;  // sockets
     std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;          // pipes
@@ -129,6 +141,7 @@ private:
     bool warmed_ = false;
     List drainers_;
     List closers_;
+    Handle close_timer_;
 };
 
 /// What the user's StreamReader / StreamWriter share: when the last copy goes, the stream
@@ -151,8 +164,13 @@ std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCor
 [[noreturn]] void throw_errno(int err, const std::string& what);
 
 /// The address of a Unix-domain socket at `path`; throws (ENAMETOOLONG, naming `who`) for an
-/// empty path or one too long for sun_path.
+/// empty path or one too long for sun_path, std::invalid_argument for a file-system path
+/// with a NUL byte inside (a leading NUL names an abstract socket).
 sockaddr_un unix_address(const std::string& path, const char* who);
+
+/// Throws std::invalid_argument, naming `who`, for a stream buffer limit of 0 (asyncio's
+/// "Limit cannot be <= 0").
+void check_stream_limit(std::size_t limit, const char* who);
 
 /// Sets O_NONBLOCK and FD_CLOEXEC.
 void set_nonblocking(int fd);

@@ -27,6 +27,7 @@ bool StreamWriter::can_write_eof() const {
     return !c.closing && !c.closed && !c.eof_requested;
 }
 void StreamWriter::close() { core().close(); }
+void StreamWriter::abort() { core().abort_with_reset(); }
 bool StreamWriter::is_closing() const {
     detail::StreamCore& c = core();
     return c.closing || c.closed;

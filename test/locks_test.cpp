@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -659,6 +660,40 @@ TEST(Semaphore, AcquireUnderWaitFor) {
         EXPECT_THROW(af::wait_for([&] { s.acquire(); }, 5ms), af::TimeoutError);
         s.release();
         EXPECT_EQ(s.value(), 1);
+    });
+}
+
+// Releasing past INT_MAX free units cannot be counted: it throws std::overflow_error and
+// leaves the count as it was (it used to overflow the int, undefined behaviour).
+TEST(Semaphore, ReleaseBeyondIntMaxThrowsOverflowError) {
+    af::run([] {
+        af::Semaphore s(std::numeric_limits<int>::max());
+        EXPECT_THROW(s.release(), std::overflow_error);
+        EXPECT_EQ(s.value(), std::numeric_limits<int>::max());
+        af::wait_for([&] { s.acquire(); }, 1s);  // a unit is free (a wrapped count had none)
+        s.release();  // back to the maximum: fine
+        EXPECT_EQ(s.value(), std::numeric_limits<int>::max());
+        af::BoundedSemaphore b(std::numeric_limits<int>::max());
+        EXPECT_THROW(b.release(), af::InvalidStateError);  // the bound comes first
+    });
+}
+
+// A unit handed to a waiter that has not run yet is not free, but it is no longer held by
+// the releaser either: asyncio counts it in the value until the waiter takes it, so a second
+// release of a BoundedSemaphore(1) raises at once. It used to be accepted, and the waiter's
+// cancellation then pushed the value to 2, past the bound.
+TEST(Semaphore, BoundedCountsAUnitHandedToAWaiterThatHasNotRunYet) {
+    af::run([] {
+        af::BoundedSemaphore s(1);
+        s.acquire();
+        auto waiter = af::async([&] { s.acquire(); });
+        af::sleep(0s);
+        s.release();  // handed to the waiter, which has not run yet
+        EXPECT_THROW(s.release(), af::InvalidStateError);
+        waiter.cancel();  // it gives the unit back
+        EXPECT_THROW(af::await(waiter), af::CancelledError);
+        EXPECT_EQ(s.value(), 1);
+        EXPECT_THROW(s.release(), af::InvalidStateError);
     });
 }
 

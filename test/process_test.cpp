@@ -4,8 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
 #include <sys/wait.h>
 #include <system_error>
+#include <unistd.h>
+#include <vector>
 
 namespace af = asyncfiber;
 using namespace std::chrono_literals;
@@ -138,5 +143,101 @@ TEST(Process, WritingToAChildThatExitedIsAnErrorNotASignal) {
         af::StreamWriter in = p.stdin_pipe();
         in.write(std::string(100000, 'x'));  // EPIPE, not SIGPIPE
         EXPECT_THROW(in.drain(), std::system_error);
+    });
+}
+
+namespace {
+// "open" or "closed" for each descriptor number, as the child sees its own table.
+std::string child_sees(const std::vector<int>& fds, const af::ProcessOptions& base = {}) {
+    af::ProcessOptions o = base;
+    o.stdout_mode = af::Stdio::pipe;
+    std::vector<std::string> argv = {
+        "sh", "-c",
+        "for fd in \"$@\"; do if [ -e /proc/$$/fd/$fd ]; then echo open; else echo closed; fi; done",
+        "sh"};
+    for (int fd : fds) argv.push_back(std::to_string(fd));
+    af::Process p = af::create_subprocess_exec(argv, o);
+    std::string out = p.stdout_pipe().read(-1);
+    EXPECT_EQ(p.wait(), 0);
+    return out;
+}
+}  // namespace
+
+// asyncio's default close_fds=True: a descriptor the parent opened without close-on-exec
+// (here both ends of a pipe) does not reach the child. It used to.
+TEST(Process, ChildDoesNotInheritDescriptorsOpenedWithoutCloseOnExec) {
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);  // no O_CLOEXEC
+    af::run([&] { EXPECT_EQ(child_sees({p[0], p[1]}), "closed\nclosed\n"); });
+    ::close(p[0]);
+    ::close(p[1]);
+}
+
+// pass_fds (subprocess's): the listed descriptors reach the child at the same numbers, even
+// with close-on-exec set; the rest are closed. close_fds = false keeps the old inheritance.
+TEST(Process, PassFdsKeepsTheListedDescriptors) {
+    int kept[2], other[2];
+    ASSERT_EQ(::pipe2(kept, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe(other), 0);
+    af::run([&] {
+        af::ProcessOptions o;
+        o.pass_fds = {kept[1]};
+        EXPECT_EQ(child_sees({kept[1], other[1]}, o), "open\nclosed\n");
+        // The child writes through the passed descriptor; the parent reads it from the pipe.
+        af::Process w = af::create_subprocess_exec(
+            {"sh", "-c", "echo through > /proc/self/fd/" + std::to_string(kept[1])}, o);
+        EXPECT_EQ(w.wait(), 0);
+        ::fcntl(kept[0], F_SETFL, O_NONBLOCK);  // a failure above leaves nothing to read
+        char buf[16] = {};
+        EXPECT_EQ(::read(kept[0], buf, sizeof buf), 8);
+        EXPECT_EQ(std::string(buf), "through\n");
+        af::ProcessOptions inherit;
+        inherit.close_fds = false;
+        EXPECT_EQ(child_sees({kept[1], other[1]}, inherit), "closed\nopen\n");
+    });
+    for (int fd : {kept[0], kept[1], other[0], other[1]}) ::close(fd);
+}
+
+TEST(Process, PassFdsRejectsBadDescriptors) {
+    af::run([] {
+        af::ProcessOptions neg;
+        neg.pass_fds = {-1};
+        EXPECT_THROW(af::create_subprocess_exec({"true"}, neg), std::invalid_argument);
+        int p[2];
+        ASSERT_EQ(::pipe(p), 0);
+        ::close(p[0]);
+        ::close(p[1]);
+        af::ProcessOptions closed;
+        closed.pass_fds = {p[0]};
+        try {
+            af::create_subprocess_exec({"true"}, closed);
+            ADD_FAILURE() << "a closed descriptor was passed";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code().value(), EBADF);
+            EXPECT_NE(std::string(e.what()).find(std::to_string(p[0])), std::string::npos) << e.what();
+        }
+        af::ProcessOptions inherit;
+        inherit.close_fds = false;
+        inherit.pass_fds = {0};
+        EXPECT_THROW(af::create_subprocess_exec({"true"}, inherit), std::invalid_argument);
+    });
+}
+
+// A working directory that does not exist is reported as such, with errno's text, not as
+// "cannot run 'true'".
+TEST(Process, MissingWorkingDirectoryIsNamed) {
+    af::run([] {
+        af::ProcessOptions o;
+        o.cwd = "/nonexistent-af-dir/sub";
+        try {
+            af::create_subprocess_exec({"true"}, o);
+            ADD_FAILURE() << "started in a missing directory";
+        } catch (const std::system_error& e) {
+            const std::string what = e.what();
+            EXPECT_EQ(e.code().value(), ENOENT);
+            EXPECT_NE(what.find("/nonexistent-af-dir/sub"), std::string::npos) << what;
+            EXPECT_NE(what.find(std::strerror(ENOENT)), std::string::npos) << what;
+            EXPECT_EQ(what.find("cannot run"), std::string::npos) << what;
+        }
     });
 }

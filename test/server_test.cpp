@@ -1,11 +1,18 @@
 // Servers: many connections, handler failures, descriptor exhaustion, closing; signals.
 #include <asyncfiber/asyncfiber.hpp>
 
+#include "support/process_probes.hpp"
+#include "support/raw_sockets.hpp"
+
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <csignal>
+#include <string>
 #include <fcntl.h>
+#include <functional>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <vector>
@@ -180,6 +187,204 @@ TEST(Server, OutOfDescriptorsOnAcceptNeitherSpinsNorStops) {
         s.wait_closed();
     });
     ::setrlimit(RLIMIT_NOFILE, &old);
+}
+
+// ---- closing connections: wait_closed, close_timeout, close_clients, abort_clients ----
+
+namespace {
+// Raw peers that connect and never read (a receive timeout bounds the reads at the end).
+std::vector<int> silent_peers(unsigned short port, int n) {
+    std::vector<int> v;
+    for (int i = 0; i < n; ++i) {
+        int fd = raw::connect_loopback(port);
+        timeval tv{5, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        v.push_back(fd);
+    }
+    return v;
+}
+// Reads until the stream ends; returns errno of the end (0: an orderly end) and the bytes.
+std::pair<int, long> drain_raw(int fd) {
+    static char buf[1 << 16];
+    long total = 0;
+    for (;;) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            total += n;
+            continue;
+        }
+        return {n < 0 ? errno : 0, total};
+    }
+}
+}  // namespace
+
+// A connection outlived its handler: the peers never read, each handler queues far more than
+// the socket buffers hold and returns, and wait_closed() used to return at once with the ten
+// descriptors (and their queued bytes) still held. Now it returns once every connection is
+// gone: the close waits close_timeout for the peers, then resets them.
+TEST(Server, WaitClosedReleasesTheDescriptorsOfPeersThatNeverRead) {
+    af::run([] {
+        af::ServerOptions o;
+        o.close_timeout = 1s;  // the ten handlers take a while under sanitizers
+        int handled = 0;
+        const std::size_t bulk = 8u << 20;
+        af::Server s = af::start_server(
+            [&](af::StreamReader, af::StreamWriter w) {
+                w.write(std::string(bulk, 'q'));  // no drain: the peer takes a fraction
+                ++handled;
+            },
+            "127.0.0.1", 0, o);
+        std::vector<int> peers = silent_peers(s.port(), 10);
+        // The peers' ends and the listener are open; nothing is accepted yet.
+        const std::size_t fds = probes::open_fds();
+        while (handled < 10) af::sleep(1ms);
+        EXPECT_EQ(probes::open_fds(), fds + 10) << "the close must give queued bytes a chance";
+        s.close();
+        const auto t0 = af::Clock::now();
+        s.wait_closed();
+        EXPECT_LT(af::Clock::now() - t0, 5s);
+        EXPECT_EQ(probes::open_fds(), fds - 1);  // every server-side descriptor released
+        for (int fd : peers) {
+            std::pair<int, long> end = drain_raw(fd);
+            EXPECT_EQ(end.first, ECONNRESET) << "cut-off data must not look like a whole reply";
+            EXPECT_LT(end.second, static_cast<long>(bulk));
+            ::close(fd);
+        }
+    });
+}
+
+// close_timeout = max(): no limit; abort_clients() is then the way to let go.
+TEST(Server, CloseTimeoutMaxKeepsWaitingUntilAbortClients) {
+    af::run([] {
+        af::ServerOptions o;
+        o.close_timeout = af::Clock::duration::max();
+        int handled = 0;
+        af::Server s = af::start_server(
+            [&](af::StreamReader, af::StreamWriter w) {
+                w.write(std::string(8u << 20, 'q'));
+                ++handled;
+            },
+            "127.0.0.1", 0, o);
+        std::vector<int> peers = silent_peers(s.port(), 3);
+        while (handled < 3) af::sleep(1ms);
+        s.close();
+        const std::size_t fds = probes::open_fds();  // the peers' ends and the accepted ones
+        auto waiter = af::async([s]() mutable { s.wait_closed(); });
+        af::sleep(400ms);
+        EXPECT_FALSE(waiter.done());
+        EXPECT_EQ(probes::open_fds(), fds);
+        s.abort_clients();
+        af::await(waiter);
+        EXPECT_EQ(probes::open_fds(), fds - 3);
+        for (int fd : peers) {
+            EXPECT_EQ(drain_raw(fd).first, ECONNRESET);
+            ::close(fd);
+        }
+        o.close_timeout = -1ms;
+        EXPECT_THROW(af::start_server([](af::StreamReader, af::StreamWriter) {}, "127.0.0.1", 0, o),
+                     std::invalid_argument);
+    });
+}
+
+// test_server.py TestServer2.test_wait_closed_basic
+TEST(Server, WaitClosedBasic) {
+    af::run([] {
+        af::Server srv = af::start_server(
+            [](af::StreamReader rd, af::StreamWriter wr) {
+                try {
+                    rd.read(-1);
+                } catch (...) {
+                    wr.close();
+                    wr.wait_closed();
+                    throw;
+                }
+                wr.close();
+                wr.wait_closed();
+            },
+            "127.0.0.1", 0);
+        // active count 0, not closed: blocks
+        auto task1 = af::async([srv]() mutable { srv.wait_closed(); });
+        af::sleep(0s);
+        EXPECT_FALSE(task1.done());
+        // active count != 0, not closed: blocks
+        auto rw = af::open_connection("127.0.0.1", srv.port());
+        auto task2 = af::async([srv]() mutable { srv.wait_closed(); });
+        af::sleep(0s);
+        EXPECT_FALSE(task1.done());
+        EXPECT_FALSE(task2.done());
+        srv.close();
+        af::sleep(0s);
+        // active count != 0, closed: blocks
+        auto task3 = af::async([srv]() mutable { srv.wait_closed(); });
+        af::sleep(0s);
+        EXPECT_FALSE(task1.done());
+        EXPECT_FALSE(task2.done());
+        EXPECT_FALSE(task3.done());
+        rw.second.close();
+        rw.second.wait_closed();
+        // active count 0, closed: unblocks
+        af::await(task1);
+        af::await(task2);
+        af::await(task3);
+        srv.wait_closed();  // returns at once
+    });
+}
+
+namespace {
+// The steps test_close_clients and test_abort_clients share: wait_closed() waits while a
+// connection is open; after close() and `end_clients` it returns within two iterations.
+void wait_closed_ends_after(af::Server srv, const std::function<void()>& end_clients) {
+    auto task = af::async([srv]() mutable { srv.wait_closed(); });
+    af::sleep(0s);
+    EXPECT_FALSE(task.done());
+    srv.close();
+    end_clients();
+    af::sleep(0s);
+    af::sleep(0s);
+    EXPECT_TRUE(task.done());
+}
+}  // namespace
+
+// test_server.py TestServer2.test_close_clients
+TEST(Server, CloseClients) {
+    af::run([] {
+        af::Server srv = af::start_server(
+            [](af::StreamReader rd, af::StreamWriter wr) {
+                rd.read(-1);  // EOF once close_clients() closed the connection
+                wr.close();
+                wr.wait_closed();
+            },
+            "127.0.0.1", 0);
+        auto rw = af::open_connection("127.0.0.1", srv.port());
+        wait_closed_ends_after(srv, [&] { srv.close_clients(); });
+        EXPECT_EQ(rw.first.read(-1), "");  // the client sees an orderly end
+        rw.second.close();
+    });
+}
+
+// test_server.py TestServer2.test_abort_clients: the server's writer is stuck with data
+// queued (the client reads nothing); abort_clients() ends the connection at once.
+TEST(Server, AbortClients) {
+    af::run([] {
+        af::StreamWriter s_wr;
+        af::Event have;
+        af::Server srv = af::start_server(
+            [&](af::StreamReader, af::StreamWriter wr) {
+                s_wr = wr;
+                have.set();
+                wr.wait_closed();
+            },
+            "127.0.0.1", 0);
+        auto c = af::open_connection("127.0.0.1", srv.port(), 4096);
+        have.wait();
+        for (int i = 0; i < 64 && s_wr.write_buffer_size() == 0; ++i)
+            s_wr.write(std::string(1 << 20, 'a'));
+        EXPECT_NE(s_wr.write_buffer_size(), 0u);
+        wait_closed_ends_after(srv, [&] { srv.abort_clients(); });
+        EXPECT_EQ(s_wr.write_buffer_size(), 0u);  // the queued data was dropped
+        s_wr = af::StreamWriter();
+        c.second.close();
+    });
 }
 
 TEST(Signals, HandlerRunsOnTheLoopAndCanBeRemoved) {

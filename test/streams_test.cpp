@@ -2,6 +2,8 @@
 // reads, limits, EOF, half-close, resets, cancellation and timeouts in the middle of a read.
 #include <asyncfiber/asyncfiber.hpp>
 
+#include "support/raw_sockets.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -183,25 +185,6 @@ TEST(Streams, ConnectionRefused) {
     });
 }
 
-namespace {
-// A plain blocking client socket (a loopback connect completes at once, from the backlog).
-int raw_connect(unsigned short port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ADD_FAILURE() << "connect";
-    return fd;
-}
-// Closes with a reset (SO_LINGER {1, 0}) instead of a FIN.
-void reset_close(int fd) {
-    struct linger lg = {1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    ::close(fd);
-}
-}  // namespace
-
 TEST(Streams, PeerResetMidReadIsASystemError) {
     af::run([] {
         af::Event got_some;
@@ -218,10 +201,10 @@ TEST(Streams, PeerResetMidReadIsASystemError) {
                 }
             },
             "127.0.0.1", 0);
-        int fd = raw_connect(s.port());
+        int fd = raw::connect_loopback(s.port());
         ASSERT_EQ(::write(fd, "abcde", 5), 5);
         got_some.wait();
-        reset_close(fd);
+        raw::reset_close(fd);
         s.close();
         s.wait_closed();
         EXPECT_EQ(first, "abc");
@@ -248,14 +231,131 @@ TEST(Streams, PeerResetMidWriteIsReportedByDrain) {
                 w.write("dropped, not thrown");  // the connection is gone: write() drops
             },
             "127.0.0.1", 0);
-        int fd = raw_connect(s.port());
+        int fd = raw::connect_loopback(s.port());
         ASSERT_EQ(::write(fd, "go", 2), 2);
         af::sleep(20ms);
-        reset_close(fd);
+        raw::reset_close(fd);
         reset.set();
         s.close();
         s.wait_closed();
         EXPECT_TRUE(drain_threw);
+    });
+}
+
+// asyncio's transport.abort(): the queued data is dropped at once, the peer sees a reset
+// (not an orderly end that would pass the cut-off data for all there was), this side's
+// reads get EOF, drain() reports the lost connection and later writes are dropped.
+TEST(Streams, AbortDropsQueuedDataAndThePeerSeesAReset) {
+    af::run([] {
+        af::Event aborted;
+        const std::size_t bulk = 8u << 20;
+        std::size_t queued_before = 0, queued_after = 1;
+        bool closing = false;
+        std::string read_after = "unset";
+        int drain_error = 0;
+        int drainer_error = 0;
+        bool closer_returned = false;
+        Link l = link_with([&](af::StreamReader r, af::StreamWriter w) {
+            auto reader = af::async([r]() mutable { return r.read(100); });  // waits
+            w.write(std::string(bulk, 'a'));
+            auto drainer = af::async([&, w]() mutable {  // waits: far above the high-water mark
+                try {
+                    w.drain();
+                } catch (const std::system_error& e) {
+                    drainer_error = e.code().value();
+                }
+            });
+            auto closer = af::async([&, w]() mutable {
+                w.wait_closed();
+                closer_returned = true;
+            });
+            af::sleep(0s);
+            queued_before = w.write_buffer_size();
+            w.abort();
+            queued_after = w.write_buffer_size();
+            closing = w.is_closing();
+            w.abort();  // idempotent
+            read_after = af::await(reader);
+            af::await(drainer);
+            af::await(closer);
+            w.write("dropped");
+            try {
+                w.drain();
+            } catch (const std::system_error& e) {
+                drain_error = e.code().value();
+            }
+            aborted.set();
+        });
+        aborted.wait();
+        EXPECT_GT(queued_before, 0u);
+        EXPECT_EQ(queued_after, 0u);
+        EXPECT_TRUE(closing);
+        EXPECT_EQ(read_after, "");  // the tasks waiting on the stream were let go
+        EXPECT_EQ(drainer_error, ECONNRESET);
+        EXPECT_TRUE(closer_returned);
+        EXPECT_EQ(drain_error, ECONNRESET);
+        std::size_t got = 0;
+        try {
+            for (std::string c; !(c = l.r.read(1 << 16)).empty();) got += c.size();
+            ADD_FAILURE() << "an orderly end after " << got << " bytes instead of a reset";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code().value(), ECONNRESET);
+        }
+        EXPECT_LT(got, bulk);
+        l.w.abort();
+        EXPECT_THROW(af::StreamWriter().abort(), af::InvalidStateError);
+        l.server.close();
+        l.server.wait_closed();
+    });
+}
+
+// A close that the peer does not let finish (it never reads) ends within the server's
+// close_timeout: wait_closed() returns, the descriptor is released, the peer sees a reset.
+TEST(Streams, CloseOfAServerConnectionEndsWithinCloseTimeout) {
+    af::run([] {
+        af::ServerOptions o;
+        o.close_timeout = 200ms;
+        af::Clock::duration closing_took{};
+        std::size_t queued = 0;
+        af::Server s = af::start_server(
+            [&](af::StreamReader, af::StreamWriter w) {
+                w.write(std::string(8u << 20, 'c'));
+                w.close();
+                queued = w.write_buffer_size();
+                const auto t0 = af::Clock::now();
+                w.wait_closed();
+                closing_took = af::Clock::now() - t0;
+            },
+            "127.0.0.1", 0, o);
+        auto rw = af::open_connection("127.0.0.1", s.port());
+        s.close();
+        s.wait_closed();
+        EXPECT_GT(queued, 0u);
+        EXPECT_GE(closing_took, 150ms);  // the peer was given the time
+        EXPECT_LT(closing_took, 3s);
+        EXPECT_THROW(rw.first.read(-1), std::system_error);  // the cut-off data, then a reset
+        rw.second.close();
+    });
+}
+
+// A client whose close the peer does not let finish, bounded the asyncio way: af::timeout
+// around wait_closed(), then abort().
+TEST(Streams, ClientCloseBoundedWithTimeoutAndAbort) {
+    af::run([] {
+        af::Event stop;
+        af::Server s = af::start_server([&](af::StreamReader, af::StreamWriter) { stop.wait(); },
+                                        "127.0.0.1", 0);
+        auto rw = af::open_connection("127.0.0.1", s.port());
+        rw.second.write(std::string(8u << 20, 'x'));  // the server never reads
+        rw.second.close();
+        EXPECT_THROW(af::timeout(100ms, [&] { rw.second.wait_closed(); }), af::TimeoutError);
+        EXPECT_GT(rw.second.write_buffer_size(), 0u);
+        rw.second.abort();
+        rw.second.wait_closed();  // at once
+        EXPECT_EQ(rw.second.write_buffer_size(), 0u);
+        stop.set();
+        s.close();
+        s.wait_closed();
     });
 }
 

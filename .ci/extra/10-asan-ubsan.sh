@@ -9,7 +9,9 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WER
 cmake --build "$dir" -j "$(nproc)"
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-# The EMFILE test lowers RLIMIT_NOFILE to the descriptors it holds, which leaves none for
-# the sanitizer's own reporting; it runs in the other builds.
+# The EMFILE tests use up every descriptor. UBSan's vptr check validates a vtable pointer by
+# writing it through a pipe it opens on the spot (compiler-rt's IsAccessibleMemoryRange), so
+# with none left it reports a false "invalid vptr"; those tests run in the other builds. (The
+# hostile-client stress test skips its EMFILE phase here for the same reason, and says so.)
 (cd "$dir" && ctest --output-on-failure -j "$(nproc)" --timeout 300 \
-   -E 'Server.OutOfDescriptorsOnAcceptNeitherSpinsNorStops')
+   -E 'Server.OutOfDescriptorsOnAcceptNeitherSpinsNorStops|Datagram.OutOfDescriptorsGivesEmfile')

@@ -14,4 +14,5 @@
 #include <asyncfiber/queue.hpp>
 #include <asyncfiber/debug.hpp>
 #include <asyncfiber/net.hpp>
+#include <asyncfiber/datagram.hpp>
 #include <asyncfiber/process.hpp>

@@ -13,6 +13,7 @@
 
 #include <asyncfiber/task.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -92,10 +93,17 @@ public:
     /// Shuts the sending side down once the queued data is sent (half-close; sockets only).
     void write_eof();
     bool can_write_eof() const;
-    /// Closes the stream once the queued data is sent. Idempotent.
+    /// Closes the stream once the queued data is sent. Idempotent. A connection accepted by a
+    /// Server gives the data ServerOptions::close_timeout to go out, then is aborted; other
+    /// streams wait for the peer as long as it takes (bound wait_closed() with af::timeout
+    /// and call abort() for a limit of your own).
     void close();
+    /// Closes the stream now (asyncio's transport.abort()): queued data is dropped, a TCP
+    /// peer gets a reset (ECONNRESET) instead of an orderly end, a read waiting on this side
+    /// gets EOF and drain() throws ECONNRESET. Idempotent; no-op once closed.
+    void abort();
     bool is_closing() const;
-    /// Waits until the stream is closed.
+    /// Waits until the stream is closed (its descriptor released).
     void wait_closed();
     /// Bytes queued and not sent yet.
     std::size_t write_buffer_size() const;
@@ -116,13 +124,18 @@ private:
 
 /// Called in a new task for every accepted connection. When it returns (or throws: the
 /// exception goes to the loop's exception handler) and no copy of the pair is kept, the
-/// connection is closed once queued data is sent.
+/// connection is closed once queued data is sent, or aborted once close_timeout has passed.
 using ConnectionHandler = std::function<void(StreamReader, StreamWriter)>;
 
 struct ServerOptions {
     std::size_t limit = default_stream_limit;  ///< each connection's reader limit
     int backlog = 100;
     bool reuse_port = false;  ///< SO_REUSEPORT
+    /// How long a connection's close (its handler's end, StreamWriter::close(),
+    /// Server::close_clients()) may wait for a peer to take the queued data; then the
+    /// connection is aborted (reset) and its descriptor released. Clock::duration::max(): no
+    /// limit. Negative: std::invalid_argument from start_server.
+    Clock::duration close_timeout = std::chrono::seconds(30);
 };
 
 /// A listening server (asyncio.Server). A cheap handle: copies share it.
@@ -136,8 +149,16 @@ public:
     std::vector<SocketAddress> addresses() const;
     /// Stops accepting and closes the listening sockets; connections go on. Idempotent.
     void close();
+    /// Closes every connection as its writer's close() does (asyncio 3.13): queued data
+    /// still goes out within ServerOptions::close_timeout, a read waiting gets EOF once the
+    /// connection is closed, a later write throws RuntimeError.
+    void close_clients();
+    /// Aborts every connection as StreamWriter::abort() does (asyncio 3.13).
+    void abort_clients();
     bool is_serving() const;
-    /// Waits until the server is closed and every connection task has ended.
+    /// Waits until the server is closed, every connection task has ended and every
+    /// connection is closed (its descriptor released), also one whose handler returned while
+    /// its peer does not read: that waits at most ServerOptions::close_timeout.
     void wait_closed();
     /// Waits until close() is called elsewhere (then returns). If the calling task is
     /// cancelled, closes the server and rethrows.

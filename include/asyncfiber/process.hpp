@@ -42,6 +42,13 @@ struct ProcessOptions {
     bool replace_env = false;       ///< true: `env` is the whole environment
     std::vector<std::string> env;   ///< "NAME=value" entries
     std::size_t limit = default_stream_limit;  ///< buffer limit of the output pipes
+    /// Closes every descriptor but 0, 1, 2 (and pass_fds) in the child, also those opened
+    /// without close-on-exec (asyncio's and subprocess' default close_fds=True). False: the
+    /// child inherits whatever has no close-on-exec flag.
+    bool close_fds = true;
+    /// Descriptors the child keeps at the same numbers, close-on-exec or not (subprocess'
+    /// pass_fds). Needs close_fds; each must be open (std::system_error, EBADF, otherwise).
+    std::vector<int> pass_fds;
 };
 
 /// A child process (asyncio.subprocess.Process). A cheap handle: copies share it.

@@ -142,6 +142,8 @@ public:
     void acquire();
     /// Takes a unit if one is free and nobody waits; never suspends.
     bool try_acquire();
+    /// Throws std::overflow_error (and changes nothing) when the free units, counting those
+    /// handed to waiters that have not run yet, are already INT_MAX.
     void release();
     /// True if acquire() would have to wait.
     bool locked() const noexcept { return value_ == 0 || !waiters_.empty(); }
@@ -150,9 +152,13 @@ public:
 
 protected:
     void release_unit() noexcept;
+    /// Free units plus units handed to waiters that have not run yet: what a cancellation of
+    /// those waiters would bring the value back to (asyncio counts them in its value).
+    long long units() const noexcept { return static_cast<long long>(value_) + handed_; }
     detail::LoopAffinity affinity_;
     detail::List waiters_;
     int value_;
+    int handed_ = 0;
 };
 
 /// asyncio.BoundedSemaphore: release() beyond the initial value throws InvalidStateError

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <dirent.h>
 #include <malloc.h>
+#include <string>
 #include <unistd.h>
 
 namespace probes {
@@ -18,6 +19,23 @@ inline std::size_t open_fds() {
         ::closedir(d);
     }
     return n;
+}
+
+/// "fd -> target" for every open descriptor, one a line: what a failed open_fds() check
+/// prints, so that a leak says what leaked.
+inline std::string describe_fds() {
+    std::string out;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (dirent* e = ::readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            char target[256] = {};
+            std::string link = std::string("/proc/self/fd/") + e->d_name;
+            ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+            out += std::string(e->d_name) + " -> " + (n > 0 ? target : "?") + "\n";
+        }
+        ::closedir(d);
+    }
+    return out;
 }
 
 /// Bytes malloc has handed out and not got back (what a leak would grow).

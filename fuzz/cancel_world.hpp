@@ -1209,13 +1209,16 @@ private:
             tcp_bytes_.received(tcp_reader_.read(-1));  // up to EOF
             tcp_bytes_.check_complete();
             tcp_writer_.wait_closed();
-            tcp_end_.set();
-            tcp_server_.close();
-            tcp_server_.wait_closed();
+            // The server's side too: wait_closed() waits for every connection's descriptor.
+            tcp_server_writer_.close();
+            tcp_server_writer_.wait_closed();
             tcp_reader_ = af::StreamReader();
             tcp_client_reader_ = af::StreamReader();
             tcp_writer_ = af::StreamWriter();
             tcp_server_writer_ = af::StreamWriter();
+            tcp_end_.set();
+            tcp_server_.close();
+            tcp_server_.wait_closed();
         }
         if (fed_) {
             af::StreamReader r = fed_->reader();

@@ -625,7 +625,7 @@ TEST(Reverse, AsioHandlerStartsATaskAndHearsItsEnd) {
         // Plain callback code: no task here.
         timer.async_wait([&](const boost::system::error_code& ec) {
             ASSERT_FALSE(ec);
-            EXPECT_THROW(af::current_task(), af::RuntimeError);
+            EXPECT_FALSE(af::current_task());  // an empty handle, as asyncio's None
             af::Task<int> t = af::async([&] {
                 order.push_back("task runs");
                 af::sleep(1ms);

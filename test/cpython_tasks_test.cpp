@@ -1149,10 +1149,20 @@ TEST(BaseTaskTests, CoroutineNonGenFunctionReturnFuture) {
     });
 }
 
-// mirrors test_tasks.py::BaseTaskTests::test_current_task (inside the task; outside any task
-// asyncio returns None, which af::current_task() does once it returns an empty handle there)
+// mirrors test_tasks.py::BaseTaskTests::test_current_task. asyncio.current_task(loop=loop)
+// outside any task returns None: here a callback of the running loop (no task runs there)
+// gets an empty handle, before the task is created and after it has finished.
 TEST(BaseTaskTests, CurrentTask) {
     af::run([] {
+        af::Loop& loop = af::Loop::current();
+        af::Event before, after;
+        int empty_seen = 0;
+        loop.call_soon([&] {
+            if (!af::current_task()) ++empty_seen;
+            before.set();
+        });
+        before.wait();
+
         af::Task<void> task;
         auto coro = [&] {
             EXPECT_EQ(af::current_task(), task);
@@ -1161,6 +1171,13 @@ TEST(BaseTaskTests, CurrentTask) {
 
         task = af::async(coro);
         af::await(task);
+
+        loop.call_soon([&] {
+            if (!af::current_task()) ++empty_seen;
+            after.set();
+        });
+        after.wait();
+        EXPECT_EQ(empty_seen, 2);
     });
 }
 
@@ -1547,7 +1564,23 @@ TEST(BaseTaskTests, BareCreateNamedTask) {
 // BaseCurrentLoopTests
 // ======================================================================================
 
+// mirrors test_tasks.py::BaseCurrentLoopTests::test_current_task_no_running_loop:
+// current_task(loop=loop) of a loop that runs no task is None; C++ names no loop, so the
+// question is asked by a callback of a loop with no task (Loop::call_soon before it runs one).
+TEST(BaseCurrentLoopTests, CurrentTaskNoRunningLoop) {
+    af::Loop loop;
+    bool asked = false;
+    loop.call_soon([&] {
+        asked = true;
+        EXPECT_FALSE(af::current_task());
+        loop.stop();
+    });
+    loop.run_forever();
+    EXPECT_TRUE(asked);
+}
+
 // mirrors test_tasks.py::BaseCurrentLoopTests::test_current_task_no_running_loop_implicit
+// (asyncio raises "no running event loop"; inside a loop but outside a task it returns None)
 TEST(BaseCurrentLoopTests, CurrentTaskNoRunningLoopImplicit) {
     assert_raises<af::RuntimeError>([] { af::current_task(); });
 }

@@ -209,7 +209,9 @@ void sleep(std::chrono::duration<Rep, Period> d) {
     sleep_until(detail::deadline_after(d));
 }
 
-/// The task running now. Throws RuntimeError outside a task.
+/// The task running now (asyncio.current_task()); an empty handle on a loop's thread outside
+/// any task (a callback, an Asio handler), as asyncio returns None. Throws RuntimeError on a
+/// thread that runs no loop, as asyncio does without a running loop.
 TaskRef current_task();
 /// Every task of this thread's loop that is not done yet. Throws RuntimeError outside a loop.
 std::vector<TaskRef> all_tasks();

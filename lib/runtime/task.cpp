@@ -380,7 +380,12 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
 }
 
 TaskRef current_task() {
-    detail::TaskBase* t = detail::current_task_checked("af::current_task");
+    // As asyncio.current_task(): no running loop is an error; a loop running a callback (not
+    // a task) gives None, here an empty handle.
+    if (!detail::current_loop())
+        throw RuntimeError("asyncfiber: af::current_task called outside a running loop (use af::run)");
+    detail::TaskBase* t = detail::current_task_or_null();
+    if (!t) return TaskRef();
     t->add_ref();
     return TaskRef::adopt(t);
 }

@@ -122,5 +122,61 @@ __attribute__((always_inline)) inline void san_arrive_task(void* fake_save) noex
     (void)fake_save;
 }
 
+/// What an eager start (a new task run at once from its spawner: LoopImpl::run_eager)
+/// saves: until the new task first switches out, the spawner's stack (a task's, or the
+/// scheduler's in a callback) stands in for the scheduler's.
+struct SanitizerSpawnerSave {
+    void* fake = nullptr;
+    const void* sched_bottom = nullptr;
+    std::size_t sched_size = 0;
+    void* sched_fiber = nullptr;
+};
+
+/// Spawner, before switching into the new task `t`.
+__attribute__((always_inline)) inline void san_leave_spawner(TaskBase* t,
+                                                             SanitizerSpawnerSave& save) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    // The task's entry learns the spawner's stack as "the scheduler's" (san_arrive_task):
+    // the real one is put back afterwards.
+    save.sched_bottom = s.sched_bottom;
+    save.sched_size = s.sched_size;
+    __sanitizer_start_switch_fiber(&save.fake, t->stack->limit, t->stack->size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    if (!s.sched_fiber) s.sched_fiber = __tsan_get_current_fiber();
+    save.sched_fiber = s.sched_fiber;
+    s.sched_fiber = __tsan_get_current_fiber();  // the task's switch out lands on the spawner
+    TaskExtras& x = t->extras();
+    if (!x.sanitizer_fiber) x.sanitizer_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(x.sanitizer_fiber, 0);
+#endif
+    (void)t;
+    (void)save;
+}
+
+/// Spawner, once `t` switched back (`finished`: it ended without suspending).
+__attribute__((always_inline)) inline void san_arrive_spawner(TaskBase* t, bool finished,
+                                                              SanitizerSpawnerSave& save) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    SanitizerThreadState& s = sanitizer_thread_state();
+    __sanitizer_finish_switch_fiber(save.fake, nullptr, nullptr);
+    s.sched_bottom = save.sched_bottom;
+    s.sched_size = save.sched_size;
+    if (finished) __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
+#endif
+#ifdef ASYNCFIBER_TSAN
+    sanitizer_thread_state().sched_fiber = save.sched_fiber;
+    if (finished && t->extras().sanitizer_fiber) {
+        __tsan_destroy_fiber(t->extras().sanitizer_fiber);
+        t->extras().sanitizer_fiber = nullptr;
+    }
+#endif
+    (void)t;
+    (void)finished;
+    (void)save;
+}
+
 }  // namespace detail
 }  // namespace asyncfiber

@@ -49,7 +49,7 @@ void TaskBase::rethrow_if_failed() {
     if (outcome == TaskOutcome::cancelled) throw CancelledError(cancel_msg());
 }
 
-void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
+void spawn(TaskBase* t, std::string name, std::size_t stack_size, bool eager) {
     LoopImpl* L = current_loop();
     if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
     if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
@@ -73,7 +73,10 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
     ++L->live_count;
     ++L->spawned;
     t->status = TaskStatus::created;
-    L->push_ready(t);
+    if (eager)
+        L->run_eager(t);
+    else
+        L->push_ready(t);
 }
 
 bool cancel_task(TaskBase* t, const std::string& msg) {

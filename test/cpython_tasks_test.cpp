@@ -1884,6 +1884,10 @@ TEST(GatherTests, ExceptionMarking) {
 // ======================================================================================
 
 namespace {
+/// How many add() calls returned (loop thread only): lets a test tell a cancelled add from
+/// one that ended before the check.
+int add_returned = 0;
+
 /// RunCoroutineThreadsafeTests.add: waits 0.05 seconds and returns a + b.
 int add(int a, int b, bool fail, bool cancel) {
     af::sleep(50ms);
@@ -1892,12 +1896,21 @@ int add(int a, int b, bool fail, bool cancel) {
         af::current_task().cancel();
         af::sleep(0s);
     }
+    ++add_returned;
     return a + b;
 }
 
-/// RunCoroutineThreadsafeTests.target: runs add in the event loop, from another thread.
-int target(af::Loop& loop, bool fail = false, bool cancel = false) {
-    std::future<int> future = af::run_coroutine_threadsafe(loop, add, 1, 2, fail, cancel);
+/// RunCoroutineThreadsafeTests.target: runs add in the event loop, from another thread;
+/// `timeout` (null: None) bounds the wait for the result (future.result(timeout)), and the
+/// future is cancelled unless it is done (`finally: future.done() or future.cancel()`).
+int target(af::Loop& loop, bool fail = false, bool cancel = false,
+           const std::chrono::nanoseconds* timeout = nullptr) {
+    af::ConcurrentFuture<int> future = af::run_coroutine_threadsafe(loop, add, 1, 2, fail, cancel);
+    struct Finally {
+        af::ConcurrentFuture<int>& future;
+        ~Finally() { (void)(future.done() || future.cancel()); }
+    } finally{future};
+    if (timeout && future.wait_for(*timeout) != std::future_status::ready) throw af::TimeoutError();
     return future.get();
 }
 }  // namespace
@@ -1930,6 +1943,29 @@ TEST(RunCoroutineThreadsafeTests, RunCoroutineThreadsafeTaskCancelled) {
         auto& loop = af::Loop::current();
         assert_raises<af::CancelledError>(
             [&] { af::to_thread([&] { return target(loop, false, true); }); });
+    });
+}
+
+// mirrors test_tasks.py::RunCoroutineThreadsafeTests::test_run_coroutine_threadsafe_with_timeout
+// (run_briefly becomes a wait, a second at most, until no other task is pending: the task may
+// not even have started when the TimeoutError comes back. That add was cancelled, not left
+// to finish its 50 ms, is then checked through add_returned.)
+TEST(RunCoroutineThreadsafeTests, RunCoroutineThreadsafeWithTimeout) {
+    // Test coroutine submission via run_coroutine_threadsafe.
+    af::run([] {
+        auto& loop = af::Loop::current();
+        const std::chrono::nanoseconds zero(0);
+        const int returned_before = add_returned;
+        assert_raises<af::TimeoutError>(
+            [&] { af::to_thread([&] { return target(loop, false, false, &zero); }); });
+        for (int i = 0; i < 1000 && af::all_tasks().size() > 1; ++i) af::sleep(1ms);
+        // Check that there's no pending task (add has been cancelled)
+        for (auto& task : af::all_tasks()) {
+            if (task != af::current_task()) {
+                EXPECT_TRUE(task.done());
+            }
+        }
+        EXPECT_EQ(add_returned, returned_before);
     });
 }
 

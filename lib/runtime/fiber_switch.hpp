@@ -81,22 +81,28 @@ __attribute__((always_inline)) inline void san_leave_scheduler(TaskBase* t) noex
     (void)t;
 }
 
-/// Scheduler, after `t` switched back (`finished`: for the last time).
-__attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
+/// After the last switch out of `t`'s fiber (whoever it switched to).
+__attribute__((always_inline)) inline void san_fiber_finished(TaskBase* t) noexcept {
 #ifdef ASYNCFIBER_ASAN
-    __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
     // A finished fiber never returned from its frames: clear their poison before the stack
     // is reused by another task.
-    if (finished) __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
+    __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
 #endif
 #ifdef ASYNCFIBER_TSAN
-    if (finished && t->extras().sanitizer_fiber) {
+    if (t->extras().sanitizer_fiber) {
         __tsan_destroy_fiber(t->extras().sanitizer_fiber);
         t->extras().sanitizer_fiber = nullptr;
     }
 #endif
     (void)t;
-    (void)finished;
+}
+
+/// Scheduler, after `t` switched back (`finished`: for the last time).
+__attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
+#ifdef ASYNCFIBER_ASAN
+    __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
+#endif
+    if (finished) san_fiber_finished(t);
 }
 
 /// Task, before switching to the scheduler. `fake_save` is a local of the suspension point;
@@ -164,18 +170,12 @@ __attribute__((always_inline)) inline void san_arrive_spawner(TaskBase* t, bool 
     __sanitizer_finish_switch_fiber(save.fake, nullptr, nullptr);
     s.sched_bottom = save.sched_bottom;
     s.sched_size = save.sched_size;
-    if (finished) __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
 #endif
 #ifdef ASYNCFIBER_TSAN
     sanitizer_thread_state().sched_fiber = save.sched_fiber;
-    if (finished && t->extras().sanitizer_fiber) {
-        __tsan_destroy_fiber(t->extras().sanitizer_fiber);
-        t->extras().sanitizer_fiber = nullptr;
-    }
 #endif
-    (void)t;
-    (void)finished;
     (void)save;
+    if (finished) san_fiber_finished(t);
 }
 
 }  // namespace detail

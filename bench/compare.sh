@@ -47,9 +47,9 @@ workloads=("$@")
 if [ ${#workloads[@]} -eq 0 ]; then
   # The anchors' workloads, then ours only: the same bursts again in one process (stacks
   # resident) and the cost of a fresh page, which bounds the first burst from below.
-  workloads=(spawn_ns_per_task sleep50ms_100k_wall_ms yield_ns pingpong_ns_per_roundtrip
-             skynet1M_ms echo_msgs_per_s udp_echo_msgs_per_s tls_echo_msgs_per_s
-             tls_handshakes_per_s mem_bytes_per_blocked_task
+  workloads=(spawn_ns_per_task spawn_eager_ns_per_task sleep50ms_100k_wall_ms yield_ns
+             pingpong_ns_per_roundtrip skynet1M_ms echo_msgs_per_s udp_echo_msgs_per_s
+             tls_echo_msgs_per_s tls_handshakes_per_s mem_bytes_per_blocked_task
              sleep50ms_100k_warm_wall_ms skynet1M_warm_ms page_fault_ns)
 fi
 runs=${RUNS:-3}

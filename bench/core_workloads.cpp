@@ -29,6 +29,26 @@ double spawn_ns_per_task() {
     });
 }
 
+// spawn_eager_ns_per_task: as spawn_ns_per_task, with TaskOptions::eager: each task runs (and
+// ends, without suspending) inside af::async, never going through the ready queue.
+double spawn_eager_ns_per_task() {
+    return af::run([] {
+        const long n = N();
+        af::TaskOptions eager;
+        eager.eager = true;
+        auto t = clk::now();
+        std::vector<af::Task<long>> tasks;
+        tasks.reserve(static_cast<std::size_t>(n));
+        for (long i = 0; i < n; ++i)
+            tasks.push_back(af::async(eager, [](long i) { return i; }, i));
+        long sum = 0;
+        for (long v : af::gather(std::move(tasks))) sum += v;
+        double el = workloads::seconds_since(t);
+        workloads::check(sum == n * (n - 1) / 2, "spawn sum");
+        return el / static_cast<double>(n) * 1e9;
+    });
+}
+
 // One burst of N tasks that each sleep 50 ms, gathered; ms of wall time.
 double sleep_burst_ms() {
     const long n = N();
@@ -123,6 +143,7 @@ double mem_bytes_per_blocked_task() {
 }
 
 const workloads::Register r1("spawn_ns_per_task", spawn_ns_per_task);
+const workloads::Register r1e("spawn_eager_ns_per_task", spawn_eager_ns_per_task);
 const workloads::Register r2("sleep50ms_100k_wall_ms", sleep50ms_100k_wall_ms);
 const workloads::Register r3("yield_ns", yield_ns);
 const workloads::Register r5("skynet1M_ms", skynet1M_ms);

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -625,6 +626,137 @@ TEST(Threadsafe, RunCoroutineThreadsafeOnALoopDestroyedFirst) {
     }
 }
 
+// ---------------------------------------------------------------- ConcurrentFuture
+
+// cancel() from a foreign thread cancels the task on its loop: the task's suspension point
+// throws CancelledError, its cleanup runs, the future then holds CancelledError and reports
+// cancelled(); a second cancel() finds it done.
+TEST(ConcurrentFuture, CancelFromAForeignThreadCancelsTheTask) {
+    af::run([] {
+        af::Loop& loop = af::Loop::current();
+        bool cleaned_up = false;
+        std::promise<void> started;
+        af::to_thread([&] {
+            af::ConcurrentFuture<int> f = af::run_coroutine_threadsafe(loop, [&] {
+                started.set_value();
+                try {
+                    af::sleep(1h);
+                } catch (const af::CancelledError&) {
+                    cleaned_up = true;
+                    throw;
+                }
+                return 1;
+            });
+            EXPECT_TRUE(f.valid());
+            started.get_future().wait();  // cancelled while it waits in its sleep
+            EXPECT_FALSE(f.done());
+            EXPECT_FALSE(f.cancelled());
+            EXPECT_TRUE(f.cancel());
+            EXPECT_THROW(f.get(), af::CancelledError);
+            EXPECT_FALSE(f.valid());  // get() took the result, as std::future's does
+            EXPECT_TRUE(f.done());
+            EXPECT_TRUE(f.cancelled());
+            EXPECT_FALSE(f.cancel());
+        });
+        EXPECT_TRUE(cleaned_up);
+        EXPECT_EQ(af::all_tasks().size(), 1u);
+    });
+}
+
+// Cancelled before the loop started the task (the loop does not run yet): the task never
+// runs, the future holds CancelledError.
+TEST(ConcurrentFuture, CancelBeforeTheTaskStarted) {
+    af::Loop loop;
+    bool ran = false;
+    af::ConcurrentFuture<int> f = af::run_coroutine_threadsafe(loop, [&] {
+        ran = true;
+        return 1;
+    });
+    EXPECT_FALSE(f.done());
+    EXPECT_EQ(f.wait_for(0s), std::future_status::timeout);
+    EXPECT_TRUE(f.cancel());
+    loop.run_until_complete([] { af::sleep(1ms); });
+    EXPECT_FALSE(ran);
+    ASSERT_TRUE(f.done());
+    EXPECT_TRUE(f.cancelled());
+    EXPECT_THROW(f.get(), af::CancelledError);
+    loop.close();
+}
+
+// A result already there: cancel() returns false and changes nothing; a task that catches
+// the cancellation and returns a value delivers the value (cancelled() stays false).
+TEST(ConcurrentFuture, CancelTooLateOrRefused) {
+    af::run([] {
+        af::Loop& loop = af::Loop::current();
+        af::to_thread([&] {
+            af::ConcurrentFuture<int> done = af::run_coroutine_threadsafe(loop, [] { return 7; });
+            EXPECT_EQ(done.wait_until(std::chrono::steady_clock::now() + 10s),
+                      std::future_status::ready);
+            EXPECT_FALSE(done.cancel());
+            EXPECT_FALSE(done.cancelled());
+            EXPECT_EQ(done.get(), 7);
+
+            std::promise<void> started;
+            af::ConcurrentFuture<std::string> stubborn = af::run_coroutine_threadsafe(loop, [&] {
+                started.set_value();
+                try {
+                    af::sleep(1h);
+                } catch (const af::CancelledError&) {
+                    af::current_task().uncancel();
+                }
+                return std::string("refused");
+            });
+            started.get_future().wait();  // in its sleep, where it catches the cancellation
+            EXPECT_TRUE(stubborn.cancel());
+            stubborn.wait();
+            EXPECT_TRUE(stubborn.done());
+            EXPECT_FALSE(stubborn.cancelled());
+            EXPECT_EQ(stubborn.get(), "refused");
+        });
+    });
+}
+
+// It converts (by move) to the std::future run_coroutine_threadsafe used to return, and to a
+// shared_future; a ConcurrentFuture<void> works the same.
+TEST(ConcurrentFuture, ConvertsToStdFutureAndShares) {
+    af::run([] {
+        af::Loop& loop = af::Loop::current();
+        af::to_thread([&] {
+            std::future<int> plain = af::run_coroutine_threadsafe(loop, [] { return 3; });
+            EXPECT_EQ(plain.get(), 3);
+            af::ConcurrentFuture<int> cf = af::run_coroutine_threadsafe(loop, [] { return 4; });
+            std::future<int> moved = std::move(cf);
+            EXPECT_FALSE(cf.valid());
+            EXPECT_THROW(cf.done(), std::future_error);
+            EXPECT_EQ(moved.get(), 4);
+            std::shared_future<int> shared = af::run_coroutine_threadsafe(loop, [] { return 5; }).share();
+            EXPECT_EQ(shared.get(), 5);
+            af::ConcurrentFuture<void> v = af::run_coroutine_threadsafe(loop, [] { af::sleep(1ms); });
+            v.get();
+            EXPECT_TRUE(v.done());
+            EXPECT_FALSE(v.cancelled());
+        });
+    });
+}
+
+// Misuse: an empty ConcurrentFuture throws std::future_error (no_state) instead of crashing;
+// a closed loop's future is done with RuntimeError and cannot be cancelled.
+TEST(ConcurrentFuture, EmptyAndClosedLoop) {
+    af::ConcurrentFuture<int> empty;
+    EXPECT_FALSE(empty.valid());
+    EXPECT_THROW(empty.done(), std::future_error);
+    EXPECT_THROW(empty.cancelled(), std::future_error);
+    EXPECT_THROW(empty.cancel(), std::future_error);
+
+    af::Loop loop;
+    loop.close();
+    af::ConcurrentFuture<int> f = af::run_coroutine_threadsafe(loop, [] { return 1; });
+    EXPECT_TRUE(f.done());
+    EXPECT_FALSE(f.cancel());
+    EXPECT_FALSE(f.cancelled());
+    EXPECT_THROW(f.get(), af::RuntimeError);
+}
+
 // ---------------------------------------------------------------- the reverse direction
 
 TEST(Reverse, AsioHandlerStartsATaskAndHearsItsEnd) {
@@ -635,7 +767,7 @@ TEST(Reverse, AsioHandlerStartsATaskAndHearsItsEnd) {
         // Plain callback code: no task here.
         timer.async_wait([&](const boost::system::error_code& ec) {
             ASSERT_FALSE(ec);
-            EXPECT_THROW(af::current_task(), af::RuntimeError);
+            EXPECT_FALSE(af::current_task());  // an empty handle, as asyncio's None
             af::Task<int> t = af::async([&] {
                 order.push_back("task runs");
                 af::sleep(1ms);

@@ -1149,10 +1149,20 @@ TEST(BaseTaskTests, CoroutineNonGenFunctionReturnFuture) {
     });
 }
 
-// mirrors test_tasks.py::BaseTaskTests::test_current_task (inside the task; outside any task
-// asyncio returns None, which af::current_task() does once it returns an empty handle there)
+// mirrors test_tasks.py::BaseTaskTests::test_current_task. asyncio.current_task(loop=loop)
+// outside any task returns None: here a callback of the running loop (no task runs there)
+// gets an empty handle, before the task is created and after it has finished.
 TEST(BaseTaskTests, CurrentTask) {
     af::run([] {
+        af::Loop& loop = af::Loop::current();
+        af::Event before, after;
+        int empty_seen = 0;
+        loop.call_soon([&] {
+            if (!af::current_task()) ++empty_seen;
+            before.set();
+        });
+        before.wait();
+
         af::Task<void> task;
         auto coro = [&] {
             EXPECT_EQ(af::current_task(), task);
@@ -1161,6 +1171,13 @@ TEST(BaseTaskTests, CurrentTask) {
 
         task = af::async(coro);
         af::await(task);
+
+        loop.call_soon([&] {
+            if (!af::current_task()) ++empty_seen;
+            after.set();
+        });
+        after.wait();
+        EXPECT_EQ(empty_seen, 2);
     });
 }
 
@@ -1547,7 +1564,23 @@ TEST(BaseTaskTests, BareCreateNamedTask) {
 // BaseCurrentLoopTests
 // ======================================================================================
 
+// mirrors test_tasks.py::BaseCurrentLoopTests::test_current_task_no_running_loop:
+// current_task(loop=loop) of a loop that runs no task is None; C++ names no loop, so the
+// question is asked by a callback of a loop with no task (Loop::call_soon before it runs one).
+TEST(BaseCurrentLoopTests, CurrentTaskNoRunningLoop) {
+    af::Loop loop;
+    bool asked = false;
+    loop.call_soon([&] {
+        asked = true;
+        EXPECT_FALSE(af::current_task());
+        loop.stop();
+    });
+    loop.run_forever();
+    EXPECT_TRUE(asked);
+}
+
 // mirrors test_tasks.py::BaseCurrentLoopTests::test_current_task_no_running_loop_implicit
+// (asyncio raises "no running event loop"; inside a loop but outside a task it returns None)
 TEST(BaseCurrentLoopTests, CurrentTaskNoRunningLoopImplicit) {
     assert_raises<af::RuntimeError>([] { af::current_task(); });
 }
@@ -1851,6 +1884,10 @@ TEST(GatherTests, ExceptionMarking) {
 // ======================================================================================
 
 namespace {
+/// How many add() calls returned (loop thread only): lets a test tell a cancelled add from
+/// one that ended before the check.
+int add_returned = 0;
+
 /// RunCoroutineThreadsafeTests.add: waits 0.05 seconds and returns a + b.
 int add(int a, int b, bool fail, bool cancel) {
     af::sleep(50ms);
@@ -1859,12 +1896,21 @@ int add(int a, int b, bool fail, bool cancel) {
         af::current_task().cancel();
         af::sleep(0s);
     }
+    ++add_returned;
     return a + b;
 }
 
-/// RunCoroutineThreadsafeTests.target: runs add in the event loop, from another thread.
-int target(af::Loop& loop, bool fail = false, bool cancel = false) {
-    std::future<int> future = af::run_coroutine_threadsafe(loop, add, 1, 2, fail, cancel);
+/// RunCoroutineThreadsafeTests.target: runs add in the event loop, from another thread;
+/// `timeout` (null: None) bounds the wait for the result (future.result(timeout)), and the
+/// future is cancelled unless it is done (`finally: future.done() or future.cancel()`).
+int target(af::Loop& loop, bool fail = false, bool cancel = false,
+           const std::chrono::nanoseconds* timeout = nullptr) {
+    af::ConcurrentFuture<int> future = af::run_coroutine_threadsafe(loop, add, 1, 2, fail, cancel);
+    struct Finally {
+        af::ConcurrentFuture<int>& future;
+        ~Finally() { (void)(future.done() || future.cancel()); }
+    } finally{future};
+    if (timeout && future.wait_for(*timeout) != std::future_status::ready) throw af::TimeoutError();
     return future.get();
 }
 }  // namespace
@@ -1897,6 +1943,29 @@ TEST(RunCoroutineThreadsafeTests, RunCoroutineThreadsafeTaskCancelled) {
         auto& loop = af::Loop::current();
         assert_raises<af::CancelledError>(
             [&] { af::to_thread([&] { return target(loop, false, true); }); });
+    });
+}
+
+// mirrors test_tasks.py::RunCoroutineThreadsafeTests::test_run_coroutine_threadsafe_with_timeout
+// (run_briefly becomes a wait, a second at most, until no other task is pending: the task may
+// not even have started when the TimeoutError comes back. That add was cancelled, not left
+// to finish its 50 ms, is then checked through add_returned.)
+TEST(RunCoroutineThreadsafeTests, RunCoroutineThreadsafeWithTimeout) {
+    // Test coroutine submission via run_coroutine_threadsafe.
+    af::run([] {
+        auto& loop = af::Loop::current();
+        const std::chrono::nanoseconds zero(0);
+        const int returned_before = add_returned;
+        assert_raises<af::TimeoutError>(
+            [&] { af::to_thread([&] { return target(loop, false, false, &zero); }); });
+        for (int i = 0; i < 1000 && af::all_tasks().size() > 1; ++i) af::sleep(1ms);
+        // Check that there's no pending task (add has been cancelled)
+        for (auto& task : af::all_tasks()) {
+            if (task != af::current_task()) {
+                EXPECT_TRUE(task.done());
+            }
+        }
+        EXPECT_EQ(add_returned, returned_before);
     });
 }
 

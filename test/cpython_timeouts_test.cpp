@@ -1,10 +1,11 @@
 // CPython's Lib/test/test_asyncio/test_timeouts.py (Python 3.13), mirrored step by step: same
 // steps, same assertions, one test each, named in a comment. `async with asyncio.timeout(d):`
-// is af::timeout(d, body); timeout(None) is a duration too long to expire. af::timeout has no
-// scope object, so the assertions on `cm` (expired(), when(), reschedule(), repr) have nothing
-// to check; the exception-chaining assertions check the cause (std::throw_with_nested), not the
-// implicit __context__, which C++ does not have. docs/asyncio-parity.md lists what cannot be
-// expressed and why.
+// is af::timeout(d, body); timeout(None) is a duration too long to expire (when() is then
+// Clock::time_point::max()). `as cm` is a body taking af::Timeout&; where a test looks at cm
+// after the scope, the body keeps a copy of the handle (it shares the scope). repr() has no
+// counterpart; the exception-chaining assertions check the cause (std::throw_with_nested), not
+// the implicit __context__, which C++ does not have. docs/asyncio-parity.md lists what cannot
+// be expressed and why.
 #include "support/asyncio_mirror.hpp"
 
 #include <asyncfiber/asyncfiber.hpp>
@@ -27,22 +28,45 @@ namespace {
 /// timeout(None) / timeout_at(None).
 constexpr auto kNoTimeout = af::Clock::duration::max();
 constexpr auto kNoDeadline = af::Clock::time_point::max();
+
+/// `with self.assertRaisesRegex(RuntimeError, word): cm.reschedule(loop.time() + 0.02)`.
+void assert_reschedule_refused(af::Timeout& cm, const char* word) {
+    auto e = assert_raises<af::RuntimeError>(
+        [&] { cm.reschedule(af::Loop::current().time() + 20ms); });
+    if (e) {
+        EXPECT_NE(std::string(e.get().what()).find(word), std::string::npos) << e.get().what();
+    }
+}
 }  // namespace
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_basic
 TEST(TimeoutTests, TimeoutBasic) {
     af::run([] {
-        assert_raises<af::TimeoutError>([] { af::timeout(10ms, [] { af::sleep(10s); }); });
+        af::Timeout cm;
+        assert_raises<af::TimeoutError>([&] {
+            af::timeout(10ms, [&](af::Timeout& t) {
+                cm = t;
+                af::sleep(10s);
+            });
+        });
+        EXPECT_TRUE(cm.expired());
     });
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_at_basic
 TEST(TimeoutTests, TimeoutAtBasic) {
     af::run([] {
-        assert_raises<af::TimeoutError>([] {
-            auto deadline = af::Loop::current().time() + 10ms;
-            af::timeout_at(deadline, [] { af::sleep(10s); });
+        af::Timeout cm;
+        af::Clock::time_point deadline;
+        assert_raises<af::TimeoutError>([&] {
+            deadline = af::Loop::current().time() + 10ms;
+            af::timeout_at(deadline, [&](af::Timeout& t) {
+                cm = t;
+                af::sleep(10s);
+            });
         });
+        EXPECT_TRUE(cm.expired());
+        EXPECT_EQ(deadline, cm.when());
     });
 }
 
@@ -50,12 +74,17 @@ TEST(TimeoutTests, TimeoutAtBasic) {
 TEST(TimeoutTests, NestedTimeouts) {
     af::run([] {
         bool cancelled = false;
+        af::Timeout cm1, cm2;
         assert_raises<af::TimeoutError>([&] {
             auto deadline = af::Loop::current().time() + 10ms;
-            af::timeout_at(deadline, [&] {
+            af::timeout_at(deadline, [&](af::Timeout& t1) {
+                cm1 = t1;
                 // Only the topmost context manager should raise TimeoutError
                 try {
-                    af::timeout_at(deadline, [] { af::sleep(10s); });
+                    af::timeout_at(deadline, [&](af::Timeout& t2) {
+                        cm2 = t2;
+                        af::sleep(10s);
+                    });
                 } catch (const af::CancelledError&) {
                     cancelled = true;
                     throw;
@@ -63,6 +92,8 @@ TEST(TimeoutTests, NestedTimeouts) {
             });
         });
         EXPECT_TRUE(cancelled);
+        EXPECT_TRUE(cm1.expired());
+        EXPECT_TRUE(cm2.expired());
     });
 }
 
@@ -86,44 +117,109 @@ TEST(TimeoutTests, WaiterCancelled) {
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_not_called
 TEST(TimeoutTests, TimeoutNotCalled) {
-    af::run([] { af::timeout(10s, [] { af::sleep(10ms); }); });
+    af::run([] {
+        af::Timeout cm;
+        af::timeout(10s, [&](af::Timeout& t) {
+            cm = t;
+            af::sleep(10ms);
+        });
+        auto t1 = af::Loop::current().time();
+
+        EXPECT_FALSE(cm.expired());
+        EXPECT_GT(cm.when(), t1);
+    });
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_disabled
 TEST(TimeoutTests, TimeoutDisabled) {
-    af::run([] { af::timeout(kNoTimeout, [] { af::sleep(10ms); }); });
+    af::run([] {
+        af::Timeout cm;
+        af::timeout(kNoTimeout, [&](af::Timeout& t) {
+            cm = t;
+            af::sleep(10ms);
+        });
+
+        EXPECT_FALSE(cm.expired());
+        EXPECT_EQ(cm.when(), kNoDeadline);  // None
+    });
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_at_disabled
 TEST(TimeoutTests, TimeoutAtDisabled) {
-    af::run([] { af::timeout_at(kNoDeadline, [] { af::sleep(10ms); }); });
+    af::run([] {
+        af::Timeout cm;
+        af::timeout_at(kNoDeadline, [&](af::Timeout& t) {
+            cm = t;
+            af::sleep(10ms);
+        });
+
+        EXPECT_FALSE(cm.expired());
+        EXPECT_EQ(cm.when(), kNoDeadline);  // None
+    });
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_zero
 TEST(TimeoutTests, TimeoutZero) {
     af::run([] {
-        assert_raises<af::TimeoutError>([] { af::timeout(0s, [] { af::sleep(10s); }); });
+        auto t0 = af::Loop::current().time();
+        af::Timeout cm;
+        assert_raises<af::TimeoutError>([&] {
+            af::timeout(0s, [&](af::Timeout& t) {
+                cm = t;
+                af::sleep(10s);
+            });
+        });
+        auto t1 = af::Loop::current().time();
+        EXPECT_TRUE(cm.expired());
+        EXPECT_TRUE(t0 <= cm.when() && cm.when() <= t1);
     });
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_zero_sleep_zero
 TEST(TimeoutTests, TimeoutZeroSleepZero) {
     af::run([] {
-        assert_raises<af::TimeoutError>([] { af::timeout(0s, [] { af::sleep(0s); }); });
+        auto t0 = af::Loop::current().time();
+        af::Timeout cm;
+        assert_raises<af::TimeoutError>([&] {
+            af::timeout(0s, [&](af::Timeout& t) {
+                cm = t;
+                af::sleep(0s);
+            });
+        });
+        auto t1 = af::Loop::current().time();
+        EXPECT_TRUE(cm.expired());
+        EXPECT_TRUE(t0 <= cm.when() && cm.when() <= t1);
     });
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_in_the_past_sleep_zero
 TEST(TimeoutTests, TimeoutInThePastSleepZero) {
     af::run([] {
-        assert_raises<af::TimeoutError>([] { af::timeout(-11s, [] { af::sleep(0s); }); });
+        auto t0 = af::Loop::current().time();
+        af::Timeout cm;
+        assert_raises<af::TimeoutError>([&] {
+            af::timeout(-11s, [&](af::Timeout& t) {
+                cm = t;
+                af::sleep(0s);
+            });
+        });
+        auto t1 = af::Loop::current().time();
+        EXPECT_TRUE(cm.expired());
+        EXPECT_TRUE(t0 >= cm.when() && cm.when() <= t1);
     });
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_foreign_exception_passed
 TEST(TimeoutTests, ForeignExceptionPassed) {
     af::run([] {
-        assert_raises<KeyError>([] { af::timeout(10ms, [] { throw KeyError(); }); });
+        af::Timeout cm;
+        assert_raises<KeyError>([&] {
+            af::timeout(10ms, [&](af::Timeout& t) {
+                cm = t;
+                throw KeyError();
+            });
+        });
+        EXPECT_FALSE(cm.expired());
     });
 }
 
@@ -168,12 +264,15 @@ TEST(TimeoutTests, ForeignExceptionOnTimeout2) {
 // mirrors test_timeouts.py::TimeoutTests::test_foreign_cancel_doesnt_timeout_if_not_expired
 TEST(TimeoutTests, ForeignCancelDoesntTimeoutIfNotExpired) {
     af::run([] {
-        assert_raises<af::CancelledError>([] {
-            af::timeout(10s, [] {
+        af::Timeout cm;
+        assert_raises<af::CancelledError>([&] {
+            af::timeout(10s, [&](af::Timeout& t) {
+                cm = t;
                 af::current_task().cancel();
                 af::sleep(10s);
             });
         });
+        EXPECT_FALSE(cm.expired());
     });
 }
 
@@ -304,11 +403,68 @@ TEST(TimeoutTests, TimeoutExceptionCause) {
 }
 
 // mirrors test_timeouts.py::TimeoutTests::test_timeout_expiring (the body sees the expiry's
-// CancelledError, swallows it and ends: the scope then ends without TimeoutError; the
-// reschedule() call has no counterpart)
+// CancelledError, swallows it and ends: the scope then ends without TimeoutError)
 TEST(TimeoutTests, TimeoutExpiring) {
     af::run([] {
-        af::timeout(10ms, [] { assert_raises<af::CancelledError>([] { af::sleep(1s); }); });
+        af::timeout(10ms, [](af::Timeout& cm) {
+            assert_raises<af::CancelledError>([] { af::sleep(1s); });
+            assert_reschedule_refused(cm, "expiring");
+        });
+    });
+}
+
+// mirrors test_timeouts.py::TimeoutTests::test_reschedule (loop.create_future() handing cm
+// over is an af::Promise of the handle)
+TEST(TimeoutTests, Reschedule) {
+    af::run([] {
+        af::Promise<af::Timeout> fut;
+        af::Future<af::Timeout> cm_future = fut.get_future();
+        auto deadline1 = af::Loop::current().time() + 10s;
+        auto deadline2 = deadline1 + 20s;
+
+        auto f = [&] {
+            af::timeout_at(deadline1, [&](af::Timeout& cm) {
+                fut.set_value(cm);
+                af::sleep(50s);
+            });
+        };
+
+        auto task = af::async(f);
+        af::Timeout cm = af::await(cm_future);
+
+        EXPECT_EQ(cm.when(), deadline1);
+        cm.reschedule(deadline2);
+        EXPECT_EQ(cm.when(), deadline2);
+        cm.reschedule(kNoDeadline);
+        EXPECT_EQ(cm.when(), kNoDeadline);  // None
+
+        task.cancel();
+
+        assert_raises<af::CancelledError>([&] { af::await(task); });
+        EXPECT_FALSE(cm.expired());
+    });
+}
+
+// mirrors test_timeouts.py::TimeoutTests::test_timeout_finished
+TEST(TimeoutTests, TimeoutFinished) {
+    af::run([] {
+        af::Timeout cm;
+        af::timeout(10ms, [&](af::Timeout& t) { cm = t; });
+        assert_reschedule_refused(cm, "finished");
+    });
+}
+
+// mirrors test_timeouts.py::TimeoutTests::test_timeout_expired
+TEST(TimeoutTests, TimeoutExpired) {
+    af::run([] {
+        af::Timeout cm;
+        assert_raises<af::TimeoutError>([&] {
+            af::timeout(10ms, [&](af::Timeout& t) {
+                cm = t;
+                af::sleep(1s);
+            });
+        });
+        assert_reschedule_refused(cm, "expired");
     });
 }
 

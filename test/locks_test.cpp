@@ -2091,3 +2091,167 @@ TEST(Barrier, AbortThenReset) {
         af::gather(u, v);
     });
 }
+
+// ---------------------------------------------------------------- Condition with unique_lock
+
+// Condition::wait(std::unique_lock<Lock>&[, pred]) as std::condition_variable_any users write
+// it: a consumer waits for items under a unique_lock; each wake-up holds the lock again.
+TEST(Condition, UniqueLockWaitWithPredicate) {
+    af::run([] {
+        af::Lock lock;
+        af::Condition cond(lock);
+        std::vector<int> items, got;
+        auto consumer = [&] {
+            std::unique_lock<af::Lock> lk(lock);
+            while (got.size() < 3) {
+                cond.wait(lk, [&] { return !items.empty(); });
+                EXPECT_TRUE(lk.owns_lock());
+                EXPECT_TRUE(lock.locked());
+                got.push_back(items.front());
+                items.erase(items.begin());
+            }
+        };
+        auto t = af::async(consumer);
+        af::sleep(0s);
+        for (int i = 1; i <= 3; ++i) {
+            {
+                std::unique_lock<af::Lock> lk(lock);
+                items.push_back(i);
+                cond.notify();
+            }
+            af::sleep(0s);
+        }
+        af::await(t);
+        EXPECT_EQ(got, (std::vector<int>{1, 2, 3}));
+        EXPECT_FALSE(lock.locked());  // the consumer's unique_lock let go
+    });
+}
+
+// The plain wait(lk) returns once notified, with the lock held again.
+TEST(Condition, UniqueLockWaitReturnsWhenNotified) {
+    af::run([] {
+        af::Lock lock;
+        af::Condition cond(lock);
+        std::vector<std::string> order;
+        auto waiter = af::async([&] {
+            std::unique_lock<af::Lock> lk(lock);
+            order.push_back("waiting");
+            cond.wait(lk);
+            EXPECT_TRUE(lk.owns_lock());
+            EXPECT_TRUE(lock.locked());
+            order.push_back("woken");
+        });
+        af::sleep(0s);
+        EXPECT_FALSE(lock.locked());  // wait released it
+        {
+            std::lock_guard<af::Lock> g(lock);
+            order.push_back("notify");
+            cond.notify();
+        }
+        af::await(waiter);
+        EXPECT_EQ(order, (std::vector<std::string>{"waiting", "notify", "woken"}));
+    });
+}
+
+// Misuse: the condition's own lock is private, another Lock, a unique_lock that owns nothing
+// (deferred, released or unlocked) and a lock freed behind the unique_lock's back all throw
+// RuntimeError without waiting, and leave the lock as it was.
+TEST(Condition, UniqueLockMisuseThrowsRuntimeError) {
+    af::run([] {
+        af::Lock lock, other;
+        af::Condition cond(lock), own;
+        {
+            std::unique_lock<af::Lock> lk(other);
+            EXPECT_THROW(cond.wait(lk), af::RuntimeError);
+            EXPECT_THROW(cond.wait(lk, [] { return false; }), af::RuntimeError);
+            EXPECT_THROW(own.wait(lk), af::RuntimeError);  // not the condition's own lock
+            EXPECT_TRUE(lk.owns_lock());
+            EXPECT_TRUE(other.locked());
+        }
+        {
+            std::unique_lock<af::Lock> lk(lock, std::defer_lock);
+            EXPECT_THROW(cond.wait(lk), af::RuntimeError);
+            EXPECT_FALSE(lock.locked());
+        }
+        {
+            std::unique_lock<af::Lock> empty;
+            EXPECT_THROW(cond.wait(empty), af::RuntimeError);
+        }
+        {
+            std::unique_lock<af::Lock> lk(lock);
+            lock.unlock();  // behind lk's back: lk still believes it owns it
+            EXPECT_THROW(cond.wait(lk), af::RuntimeError);
+            lk.release();
+        }
+        EXPECT_FALSE(lock.locked());
+    });
+}
+
+// Cancelled while waiting for the notification: the lock is held again when CancelledError
+// comes out, and the unique_lock still owns it (its destructor then unlocks it once).
+TEST(Condition, UniqueLockCancelledWhileWaitingHoldsTheLockAgain) {
+    af::run([] {
+        af::Lock lock;
+        af::Condition cond(lock);
+        bool owned_after_cancel = false, locked_after_cancel = false;
+        auto waiter = af::async([&] {
+            std::unique_lock<af::Lock> lk(lock);
+            try {
+                cond.wait(lk, [] { return false; });
+            } catch (const af::CancelledError&) {
+                owned_after_cancel = lk.owns_lock();
+                locked_after_cancel = lock.locked();
+                throw;
+            }
+        });
+        af::sleep(0s);
+        EXPECT_FALSE(lock.locked());
+        waiter.cancel();
+        EXPECT_THROW(af::await(waiter), af::CancelledError);
+        EXPECT_TRUE(owned_after_cancel);
+        EXPECT_TRUE(locked_after_cancel);
+        EXPECT_FALSE(lock.locked());  // released once, by the unique_lock
+        // and usable again
+        EXPECT_TRUE(lock.try_lock());
+        lock.unlock();
+    });
+}
+
+// Cancelled after the notification, while taking the lock back (another task holds it): the
+// wait still ends with the lock held and owned, and the notification goes to the next
+// waiter (no wake-up is lost).
+TEST(Condition, UniqueLockCancelledWhileRelockingPassesTheNotificationOn) {
+    af::run([] {
+        af::Lock lock;
+        af::Condition cond(lock);
+        bool owned_after_cancel = false;
+        int second_woken = 0;
+        auto first = af::async([&] {
+            std::unique_lock<af::Lock> lk(lock);
+            try {
+                cond.wait(lk);
+            } catch (const af::CancelledError&) {
+                owned_after_cancel = lk.owns_lock() && lock.locked();
+                throw;
+            }
+        });
+        auto second = af::async([&] {
+            std::unique_lock<af::Lock> lk(lock);
+            cond.wait(lk);
+            ++second_woken;
+        });
+        af::sleep(0s);
+        {
+            std::lock_guard<af::Lock> g(lock);
+            cond.notify(1);    // to `first`
+            af::sleep(0s);     // first wakes and waits for the lock we hold
+            first.cancel();    // ... and is cancelled there
+            af::sleep(0s);
+        }
+        EXPECT_THROW(af::await(first), af::CancelledError);
+        EXPECT_TRUE(owned_after_cancel);
+        af::timeout(1s, [&] { af::await(second); });
+        EXPECT_EQ(second_woken, 1);
+        EXPECT_FALSE(lock.locked());
+    });
+}

@@ -304,3 +304,121 @@ TEST(WaitFor, QueueGetUnderShortTimeoutsLosesNoItem) {
         EXPECT_GT(timeouts, 0);  // the timeouts did fire
     });
 }
+
+// ---------------------------------------------------------------- the scope object (af::Timeout)
+
+// Moving the deadline later keeps a body alive past the first deadline; moving it into the
+// past expires the scope at the loop's next look at its timers.
+TEST(TimeoutObject, RescheduleLaterThenIntoThePast) {
+    af::run([] {
+        auto& loop = af::Loop::current();
+        std::vector<std::string> order;
+        af::Timeout kept;
+        EXPECT_THROW(af::timeout(20ms, [&](af::Timeout& cm) {
+                         kept = cm;
+                         cm.reschedule(loop.time() + 10s);
+                         af::sleep(60ms);  // past the first deadline: still running
+                         order.push_back("survived the first deadline");
+                         EXPECT_FALSE(cm.expired());
+                         cm.reschedule(loop.time() - 1s);  // in the past
+                         EXPECT_FALSE(cm.expired());       // not before the loop looks
+                         try {
+                             af::sleep(10s);
+                         } catch (const af::CancelledError&) {
+                             order.push_back("cancelled by the scope");
+                             EXPECT_TRUE(cm.expired());
+                             throw;
+                         }
+                     }),
+                     af::TimeoutError);
+        EXPECT_TRUE(kept.expired());
+        EXPECT_EQ(order, (std::vector<std::string>{"survived the first deadline",
+                                                   "cancelled by the scope"}));
+        EXPECT_EQ(af::current_task().cancelling(), 0);  // the scope took its request back
+    });
+}
+
+// time_point::max() disables the deadline; a later reschedule arms it again.
+TEST(TimeoutObject, RescheduleToMaxDisablesThenReArms) {
+    af::run([] {
+        auto& loop = af::Loop::current();
+        int result = af::timeout(10ms, [&](af::Timeout& cm) {
+            cm.reschedule(af::Clock::time_point::max());
+            EXPECT_EQ(cm.when(), af::Clock::time_point::max());
+            af::sleep(40ms);
+            return 7;
+        });
+        EXPECT_EQ(result, 7);
+        bool expired = false;
+        EXPECT_THROW(af::timeout_at(af::Clock::time_point::max(), [&](af::Timeout& cm) {
+                         cm.reschedule(loop.time() + 10ms);
+                         try {
+                             af::sleep(10s);
+                         } catch (const af::CancelledError&) {
+                             expired = cm.expired();
+                             throw;
+                         }
+                     }),
+                     af::TimeoutError);
+        EXPECT_TRUE(expired);
+    });
+}
+
+// A generic body (auto&) gets the scope object; the value passes through.
+TEST(TimeoutObject, GenericBodyAndValue) {
+    af::run([] {
+        std::string s = af::timeout(1s, [](auto& cm) {
+            EXPECT_FALSE(cm.expired());
+            return std::string("value");
+        });
+        EXPECT_EQ(s, "value");
+    });
+}
+
+// Misuse: an empty handle throws InvalidStateError; rescheduling from another thread while
+// the loop runs throws RuntimeError and leaves the deadline as it was.
+TEST(TimeoutObject, EmptyHandleAndForeignThread) {
+    af::Timeout empty;
+    EXPECT_THROW(empty.when(), af::InvalidStateError);
+    EXPECT_THROW(empty.expired(), af::InvalidStateError);
+    EXPECT_THROW(empty.reschedule(af::Clock::now()), af::InvalidStateError);
+    af::run([] {
+        af::timeout(10s, [](af::Timeout& cm) {
+            const auto when = cm.when();
+            bool threw = false;
+            std::thread th([&] {
+                try {
+                    cm.reschedule(af::Clock::now());
+                } catch (const af::RuntimeError&) {
+                    threw = true;
+                }
+            });
+            th.join();
+            EXPECT_TRUE(threw);
+            EXPECT_EQ(cm.when(), when);
+            af::sleep(10ms);
+            EXPECT_FALSE(cm.expired());
+        });
+    });
+}
+
+// A task rescheduling another task's scope (as asyncio's test_reschedule does) moves the
+// deadline of that task, not its own.
+TEST(TimeoutObject, RescheduledByAnotherTaskExpiresTheOwner) {
+    af::run([] {
+        af::Timeout cm;
+        af::Event entered;
+        auto owner = af::async([&] {
+            af::timeout(10s, [&](af::Timeout& t) {
+                cm = t;
+                entered.set();
+                af::sleep(10s);
+            });
+        });
+        entered.wait();
+        cm.reschedule(af::Loop::current().time());
+        EXPECT_THROW(af::await(owner), af::TimeoutError);
+        EXPECT_TRUE(cm.expired());
+        EXPECT_EQ(af::current_task().cancelling(), 0);
+    });
+}

@@ -9,6 +9,7 @@
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>
 #include <asyncfiber/bridge.hpp>
+#include <asyncfiber/concurrent_future.hpp>
 #include <asyncfiber/wait.hpp>
 #include <asyncfiber/task_group.hpp>
 #include <asyncfiber/queue.hpp>

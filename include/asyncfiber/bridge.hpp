@@ -3,7 +3,8 @@
 // - af::Promise<T> / af::Future<T>: a one-shot value set from any thread, awaited by a task.
 // - af::await_callback<T>(start): awaits a callback-style API (start(cb) hands cb over).
 // - af::to_thread(fn, args...): runs a blocking function on the loop's thread pool.
-// - af::run_coroutine_threadsafe(loop, fn, args...): starts a task from a foreign thread.
+// - af::run_coroutine_threadsafe(loop, fn, args...): starts a task from a foreign thread
+//   (its af::ConcurrentFuture, in concurrent_future.hpp, can cancel it).
 // - af::use_await: a Boost.Asio completion token that suspends only the calling task.
 //
 // Safety rules shared by all of them: the awaiting task and the completing side share one
@@ -14,6 +15,7 @@
 // docs/migrating-callbacks.md.
 #pragma once
 
+#include <asyncfiber/concurrent_future.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/loop.hpp>
@@ -321,11 +323,6 @@ detail::async_result_t<F, Args...> to_thread(AbandonOnCancel, F&& fn, Args&&... 
 // ======================================================================================
 
 namespace detail {
-template <class R>
-struct ThreadsafeRun {
-    std::promise<R> promise;
-    bool set = false;  // loop thread only
-};
 template <class R, class F, class Tuple, std::size_t... I>
 void set_from_call(std::promise<R>& p, F& f, Tuple& a, std::index_sequence<I...>, std::false_type) {
     p.set_value(std::move(f)(std::move(std::get<I>(a))...));
@@ -338,21 +335,23 @@ void set_from_call(std::promise<R>& p, F& f, Tuple& a, std::index_sequence<I...>
 }  // namespace detail
 
 /// From any thread: runs fn(args...) as a task of `loop` (which must be running or run
-/// later) and returns a std::future of its result. The future holds the task's exception,
-/// CancelledError if the task was cancelled, RuntimeError("Event loop is closed") at once if
-/// the loop is closed (or closes before it could start the task).
+/// later) and returns an af::ConcurrentFuture of its result (a std::future<R> with done(),
+/// cancelled() and cancel(); it converts to std::future<R>). The future holds the task's
+/// exception, CancelledError if the task was cancelled (ConcurrentFuture::cancel() included),
+/// RuntimeError("Event loop is closed") at once if the loop is closed (or closes before it
+/// could start the task).
 template <class F, class... Args>
-std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& loop, F&& fn,
-                                                                         Args&&... args) {
+ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& loop, F&& fn,
+                                                                             Args&&... args) {
     using R = detail::async_result_t<F, Args...>;
     using Call = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
     auto run = std::make_shared<detail::ThreadsafeRun<R>>();
+    run->loop = &loop;
     auto call = std::make_shared<Call>(std::forward<F>(fn),
                                        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
-    std::future<R> fut = run->promise.get_future();
-    Loop* target = &loop;
-    auto start = [run, call, target] {
-        if (target->is_closed()) {  // posted before it closed: fails now, as asyncio's would
+    ConcurrentFuture<R> fut(run);
+    auto start = [run, call] {
+        if (run->loop->is_closed()) {  // posted before it closed: fails now, as asyncio's would
             run->set = true;
             run->promise.set_exception(
                 std::make_exception_ptr(RuntimeError("asyncfiber: Event loop is closed")));
@@ -364,8 +363,7 @@ std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& l
                                       std::index_sequence_for<Args...>{}, std::is_void<R>{});
                 run->set = true;
             } catch (const CancelledError&) {
-                run->promise.set_exception(std::current_exception());
-                run->set = true;
+                run->set_cancelled(std::current_exception());
                 throw;  // the task counts as cancelled
             } catch (...) {
                 // Handed over to the future: the task itself ends normally.
@@ -373,12 +371,11 @@ std::future<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& l
                 run->set = true;
             }
         });
+        run->task = t.state();  // for ConcurrentFuture::cancel(), until the callback below
         t.add_done_callback([run](TaskRef) {
+            run->task = nullptr;
             // Cancelled before its first step: the body never ran.
-            if (!run->set) {
-                run->set = true;
-                run->promise.set_exception(std::make_exception_ptr(CancelledError()));
-            }
+            if (!run->set) run->set_cancelled(std::make_exception_ptr(CancelledError()));
         });
     };
     try {

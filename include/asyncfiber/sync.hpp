@@ -19,6 +19,7 @@
 #include <asyncfiber/task.hpp>
 
 #include <cstddef>
+#include <mutex>
 
 namespace asyncfiber {
 
@@ -112,6 +113,16 @@ public:
     template <class Pred>
     void wait(Pred pred) {
         while (!pred()) wait();
+    }
+    /// std::condition_variable_any style, for code that holds the lock through a
+    /// std::unique_lock: `lk` must own the lock this condition was built on (RuntimeError
+    /// otherwise, also for a lock not held). As wait(), the lock is held again when it returns
+    /// or throws (CancelledError included), and `lk` still owns it.
+    void wait(std::unique_lock<Lock>& lk);
+    /// As wait(lk), until pred() is true (std::condition_variable_any::wait(lk, pred)).
+    template <class Pred>
+    void wait(std::unique_lock<Lock>& lk, Pred pred) {
+        while (!pred()) wait(lk);
     }
     /// asyncio's wait_for(predicate): waits until pred() is true and returns its value.
     template <class Pred>

@@ -27,6 +27,11 @@ using Clock = std::chrono::steady_clock;
 struct TaskOptions {
     std::string name;            ///< empty: "Task-<id>"
     std::size_t stack_size = 0;  ///< bytes of virtual stack (16 KiB to 1 GiB); 0: default_stack_size()
+    /// asyncio's eager task factory: the task runs at once, inside af::async, until its first
+    /// suspension (or its end); af::async then returns and the spawner goes on. A task that
+    /// finishes without suspending is done when af::async returns and never went through the
+    /// ready queue. Also from a callback of the running loop (an Asio handler included).
+    bool eager = false;
 };
 
 /// The stack size of tasks spawned without one (256 KiB unless changed). Only touched pages
@@ -142,13 +147,13 @@ template <class F, class... Args>
 using async_result_t = call_result_t<typename std::decay<F>::type&&, typename std::decay<Args>::type&&...>;
 
 template <class F, class... Args>
-Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
+Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack, bool eager,
                                             F&& fn, Args&&... args) {
     using R = async_result_t<F, Args...>;
     auto* st = new TaskImpl<R, typename std::decay<F>::type, typename std::decay<Args>::type...>(
         std::forward<F>(fn), std::forward<Args>(args)...);
     Task<R> handle = Task<R>::adopt(st);  // owns the first reference, even if spawn throws
-    spawn(st, std::move(name), stack);
+    spawn(st, std::move(name), stack, eager);
     return handle;
 }
 
@@ -161,14 +166,15 @@ struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions>
 template <class F, class... Args,
           class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
 Task<detail::async_result_t<F, Args...>> async(F&& fn, Args&&... args) {
-    return detail::spawn_task(std::string(), 0, std::forward<F>(fn), std::forward<Args>(args)...);
+    return detail::spawn_task(std::string(), 0, false, std::forward<F>(fn),
+                              std::forward<Args>(args)...);
 }
 
-/// Spawns with a name and/or stack size.
+/// Spawns with a name, a stack size and/or eagerly (TaskOptions::eager).
 template <class F, class... Args>
 Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args&&... args) {
-    return detail::spawn_task(std::move(options.name), options.stack_size, std::forward<F>(fn),
-                              std::forward<Args>(args)...);
+    return detail::spawn_task(std::move(options.name), options.stack_size, options.eager,
+                              std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 /// Suspends the calling task until `t` is done; returns a copy of its value or rethrows its
@@ -209,7 +215,9 @@ void sleep(std::chrono::duration<Rep, Period> d) {
     sleep_until(detail::deadline_after(d));
 }
 
-/// The task running now. Throws RuntimeError outside a task.
+/// The task running now (asyncio.current_task()); an empty handle on a loop's thread outside
+/// any task (a callback, an Asio handler), as asyncio returns None. Throws RuntimeError on a
+/// thread that runs no loop, as asyncio does without a running loop.
 TaskRef current_task();
 /// Every task of this thread's loop that is not done yet. Throws RuntimeError outside a loop.
 std::vector<TaskRef> all_tasks();

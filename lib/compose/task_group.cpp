@@ -59,9 +59,14 @@ void TaskGroup::adopt(detail::TaskBase* t) {
         auto* mm = static_cast<Member*>(l);
         mm->group->on_member_done(mm, done);
     };
-    t->listeners.push_back(m);
     members_.push_back(&m->link);
     ++active_;
+    // An eager member (TaskOptions::eager) may have ended inside spawn already: counted and
+    // handled at once, as asyncio's TaskGroup.create_task does for a task already done.
+    if (t->is_done())
+        on_member_done(m, t);
+    else
+        t->listeners.push_back(m);
 }
 
 void TaskGroup::on_member_done(Member* m, detail::TaskBase* t) noexcept {

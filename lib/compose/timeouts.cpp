@@ -14,6 +14,7 @@ namespace detail {
 
 TimeoutScope::TimeoutScope(Clock::time_point when)
     : task_(current_task_checked("af::timeout")),
+      when_(when),
       cancelling_at_entry_(task_->cancel_requests) {
     timer_.scope = this;
     timer_.fire = &TimeoutScope::fire;
@@ -33,6 +34,22 @@ void TimeoutScope::finish() noexcept {
     finished_ = true;
     remove_timer(timer_);
     if (expired_) uncancel_task(task_);
+}
+
+void TimeoutScope::reschedule(Clock::time_point when) {
+    // asyncio's Timeout refuses any change once it left its active state.
+    if (finished_)
+        throw RuntimeError(std::string("asyncfiber: Timeout::reschedule: cannot change state of ") +
+                           (expired_ ? "expired" : "finished") + " Timeout (its scope has ended)");
+    if (expired_)
+        throw RuntimeError("asyncfiber: Timeout::reschedule: cannot change state of expiring Timeout "
+                           "(its deadline passed and its body was cancelled)");
+    LoopImpl* L = task_->loop;
+    check_loop_thread(L, "af::Timeout::reschedule", LoopUse::act);
+    // The scope's own loop's timers, whichever loop (if any) this thread runs.
+    if (timer_.scheduled()) L->timers.remove(&timer_);
+    when_ = when;
+    if (when != Clock::time_point::max()) L->timers.push(&timer_, when);
 }
 
 void TimeoutScope::on_cancelled() {

@@ -106,19 +106,22 @@ __attribute__((always_inline)) inline void san_leave_scheduler(TaskBase* t) noex
     }
 }
 
-/// Scheduler, after `t` switched back (`finished`: for the last time).
-__attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
-    if (__sanitizer_finish_switch_fiber) {
-        __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
-        // A finished fiber never returned from its frames: clear their poison before the
-        // stack is reused by another task.
-        if (finished && __asan_unpoison_memory_region)
-            __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
-    }
-    if (__tsan_destroy_fiber && finished && t->extras().sanitizer_fiber) {
+/// After the last switch out of `t`'s fiber (whoever it switched to).
+__attribute__((always_inline)) inline void san_fiber_finished(TaskBase* t) noexcept {
+    // A finished fiber never returned from its frames: clear their poison before the stack is
+    // reused by another task.
+    if (__asan_unpoison_memory_region) __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
+    if (__tsan_destroy_fiber && t->extras().sanitizer_fiber) {
         __tsan_destroy_fiber(t->extras().sanitizer_fiber);
         t->extras().sanitizer_fiber = nullptr;
     }
+}
+
+/// Scheduler, after `t` switched back (`finished`: for the last time).
+__attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
+    if (__sanitizer_finish_switch_fiber)
+        __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
+    if (finished) san_fiber_finished(t);
 }
 
 /// Task, before switching to the scheduler. `fake_save` is a local of the suspension point;
@@ -138,6 +141,51 @@ __attribute__((always_inline)) inline void san_arrive_task(void* fake_save) noex
         SanitizerThreadState& s = sanitizer_thread_state();
         __sanitizer_finish_switch_fiber(fake_save, &s.sched_bottom, &s.sched_size);
     }
+}
+
+/// What an eager start (a new task run at once from its spawner: LoopImpl::run_eager)
+/// saves: until the new task first switches out, the spawner's stack (a task's, or the
+/// scheduler's in a callback) stands in for the scheduler's.
+struct SanitizerSpawnerSave {
+    void* fake = nullptr;
+    const void* sched_bottom = nullptr;
+    std::size_t sched_size = 0;
+    void* sched_fiber = nullptr;
+};
+
+/// Spawner, before switching into the new task `t`.
+__attribute__((always_inline)) inline void san_leave_spawner(TaskBase* t,
+                                                             SanitizerSpawnerSave& save) noexcept {
+    if (__sanitizer_start_switch_fiber) {
+        SanitizerThreadState& s = sanitizer_thread_state();
+        // The task's entry learns the spawner's stack as "the scheduler's" (san_arrive_task):
+        // the real one is put back afterwards.
+        save.sched_bottom = s.sched_bottom;
+        save.sched_size = s.sched_size;
+        __sanitizer_start_switch_fiber(&save.fake, t->stack->limit, t->stack->size);
+    }
+    if (__tsan_switch_to_fiber) {
+        SanitizerThreadState& s = sanitizer_thread_state();
+        if (!s.sched_fiber) s.sched_fiber = __tsan_get_current_fiber();
+        save.sched_fiber = s.sched_fiber;
+        s.sched_fiber = __tsan_get_current_fiber();  // the task's switch out lands on the spawner
+        TaskExtras& x = t->extras();
+        if (!x.sanitizer_fiber) x.sanitizer_fiber = __tsan_create_fiber(0);
+        __tsan_switch_to_fiber(x.sanitizer_fiber, 0);
+    }
+}
+
+/// Spawner, once `t` switched back (`finished`: it ended without suspending).
+__attribute__((always_inline)) inline void san_arrive_spawner(TaskBase* t, bool finished,
+                                                              SanitizerSpawnerSave& save) noexcept {
+    if (__sanitizer_finish_switch_fiber) {
+        SanitizerThreadState& s = sanitizer_thread_state();
+        __sanitizer_finish_switch_fiber(save.fake, nullptr, nullptr);
+        s.sched_bottom = save.sched_bottom;
+        s.sched_size = save.sched_size;
+    }
+    if (__tsan_switch_to_fiber) sanitizer_thread_state().sched_fiber = save.sched_fiber;
+    if (finished) san_fiber_finished(t);
 }
 
 }  // namespace detail

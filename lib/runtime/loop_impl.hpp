@@ -101,6 +101,12 @@ struct LoopImpl {
     void run(const std::function<bool()>& stop);
     void run_item(ReadyItem* it);
     void resume(TaskBase* t);
+    /// Runs a new task at once, from the code that spawns it (a task or a callback on this
+    /// loop's thread), until its first suspension or its end; then returns (eager tasks).
+    void run_eager(TaskBase* t);
+    /// Gives a task that has never run its stack and fiber; false when it ended instead
+    /// (cancelled before it ran, or no stack to be had: finished with that error).
+    bool start_fiber(TaskBase* t);
     /// Runs the io_context's ready handlers (I/O completions, posts from other threads).
     void look_at_io();
     void finish(TaskBase* t) noexcept;

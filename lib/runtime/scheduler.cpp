@@ -121,28 +121,31 @@ void spend_budget_if_in_task(std::size_t units) noexcept {
     t->budget = units < t->budget ? static_cast<std::uint8_t>(t->budget - units) : 0;
 }
 
-void LoopImpl::resume(TaskBase* t) {
-    if (t->status == TaskStatus::created) {
-        if (t->must_cancel) {  // cancelled before it ever ran: it never runs
-            t->must_cancel = false;
-            t->outcome = TaskOutcome::cancelled;
-            t->drop_body();
-            finish(t);
-            return;
-        }
-        try {
-            t->stack = stacks->allocate(t->requested_stack_size());
-        } catch (...) {
-            t->error = std::current_exception();
-            t->outcome = TaskOutcome::error;
-            t->drop_body();
-            finish(t);
-            return;
-        }
-        t->fctx = fctx::make_fcontext(t->stack->top(),
-                                      static_cast<std::size_t>(t->stack->top() - t->stack->limit),
-                                      &task_entry);
+bool LoopImpl::start_fiber(TaskBase* t) {
+    if (t->must_cancel) {  // cancelled before it ever ran: it never runs
+        t->must_cancel = false;
+        t->outcome = TaskOutcome::cancelled;
+        t->drop_body();
+        finish(t);
+        return false;
     }
+    try {
+        t->stack = stacks->allocate(t->requested_stack_size());
+    } catch (...) {
+        t->error = std::current_exception();
+        t->outcome = TaskOutcome::error;
+        t->drop_body();
+        finish(t);
+        return false;
+    }
+    t->fctx = fctx::make_fcontext(t->stack->top(),
+                                  static_cast<std::size_t>(t->stack->top() - t->stack->limit),
+                                  &task_entry);
+    return true;
+}
+
+void LoopImpl::resume(TaskBase* t) {
+    if (t->status == TaskStatus::created && !start_fiber(t)) return;
     t->status = TaskStatus::running;
     t->budget = kCoopBudget;  // it suspended (or is new): a fresh budget
     running = t;
@@ -176,6 +179,43 @@ void LoopImpl::resume(TaskBase* t) {
             if (now_ns() - io_looked_at_ns >= kIoLookAfterBusyNs) look_at_io();
             push_ready(t);
         }
+    }
+}
+
+void LoopImpl::run_eager(TaskBase* t) {
+    if (!start_fiber(t)) return;
+    // The new task switches back to whoever spawned it, not to the scheduler: for this one
+    // run, the spawner (a task, or the scheduler's own stack in a callback) plays the
+    // scheduler. The task's switches read sched_fctx, so it is the spawner's while the task
+    // runs and the scheduler's again afterwards; the spawner's exception state and `running`
+    // are put back the same way. Nested eager spawns nest these frames.
+    TaskBase* const spawner = running;
+    void* const spawner_sched_fctx = sched_fctx;
+    const EhState spawner_eh = *eh_globals;
+    *eh_globals = t->stack->eh;
+    t->status = TaskStatus::running;
+    t->budget = kCoopBudget;
+    running = t;
+    SanitizerSpawnerSave san;
+    san_leave_spawner(t, san);
+    fctx::transfer_t r = fctx::jump_fcontext(t->fctx, t);
+    const bool finished = r.data == finished_marker();
+    san_arrive_spawner(t, finished, san);
+    t->stack->eh = *eh_globals;
+    *eh_globals = spawner_eh;
+    running = spawner;
+    sched_fctx = spawner_sched_fctx;
+    if (finished) {
+        t->fctx = nullptr;
+        stacks->release(t->stack);
+        t->stack = nullptr;
+        finish(t);
+        return;
+    }
+    t->fctx = r.fctx;
+    if (budget_yield) {  // it spent its budget in its first step: to the back of the queue
+        budget_yield = false;
+        push_ready(t);
     }
 }
 

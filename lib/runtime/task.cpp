@@ -49,7 +49,7 @@ void TaskBase::rethrow_if_failed() {
     if (outcome == TaskOutcome::cancelled) throw CancelledError(cancel_msg());
 }
 
-void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
+void spawn(TaskBase* t, std::string name, std::size_t stack_size, bool eager) {
     LoopImpl* L = current_loop();
     if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
     if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
@@ -73,7 +73,10 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size) {
     ++L->live_count;
     ++L->spawned;
     t->status = TaskStatus::created;
-    L->push_ready(t);
+    if (eager)
+        L->run_eager(t);
+    else
+        L->push_ready(t);
 }
 
 bool cancel_task(TaskBase* t, const std::string& msg) {
@@ -380,7 +383,12 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
 }
 
 TaskRef current_task() {
-    detail::TaskBase* t = detail::current_task_checked("af::current_task");
+    // As asyncio.current_task(): no running loop is an error; a loop running a callback (not
+    // a task) gives None, here an empty handle.
+    if (!detail::current_loop())
+        throw RuntimeError("asyncfiber: af::current_task called outside a running loop (use af::run)");
+    detail::TaskBase* t = detail::current_task_or_null();
+    if (!t) return TaskRef();
     t->add_ref();
     return TaskRef::adopt(t);
 }

@@ -59,6 +59,17 @@ void Condition::wait() {
     }
 }
 
+void Condition::wait(std::unique_lock<Lock>& lk) {
+    if (lk.mutex() != lock_)
+        throw RuntimeError(
+            "asyncfiber: Condition::wait(unique_lock) with a lock that is not the condition's "
+            "(build the condition on that lock: af::Condition cond(lock))");
+    if (!lk.owns_lock())
+        throw RuntimeError("asyncfiber: Condition::wait(unique_lock) with a unique_lock that does not own the lock");
+    // wait() holds the lock again whenever it returns or throws, so `lk` keeps owning it.
+    wait();
+}
+
 void Condition::notify(std::size_t n) {
     affinity_.check("Condition");
     if (!lock_->locked())

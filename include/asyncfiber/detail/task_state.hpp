@@ -315,8 +315,9 @@ void check_loop_thread(LoopImpl* L, const char* what, LoopUse use);
 TaskBase* current_task_checked(const char* what);
 /// The running task, or nullptr outside a task.
 TaskBase* current_task_or_null() noexcept;
-/// Hands a new task (with its options) to the loop running on this thread.
-void spawn(TaskBase* t, std::string name, std::size_t stack_size);
+/// Hands a new task (with its options) to the loop running on this thread: queued, or run at
+/// once until its first suspension when `eager`.
+void spawn(TaskBase* t, std::string name, std::size_t stack_size, bool eager);
 /// Suspends the calling task until `t` is done. Cancelling the caller cancels `t`
 /// (asyncio's await semantics). Throws RuntimeError for a task awaiting itself.
 void await_done(TaskBase* t);

@@ -6,6 +6,7 @@
 // in argument order, whatever order the compiler evaluated them in: see gather.hpp).
 #pragma once
 
+#include <asyncfiber/context.hpp>
 #include <asyncfiber/detail/deadline.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
@@ -27,6 +28,9 @@ using Clock = std::chrono::steady_clock;
 struct TaskOptions {
     std::string name;            ///< empty: "Task-<id>"
     std::size_t stack_size = 0;  ///< bytes of virtual stack (16 KiB to 1 GiB); 0: default_stack_size()
+    /// The context the task runs in (not a copy: what it sets lands there, as asyncio's
+    /// create_task(context=)); empty: a copy of its creator's context.
+    Context context{};
 };
 
 /// The stack size of tasks spawned without one (256 KiB unless changed). Only touched pages
@@ -143,12 +147,12 @@ using async_result_t = call_result_t<typename std::decay<F>::type&&, typename st
 
 template <class F, class... Args>
 Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
-                                            F&& fn, Args&&... args) {
+                                            const Context* context, F&& fn, Args&&... args) {
     using R = async_result_t<F, Args...>;
     auto* st = new TaskImpl<R, typename std::decay<F>::type, typename std::decay<Args>::type...>(
         std::forward<F>(fn), std::forward<Args>(args)...);
     Task<R> handle = Task<R>::adopt(st);  // owns the first reference, even if spawn throws
-    spawn(st, std::move(name), stack);
+    spawn(st, std::move(name), stack, context);
     return handle;
 }
 
@@ -161,14 +165,14 @@ struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions>
 template <class F, class... Args,
           class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
 Task<detail::async_result_t<F, Args...>> async(F&& fn, Args&&... args) {
-    return detail::spawn_task(std::string(), 0, std::forward<F>(fn), std::forward<Args>(args)...);
+    return detail::spawn_task(std::string(), 0, nullptr, std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 /// Spawns with a name and/or stack size.
 template <class F, class... Args>
 Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args&&... args) {
-    return detail::spawn_task(std::move(options.name), options.stack_size, std::forward<F>(fn),
-                              std::forward<Args>(args)...);
+    return detail::spawn_task(std::move(options.name), options.stack_size, &options.context,
+                              std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 /// Suspends the calling task until `t` is done; returns a copy of its value or rethrows its

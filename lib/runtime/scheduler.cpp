@@ -5,6 +5,7 @@
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
 #include "task_blocks.hpp"
+#include "task_locals.hpp"
 #include "debug_impl.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
@@ -145,6 +146,10 @@ void LoopImpl::resume(TaskBase* t) {
     // that a task suspended inside a catch block still sees its exception.
     sched_eh = *eh_globals;
     *eh_globals = t->stack->eh;
+    // Bound thread_locals (af::bind_thread_local) are swapped the same way; one relaxed load
+    // when none is bound.
+    const bool swap_locals = thread_locals_bound();
+    if (swap_locals) swap_in_thread_locals(t);
     // Debug mode times the step; otherwise no clock is read here (the hot path).
     const std::int64_t step_start = debug ? now_ns() : 0;
     san_leave_scheduler(t);
@@ -152,6 +157,7 @@ void LoopImpl::resume(TaskBase* t) {
     san_arrive_scheduler(t, r.data == finished_marker());
     t->stack->eh = *eh_globals;
     *eh_globals = sched_eh;
+    if (swap_locals) swap_out_thread_locals();
     running = nullptr;
     if (step_start != 0) check_step_duration(this, t, step_start, r.data == finished_marker());
     if (r.data == finished_marker()) {

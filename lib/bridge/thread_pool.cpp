@@ -129,6 +129,7 @@ private:
             job.reset();
             lk.unlock();
             try {
+                CallbackContextScope own_context;  // what fn sets stays with this job
                 fn();
             } catch (...) {
                 // Jobs carry their own exceptions back (to_thread catches everything).

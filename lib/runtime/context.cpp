@@ -101,6 +101,11 @@ const ContextImpl* current_context_or_null() noexcept {
     return x && x->locals ? x->locals->context.get() : nullptr;
 }
 
+std::shared_ptr<ContextImpl> exchange_thread_context(std::shared_ptr<ContextImpl> ctx) noexcept {
+    std::swap(ctx, t_context);
+    return ctx;
+}
+
 std::size_t context_size(const ContextImpl* ctx) noexcept {
     return ctx && ctx->map ? ctx->map->items.size() : 0;
 }

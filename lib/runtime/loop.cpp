@@ -111,6 +111,7 @@ void LoopImpl::run_callback(CallbackItem* cb) noexcept {
         try {
             std::function<void()> fn = std::move(cb->fn);
             cb->fn = nullptr;
+            CallbackContextScope own_context;  // what fn sets stays with it
             fn();
         } catch (const CancelledError&) {
             report(ExceptionContext{"CancelledError escaped a loop callback", std::current_exception(), {}});
@@ -341,6 +342,7 @@ void Loop::call_soon_threadsafe(std::function<void()> fn) {
     detail::LoopImpl* L = impl_;
     L->post_threadsafe([L, fn] {
         try {
+            detail::CallbackContextScope own_context;  // what fn sets stays with it
             fn();
         } catch (...) {
             L->report(ExceptionContext{"exception in a call_soon_threadsafe callback",

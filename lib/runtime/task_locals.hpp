@@ -70,6 +70,32 @@ void copy_bound_values(TaskLocals& into);
 void swap_in_thread_locals(TaskBase* t) noexcept;
 void swap_out_thread_locals() noexcept;
 
+/// Puts `ctx` in place as the calling thread's context outside tasks; returns the one before.
+std::shared_ptr<ContextImpl> exchange_thread_context(std::shared_ptr<ContextImpl> ctx) noexcept;
+
+/// Around a callback run on the thread's own stack (a loop callback, a function posted by
+/// call_soon_threadsafe, a to_thread job): it starts in an empty context of its own, so that
+/// what it sets stays with it, as asyncio runs every callback in a copy of its scheduler's
+/// context (one scheduled while no ContextVar had ever been set carried none: it had an empty
+/// one). Nothing to do while no ContextVar was ever set.
+class CallbackContextScope {
+public:
+    CallbackContextScope() noexcept : active_(contexts_in_use()) {
+        if (active_) saved_ = exchange_thread_context(nullptr);
+    }
+    ~CallbackContextScope() {
+        // Also when the callback set the first ContextVar ever: the thread's context was
+        // empty (null) before it, and is again.
+        if (active_ || contexts_in_use()) exchange_thread_context(std::move(saved_));
+    }
+    CallbackContextScope(const CallbackContextScope&) = delete;
+    CallbackContextScope& operator=(const CallbackContextScope&) = delete;
+
+private:
+    bool active_;
+    std::shared_ptr<ContextImpl> saved_;
+};
+
 /// `fn` made to run in a copy of the caller's context, as asyncio's call_soon(context=None)
 /// and to_thread do; `fn` itself while no ContextVar was ever set (every context is empty).
 template <class Fn>

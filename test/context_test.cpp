@@ -392,6 +392,29 @@ TEST(CpythonTasksContext, Context4to6) {
     EXPECT_EQ(ret, std::vector<int>({0, 1, 2}));
 }
 
+// test_taskgroups.py test_taskgroup_task_context
+TEST(CpythonTasksContext, TaskgroupTaskContext) {
+    af::ContextVar<int> cvar("cvar");
+    auto coro = [&](int val) {
+        af::sleep(0s);
+        cvar.set(val);
+    };
+    af::run([&] {
+        af::task_group([&](af::TaskGroup& tg) {
+            af::Context ctx = af::copy_context();
+            EXPECT_FALSE(ctx.contains(cvar));  // ctx.get(cvar) is None
+            af::TaskOptions o;
+            o.context = ctx;
+            auto t1 = tg.spawn(o, coro, 1);
+            af::await(t1);
+            EXPECT_EQ(1, ctx.get(cvar));
+            auto t2 = tg.spawn(o, coro, 2);
+            af::await(t2);
+            EXPECT_EQ(2, ctx.get(cvar));
+        });
+    });
+}
+
 // test_threads.py test_to_thread_contextvars
 TEST(CpythonTasksContext, ToThreadContextvars) {
     af::ContextVar<std::string> test_ctx("test_ctx");

@@ -29,7 +29,8 @@ struct ThreadView {
     std::uint64_t generation = 0;
     std::vector<std::shared_ptr<BindingCore>> bindings;  // this thread's copy of g_bindings
     /// What the running step swapped in: the binding and where the thread's own value waits.
-    std::vector<std::pair<std::shared_ptr<BindingCore>, void*>> active;
+    /// Plain pointers: the running task's values hold their bindings.
+    std::vector<std::pair<BindingCore*, void*>> active;
 };
 
 ThreadView& view() {
@@ -80,7 +81,7 @@ void unregister_binding(const std::shared_ptr<BindingCore>& core) noexcept {
     // Ended inside a task step on this thread: the thread's own value comes back now.
     auto& active = view().active;
     for (auto it = active.begin(); it != active.end(); ++it)
-        if (it->first == core) {
+        if (it->first == core.get()) {
             core->ops.exchange(core->ops.accessor, it->second);
             active.erase(it);
             break;
@@ -99,8 +100,7 @@ void swap_in_thread_locals(TaskBase* t) noexcept {
         const auto& bindings = current_bindings();
         if (bindings.empty()) return;
         TaskLocals& locals = task_locals(t);
-        v.active.reserve(bindings.size());
-        locals.values.reserve(locals.values.size() + bindings.size());
+        v.active.reserve(bindings.size());  // no allocation once the thread has run a step
         for (std::size_t i = 0; i < bindings.size(); ++i) {
             const std::shared_ptr<BindingCore>& b = bindings[i];
             // Values are kept in the order of the bindings: the first look usually hits.
@@ -113,11 +113,12 @@ void swap_in_thread_locals(TaskBase* t) noexcept {
             }
             if (!value) {
                 // A task spawned before the binding was made: it starts from the thread's value.
+                locals.values.reserve(locals.values.size() + 1);
                 value = new_copy(*b);
                 locals.values.push_back(BoundValue{b, value});
             }
             b->ops.exchange(b->ops.accessor, value);
-            v.active.emplace_back(b, value);
+            v.active.emplace_back(b.get(), value);
         }
     } catch (...) {
         // Out of memory (or a copy constructor that threw) for a task that predates a

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -542,6 +543,22 @@ TEST(Context, RunInsideATaskMaySuspendAndKeepsItsContext) {
         EXPECT_EQ(ctx.get(v), 5);
         af::await(other);
     });
+}
+
+TEST(Context, EnteredOnOneThreadRefusedOnAnother) {
+    af::Context ctx = af::Context::create();
+    std::promise<void> entered, release;
+    std::thread holder([&] {
+        ctx.run([&] {
+            entered.set_value();
+            release.get_future().wait();
+        });
+    });
+    entered.get_future().wait();
+    assert_raises<af::RuntimeError>([&] { ctx.run([] {}); });
+    release.set_value();
+    holder.join();
+    ctx.run([] {});  // left on the other thread: free again
 }
 
 TEST(Context, EmptyHandleAndWrongTokens) {

@@ -509,6 +509,27 @@ TEST(Context, FirstSetInACallbackOrAPoolJobStaysThere) {
     EXPECT_EQ(v.get(), 0);  // the thread that ran the loop
 }
 
+TEST(Context, RunCoroutineThreadsafeStartsTheTaskInACopyOfTheCallersContext) {
+    af::ContextVar<int> v("v", 0);
+    af::run([&] {
+        af::Loop& loop = af::Loop::current();
+        std::atomic<int> seen{-1};
+        std::thread th([&] {
+            v.set(9);
+            seen = af::run_coroutine_threadsafe(loop, [&] {
+                       int at_start = v.get();
+                       v.set(10);  // the task's own copy
+                       return at_start;
+                   }).get();
+            EXPECT_EQ(v.get(), 9);
+        });
+        while (seen == -1) af::sleep(1ms);
+        th.join();
+        EXPECT_EQ(seen.load(), 9);
+        EXPECT_EQ(v.get(), 0);
+    });
+}
+
 TEST(Context, NestedRunOfTheTasksOwnContextThrows) {
     af::run([] {
         af::Context ctx = af::copy_context();

@@ -261,27 +261,30 @@ public:
     }
 
     /// Internal.
-    explicit ThreadLocalBinding(std::shared_ptr<detail::BindingCore> c) noexcept : core_(std::move(c)) {}
+    explicit ThreadLocalBinding(std::shared_ptr<detail::BindingCore> c) noexcept
+        : core_(std::move(c)) {}
 
 private:
     std::shared_ptr<detail::BindingCore> core_;
 };
 
 /// Makes the thread_local that `accessor` returns (the calling thread's object: a function
-/// such as `Id& request_id() { return t_request_id; }`, or `+[]() -> Id& { ... }`) task-local for the
-/// binding's lifetime: every task of every loop has its own value, a new task starts with a
-/// copy of its creator's, and the value is swapped into the thread's object at every switch
-/// (a task spawned before the binding was made starts with a copy of the thread's value when
-/// it first runs under it). Cost: two swaps of T per switch (docs/performance.md). May be
-/// called on any thread. Throws std::invalid_argument for a null accessor or one bound
-/// already.
+/// such as `Id& request_id() { return t_request_id; }`, or `+[]() -> Id& { ... }`)
+/// task-local for the binding's lifetime: every task of every loop has its own value, a new
+/// task starts with a copy of its creator's, and the value is swapped into the thread's
+/// object at every switch (a task spawned before the binding was made starts with a copy of
+/// the thread's value when it first runs under it). Cost: two swaps of T per switch, and a
+/// lookup (docs/performance.md). May be called on any thread. Throws std::invalid_argument
+/// for a null accessor or one bound already.
 template <class T>
 ThreadLocalBinding bind_thread_local(T& (*accessor)()) {
     static_assert(std::is_copy_constructible<T>::value, "a bound thread_local must be copyable");
-    static_assert(std::is_nothrow_move_constructible<T>::value && std::is_nothrow_move_assignable<T>::value,
+    static_assert(std::is_nothrow_move_constructible<T>::value &&
+                      std::is_nothrow_move_assignable<T>::value,
                   "a bound thread_local is swapped at every switch: its moves must not throw");
     if (!accessor) throw std::invalid_argument("asyncfiber: bind_thread_local needs an accessor");
-    detail::BindingOps ops{reinterpret_cast<void (*)()>(accessor), &detail::BindingOpsOf<T>::copy_current,
+    detail::BindingOps ops{reinterpret_cast<void (*)()>(accessor),
+                           &detail::BindingOpsOf<T>::copy_current,
                            &detail::BindingOpsOf<T>::exchange, &detail::BindingOpsOf<T>::destroy};
     return ThreadLocalBinding(detail::register_binding(ops));
 }

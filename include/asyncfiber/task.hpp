@@ -165,7 +165,8 @@ struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions>
 template <class F, class... Args,
           class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
 Task<detail::async_result_t<F, Args...>> async(F&& fn, Args&&... args) {
-    return detail::spawn_task(std::string(), 0, nullptr, std::forward<F>(fn), std::forward<Args>(args)...);
+    return detail::spawn_task(std::string(), 0, nullptr, std::forward<F>(fn),
+                              std::forward<Args>(args)...);
 }
 
 /// Spawns with a name and/or stack size.

@@ -62,7 +62,8 @@ std::shared_ptr<BindingCore> register_binding(const BindingOps& ops) {
     std::lock_guard<std::mutex> g(g_bindings_m);
     for (const auto& b : g_bindings)
         if (b->ops.accessor == ops.accessor)
-            throw std::invalid_argument("asyncfiber: bind_thread_local: this thread_local is bound already");
+            throw std::invalid_argument(
+                "asyncfiber: bind_thread_local: this thread_local is bound already");
     g_bindings.push_back(core);
     g_generation.fetch_add(1, std::memory_order_release);
     g_task_local_use.fetch_add(kOneBinding, std::memory_order_relaxed);

@@ -5,6 +5,7 @@
 #include <asyncfiber/version.hpp>
 #include <asyncfiber/errors.hpp>
 #include <asyncfiber/task.hpp>
+#include <asyncfiber/context.hpp>
 #include <asyncfiber/loop.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/sync.hpp>

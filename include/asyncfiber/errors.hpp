@@ -33,6 +33,13 @@ public:
     using Error::Error;
 };
 
+/// A ContextVar read without a value in the current context and without a default, or a
+/// Context::get of a variable the context does not hold (Python's LookupError / KeyError).
+class LookupError : public Error {
+public:
+    using Error::Error;
+};
+
 /// A deadline passed (wait_for, timeout, timeout_at, wait with a timeout that must throw).
 class TimeoutError : public Error {
 public:

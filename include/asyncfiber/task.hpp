@@ -6,6 +6,7 @@
 // in argument order, whatever order the compiler evaluated them in: see gather.hpp).
 #pragma once
 
+#include <asyncfiber/context.hpp>
 #include <asyncfiber/detail/deadline.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
@@ -32,6 +33,9 @@ struct TaskOptions {
     /// finishes without suspending is done when af::async returns and never went through the
     /// ready queue. Also from a callback of the running loop (an Asio handler included).
     bool eager = false;
+    /// The context the task runs in (not a copy: what it sets lands there, as asyncio's
+    /// create_task(context=)); empty: a copy of its creator's context.
+    Context context{};
 };
 
 /// The stack size of tasks spawned without one (256 KiB unless changed). Only touched pages
@@ -147,13 +151,14 @@ template <class F, class... Args>
 using async_result_t = call_result_t<typename std::decay<F>::type&&, typename std::decay<Args>::type&&...>;
 
 template <class F, class... Args>
-Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack, bool eager,
-                                            F&& fn, Args&&... args) {
+Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
+                                            const Context* context, bool eager, F&& fn,
+                                            Args&&... args) {
     using R = async_result_t<F, Args...>;
     auto* st = new TaskImpl<R, typename std::decay<F>::type, typename std::decay<Args>::type...>(
         std::forward<F>(fn), std::forward<Args>(args)...);
     Task<R> handle = Task<R>::adopt(st);  // owns the first reference, even if spawn throws
-    spawn(st, std::move(name), stack, eager);
+    spawn(st, std::move(name), stack, context, eager);
     return handle;
 }
 
@@ -166,14 +171,15 @@ struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions>
 template <class F, class... Args,
           class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
 Task<detail::async_result_t<F, Args...>> async(F&& fn, Args&&... args) {
-    return detail::spawn_task(std::string(), 0, false, std::forward<F>(fn),
+    return detail::spawn_task(std::string(), 0, nullptr, false, std::forward<F>(fn),
                               std::forward<Args>(args)...);
 }
 
 /// Spawns with a name, a stack size and/or eagerly (TaskOptions::eager).
 template <class F, class... Args>
 Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args&&... args) {
-    return detail::spawn_task(std::move(options.name), options.stack_size, options.eager,
+    return detail::spawn_task(std::move(options.name), options.stack_size, &options.context,
+                              options.eager,
                               std::forward<F>(fn), std::forward<Args>(args)...);
 }
 

@@ -5,6 +5,7 @@
 // The pool is kept in a table beside the loop rather than in LoopImpl, so that the loop does
 // not pay for threads it never uses.
 #include "runtime/loop_impl.hpp"
+#include "runtime/task_locals.hpp"
 
 #include <asyncfiber/bridge.hpp>
 
@@ -128,6 +129,7 @@ private:
             job.reset();
             lk.unlock();
             try {
+                CallbackContextScope own_context;  // what fn sets stays with this job
                 fn();
             } catch (...) {
                 // Jobs carry their own exceptions back (to_thread catches everything).
@@ -190,7 +192,8 @@ std::shared_ptr<ThreadPool> pool_of(LoopImpl* L) {
 std::shared_ptr<PoolJob> submit_to_pool(std::function<void()> job) {
     LoopImpl* L = current_loop();
     if (!L) throw RuntimeError("asyncfiber: af::to_thread called outside a running loop");
-    return pool_of(L)->submit(std::move(job));
+    // asyncio's to_thread: fn runs in a copy of the calling task's context.
+    return pool_of(L)->submit(with_current_context(std::move(job)));
 }
 
 // The pool outlives every task of its loop (Loop::close shuts it down once they are done),

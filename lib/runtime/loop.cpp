@@ -5,6 +5,7 @@
 #include "loop_impl.hpp"
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
+#include "task_locals.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -110,6 +111,7 @@ void LoopImpl::run_callback(CallbackItem* cb) noexcept {
         try {
             std::function<void()> fn = std::move(cb->fn);
             cb->fn = nullptr;
+            CallbackContextScope own_context;  // what fn sets stays with it
             fn();
         } catch (const CancelledError&) {
             report(ExceptionContext{"CancelledError escaped a loop callback", std::current_exception(), {}});
@@ -323,6 +325,7 @@ Handle Loop::call_soon(std::function<void()> fn) {
     detail::check_loop_thread(impl_, "Loop::call_soon", detail::LoopUse::act);
     if (impl_->closed) throw RuntimeError("asyncfiber: call_soon on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: call_soon needs a function");
+    fn = detail::with_current_context(std::move(fn));  // asyncio: a copy of the caller's context
     return impl_->call_soon(std::move(fn));
 }
 
@@ -330,11 +333,13 @@ Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
     detail::check_loop_thread(impl_, "Loop::call_at", detail::LoopUse::act);
     if (impl_->closed) throw RuntimeError("asyncfiber: call_at on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: call_at needs a function");
+    fn = detail::with_current_context(std::move(fn));  // asyncio: a copy of the caller's context
     return impl_->call_at(when, std::move(fn));
 }
 
 void Loop::call_soon_threadsafe(std::function<void()> fn) {
     if (!fn) throw std::invalid_argument("asyncfiber: call_soon_threadsafe needs a function");
+    fn = detail::with_current_context(std::move(fn));  // the calling thread's (or task's)
     detail::LoopImpl* L = impl_;
     L->post_threadsafe([L, fn] {
         struct Step {  // a step for the watchdog, as call_soon's callbacks are
@@ -343,6 +348,7 @@ void Loop::call_soon_threadsafe(std::function<void()> fn) {
         } step{L->step};
         L->step.begin();
         try {
+            detail::CallbackContextScope own_context;  // what fn sets stays with it
             fn();
         } catch (...) {
             L->report(ExceptionContext{"exception in a call_soon_threadsafe callback",

@@ -1,5 +1,6 @@
 // Tasks: spawning, cancellation, awaiting one task or many, and the handle's accessors.
 #include "loop_impl.hpp"
+#include "task_locals.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/task.hpp>
@@ -49,7 +50,8 @@ void TaskBase::rethrow_if_failed() {
     if (outcome == TaskOutcome::cancelled) throw CancelledError(cancel_msg());
 }
 
-void spawn(TaskBase* t, std::string name, std::size_t stack_size, bool eager) {
+void spawn(TaskBase* t, std::string name, std::size_t stack_size, const Context* context,
+           bool eager) {
     LoopImpl* L = current_loop();
     if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
     if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
@@ -67,6 +69,7 @@ void spawn(TaskBase* t, std::string name, std::size_t stack_size, bool eager) {
         x.name = std::move(name);
         x.stack_size = stack_size;
     }
+    start_task_locals(t, context);  // its context and thread_locals: copies of its creator's
     t->created_ns = L->cached_now_ns;
     t->add_ref();  // the loop's, until the task is done
     L->live.push_back(static_cast<LiveLink*>(t));
@@ -365,6 +368,7 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
     detail::TaskBase* t = detail::checked_here(p_, "Task::add_done_callback");
     detail::LoopImpl* L = t->loop;
     if (L->closed) throw RuntimeError("asyncfiber: add_done_callback on a task of a closed loop");
+    fn = detail::with_current_context(std::move(fn));  // runs in a copy of the caller's context
     if (t->is_done()) {
         TaskRef self = *this;
         L->call_soon([fn, self] { fn(self); });

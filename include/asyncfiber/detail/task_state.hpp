@@ -20,6 +20,8 @@
 
 namespace asyncfiber {
 
+class Context;
+
 /// The value of a void result inside tuples and vectors (gather, Outcome).
 struct None {
     friend bool operator==(None, None) noexcept { return true; }
@@ -30,6 +32,7 @@ namespace detail {
 
 struct LoopImpl;
 class TaskBase;
+struct TaskLocals;
 
 /// Something the loop runs from its ready queue: a task's next step or a callback.
 struct ReadyItem {
@@ -88,10 +91,16 @@ struct StackInfo {
 /// What few tasks need, kept out of the task block so that the common task stays small (a
 /// million tasks are a million blocks): allocated on first use.
 struct TaskExtras {
+    TaskExtras() = default;
+    TaskExtras(const TaskExtras&) = delete;
+    TaskExtras& operator=(const TaskExtras&) = delete;
+    ~TaskExtras();  // lib/runtime/context.cpp
+
     std::string name;                 // empty: "Task-<id>"
     std::string cancel_msg;
     std::size_t stack_size = 0;       // requested; 0 = the default
-    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (programs run under TSan only)
+    void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (sanitized builds only)
+    TaskLocals* locals = nullptr;     // owned: its context and bound thread_locals' values
 };
 
 /// A task's link in its loop's list of live tasks.
@@ -149,6 +158,8 @@ public:
         if (!extras_) extras_ = new TaskExtras;
         return *extras_;
     }
+    /// The rarely used fields, or null while none was needed.
+    TaskExtras* extras_if_any() const noexcept { return extras_; }
     /// The name given to the task; empty if none (it is then called "Task-<id>").
     const std::string& given_name() const noexcept { return extras_ ? extras_->name : empty(); }
     const std::string& cancel_msg() const noexcept {
@@ -316,8 +327,10 @@ TaskBase* current_task_checked(const char* what);
 /// The running task, or nullptr outside a task.
 TaskBase* current_task_or_null() noexcept;
 /// Hands a new task (with its options) to the loop running on this thread: queued, or run at
-/// once until its first suspension when `eager`.
-void spawn(TaskBase* t, std::string name, std::size_t stack_size, bool eager);
+/// once until its first suspension when `eager`. `context`: the task's explicit context
+/// (TaskOptions::context), or null for a copy of its creator's.
+void spawn(TaskBase* t, std::string name, std::size_t stack_size, const Context* context,
+           bool eager);
 /// Suspends the calling task until `t` is done. Cancelling the caller cancels `t`
 /// (asyncio's await semantics). Throws RuntimeError for a task awaiting itself.
 void await_done(TaskBase* t);

@@ -1,0 +1,292 @@
+// asyncfiber/context.hpp - task-local state: context variables and bound thread_locals.
+//
+// - af::ContextVar<T>, af::Context, af::copy_context(): Python's contextvars. Every task runs
+//   in a context of its own, a copy of its creator's taken when it is spawned, so a value a
+//   task sets is seen by it and by the tasks it spawns afterwards, never by its creator.
+//   Callbacks (Loop::call_soon, call_later, call_at, call_soon_threadsafe, done callbacks)
+//   and af::to_thread run in a copy of the context of the code that scheduled them.
+// - af::bind_thread_local(accessor): makes a legacy `thread_local` task-local without
+//   touching the code that uses it: while the binding lives, every task has its own value
+//   (a copy of its creator's when it is spawned), swapped into the thread's object whenever
+//   the task runs.
+//
+// Copying a context shares its values (an immutable map, copied on the first write), so
+// spawning a task costs one reference count when contexts are in use and nothing when no
+// ContextVar was ever set. See docs/migrating-callbacks.md.
+#pragma once
+
+#include <asyncfiber/errors.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace asyncfiber {
+
+template <class T>
+class ContextVar;
+
+namespace detail {
+struct ContextImpl;  // lib/runtime/context.cpp
+/// A value of one variable in a context: immutable once stored, shared by copies.
+using ContextValue = std::shared_ptr<const void>;
+
+/// A fresh identity for a ContextVar (never reused).
+std::uint64_t new_context_var_id() noexcept;
+/// The value of variable `var` in `ctx`, or null.
+ContextValue context_find(const ContextImpl* ctx, std::uint64_t var) noexcept;
+/// The context the calling code runs in (its task's, or its thread's), or null: empty.
+const ContextImpl* current_context_or_null() noexcept;
+/// How many variables `ctx` holds.
+std::size_t context_size(const ContextImpl* ctx) noexcept;
+
+/// What a Token remembers (shared by its copies, so that a used token is used in all).
+struct TokenState {
+    std::uint64_t var = 0;
+    std::shared_ptr<ContextImpl> context;  // where the value was set
+    ContextValue old_value;                // null: the variable had no value
+    bool used = false;
+};
+/// Sets `var` to `value` in the current context (created for a task or thread on first use).
+std::shared_ptr<TokenState> context_set(std::uint64_t var, ContextValue value);
+/// Puts back what `token` remembers; RuntimeError for a used token, or one of another
+/// variable or another context.
+void context_reset(std::uint64_t var, const std::shared_ptr<TokenState>& token);
+[[noreturn]] void throw_lookup_error(const std::string& name);
+
+/// Makes `ctx` the current context of the calling code for the scope's lifetime.
+class ContextScope {
+public:
+    /// Throws InvalidStateError for an empty handle, RuntimeError for a context already
+    /// entered (by a Context::run that has not returned, or as the calling task's own).
+    explicit ContextScope(const std::shared_ptr<ContextImpl>& ctx);
+    ~ContextScope();
+    ContextScope(const ContextScope&) = delete;
+    ContextScope& operator=(const ContextScope&) = delete;
+
+private:
+    std::shared_ptr<ContextImpl>* slot_;  // the task's or the thread's current context
+    std::shared_ptr<ContextImpl> previous_;
+    ContextImpl* entered_;
+};
+}  // namespace detail
+
+/// A set of context variables' values (Python's contextvars.Context). A shared handle:
+/// copies of the handle are the same context; Context::copy() makes a new one. A
+/// default-constructed handle is empty (TaskOptions::context left empty: a copy of the
+/// creator's context); Context::create() makes a new context holding no value. A context
+/// is used by one thread at a time.
+class Context {
+public:
+    Context() noexcept = default;
+    /// A new context holding no value (Python's `contextvars.Context()`).
+    static Context create();
+
+    explicit operator bool() const noexcept { return impl_ != nullptr; }
+
+    /// Runs fn(args...) with this context as the current one and returns its result: what
+    /// fn sets lands in this context. Throws RuntimeError if the context is entered already
+    /// (a Context::run of it has not returned, or it is the calling task's own context),
+    /// InvalidStateError for an empty handle. Inside a task, fn may suspend.
+    template <class F, class... Args>
+    auto run(F&& fn, Args&&... args) const
+        -> decltype(std::forward<F>(fn)(std::forward<Args>(args)...)) {
+        detail::ContextScope scope(impl_);
+        return std::forward<F>(fn)(std::forward<Args>(args)...);
+    }
+
+    /// A new context with the same values (Python's Context.copy()).
+    Context copy() const;
+    /// Whether `var` has a value in this context (not counting its default).
+    template <class T>
+    bool contains(const ContextVar<T>& var) const noexcept {
+        return detail::context_find(impl_.get(), var.id()) != nullptr;
+    }
+    /// The value of `var` in this context; LookupError if it has none (its default is not
+    /// looked at, as Python's ctx[var]).
+    template <class T>
+    T get(const ContextVar<T>& var) const {
+        detail::ContextValue v = detail::context_find(impl_.get(), var.id());
+        if (!v) detail::throw_lookup_error(var.name());
+        return *static_cast<const T*>(v.get());
+    }
+    /// The value of `var` in this context, or `fallback`.
+    template <class T>
+    T get(const ContextVar<T>& var, T fallback) const {
+        detail::ContextValue v = detail::context_find(impl_.get(), var.id());
+        return v ? *static_cast<const T*>(v.get()) : fallback;
+    }
+    /// How many variables have a value in this context.
+    std::size_t size() const noexcept { return detail::context_size(impl_.get()); }
+
+    friend bool operator==(const Context& a, const Context& b) noexcept { return a.impl_ == b.impl_; }
+    friend bool operator!=(const Context& a, const Context& b) noexcept { return a.impl_ != b.impl_; }
+
+    /// Internal.
+    const std::shared_ptr<detail::ContextImpl>& impl() const noexcept { return impl_; }
+    explicit Context(std::shared_ptr<detail::ContextImpl> impl) noexcept : impl_(std::move(impl)) {}
+
+private:
+    std::shared_ptr<detail::ContextImpl> impl_;
+};
+
+/// A copy of the current context (Python's contextvars.copy_context()): of the running
+/// task's, or, outside a task, of the calling thread's.
+Context copy_context();
+
+/// A context variable (Python's contextvars.ContextVar). Copies of the object are the same
+/// variable. Values are copied in and out (T must be copy-constructible).
+template <class T>
+class ContextVar {
+    static_assert(std::is_copy_constructible<T>::value, "a ContextVar's T must be copyable");
+
+public:
+    /// Returned by set(); reset(token) puts back the value set() replaced. Copyable: all
+    /// copies are one token, used once.
+    class Token {
+    public:
+        Token() noexcept = default;
+        /// Whether the variable had a value before the set() (Python: old_value is not
+        /// Token.MISSING).
+        bool has_old_value() const noexcept { return st_ && st_->old_value; }
+        /// That value; LookupError if it had none.
+        T old_value() const {
+            if (!has_old_value()) detail::throw_lookup_error("Token.old_value");
+            return *static_cast<const T*>(st_->old_value.get());
+        }
+        /// Whether reset() took it already.
+        bool used() const noexcept { return st_ && st_->used; }
+
+    private:
+        friend class ContextVar;
+        explicit Token(std::shared_ptr<detail::TokenState> st) noexcept : st_(std::move(st)) {}
+        std::shared_ptr<detail::TokenState> st_;
+    };
+
+    explicit ContextVar(std::string name)
+        : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {}
+    ContextVar(std::string name, T default_value)
+        : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {
+        core_->fallback = std::make_shared<const T>(std::move(default_value));
+    }
+
+    const std::string& name() const noexcept { return core_->name; }
+
+    /// The value in the current context, else the default; LookupError if neither exists.
+    T get() const {
+        detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
+        if (v) return *static_cast<const T*>(v.get());
+        if (core_->fallback) return *core_->fallback;
+        detail::throw_lookup_error(core_->name);
+    }
+    /// The value in the current context, else `fallback` (the default is not looked at, as
+    /// Python's var.get(default)).
+    T get(T fallback) const {
+        detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
+        return v ? *static_cast<const T*>(v.get()) : fallback;
+    }
+    /// Sets the value in the current context.
+    Token set(T value) {
+        return Token(detail::context_set(id(), std::make_shared<const T>(std::move(value))));
+    }
+    /// Puts back the value the set() that returned `token` replaced (removing the value if
+    /// there was none). Throws RuntimeError for a token already used, of another variable, or
+    /// of a set() made in another context.
+    void reset(Token token) { detail::context_reset(id(), token.st_); }
+
+    /// Internal: the variable's identity in contexts.
+    std::uint64_t id() const noexcept { return core_->id; }
+
+private:
+    struct Core {
+        Core(std::string n, std::uint64_t i) : name(std::move(n)), id(i) {}
+        std::string name;
+        std::uint64_t id;
+        std::shared_ptr<const T> fallback;
+    };
+    std::shared_ptr<Core> core_;
+};
+
+// ---- legacy thread_locals ----
+
+namespace detail {
+struct BindingCore;  // lib/runtime/thread_local_bindings.cpp
+/// The operations of one bound thread_local of type T, type-erased.
+struct BindingOps {
+    void (*accessor)();                      // really T& (*)()
+    void* (*copy_current)(void (*accessor)());  // new T(accessor())
+    void (*exchange)(void (*accessor)(), void* value) noexcept;  // swap(accessor(), *value)
+    void (*destroy)(void* value) noexcept;
+};
+std::shared_ptr<BindingCore> register_binding(const BindingOps& ops);
+void unregister_binding(const std::shared_ptr<BindingCore>& b) noexcept;
+
+template <class T>
+struct BindingOpsOf {
+    using Accessor = T& (*)();
+    static void* copy_current(void (*acc)()) { return new T(reinterpret_cast<Accessor>(acc)()); }
+    static void exchange(void (*acc)(), void* value) noexcept {
+        using std::swap;
+        swap(reinterpret_cast<Accessor>(acc)(), *static_cast<T*>(value));
+    }
+    static void destroy(void* value) noexcept { delete static_cast<T*>(value); }
+};
+}  // namespace detail
+
+/// Keeps a legacy thread_local task-local while it lives (see bind_thread_local). Movable;
+/// destroying (or assigning over) a binding ends it: each thread's object then holds that
+/// thread's own value again (a thread inside a task step at that moment gets it back when
+/// the task next switches out).
+class ThreadLocalBinding {
+public:
+    ThreadLocalBinding() noexcept = default;
+    ThreadLocalBinding(ThreadLocalBinding&& o) noexcept : core_(std::move(o.core_)) {}
+    ThreadLocalBinding& operator=(ThreadLocalBinding&& o) noexcept {
+        if (this != &o) {
+            reset();
+            core_ = std::move(o.core_);
+        }
+        return *this;
+    }
+    ~ThreadLocalBinding() { reset(); }
+    explicit operator bool() const noexcept { return core_ != nullptr; }
+    /// Ends the binding now.
+    void reset() noexcept {
+        if (core_) detail::unregister_binding(core_);
+        core_.reset();
+    }
+
+    /// Internal.
+    explicit ThreadLocalBinding(std::shared_ptr<detail::BindingCore> c) noexcept
+        : core_(std::move(c)) {}
+
+private:
+    std::shared_ptr<detail::BindingCore> core_;
+};
+
+/// Makes the thread_local that `accessor` returns (the calling thread's object: a function
+/// such as `Id& request_id() { return t_request_id; }`, or `+[]() -> Id& { ... }`)
+/// task-local for the binding's lifetime: every task of every loop has its own value, a new
+/// task starts with a copy of its creator's, and the value is swapped into the thread's
+/// object at every switch (a task spawned before the binding was made starts with a copy of
+/// the thread's value when it first runs under it). Cost: two swaps of T per switch, and a
+/// lookup (docs/performance.md). May be called on any thread. Throws std::invalid_argument
+/// for a null accessor or one bound already.
+template <class T>
+ThreadLocalBinding bind_thread_local(T& (*accessor)()) {
+    static_assert(std::is_copy_constructible<T>::value, "a bound thread_local must be copyable");
+    static_assert(std::is_nothrow_move_constructible<T>::value &&
+                      std::is_nothrow_move_assignable<T>::value,
+                  "a bound thread_local is swapped at every switch: its moves must not throw");
+    if (!accessor) throw std::invalid_argument("asyncfiber: bind_thread_local needs an accessor");
+    detail::BindingOps ops{reinterpret_cast<void (*)()>(accessor),
+                           &detail::BindingOpsOf<T>::copy_current,
+                           &detail::BindingOpsOf<T>::exchange, &detail::BindingOpsOf<T>::destroy};
+    return ThreadLocalBinding(detail::register_binding(ops));
+}
+
+}  // namespace asyncfiber

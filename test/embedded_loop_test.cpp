@@ -515,3 +515,11 @@ TEST(EmbeddedLoop, OwnedLoopSpawnBeforeRunForever) {
     loop.run_forever();
     EXPECT_EQ(v, 1);
 }
+
+// asyncio.run's _cancel_all_tasks cancels a task created just before main returned before
+// its first step: its body never runs.
+TEST(EmbeddedLoop, RunCancelsATaskThatMainLeftUnstartedBeforeItRuns) {
+    bool ran = false;
+    af::run([&] { af::async([&] { ran = true; }); });
+    EXPECT_FALSE(ran);
+}

@@ -272,6 +272,16 @@ void detach_embedding(LoopImpl* L) noexcept {
 void request_drive(LoopImpl* L) noexcept {
     const std::shared_ptr<Embedding>& e = L->embedding;
     if (!e || !e->loop || L->closed) return;
+    const std::thread::id runner = L->running_on.load(std::memory_order_relaxed);
+    if (runner != std::thread::id() && runner != std::this_thread::get_id()) {
+        // A handler of the library's own (an I/O completion) woke a task on a thread that the
+        // loop does not belong to: the io_context is run by two threads. Said loudly; the
+        // loop's next handler on that thread refuses it.
+        L->report(ExceptionContext{"the io_context of an embedded loop is run by more than one "
+                                   "thread: a task was woken on a thread the loop does not "
+                                   "belong to (run the io_context on one thread only)",
+                                   nullptr, {}});
+    }
     try {
         post_drive(e, false);
     } catch (...) {

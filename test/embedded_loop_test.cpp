@@ -335,6 +335,32 @@ TEST(EmbeddedLoop, ClosedFromAPlainHandlerFinishesSuspendedTasks) {
     EXPECT_EQ(joined(log), "cancelled use_await cancelled closed");
 }
 
+TEST(EmbeddedLoop, ClosedFromAPlainHandlerWhileATaskWaitsForToThread) {
+    asio::io_context io;
+    af::Loop loop(io);
+    std::atomic<bool> returned{false};
+    bool cancelled = false;
+    loop.spawn([&] {
+        try {
+            af::to_thread([&] {
+                std::this_thread::sleep_for(50ms);
+                returned = true;
+            });
+        } catch (const af::CancelledError&) {
+            cancelled = true;  // only once the function returned (to_thread waits for it)
+            EXPECT_TRUE(returned.load());
+            throw;
+        }
+    });
+    asio::steady_timer closer(io, 10ms);
+    closer.async_wait([&](const boost::system::error_code&) { loop.close(); });
+    io.run_for(30s);
+    EXPECT_TRUE(io.stopped());  // ran out of work: the closed loop holds none
+    EXPECT_TRUE(loop.is_closed());
+    EXPECT_TRUE(cancelled);
+    EXPECT_TRUE(returned.load());
+}
+
 TEST(EmbeddedLoop, DestroyedWithItsHandlersQueuedThenTheIoContextDestroyed) {
     std::unique_ptr<asio::io_context> io(new asio::io_context);
     std::unique_ptr<af::Loop> loop(new af::Loop(*io));

@@ -318,6 +318,16 @@ void bind_embedded_if_running_here(LoopImpl* L) {
         bind_to_this_thread(L);
 }
 
+void embedded_loop_closed(LoopImpl* L) noexcept {
+    Embedding* e = L->embedding.get();
+    if (!e || !e->loop) return;
+    e->work.reset();
+    if (e->timer_armed) {
+        e->timer_armed = false;
+        e->timer->cancel();
+    }
+}
+
 void unbind_embedded(LoopImpl* L) noexcept {
     if (L->embedding) L->running_on.store(std::thread::id());
 }

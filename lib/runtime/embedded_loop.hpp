@@ -33,6 +33,10 @@ LoopImpl* embedded_loop_running_here() noexcept;
 /// another thread has it.
 void bind_embedded_if_running_here(LoopImpl* L);
 
+/// L is closed: it holds no work on its io_context any more and its timer stops waiting
+/// (what other threads posted before still runs, finding it closed).
+void embedded_loop_closed(LoopImpl* L) noexcept;
+
 /// The thread that ran L's handlers exits (its tasks are finished): another may run it.
 void unbind_embedded(LoopImpl* L) noexcept;
 

@@ -71,6 +71,7 @@ void LoopImpl::finish_close() {
     // than waiting for the loop's destruction. (An embedded loop's run as the application's
     // io_context's handlers, in the io_context's order.)
     if (!embedding) io->poll();
+    embedded_loop_closed(this);  // io.run() may return now
     release_loop_from_its_thread(this);
     unbind_embedded(this);
 }

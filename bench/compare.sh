@@ -50,7 +50,8 @@ if [ ${#workloads[@]} -eq 0 ]; then
   workloads=(spawn_ns_per_task spawn_eager_ns_per_task sleep50ms_100k_wall_ms yield_ns
              pingpong_ns_per_roundtrip skynet1M_ms echo_msgs_per_s udp_echo_msgs_per_s
              tls_echo_msgs_per_s tls_handshakes_per_s mem_bytes_per_blocked_task
-             sleep50ms_100k_warm_wall_ms skynet1M_warm_ms page_fault_ns)
+             sleep50ms_100k_warm_wall_ms skynet1M_warm_ms page_fault_ns
+             embedded_spawn_ns_per_task embedded_yield_ns embedded_echo_msgs_per_s)
 fi
 runs=${RUNS:-3}
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }

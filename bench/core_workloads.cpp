@@ -10,24 +10,34 @@ namespace af = asyncfiber;
 using workloads::clk;
 
 namespace {
-
 long N() { return workloads::env_long("N", 100000); }
+}  // namespace
 
 // spawn_ns_per_task: spawn N tasks that each return their index, gather, check the sum.
-double spawn_ns_per_task() {
-    return af::run([] {
-        const long n = N();
-        auto t = clk::now();
-        std::vector<af::Task<long>> tasks;
-        tasks.reserve(static_cast<std::size_t>(n));
-        for (long i = 0; i < n; ++i) tasks.push_back(af::async([](long i) { return i; }, i));
-        long sum = 0;
-        for (long v : af::gather(std::move(tasks))) sum += v;
-        double el = workloads::seconds_since(t);
-        workloads::check(sum == n * (n - 1) / 2, "spawn sum");
-        return el / static_cast<double>(n) * 1e9;
-    });
+double workloads::spawn_body() {
+    const long n = N();
+    auto t = clk::now();
+    std::vector<af::Task<long>> tasks;
+    tasks.reserve(static_cast<std::size_t>(n));
+    for (long i = 0; i < n; ++i) tasks.push_back(af::async([](long i) { return i; }, i));
+    long sum = 0;
+    for (long v : af::gather(std::move(tasks))) sum += v;
+    double el = workloads::seconds_since(t);
+    workloads::check(sum == n * (n - 1) / 2, "spawn sum");
+    return el / static_cast<double>(n) * 1e9;
 }
+
+// yield_ns: one task yields (sleep(0)) 1 000 000 times.
+double workloads::yield_body() {
+    const long m = 1000000;
+    auto t = clk::now();
+    for (long i = 0; i < m; ++i) af::sleep(std::chrono::seconds(0));
+    return workloads::seconds_since(t) / static_cast<double>(m) * 1e9;
+}
+
+namespace {
+
+double spawn_ns_per_task() { return af::run(workloads::spawn_body); }
 
 // spawn_eager_ns_per_task: as spawn_ns_per_task, with TaskOptions::eager: each task runs (and
 // ends, without suspending) inside af::async, never going through the ready queue.
@@ -82,15 +92,7 @@ double sleep50ms_100k_warm_wall_ms() {
     });
 }
 
-// yield_ns: one task yields (sleep(0)) 1 000 000 times.
-double yield_ns() {
-    return af::run([] {
-        const long m = 1000000;
-        auto t = clk::now();
-        for (long i = 0; i < m; ++i) af::sleep(std::chrono::seconds(0));
-        return workloads::seconds_since(t) / static_cast<double>(m) * 1e9;
-    });
-}
+double yield_ns() { return af::run(workloads::yield_body); }
 
 long skynet(long num, long size, long div) {
     if (size == 1) return num;

@@ -51,4 +51,10 @@ inline void check(bool ok, const char* what) {
     }
 }
 
+/// The measured parts of spawn_ns_per_task, yield_ns and echo_msgs_per_s, run as the main
+/// task of a loop (af::run there, a loop over an io_context in embedded_workloads.cpp).
+double spawn_body();
+double yield_body();
+double echo_body();
+
 }  // namespace workloads

@@ -21,6 +21,21 @@ namespace asyncfiber {
 namespace detail {
 struct LoopImpl;
 struct CallbackItem;
+
+/// Loop::spawn's scope: checks the calling thread and makes the loop current for the spawn
+/// when no loop is (a plain handler, or before the loop runs).
+class SpawnScope {
+public:
+    explicit SpawnScope(LoopImpl* loop);
+    ~SpawnScope();
+    SpawnScope(const SpawnScope&) = delete;
+    SpawnScope& operator=(const SpawnScope&) = delete;
+
+private:
+    LoopImpl* entered_ = nullptr;  // set when this scope made the loop current
+};
+/// Throws RuntimeError for run_until_complete / run_forever on an embedded loop.
+void refuse_if_embedded(LoopImpl* loop, const char* what);
 }  // namespace detail
 
 struct WatchdogReport;  // asyncfiber/debug.hpp
@@ -66,7 +81,16 @@ struct ExceptionContext {
 /// ran that are not closed are cancelled and finished there.
 class Loop {
 public:
+    /// A loop with an io_context of its own, run by run_until_complete / run_forever / af::run.
     Loop();
+    /// A loop over an io_context that the application owns and runs (`io.run()`, `run_one()`,
+    /// `poll()`, on one thread): the loop's tasks, timers and callbacks run as handlers of
+    /// `io`, in asyncio's order, and start with spawn(). The loop holds work on `io` only
+    /// while a task, timer or callback is pending, so `io.run()` returns as it would without
+    /// it. The loop belongs to the thread that first runs its handlers; a second thread
+    /// running `io` meanwhile is refused (RuntimeError out of its run()). `io` must outlive
+    /// the loop. See docs/embedding.md.
+    explicit Loop(boost::asio::io_context& io);
     /// Closes the loop (close()). When that cannot be done here (its tasks are suspended on
     /// the stacks of another thread that still runs), says so on stderr and leaves it to that
     /// thread's exit.
@@ -81,6 +105,23 @@ public:
     /// rethrows its exception. Other tasks stay as they are (see close()).
     template <class F, class... Args>
     detail::async_result_t<F, Args...> run_until_complete(F&& main, Args&&... args);
+    /// Starts fn(args...) as a task of this loop from outside any task: from a plain handler
+    /// of an embedded loop's io_context on its thread, or before the loop runs. The task is
+    /// queued (FIFO with call_soon), never run inline. From a task or callback of this loop it
+    /// is af::async; from another loop's task, or another thread while this loop runs, it
+    /// throws RuntimeError (use call_soon_threadsafe / af::run_coroutine_threadsafe).
+    template <class F, class... Args,
+              class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
+    Task<detail::async_result_t<F, Args...>> spawn(F&& fn, Args&&... args) {
+        detail::SpawnScope scope(impl_);
+        return asyncfiber::async(std::forward<F>(fn), std::forward<Args>(args)...);
+    }
+    template <class F, class... Args>
+    Task<detail::async_result_t<F, Args...>> spawn(TaskOptions options, F&& fn, Args&&... args) {
+        detail::SpawnScope scope(impl_);
+        return asyncfiber::async(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
+    }
+
     /// Runs until stop() is called.
     void run_forever();
     /// Makes run_forever() return after the current iteration. On the loop's thread (from
@@ -130,7 +171,8 @@ public:
     /// Reports to the exception handler.
     void call_exception_handler(const ExceptionContext& ctx);
 
-    /// The Boost.Asio io_context the loop drives: its handlers run on the loop's thread.
+    /// The Boost.Asio io_context the loop drives (the application's, for an embedded loop):
+    /// its handlers run on the loop's thread.
     boost::asio::io_context& io_context();
 
     /// Runs fn on the loop (outside any task) each time signal `sig` arrives, replacing a

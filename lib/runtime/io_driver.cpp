@@ -1,5 +1,6 @@
 #include "io_driver.hpp"
 
+#include "embedded_loop.hpp"
 #include "loop_impl.hpp"
 
 #include <boost/asio/post.hpp>
@@ -17,13 +18,30 @@ std::atomic<bool> g_sigint_taken{false};
 }  // namespace
 
 IoDriver::IoDriver(LoopImpl* loop)
-    : loop_(loop), io_(1), work_(boost::asio::make_work_guard(io_)) {}
+    : loop_(loop),
+      own_(new boost::asio::io_context(1)),
+      io_(*own_),
+      work_(new boost::asio::executor_work_guard<boost::asio::io_context::executor_type>(
+          io_.get_executor())) {}
+
+// An embedded loop holds work only while something is pending (embedded_loop.cpp).
+IoDriver::IoDriver(LoopImpl* loop, boost::asio::io_context& borrowed) : loop_(loop), io_(borrowed) {}
 
 IoDriver::~IoDriver() { unwatch_sigint(); }
 
 template <class Run>
 void IoDriver::run_guarded(Run run) {
-    if (io_.stopped()) io_.restart();  // someone called io_context().stop(): keep serving
+    // Someone called io_context().stop(): keep serving. A borrowed one is left stopped again
+    // afterwards (it runs here only while an embedded loop is closed), as its owner stopped it.
+    const bool was_stopped = io_.stopped();
+    if (was_stopped) io_.restart();
+    struct Restop {
+        boost::asio::io_context& io;
+        bool on;
+        ~Restop() {
+            if (on) io.stop();
+        }
+    } restop{io_, was_stopped && !own_};
     try {
         run(io_);
     } catch (...) {
@@ -47,7 +65,13 @@ void IoDriver::wait_until(std::chrono::steady_clock::time_point deadline) {
     poll();
 }
 
-void IoDriver::post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
+void IoDriver::post(std::function<void()> fn) {
+    if (!own_) {
+        post_inside_embedded(loop_, std::move(fn));
+        return;
+    }
+    boost::asio::post(io_, std::move(fn));
+}
 
 void IoDriver::watch_sigint(std::function<void()> on_sigint) {
     struct sigaction cur;

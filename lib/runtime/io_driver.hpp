@@ -1,6 +1,9 @@
 // Internal: the loop's Boost.Asio side. The loop blocks here when no task is ready (until
 // the next deadline, an I/O completion or a post from another thread), and polls here now
-// and then while tasks keep it busy, so that I/O handlers are never starved.
+// and then while tasks keep it busy, so that I/O handlers are never starved. An embedded loop
+// (Loop(io_context&)) borrows the application's io_context instead, which runs the loop as
+// one of its handlers (embedded_loop.cpp): the loop never blocks in it then, except to finish
+// its tasks when it is closed.
 #pragma once
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -18,10 +21,14 @@ struct LoopImpl;
 
 class IoDriver {
 public:
+    /// Owns an io_context (with a work guard: the loop decides when to stop waiting).
     explicit IoDriver(LoopImpl* loop);
+    /// Borrows the application's io_context (an embedded loop).
+    IoDriver(LoopImpl* loop, boost::asio::io_context& borrowed);
     ~IoDriver();
 
     boost::asio::io_context& context() noexcept { return io_; }
+    bool borrowed() const noexcept { return !own_; }
 
     /// Runs the handlers that are ready, without blocking.
     void poll();
@@ -29,7 +36,8 @@ public:
     void wait();
     /// As wait(), but returns at `deadline` at the latest.
     void wait_until(std::chrono::steady_clock::time_point deadline);
-    /// Any thread: runs fn on the loop's thread, waking it if it blocks.
+    /// Any thread: runs fn on the loop's thread, waking it if it blocks; on an embedded loop,
+    /// inside the loop (as its callbacks run), dropped unrun if the loop is gone by then.
     void post(std::function<void()> fn);
 
     /// While the loop runs a main task: SIGINT cancels it (only if SIGINT has its default
@@ -44,8 +52,11 @@ private:
     template <class Run>
     void run_guarded(Run run);
     LoopImpl* loop_;
-    boost::asio::io_context io_;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    std::unique_ptr<boost::asio::io_context> own_;  // null when borrowed
+    boost::asio::io_context& io_;
+    /// An owned io_context's, for the loop's life (null when borrowed: releasing a guard
+    /// that holds the last work would stop the application's io_context).
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::unique_ptr<boost::asio::signal_set> sigint_;
 };
 

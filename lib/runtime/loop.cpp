@@ -1,5 +1,6 @@
 // af::Loop, af::Handle and the scopes in which a loop is current on a thread.
 #include "debug_impl.hpp"
+#include "embedded_loop.hpp"
 #include "fiber_switch.hpp"
 #include "io_driver.hpp"
 #include "loop_impl.hpp"
@@ -21,7 +22,9 @@
 namespace asyncfiber {
 namespace detail {
 
-LoopImpl::LoopImpl(Loop* o) : owner(o), io(new IoDriver(this)) {
+LoopImpl::LoopImpl(Loop* o, boost::asio::io_context* borrowed)
+    : owner(o), io(borrowed ? new IoDriver(this, *borrowed) : new IoDriver(this)) {
+    if (borrowed) embed_loop(this, *borrowed);
     // asyncio reads PYTHONASYNCIODEBUG the same way: any value but empty or "0" turns it on.
     const char* env = std::getenv("ASYNCFIBER_DEBUG");
     debug = env && *env && std::strcmp(env, "0") != 0;
@@ -50,6 +53,7 @@ void LoopImpl::release_resources() noexcept {
     }
     exception_handler = nullptr;
     io_objects.reset();
+    detach_embedding(this);  // while the io_context's timer service is there
     io.reset();
 }
 
@@ -65,9 +69,12 @@ void LoopImpl::finish_close() {
     }
     // What other threads posted before the loop closed runs now, on the closed loop, so that
     // it fails at once (a run_coroutine_threadsafe future: "Event loop is closed") rather
-    // than waiting for the loop's destruction.
-    io->poll();
+    // than waiting for the loop's destruction. (An embedded loop's run as the application's
+    // io_context's handlers, in the io_context's order.)
+    if (!embedding) io->poll();
+    embedded_loop_closed(this);  // io.run() may return now
     release_loop_from_its_thread(this);
+    unbind_embedded(this);
 }
 
 void LoopImpl::post_threadsafe(std::function<void()> fn) {
@@ -143,11 +150,13 @@ void default_report(const ExceptionContext& ctx) noexcept {
 }
 
 LoopEntry::LoopEntry(LoopImpl* loop, bool handle_sigint) : loop_(loop), sigint_(false) {
-    if (current_loop())
+    if (entered_loop())
         throw RuntimeError("asyncfiber: a loop is already running on this thread "
                            "(run() and run_until_complete() cannot be nested)");
     if (loop->closed) throw RuntimeError("asyncfiber: the loop is closed");
-    if (loop->entered || loop->running_on.load() != std::thread::id())
+    // An embedded loop stays bound to its thread between its handlers (embedded_loop.cpp).
+    const std::thread::id runner = loop->running_on.load();
+    if (loop->entered || (runner != std::thread::id() && runner != std::this_thread::get_id()))
         throw RuntimeError("asyncfiber: the loop is already running");
     // What may fail comes first; what it sets up is undone if a later step fails, so that a
     // failed start-up (no descriptor left for the SIGINT watch, say) leaves this thread and
@@ -183,11 +192,12 @@ void LoopEntry::leave() noexcept {
     if (sigint_) loop_->io->unwatch_sigint();
     loop_->main_task = nullptr;
     loop_->entered = false;
-    loop_->running_on.store(std::thread::id());
+    if (!loop_->embedding) loop_->running_on.store(std::thread::id());
     set_current_loop(nullptr);
 }
 
 void LoopEntry::run_until_done(TaskBase* main) {
+    refuse_if_embedded(loop_, "Loop::run_until_complete");
     loop_->main_task = main;
     loop_->run([main] { return main->is_done(); });
     if (!main->is_done()) {
@@ -221,6 +231,34 @@ void end_if_interrupted(Loop& loop, TaskBase* main, const RunOptions& options) {
     std::_Exit(128 + SIGINT);  // not reached
 }
 
+void refuse_if_embedded(LoopImpl* L, const char* what) {
+    if (L->embedding)
+        throw RuntimeError(std::string("asyncfiber: ") + what +
+                           " on a loop over the application's io_context: it runs while the "
+                           "application runs that io_context (io.run()); start tasks with "
+                           "loop.spawn(fn)");
+}
+
+SpawnScope::SpawnScope(LoopImpl* L) {
+    LoopImpl* cur = entered_loop();
+    if (cur == L) return;  // in a task or callback of this loop: af::async
+    if (cur)
+        throw RuntimeError("asyncfiber: Loop::spawn from a task or callback of another loop: a "
+                           "loop's tasks start on its own thread; use "
+                           "af::run_coroutine_threadsafe(loop, fn) or "
+                           "loop.call_soon_threadsafe(fn)");
+    check_loop_thread(L, "Loop::spawn", LoopUse::act);
+    if (L->closed) throw RuntimeError("asyncfiber: Loop::spawn on a closed loop");
+    // A plain handler of an embedded loop's io_context: the loop is this thread's from now on.
+    bind_embedded_if_running_here(L);
+    set_current_loop(L);
+    entered_ = L;
+}
+
+SpawnScope::~SpawnScope() {
+    if (entered_) set_current_loop(nullptr);
+}
+
 }  // namespace detail
 
 // ---- Handle ----
@@ -238,9 +276,11 @@ void Handle::cancel() {
     p_->cancelled = true;
     p_->fn = nullptr;  // release what the callback holds now
     if (p_->queued && p_->timer.scheduled()) {
-        p_->loop->timers.remove(&p_->timer);
+        detail::LoopImpl* L = p_->loop;
+        L->timers.remove(&p_->timer);
         p_->queued = false;
         p_->release();
+        detail::embedded_timers_changed(L);  // no-op unless embedded, outside its handlers
     }
 }
 
@@ -250,7 +290,9 @@ Clock::time_point Handle::when() const noexcept { return p_ ? p_->timer.when : C
 
 // ---- Loop ----
 
-Loop::Loop() : impl_(new detail::LoopImpl(this)) {}
+Loop::Loop() : impl_(new detail::LoopImpl(this, nullptr)) {}
+
+Loop::Loop(boost::asio::io_context& io) : impl_(new detail::LoopImpl(this, &io)) {}
 
 Loop::~Loop() {
     detail::LoopImpl* L = impl_;
@@ -279,7 +321,7 @@ Loop::~Loop() {
 }
 
 Loop& Loop::current() {
-    detail::LoopImpl* L = detail::current_loop();
+    detail::LoopImpl* L = detail::current_loop();  // in a plain handler too (embedded loop)
     if (!L) throw RuntimeError("asyncfiber: no running loop on this thread");
     if (!L->owner)
         throw RuntimeError("asyncfiber: the running loop's Loop object was destroyed (its tasks "
@@ -288,6 +330,7 @@ Loop& Loop::current() {
 }
 
 void Loop::run_forever() {
+    detail::refuse_if_embedded(impl_, "Loop::run_forever");
     detail::LoopEntry entry(impl_, false);
     impl_->run([] { return false; });
 }
@@ -295,13 +338,23 @@ void Loop::run_forever() {
 void Loop::stop() {
     // From another thread the flag could go unseen by a loop blocked in its io_context.
     detail::check_loop_thread(impl_, "Loop::stop", detail::LoopUse::act);
+    if (impl_->embedding)
+        throw RuntimeError("asyncfiber: Loop::stop on a loop over the application's io_context: "
+                           "it runs as long as the application runs the io_context (io.stop() "
+                           "stops that)");
     impl_->stop_requested = true;
 }
 
 void Loop::close() {
     if (impl_->closed) return;
-    if (impl_->entered || impl_->running_on.load() != std::thread::id())
+    const std::thread::id runner = impl_->running_on.load();
+    if (impl_->entered)
         throw RuntimeError("asyncfiber: cannot close a running loop");
+    // An embedded loop is bound to the thread that runs its io_context (between its handlers).
+    if (runner != std::thread::id() && runner != std::this_thread::get_id()) {
+        if (impl_->embedding) detail::check_loop_thread(impl_, "Loop::close", detail::LoopUse::act);
+        throw RuntimeError("asyncfiber: cannot close a running loop");
+    }
     if (impl_->live_count > 0) {
         if (detail::loop_tasks_belong_to_another_thread(impl_))
             throw RuntimeError(
@@ -334,7 +387,9 @@ Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
     if (impl_->closed) throw RuntimeError("asyncfiber: call_at on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: call_at needs a function");
     fn = detail::with_current_context(std::move(fn));  // asyncio: a copy of the caller's context
-    return impl_->call_at(when, std::move(fn));
+    Handle h = impl_->call_at(when, std::move(fn));
+    detail::embedded_timers_changed(impl_);  // no-op unless embedded, outside its handlers
+    return h;
 }
 
 void Loop::call_soon_threadsafe(std::function<void()> fn) {

@@ -28,6 +28,11 @@ namespace detail {
 
 class IoDriver;
 class StackPool;
+struct Embedding;
+struct LoopImpl;
+
+/// An embedded loop had nothing ready and now has: posts its drive handler (embedded_loop.cpp).
+void request_drive(LoopImpl* L) noexcept;
 struct IoObjects;
 struct ThreadLoops;
 
@@ -51,7 +56,8 @@ struct CallbackItem : ReadyItem {
 };
 
 struct LoopImpl {
-    explicit LoopImpl(Loop* owner);
+    /// `borrowed`: the application's io_context, for an embedded loop (embedded_loop.cpp).
+    LoopImpl(Loop* owner, boost::asio::io_context* borrowed);
     ~LoopImpl();
 
     // ---- lifetime (loop.cpp) ----
@@ -79,10 +85,12 @@ struct LoopImpl {
     // ---- ready queue ----
     void push_ready(ReadyItem* it) noexcept {
         it->ready_next = nullptr;
-        if (ready_tail)
+        if (ready_tail) {
             ready_tail->ready_next = it;
-        else
+        } else {
             ready_head = it;
+            if (wake_on_push) request_drive(this);  // an embedded loop, outside its handler
+        }
         ready_tail = it;
         ++ready_count;
     }
@@ -99,6 +107,8 @@ struct LoopImpl {
     // ---- scheduler (scheduler.cpp) ----
     /// Runs iterations until `stop()` returns true (checked between iterations).
     void run(const std::function<bool()>& stop);
+    /// One iteration's steps: the items ready now, in order.
+    void run_ready_once();
     void run_item(ReadyItem* it);
     void resume(TaskBase* t);
     /// Runs a new task at once, from the code that spawns it (a task or a callback on this
@@ -172,13 +182,24 @@ struct LoopImpl {
     /// Loop::set_watchdog's settings and the watchdog thread, with the SIGQUIT dump it serves
     /// in debug mode (watchdog.cpp).
     WatchdogState watch;
+    /// An embedded loop's link to the application's io_context (embedded_loop.cpp); null for
+    /// a loop that owns its io_context.
+    std::shared_ptr<Embedding> embedding;
+    /// An embedded loop outside its handlers: a task or callback made ready must ask the
+    /// io_context for a drive (request_drive).
+    bool wake_on_push = false;
+    bool driving = false;     // an embedded loop's drive handler runs
+    bool end_drive = false;   // ...and returns to the io_context after this iteration
     /// Streams, servers, processes and signal handlers of this loop (io_objects.cpp); declared
     /// after `io` so that it goes first.
     std::shared_ptr<IoObjects> io_objects;
 };
 
-/// The loop running on this thread, or nullptr.
+/// The loop running on this thread (entered, or an embedded loop whose io_context runs a
+/// plain handler here), or nullptr.
 LoopImpl* current_loop() noexcept;
+/// The loop entered on this thread (LoopEntry, or an embedded loop's own handler), or nullptr.
+LoopImpl* entered_loop() noexcept;
 void set_current_loop(LoopImpl* l) noexcept;
 
 /// For an operation that may complete without waiting and may be called inside or outside a

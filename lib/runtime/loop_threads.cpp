@@ -11,6 +11,7 @@
 // thread while its tasks' thread still runs is refused (Loop::close), and destroying it there
 // leaves the finishing to that thread's exit (Loop::~Loop).
 #include "debug_impl.hpp"
+#include "embedded_loop.hpp"
 #include "loop_impl.hpp"
 #include "stack_pool.hpp"
 #include "task_blocks.hpp"
@@ -71,6 +72,7 @@ void finish_at_thread_exit(LoopImpl* L) noexcept {
             L->finish_close();
             L->release_resources();
         }
+        unbind_embedded(L);  // its thread is gone: another may run its io_context now
     } catch (const std::exception& e) {
         std::fprintf(stderr, "asyncfiber: finishing a loop's tasks at the exit of their thread failed: %s\n",
                      e.what());
@@ -138,6 +140,8 @@ bool loop_tasks_belong_to_another_thread(LoopImpl* L) noexcept {
 void check_loop_thread(LoopImpl* L, const char* what, LoopUse use) {
     if (current_loop() == L) return;
     const std::thread::id runner = L->running_on.load(std::memory_order_acquire);
+    // A plain handler on the thread an embedded loop belongs to (between its handlers).
+    if (use == LoopUse::act && runner == std::this_thread::get_id()) return;
     if (runner == std::thread::id()) {
         // No thread runs the loop: whoever holds it may act on it (asyncio checks the thread
         // only while the loop runs), but only its own tasks can wait for its tasks.

@@ -7,6 +7,7 @@
 #include "task_blocks.hpp"
 #include "task_locals.hpp"
 #include "debug_impl.hpp"
+#include "embedded_loop.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 
@@ -103,7 +104,15 @@ void leave_finished_fiber(TaskBase* t) {
 
 std::atomic<bool> g_sanitizer_fibers{false};
 
-LoopImpl* current_loop() noexcept { return t_loop; }
+LoopImpl* current_loop() noexcept {
+    if (LoopImpl* L = t_loop) return L;
+    // A plain handler of an embedded loop's io_context on its thread: that loop (its handlers
+    // outside a drive, the library's own included, act on it as the owned loop's I/O
+    // handlers do on theirs).
+    return embedded_loop_running_here();
+}
+
+LoopImpl* entered_loop() noexcept { return t_loop; }
 void set_current_loop(LoopImpl* l) noexcept {
     t_loop = l;
     if (l) detect_sanitizers();  // before the loop's first switch
@@ -244,7 +253,13 @@ void LoopImpl::run_eager(TaskBase* t) {
 }
 
 void LoopImpl::look_at_io() {
-    io->poll();
+    if (driving) {
+        // An embedded loop runs as a handler of the application's io_context: returning to
+        // it is how the loop looks at I/O (the drive ends after this iteration).
+        end_drive = true;
+    } else {
+        io->poll();
+    }
     // Task ages stay within 64 iterations of the truth.
     io_looked_at_ns = cached_now_ns = now_ns();
 }
@@ -291,6 +306,18 @@ Clock::time_point LoopImpl::give_back_memory() noexcept {
     return Clock::time_point::max();
 }
 
+void LoopImpl::run_ready_once() {
+    // What is ready now runs once; what becomes ready meanwhile waits for the next iteration
+    // (FIFO round robin, as asyncio's _run_once).
+    for (std::size_t n = ready_count; n > 0; --n) {
+        ReadyItem* it = pop_ready();
+        if (!it) break;
+        step.begin();  // for the watchdog: two relaxed stores, no clock read
+        run_item(it);
+        step.end();
+    }
+}
+
 void LoopImpl::run(const std::function<bool()>& stop) {
     stop_requested = false;
     for (;;) {
@@ -309,15 +336,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
             io_looked_at_ns = cached_now_ns = now_ns();
             continue;
         }
-        // One iteration: what is ready now runs once; what becomes ready meanwhile waits for
-        // the next iteration (FIFO round robin, as asyncio's _run_once).
-        for (std::size_t n = ready_count; n > 0; --n) {
-            ReadyItem* it = pop_ready();
-            if (!it) break;
-            step.begin();  // for the watchdog: two relaxed stores, no clock read
-            run_item(it);
-            step.end();
-        }
+        run_ready_once();
         if (stop_requested || stop()) break;
         if (++iterations % kIoPollEvery == 0) look_at_io();
     }
@@ -325,16 +344,21 @@ void LoopImpl::run(const std::function<bool()>& stop) {
 
 void LoopImpl::cancel_all_and_finish() {
     std::uint64_t seen = static_cast<std::uint64_t>(-1);
+    auto cancel_new = [&] {
+        if (seen == spawned) return;  // new tasks appeared: they are cancelled too
+        seen = spawned;
+        for (ListNode* n = live.first(); n != live.end();) {
+            TaskBase* t = TaskBase::from_live(n);
+            n = n->next;
+            if (t->cancel_requests == 0) cancel_task(t, "the loop is closing");
+        }
+    };
+    // Before the first step: a task queued but never started (Loop::spawn before the loop
+    // ran) ends cancelled without running, as asyncio's cancelled task never enters its body.
+    cancel_new();
     run([&] {
         if (live_count == 0) return true;
-        if (seen != spawned) {  // new tasks appeared: they are cancelled too
-            seen = spawned;
-            for (ListNode* n = live.first(); n != live.end();) {
-                TaskBase* t = TaskBase::from_live(n);
-                n = n->next;
-                if (t->cancel_requests == 0) cancel_task(t, "the loop is closing");
-            }
-        }
+        cancel_new();
         return false;
     });
 }

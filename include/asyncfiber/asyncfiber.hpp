@@ -12,6 +12,7 @@
 #include <asyncfiber/wait.hpp>
 #include <asyncfiber/task_group.hpp>
 #include <asyncfiber/queue.hpp>
+#include <asyncfiber/channel.hpp>
 #include <asyncfiber/debug.hpp>
 #include <asyncfiber/net.hpp>
 #include <asyncfiber/datagram.hpp>

@@ -13,6 +13,7 @@
 #include <asyncfiber/task_group.hpp>
 #include <asyncfiber/queue.hpp>
 #include <asyncfiber/channel.hpp>
+#include <asyncfiber/runtime.hpp>
 #include <asyncfiber/debug.hpp>
 #include <asyncfiber/net.hpp>
 #include <asyncfiber/datagram.hpp>

@@ -54,16 +54,6 @@ struct RemoteRun {
     std::shared_ptr<RemoteTask> remote;
 };
 
-template <class R, class F, class Tuple, std::size_t... I>
-void run_remote(Shared<R>& core, F& f, Tuple& a, std::index_sequence<I...>, std::false_type) {
-    core.emplace(std::move(f)(std::move(std::get<I>(a))...));
-}
-template <class R, class F, class Tuple, std::size_t... I>
-void run_remote(Shared<R>& core, F& f, Tuple& a, std::index_sequence<I...>, std::true_type) {
-    std::move(f)(std::move(std::get<I>(a))...);
-    core.emplace();
-}
-
 }  // namespace detail
 
 /// N event loops, each run by a thread of its own until stop(). Create and destroy it on a
@@ -141,7 +131,7 @@ Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& 
         Task<void> t = asyncfiber::async([call](std::shared_ptr<detail::RemoteRun<R>> r) {
             detail::Shared<R>& out = *r->core.get();
             try {
-                detail::run_remote(out, std::get<0>(*call), std::get<1>(*call),
+                detail::run_into(out, std::get<0>(*call), std::get<1>(*call),
                                    std::index_sequence_for<Args...>{}, std::is_void<R>{});
             } catch (const CancelledError&) {
                 out.set_error(std::current_exception());

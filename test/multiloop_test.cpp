@@ -167,6 +167,27 @@ TEST(Runtime, FutureCancelCancelsTheRemoteTask) {
     EXPECT_FALSE(done.cancel());
 }
 
+// Cancelled while its start still waits in the loop's queue (the loop is busy): the task
+// never runs, and the future fails with CancelledError.
+TEST(Runtime, FutureCancelledBeforeTheTaskStartedKeepsItFromRunning) {
+    af::Runtime rt(1);
+    std::atomic<bool> release{false};
+    std::atomic<bool> blocking{false};
+    auto blocker = rt.spawn_on(0, [&] {
+        blocking = true;
+        while (!release) std::this_thread::sleep_for(1ms);  // holds the loop's thread
+    });
+    while (!blocking) std::this_thread::sleep_for(1ms);
+    std::atomic<bool> ran{false};
+    auto f = rt.spawn_on(0, [&] { ran = true; });
+    EXPECT_TRUE(f.cancel());
+    EXPECT_FALSE(f.done());  // done once the loop has seen it
+    release = true;
+    EXPECT_THROW(f.get(), af::CancelledError);
+    blocker.get();
+    EXPECT_FALSE(ran.load());
+}
+
 TEST(Runtime, RunRunsAMainOnEveryLoop) {
     af::Runtime rt(3);
     std::vector<std::thread::id> ids(3);

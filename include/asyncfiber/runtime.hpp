@@ -130,15 +130,21 @@ Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& 
             return;  // dropping `run` fails the future with CancelledError
         Task<void> t = asyncfiber::async([call](std::shared_ptr<detail::RemoteRun<R>> r) {
             detail::Shared<R>& out = *r->core.get();
+            std::exception_ptr err;
+            std::unique_ptr<CancelledError> cancelled;
             try {
                 detail::run_into(out, std::get<0>(*call), std::get<1>(*call),
-                                   std::index_sequence_for<Args...>{}, std::is_void<R>{});
-            } catch (const CancelledError&) {
-                out.set_error(std::current_exception());
-                throw;  // the task counts as cancelled
+                                 std::index_sequence_for<Args...>{}, std::is_void<R>{});
+            } catch (const CancelledError& e) {
+                err = std::current_exception();
+                cancelled.reset(new CancelledError(e));
             } catch (...) {
-                out.set_error(std::current_exception());  // handed over: the task ends normally
+                err = std::current_exception();
             }
+            // Handed over outside the catch blocks: once the future has the exception, this
+            // thread holds no reference to it (the awaiting thread may read it, then free it).
+            if (err) out.set_error(std::move(err));
+            if (cancelled) throw *cancelled;  // the task counts as cancelled (a copy of its own)
         }, std::move(run));
         remote.task = t.state();
     };

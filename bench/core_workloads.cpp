@@ -118,6 +118,19 @@ double skynet1M_ms() {
     return af::run([] { return skynet_once_ms(); });
 }
 
+// skynet1M_2loops_ms (ours only, issue 13's scaling): a skynet1M tree on each of the 2 loops
+// of an af::Runtime at once, so twice skynet1M_ms's work; on 2 free cores it takes about
+// skynet1M_ms (goal: 2 * skynet1M_ms / this >= 1.85).
+double skynet1M_2loops_ms() {
+    af::Runtime rt(2);
+    auto t = clk::now();
+    rt.run([](std::size_t) {
+        workloads::check(af::await(af::async(skynet, 0L, 1000000L, 10L)) == 499999500000L,
+                         "skynet sum");
+    });
+    return workloads::seconds_since(t) * 1e3;
+}
+
 // skynet1M_warm_ms (ours only): the same tree again in the same process.
 double skynet1M_warm_ms() {
     return af::run([] {
@@ -149,6 +162,7 @@ const workloads::Register r1e("spawn_eager_ns_per_task", spawn_eager_ns_per_task
 const workloads::Register r2("sleep50ms_100k_wall_ms", sleep50ms_100k_wall_ms);
 const workloads::Register r3("yield_ns", yield_ns);
 const workloads::Register r5("skynet1M_ms", skynet1M_ms);
+const workloads::Register r5b("skynet1M_2loops_ms", skynet1M_2loops_ms);
 const workloads::Register r7("mem_bytes_per_blocked_task", mem_bytes_per_blocked_task);
 const workloads::Register r8("sleep50ms_100k_warm_wall_ms", sleep50ms_100k_warm_wall_ms);
 const workloads::Register r9("skynet1M_warm_ms", skynet1M_warm_ms);

@@ -14,6 +14,8 @@
 #include <asyncfiber/wait.hpp>
 #include <asyncfiber/task_group.hpp>
 #include <asyncfiber/queue.hpp>
+#include <asyncfiber/channel.hpp>
+#include <asyncfiber/runtime.hpp>
 #include <asyncfiber/debug.hpp>
 #include <asyncfiber/net.hpp>
 #include <asyncfiber/tls.hpp>

@@ -33,6 +33,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
@@ -48,8 +49,9 @@ template <class T>
 class Future;
 
 /// The producing side of a one-shot value. set_value / set_exception may be called from any
-/// thread (one call in all: a second throws InvalidStateError). Destroyed unset, it makes the
-/// await of its future throw BrokenPromise. Move-only.
+/// thread (one call in all: a second throws InvalidStateError; one after the future was
+/// cancelled is ignored and reported on stderr, as legacy code cannot know). Destroyed unset,
+/// it makes the await of its future throw BrokenPromise. Move-only.
 template <class T>
 class Promise {
 public:
@@ -78,18 +80,23 @@ public:
     template <class... A>
     void set_value(A&&... a) {
         check();
-        if (!core_->emplace(std::forward<A>(a)...))
-            throw InvalidStateError("asyncfiber: the promise was already set");
+        if (!core_->emplace(std::forward<A>(a)...)) already_set();
     }
     /// Any thread.
     void set_exception(std::exception_ptr e) {
         check();
         if (!e) throw InvalidStateError("asyncfiber: set_exception with a null exception_ptr");
-        if (!core_->set_error(std::move(e)))
-            throw InvalidStateError("asyncfiber: the promise was already set");
+        if (!core_->set_error(std::move(e))) already_set();
     }
 
 private:
+    void already_set() const {
+        if (core_->cancel_requested()) {
+            detail::report_extra_completion("a Promise whose Future was cancelled");
+            return;
+        }
+        throw InvalidStateError("asyncfiber: the promise was already set");
+    }
     void check() const {
         if (!core_.get()) throw InvalidStateError("asyncfiber: use of a moved-from Promise");
     }
@@ -100,10 +107,17 @@ private:
     bool future_taken_ = false;
 };
 
-/// The awaiting side: `T v = af::await(fut);` in a task. One task may wait at a time; the
-/// value is moved out by the first successful await (a second throws InvalidStateError).
-/// Cancelling the awaiting task does not affect the promise: a value set later stays in the
-/// future and a new await gets it.
+namespace detail {
+struct FutureAccess;
+}
+
+/// The awaiting side: `T v = af::await(fut);` in a task, `fut.get()` on a plain thread. One
+/// task may wait at a time; the value is moved out by the first successful await or get (a
+/// second throws InvalidStateError). Cancelling the awaiting task does not affect the
+/// promise: a value set later stays in the future and a new await gets it.
+///
+/// A future from Runtime::spawn_on stands for a task on another loop: cancel(), or cancelling
+/// the task that awaits it, cancels that task, and the await ends when it has ended.
 template <class T>
 class Future {
 public:
@@ -111,21 +125,64 @@ public:
     bool valid() const noexcept { return core_.get() != nullptr; }
     /// Any thread: whether a value, an exception or a broken promise is there.
     bool ready() const { return valid() && core_->ready(); }
+    /// Any thread: the same as ready() (concurrent.futures' name).
+    bool done() const { return ready(); }
 
     /// Internal: use af::await(future).
     T await_value() {
-        if (!valid()) throw InvalidStateError("asyncfiber: await of an empty Future");
+        check("await");
         // A value already there stays in the future if a cancellation lands at this yield.
         detail::cooperate(detail::current_task_checked("af::await(Future)"));
-        core_->wait("a future", nullptr, nullptr, false);
+        core_->wait("a future", &detail::BridgeCore::forward_cancel_to_remote, core_.get(), false);
         return core_->take();
+    }
+
+    /// On a plain thread: blocks until the future is done, then returns (moves out) its value
+    /// or rethrows its exception (CancelledError once cancelled, BrokenPromise). Throws
+    /// RuntimeError on a thread that runs a loop (in a task, af::await(fut) is the way).
+    T get() {
+        check("get()");
+        core_->block("af::Future::get()");
+        return core_->take();
+    }
+
+    /// Any thread. A pending future of a Promise is done at once with CancelledError (a
+    /// later set on the promise is ignored and reported); one from Runtime::spawn_on asks its
+    /// task to stop, and is done, with CancelledError, once that task has ended. Returns true
+    /// when the future is (or will be) cancelled, false (changing nothing) when it is done
+    /// otherwise.
+    bool cancel() {
+        check("cancel()");
+        return core_->cancel();
+    }
+
+    /// Any thread: `fn()` runs once the future is done, on the thread that completes it (the
+    /// promise's, the remote loop's), or at once on this thread if it is done already. fn
+    /// must not block; an exception from it is reported on stderr.
+    void add_done_callback(std::function<void()> fn) {
+        check("add_done_callback()");
+        core_->add_done_callback(std::move(fn));
     }
 
 private:
     friend class Promise<T>;
+    friend struct detail::FutureAccess;
     explicit Future(detail::CoreRef<detail::Shared<T>> c) noexcept : core_(std::move(c)) {}
+    void check(const char* what) const {
+        if (!valid()) throw InvalidStateError(std::string("asyncfiber: ") + what + " of an empty Future");
+    }
     detail::CoreRef<detail::Shared<T>> core_;
 };
+
+namespace detail {
+/// Makes a Future over a core that something else than a Promise completes (spawn_on).
+struct FutureAccess {
+    template <class T>
+    static Future<T> make(CoreRef<Shared<T>> core) {
+        return Future<T>(std::move(core));
+    }
+};
+}  // namespace detail
 
 /// Suspends the calling task until the future's promise is set; returns (moves out) its
 /// value, rethrows its exception, or throws BrokenPromise.

@@ -7,6 +7,7 @@
 #include <asyncfiber/detail/wait.hpp>
 
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 namespace asyncfiber {
@@ -66,29 +67,122 @@ void BridgeCore::set_broken() noexcept {
 
 void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
     state_ = s;
+    std::vector<std::function<void()>> callbacks;
+    if (extras_) {
+        callbacks.swap(extras_->callbacks);
+        if (extras_->blocked_count) extras_->blocked.notify_all();
+    }
     TaskBase* w = waiter_;
     LoopImpl* L = loop_;
-    if (!w) return;
-    if (current_loop() == L) {
+    if (w && current_loop() == L) {
         // On the waiter's own thread nothing can unregister it between here and wake().
         lk.unlock();
         wake(w);
-        return;
+    } else if (w) {
+        // Another thread. The waiter is registered, so its task is suspended and its loop
+        // alive; posting under the lock keeps it so until the post is done. The posted wake
+        // reads the waiter again on the loop thread: by then it may have left (cancelled),
+        // and it is no longer named here.
+        add_ref();
+        CoreRef<BridgeCore> keep = CoreRef<BridgeCore>::adopt(this);
+        L->io->post([keep] {
+            TaskBase* t;
+            {
+                std::lock_guard<std::mutex> g(keep->m_);
+                t = keep->waiter_;
+            }
+            if (t) wake(t);
+        });
+        lk.unlock();
+    } else {
+        lk.unlock();
     }
-    // Another thread. The waiter is registered, so its task is suspended and its loop alive;
-    // posting under the lock keeps it so until the post is done. The posted wake reads the
-    // waiter again on the loop thread: by then it may have left (cancelled), and it is no
-    // longer named here.
-    add_ref();
-    CoreRef<BridgeCore> keep = CoreRef<BridgeCore>::adopt(this);
-    L->io->post([keep] {
-        TaskBase* t;
-        {
-            std::lock_guard<std::mutex> g(keep->m_);
-            t = keep->waiter_;
+    run_done_callbacks(callbacks);
+}
+
+void BridgeCore::run_done_callbacks(std::vector<std::function<void()>>& callbacks) noexcept {
+    for (auto& fn : callbacks) {
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "asyncfiber: exception in a done callback of af::Future: %s\n",
+                         e.what());
+        } catch (...) {
+            std::fputs("asyncfiber: exception in a done callback of af::Future\n", stderr);
         }
-        if (t) wake(t);
-    });
+    }
+}
+
+BridgeCore::Extras& BridgeCore::extras() {
+    if (!extras_) extras_.reset(new Extras);
+    return *extras_;
+}
+
+void BridgeCore::block(const char* what) {
+    if (current_loop())
+        throw RuntimeError(std::string("asyncfiber: ") + what +
+                           " called on a thread that runs a loop: blocking it would stop every "
+                           "task of that loop (and may wait for one of them forever). In a "
+                           "task, use af::await(future)");
+    std::unique_lock<std::mutex> lk(m_);
+    if (state_ != State::pending) return;
+    Extras& x = extras();
+    ++x.blocked_count;
+    x.blocked.wait(lk, [this] { return state_ != State::pending; });
+    --x.blocked_count;
+}
+
+void BridgeCore::add_done_callback(std::function<void()> fn) {
+    if (!fn) throw std::invalid_argument("asyncfiber: add_done_callback with an empty function");
+    {
+        std::lock_guard<std::mutex> lk(m_);
+        if (state_ == State::pending) {
+            extras().callbacks.push_back(std::move(fn));
+            return;
+        }
+    }
+    fn();  // already complete: the caller's thread is the one that completes it
+}
+
+void BridgeCore::set_remote_cancel(std::function<void()> cancel_remote) {
+    std::lock_guard<std::mutex> lk(m_);
+    extras().cancel_remote = std::move(cancel_remote);
+}
+
+bool BridgeCore::cancel() {
+    std::unique_lock<std::mutex> lk(m_);
+    if (state_ != State::pending) return extras_ && extras_->cancel_requested;
+    Extras& x = extras();
+    if (x.cancel_requested) return true;
+    x.cancel_requested = true;
+    if (x.cancel_remote) {
+        // The remote side completes the core when it has ended; take() then says cancelled.
+        std::function<void()> fn = x.cancel_remote;
+        lk.unlock();
+        fn();
+        return true;
+    }
+    error_ = std::make_exception_ptr(CancelledError());
+    publish(lk, State::error);
+    return true;
+}
+
+bool BridgeCore::cancel_requested() const {
+    std::lock_guard<std::mutex> lk(m_);
+    return extras_ && extras_->cancel_requested;
+}
+
+bool BridgeCore::forward_cancel_to_remote(void* core) {
+    auto* c = static_cast<BridgeCore*>(core);
+    std::function<void()> fn;
+    {
+        std::lock_guard<std::mutex> lk(c->m_);
+        if (!c->extras_ || !c->extras_->cancel_remote || c->state_ != State::pending)
+            return false;
+        fn = c->extras_->cancel_remote;
+    }
+    fn();
+    return true;  // the awaiting task wakes when the remote side has ended
 }
 
 bool BridgeCore::ready() const {
@@ -103,6 +197,20 @@ void BridgeCore::check_take() {
         throw InvalidStateError("asyncfiber: the result is not ready yet");
     case State::broken:
         throw BrokenPromise();
+    default:
+        break;
+    }
+    if (extras_ && extras_->cancel_requested) {
+        // af::Future::cancel(): whatever came after it (a remote task that ended anyway) is
+        // not handed out.
+        if (taken_) throw InvalidStateError("asyncfiber: the result was already retrieved");
+        taken_ = true;
+        throw CancelledError();
+    }
+    switch (state_) {
+    case State::pending:
+    case State::broken:
+        break;
     case State::error: {
         if (taken_) throw InvalidStateError("asyncfiber: the result was already retrieved");
         taken_ = true;

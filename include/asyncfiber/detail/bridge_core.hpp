@@ -13,10 +13,14 @@
 #include <asyncfiber/errors.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <new>
+#include <vector>
 #include <type_traits>
 #include <utility>
 
@@ -61,6 +65,28 @@ public:
     bool abandoned() const;
 
     bool ready() const;
+
+    // ---- af::Future's side, used from any thread (none of it costs a core that never uses it)
+
+    /// Blocks the calling plain thread until the state is no longer pending. Throws
+    /// RuntimeError on a thread that runs a loop (blocking it would stop every task there).
+    void block(const char* what);
+    /// Runs `fn()` once the state is no longer pending: on the thread that completes it, or
+    /// at once on this thread when it already is.
+    void add_done_callback(std::function<void()> fn);
+    /// Makes the core remote: cancel() then calls `cancel_remote()` (any thread, outside the
+    /// lock) instead of completing at once, and the core completes when what it stands for
+    /// has ended. Set before the core is shared.
+    void set_remote_cancel(std::function<void()> cancel_remote);
+    /// Pending: a plain core completes with CancelledError, a remote one asks its remote side
+    /// to stop (once). Returns whether it is cancelled: false when it completed otherwise.
+    bool cancel();
+    /// Whether cancel() was called while pending (a later completion is ignored, reported).
+    bool cancel_requested() const;
+    /// For an await whose task is cancelled: a remote core forwards the cancellation and the
+    /// task waits for the end (true); a plain one lets the task go at once (false).
+    static bool forward_cancel_to_remote(void* core);
+
     /// After wait(): returns if a value is there, rethrows the error, throws BrokenPromise;
     /// InvalidStateError if the value was already taken. Marks it taken.
     void check_take();
@@ -68,6 +94,7 @@ public:
 protected:
     /// Under `lk`, with state_ == pending: sets `s` and wakes the waiting task, directly when
     /// on its loop's thread, otherwise through the loop's io_context (thread-safe).
+    /// Runs the done callbacks and wakes blocked threads too; returns with `lk` unlocked.
     void publish(std::unique_lock<std::mutex>& lk, State s);
 
     mutable std::mutex m_;
@@ -77,6 +104,18 @@ protected:
     std::exception_ptr error_;
 
 private:
+    /// What only an af::Future uses, allocated on first use.
+    struct Extras {
+        std::vector<std::function<void()>> callbacks;
+        std::condition_variable blocked;  // plain threads in block()
+        std::size_t blocked_count = 0;
+        std::function<void()> cancel_remote;
+        bool cancel_requested = false;
+    };
+    Extras& extras();  // under m_
+    static void run_done_callbacks(std::vector<std::function<void()>>& callbacks) noexcept;
+    std::unique_ptr<Extras> extras_;  // guarded by m_
+
     std::atomic<std::uint32_t> refs_{1};
     std::atomic<std::uint32_t> completers_{0};
     TaskBase* waiter_ = nullptr;  // guarded by m_; set only while that task is suspended here

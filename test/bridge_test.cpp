@@ -399,16 +399,19 @@ TEST(ToThread, ExceptionKeepsItsType) {
 
 // The opt-in for functions that own what they touch: the task wakes at once.
 TEST(ToThread, AbandonOnCancelWakesAtOnceWhileTheWorkRunsOn) {
-    std::atomic<bool> finished{false};
+    std::atomic<bool> started{false}, finished{false};
     af::run([&] {
         auto t = af::async([&] {
-            return af::to_thread(af::abandon_on_cancel, [&finished] {
+            return af::to_thread(af::abandon_on_cancel, [&started, &finished] {
+                started = true;
                 std::this_thread::sleep_for(100ms);
                 finished = true;
                 return Tracked(1);
             });
         });
-        af::sleep(5ms);
+        // The work must be running (not still queued, where a cancel withdraws it): on a
+        // loaded machine the pool thread may take a while to pick it up.
+        while (!started.load()) af::sleep(1ms);
         auto start = af::Clock::now();
         t.cancel();
         EXPECT_THROW(af::await(t), af::CancelledError);

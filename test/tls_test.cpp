@@ -928,6 +928,15 @@ std::unique_ptr<TlsLink> tls_link(af::ConnectionHandler h) {
     return l;
 }
 
+// The client's side first: a close_notify is answered by the side that reads, and the
+// server's wait_closed() waits for it (up to ssl_shutdown_timeout, 30 s) on a client that
+// never reads again.
+void close_link(TlsLink& l) {
+    l.w.close();
+    l.w.wait_closed();
+    close_and_wait(l.server);
+}
+
 }  // namespace
 
 TEST(Tls, PartialReadsReadExactlyAndIncompleteReads) {
@@ -951,7 +960,7 @@ TEST(Tls, PartialReadsReadExactlyAndIncompleteReads) {
         }
         EXPECT_TRUE(l->r.at_eof());
         EXPECT_EQ(l->r.read(10), "");
-        close_and_wait(l->server);
+        close_link(*l);
     });
 }
 
@@ -975,7 +984,7 @@ TEST(Tls, ReaduntilReadlineAndLimits) {
         } catch (const af::IncompleteReadError& e) {
             EXPECT_EQ(e.partial(), "tail");
         }
-        close_and_wait(l->server);
+        close_link(*l);
     });
 }
 
@@ -1013,7 +1022,7 @@ TEST(Tls, EveryReadIsCancellableAndKeepsWhatCame) {
         EXPECT_THROW(af::await(waiter), af::CancelledError);
         more.set();
         EXPECT_EQ(l->r.read(-1), "");
-        close_and_wait(l->server);
+        close_link(*l);
     });
 }
 

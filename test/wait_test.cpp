@@ -298,6 +298,34 @@ TEST(Shield, FailureAfterCancelledShieldReportedOnce) {
     EXPECT_EQ(reports, 1);
 }
 
+// The shield's cancellation lands after its task ended and woke it, before it ran (the
+// task cancels the shield, then fails): the shield ends cancelled, the task keeps its
+// failure for whoever awaits it, and nothing is reported or left behind (the ASan build
+// checks for a leaked reporter; fuzz/corpus/cancel holds the schedule that found it).
+TEST(Shield, CancelledAfterItsTaskEndedLeavesTheOutcomeInTheTask) {
+    int reports = 0;
+    af::run([&] {
+        af::Loop::current().set_exception_handler([&](const af::ExceptionContext&) { ++reports; });
+        af::Event go;
+        af::Task<void> outer;
+        auto inner = af::async([&] {
+            go.wait();
+            outer.cancel();
+            throw std::runtime_error("failed as its shield was cancelled");
+        });
+        outer = af::shield(inner);
+        af::sleep(0s);  // the shield waits for its task, which waits for go
+        go.set();
+        EXPECT_THROW(af::await(outer), af::CancelledError);
+        EXPECT_TRUE(inner.done());
+        EXPECT_THROW(af::await(inner), std::runtime_error);
+        inner = af::Task<void>();
+        outer = af::Task<void>();
+        af::sleep(0s);
+    });
+    EXPECT_EQ(reports, 0);
+}
+
 // ---- gather_settled (gather(return_exceptions=True)) ----
 
 // A child cancelled before the gather comes out as a cancelled outcome.

@@ -291,7 +291,10 @@ void wait_done_no_forward(TaskBase* t) {
     try {
         wait_done_directly(self, t);
     } catch (const CancelledError&) {
-        report_failure_once_unshielded(t);
+        // The cancellation can land after `t` ended and woke this task, before it ran: then
+        // nothing is left to report later (its outcome stays in `t`, reported as any task's
+        // when never retrieved), and a reporter added now would never fire.
+        if (!t->is_done()) report_failure_once_unshielded(t);
         throw;
     }
 }

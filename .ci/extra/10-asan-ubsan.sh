@@ -3,9 +3,9 @@
 # announced to ASan (lib/runtime/fiber_switch.hpp). Any report fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-dir=build-ci-asan
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WERROR=ON -DCMAKE_CXX_COMPILER=clang++ \
-      -DASYNCFIBER_SANITIZE=address,undefined -DASYNCFIBER_BUILD_BENCH=OFF >/dev/null
+source .ci/extra/asan-build.inc
+configure_asan_build
+dir=$asan_dir
 cmake --build "$dir" -j "$(nproc)"
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

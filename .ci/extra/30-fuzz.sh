@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# A short libFuzzer run of every fuzz/*_fuzz.cpp target (ASan + UBSan, fiber switches
-# announced to ASan), starting from the committed seed corpora. FUZZ_SECONDS: total budget,
+# A short libFuzzer run of every fuzz/*_fuzz.cpp target (in the ASan + UBSan build of
+# asan-build.inc), starting from the committed seed corpora. FUZZ_SECONDS: total budget,
 # shared equally; FUZZ_TARGETS: the targets to run (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 total=${FUZZ_SECONDS:-180}
-dir=build-ci-fuzz
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNCFIBER_WERROR=ON -DCMAKE_CXX_COMPILER=clang++ \
-      -DASYNCFIBER_FUZZ=ON -DASYNCFIBER_SANITIZE=address,undefined \
-      -DASYNCFIBER_BUILD_TESTS=OFF -DASYNCFIBER_BUILD_EXAMPLES=OFF -DASYNCFIBER_BUILD_BENCH=OFF >/dev/null
+source .ci/extra/asan-build.inc  # the ASan step's build: its library is compiled already
+configure_asan_build
+dir=$asan_dir
 targets=${FUZZ_TARGETS:-$(cd fuzz && ls *_fuzz.cpp | sed 's/\.cpp$//')}
 cmake --build "$dir" -j "$(nproc)" --target $targets
 n=$(echo "$targets" | wc -w)

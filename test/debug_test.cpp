@@ -3,6 +3,7 @@
 // report.
 #include <asyncfiber/asyncfiber.hpp>
 #include <asyncfiber/debug.hpp>
+#include <asyncfiber/detail/assert.hpp>
 
 #include <gtest/gtest.h>
 
@@ -932,4 +933,23 @@ TEST(AwaitGraph, ALongChainOfAwaitsStopsAt256Levels) {
         go.set();
         af::await(chain.back());
     });
+}
+
+// ---- ASYNCFIBER_ASSERT ----
+
+// Where assertions are on (Debug and sanitizer builds, -DASYNCFIBER_ASSERTIONS=ON), a broken
+// invariant says where and what, then aborts; where they are off (release builds), the
+// condition is not even evaluated.
+TEST(Assertions, ABrokenInvariantAbortsOnlyWhereAssertionsAreOn) {
+    int evaluated = 0;
+    auto holds_when_first = [&] { return ++evaluated == 1; };
+#if ASYNCFIBER_ASSERTIONS
+    EXPECT_DEATH(ASYNCFIBER_ASSERT(!holds_when_first(), "a test's invariant"),
+                 "internal invariant broken at .*debug_test\\.cpp:[0-9]+: a test's invariant");
+    ASYNCFIBER_ASSERT(holds_when_first(), "a test's invariant");  // holds: goes on
+    EXPECT_EQ(evaluated, 1);
+#else
+    ASYNCFIBER_ASSERT(!holds_when_first(), "never evaluated in this build");
+    EXPECT_EQ(evaluated, 0);
+#endif
 }

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <asyncfiber/detail/thread_annotations.hpp>
 #include <mutex>
 #include <thread>
 #include <tuple>
@@ -107,8 +108,8 @@ private:
     std::vector<std::unique_ptr<Loop>> loops_;
     std::vector<std::thread> threads_;
     std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
-    std::mutex m_;  // guards stopped_ and the posts that must come before the stop
-    bool stopped_ = false;
+    detail::Mutex m_;  // held by the posts that must come before the stop, and by stop()
+    bool stopped_ ASYNCFIBER_GUARDED_BY(m_) = false;
 };
 
 template <class F, class... Args>

@@ -70,7 +70,7 @@ void Runtime::check_index(std::size_t i) const {
 }
 
 bool Runtime::post(std::size_t i, std::function<void()> start) {
-    std::lock_guard<std::mutex> lk(m_);
+    detail::MutexLock lk(m_);
     if (stopped_) return false;
     try {
         loops_[i]->call_soon_threadsafe(std::move(start));
@@ -95,7 +95,7 @@ void Runtime::thread_main(std::size_t i) noexcept {
 
 void Runtime::stop() {
     {
-        std::lock_guard<std::mutex> lk(m_);
+        detail::MutexLock lk(m_);
         if (!stopped_) {
             stopped_ = true;
             stopping_->store(true);
@@ -120,16 +120,17 @@ void Runtime::join_all() {
 namespace {
 /// What run() shares with the done callbacks of the main tasks and the SIGINT watch.
 struct RunState {
-    std::mutex m;
+    detail::Mutex m;
     std::condition_variable cv;
-    std::vector<std::size_t> finished;  // indexes, in the order the mains ended
+    std::vector<std::size_t> finished ASYNCFIBER_GUARDED_BY(m);  // indexes, in the order the mains ended
+    // Filled under m before any done callback or the SIGINT watch can read it, then only read.
     std::vector<Future<void>> mains;
-    bool interrupted = false;
+    bool interrupted ASYNCFIBER_GUARDED_BY(m) = false;
 
     void cancel_all() {
         std::vector<Future<void>> all;
         {
-            std::lock_guard<std::mutex> lk(m);
+            detail::MutexLock lk(m);
             all = mains;
         }
         for (auto& f : all) f.cancel();
@@ -149,7 +150,7 @@ void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_ma
     auto watching = spawn_on(0, [st, first] {
         first->impl()->io->watch_sigint([st] {
             {
-                std::lock_guard<std::mutex> lk(st->m);
+                detail::MutexLock lk(st->m);
                 st->interrupted = true;
             }
             st->cancel_all();
@@ -169,12 +170,12 @@ void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_ma
     } unwatch{this, first};
 
     {
-        std::lock_guard<std::mutex> lk(st->m);
+        detail::MutexLock lk(st->m);
         for (std::size_t i = 0; i < size(); ++i) st->mains.push_back(spawn_main(i));
     }
     for (std::size_t i = 0; i < size(); ++i) {
         st->mains[i].add_done_callback([st, i] {
-            std::lock_guard<std::mutex> lk(st->m);
+            detail::MutexLock lk(st->m);
             st->finished.push_back(i);
             st->cv.notify_all();
         });
@@ -183,8 +184,8 @@ void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_ma
     for (std::size_t seen = 0; seen < size(); ++seen) {
         std::size_t i;
         {
-            std::unique_lock<std::mutex> lk(st->m);
-            st->cv.wait(lk, [&] { return st->finished.size() > seen; });
+            detail::MutexLock lk(st->m);
+            while (st->finished.size() <= seen) st->cv.wait(lk.native());
             i = st->finished[seen];
         }
         try {
@@ -198,7 +199,7 @@ void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_ma
     }
     bool interrupted;
     {
-        std::lock_guard<std::mutex> lk(st->m);
+        detail::MutexLock lk(st->m);
         interrupted = st->interrupted;
     }
     if (interrupted) throw KeyboardInterrupt();

@@ -8,6 +8,7 @@
 #include "runtime/task_locals.hpp"
 
 #include <asyncfiber/bridge.hpp>
+#include <asyncfiber/detail/thread_annotations.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -53,6 +54,7 @@ public:
     ~ThreadPool() {
         shutdown();
         // Jobs no thread could take (every start of a thread failed) release themselves.
+        MutexLock lk(m_);
         while (ListNode* n = jobs_.pop_front()) static_cast<PoolJob*>(n)->queued.reset();
     }
     ThreadPool(const ThreadPool&) = delete;
@@ -61,7 +63,7 @@ public:
     std::shared_ptr<PoolJob> submit(std::function<void()> fn) {
         auto job = std::make_shared<PoolJob>(std::move(fn));
         job->pool = this;
-        std::unique_lock<std::mutex> lk(m_);
+        MutexLock lk(m_);
         if (stopping_) throw RuntimeError("asyncfiber: to_thread on a loop being closed");
         enqueue(job);
         if (idle_ == 0 && live_ < max_) {
@@ -87,7 +89,7 @@ public:
     bool withdraw(PoolJob& job) {
         std::shared_ptr<PoolJob> taken;
         {
-            std::lock_guard<std::mutex> lk(m_);
+            MutexLock lk(m_);
             if (!job.queued) return false;
             job.unlink();
             taken = std::move(job.queued);
@@ -97,7 +99,7 @@ public:
     }
 
     void set_max(std::size_t n) {
-        std::lock_guard<std::mutex> lk(m_);
+        MutexLock lk(m_);
         max_ = std::max<std::size_t>(1, n);
         cv_.notify_all();  // surplus idle threads notice and end
     }
@@ -105,7 +107,7 @@ public:
     void shutdown() {
         std::vector<std::thread> threads;
         {
-            std::lock_guard<std::mutex> lk(m_);
+            MutexLock lk(m_);
             stopping_ = true;
             cv_.notify_all();
             threads.swap(threads_);
@@ -115,12 +117,12 @@ public:
 
 private:
     void work() {
-        std::unique_lock<std::mutex> lk(m_);
+        MutexLock lk(m_);
         for (;;) {
             if (jobs_.empty()) {
                 if (stopping_ || live_ > max_) break;
                 ++idle_;
-                cv_.wait(lk, [this] { return !jobs_.empty() || stopping_ || live_ > max_; });
+                while (jobs_.empty() && !stopping_ && live_ <= max_) cv_.wait(lk.native());
                 --idle_;
                 continue;
             }
@@ -140,32 +142,31 @@ private:
         --live_;
     }
 
-    // Under m_.
-    void enqueue(const std::shared_ptr<PoolJob>& job) {
+    void enqueue(const std::shared_ptr<PoolJob>& job) ASYNCFIBER_REQUIRES(m_) {
         job->queued = job;
         jobs_.push_back(job.get());
     }
-    std::shared_ptr<PoolJob> dequeue() {
+    std::shared_ptr<PoolJob> dequeue() ASYNCFIBER_REQUIRES(m_) {
         auto* job = static_cast<PoolJob*>(jobs_.pop_front());
         return std::move(job->queued);
     }
 
-    std::mutex m_;
+    Mutex m_;
     std::condition_variable cv_;
-    List jobs_;  // PoolJob nodes, oldest first
-    std::vector<std::thread> threads_;
-    std::size_t max_;
-    std::size_t live_ = 0;
-    std::size_t idle_ = 0;
-    bool stopping_ = false;
+    List jobs_ ASYNCFIBER_GUARDED_BY(m_);  // PoolJob nodes, oldest first
+    std::vector<std::thread> threads_ ASYNCFIBER_GUARDED_BY(m_);
+    std::size_t max_ ASYNCFIBER_GUARDED_BY(m_);
+    std::size_t live_ ASYNCFIBER_GUARDED_BY(m_) = 0;
+    std::size_t idle_ ASYNCFIBER_GUARDED_BY(m_) = 0;
+    bool stopping_ ASYNCFIBER_GUARDED_BY(m_) = false;
 };
 
 // The pools of loops, keyed by loop. Touched only from loop threads (to_thread, close).
-std::mutex g_pools_m;
-std::map<LoopImpl*, std::shared_ptr<ThreadPool>> g_pools;
+Mutex g_pools_m;
+std::map<LoopImpl*, std::shared_ptr<ThreadPool>> g_pools ASYNCFIBER_GUARDED_BY(g_pools_m);
 
 std::shared_ptr<ThreadPool> pool_of(LoopImpl* L) {
-    std::lock_guard<std::mutex> lk(g_pools_m);
+    MutexLock lk(g_pools_m);
     auto it = g_pools.find(L);
     if (it != g_pools.end()) return it->second;
     if (L->closed) throw RuntimeError("asyncfiber: the loop is closed");
@@ -175,7 +176,7 @@ std::shared_ptr<ThreadPool> pool_of(LoopImpl* L) {
     L->close_hooks.push_back([L] {
         std::shared_ptr<ThreadPool> p;
         {
-            std::lock_guard<std::mutex> g(g_pools_m);
+            MutexLock g(g_pools_m);
             auto i = g_pools.find(L);
             if (i != g_pools.end()) {
                 p = std::move(i->second);

@@ -27,6 +27,7 @@
 #include "overflow_guard.hpp"
 #include "stack_pool.hpp"
 
+#include <asyncfiber/detail/thread_annotations.hpp>
 #include <boost/asio/defer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -64,8 +65,8 @@ constexpr int kIterationsPerDrive = 64;
 
 // Every embedded loop not yet released, for current_loop() in a plain handler; the count lets
 // a program without embedded loops skip the lock.
-std::mutex g_embedded_m;
-std::vector<LoopImpl*> g_embedded;
+Mutex g_embedded_m;
+std::vector<LoopImpl*> g_embedded ASYNCFIBER_GUARDED_BY(g_embedded_m);
 std::atomic<std::size_t> g_embedded_count{0};
 
 [[noreturn]] void throw_run_by_two_threads() {
@@ -249,7 +250,7 @@ struct InsidePost {
 void embed_loop(LoopImpl* L, boost::asio::io_context& io) {
     L->embedding = std::make_shared<Embedding>(L, io);
     L->wake_on_push = true;
-    std::lock_guard<std::mutex> g(g_embedded_m);
+    MutexLock g(g_embedded_m);
     g_embedded.push_back(L);
     g_embedded_count.store(g_embedded.size(), std::memory_order_relaxed);
 }
@@ -258,7 +259,7 @@ void detach_embedding(LoopImpl* L) noexcept {
     Embedding* e = L->embedding.get();
     if (!e || !e->loop) return;
     {
-        std::lock_guard<std::mutex> g(g_embedded_m);
+        MutexLock g(g_embedded_m);
         g_embedded.erase(std::remove(g_embedded.begin(), g_embedded.end(), L), g_embedded.end());
         g_embedded_count.store(g_embedded.size(), std::memory_order_relaxed);
     }
@@ -303,7 +304,7 @@ void post_inside_embedded(LoopImpl* L, std::function<void()> fn) {
 LoopImpl* embedded_loop_running_here() noexcept {
     if (g_embedded_count.load(std::memory_order_relaxed) == 0) return nullptr;
     const std::thread::id me = std::this_thread::get_id();
-    std::lock_guard<std::mutex> g(g_embedded_m);
+    MutexLock g(g_embedded_m);
     for (LoopImpl* L : g_embedded) {
         const std::thread::id runner = L->running_on.load(std::memory_order_acquire);
         if ((runner == me || runner == std::thread::id()) &&

@@ -16,6 +16,7 @@
 #include "stack_pool.hpp"
 #include "task_blocks.hpp"
 
+#include <asyncfiber/detail/thread_annotations.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -26,18 +27,20 @@
 namespace asyncfiber {
 namespace detail {
 
+namespace {
+// Guards every ThreadLoops::loops and every LoopImpl::home: a loop may be closed or destroyed
+// on another thread than the one it ran on. Taken only when a loop is entered, closed or
+// destroyed, and at thread exit.
+Mutex g_homes;
+}  // namespace
+
 /// The loops whose tasks may be on the stacks of one thread (that thread's thread_local).
 struct ThreadLoops {
-    std::vector<LoopImpl*> loops;  // guarded by g_homes
+    std::vector<LoopImpl*> loops ASYNCFIBER_GUARDED_BY(g_homes);
     ~ThreadLoops();
 };
 
 namespace {
-
-// Guards every ThreadLoops::loops and every LoopImpl::home: a loop may be closed or destroyed
-// on another thread than the one it ran on. Taken only when a loop is entered, closed or
-// destroyed, and at thread exit.
-std::mutex g_homes;
 
 // This thread's ThreadLoops once it has one (a plain pointer, so that asking does not create
 // one: it must be created after the stack pool, see adopt_loop_on_this_thread).
@@ -49,8 +52,7 @@ ThreadLoops& this_thread_loops() {
     return loops;
 }
 
-// Under g_homes.
-void forget_home(LoopImpl* L) noexcept {
+void forget_home(LoopImpl* L) noexcept ASYNCFIBER_REQUIRES(g_homes) {
     if (!L->home) return;
     std::vector<LoopImpl*>& v = L->home->loops;
     v.erase(std::remove(v.begin(), v.end(), L), v.end());
@@ -88,7 +90,7 @@ ThreadLoops::~ThreadLoops() {
     for (;;) {
         std::vector<LoopImpl*> mine;
         {
-            std::lock_guard<std::mutex> g(g_homes);
+            MutexLock g(g_homes);
             mine.swap(loops);
             for (LoopImpl* L : mine) {
                 L->home = nullptr;
@@ -115,7 +117,7 @@ void adopt_loop_on_this_thread(LoopImpl* L) {
     StackPool::for_this_thread();
     (void)task_blocks_have_spare();
     ThreadLoops& mine = this_thread_loops();
-    std::lock_guard<std::mutex> g(g_homes);
+    MutexLock g(g_homes);
     if (L->home == &mine) return;
     if (L->home && L->has_started_tasks())
         throw RuntimeError(
@@ -128,12 +130,12 @@ void adopt_loop_on_this_thread(LoopImpl* L) {
 }
 
 void release_loop_from_its_thread(LoopImpl* L) noexcept {
-    std::lock_guard<std::mutex> g(g_homes);
+    MutexLock g(g_homes);
     forget_home(L);
 }
 
 bool loop_tasks_belong_to_another_thread(LoopImpl* L) noexcept {
-    std::lock_guard<std::mutex> g(g_homes);
+    MutexLock g(g_homes);
     return L->home && L->home != t_loops && L->has_started_tasks();
 }
 

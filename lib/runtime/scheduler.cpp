@@ -172,6 +172,9 @@ bool LoopImpl::start_fiber(TaskBase* t) {
 }
 
 void LoopImpl::resume(TaskBase* t) {
+    ASYNCFIBER_ASSERT(t->status == TaskStatus::created || t->status == TaskStatus::ready,
+                      "a task resumed that was not queued to run");
+    ASYNCFIBER_ASSERT(running == nullptr, "a task resumed from inside another task's step");
     if (t->status == TaskStatus::created && !start_fiber(t)) return;
     t->status = TaskStatus::running;
     t->budget = kCoopBudget;  // it suspended (or is new): a fresh budget
@@ -265,6 +268,10 @@ void LoopImpl::look_at_io() {
 }
 
 void LoopImpl::finish(TaskBase* t) noexcept {
+    // Once per task, on its own loop, after its stack went back (start_fiber: never had one).
+    ASYNCFIBER_ASSERT(t->status != TaskStatus::done, "a task finished twice");
+    ASYNCFIBER_ASSERT(t->loop == this && live_count > 0, "a task finished by a loop it does not count on");
+    ASYNCFIBER_ASSERT(t->stack == nullptr, "a task finished while it still holds its stack");
     t->status = TaskStatus::done;
     static_cast<LiveLink*>(t)->unlink();
     --live_count;
@@ -429,6 +436,10 @@ void throw_primitive_destroyed(const char* what) {
 
 void park(Waiter& w, const char* what) {
     TaskBase* self = w.task;
+    // The waiter is its own task's, queued on the primitive's list before it parks: whoever
+    // notifies finds it there, and the task that suspends is the one it wakes.
+    ASYNCFIBER_ASSERT(self && self->loop->running == self, "a waiter parked by a task other than its own");
+    ASYNCFIBER_ASSERT(w.linked() && !w.notified, "a waiter parked while not on a wait list");
     throw_if_cancelled(self);
     WaiterCancelHook hook;
     hook.forward = &unlink_cancelled_waiter;

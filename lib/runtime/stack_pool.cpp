@@ -2,6 +2,8 @@
 
 #include "overflow_guard.hpp"
 
+#include <asyncfiber/detail/assert.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -282,6 +284,11 @@ void StackPool::release(StackInfo* st) noexcept {
     Slab* s = static_cast<Slab*>(st->slot);
     SizeClass& cls = *s->cls;
     auto slot = static_cast<std::uint32_t>((st->limit - s->base) / cls.stride);
+    ASYNCFIBER_ASSERT(s->live > 0 && slot < s->count &&
+                          static_cast<std::size_t>(st->limit - s->base) % cls.stride == cls.stride - cls.size,
+                      "a stack released that is not a live stack of its slab");
+    ASYNCFIBER_ASSERT(std::find(s->free_slots.begin(), s->free_slots.end(), slot) == s->free_slots.end(),
+                      "a stack released twice");
 #ifdef ASYNCFIBER_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_ids[slot]);
 #endif

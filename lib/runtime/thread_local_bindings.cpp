@@ -9,6 +9,7 @@
 #include "loop_impl.hpp"
 #include "task_locals.hpp"
 
+#include <asyncfiber/detail/thread_annotations.hpp>
 #include <algorithm>
 #include <mutex>
 
@@ -21,8 +22,8 @@ struct BindingCore {
 
 namespace {
 
-std::mutex g_bindings_m;
-std::vector<std::shared_ptr<BindingCore>> g_bindings;  // guarded by g_bindings_m
+Mutex g_bindings_m;
+std::vector<std::shared_ptr<BindingCore>> g_bindings ASYNCFIBER_GUARDED_BY(g_bindings_m);
 std::atomic<std::uint64_t> g_generation{0};          // bumped by every bind and unbind
 
 struct ThreadView {
@@ -41,7 +42,7 @@ ThreadView& view() {
 const std::vector<std::shared_ptr<BindingCore>>& current_bindings() {
     ThreadView& v = view();
     if (g_generation.load(std::memory_order_acquire) != v.generation) {
-        std::lock_guard<std::mutex> g(g_bindings_m);
+        MutexLock g(g_bindings_m);
         v.bindings = g_bindings;
         v.generation = g_generation.load(std::memory_order_relaxed);
     }
@@ -59,7 +60,7 @@ TaskLocals::~TaskLocals() {
 std::shared_ptr<BindingCore> register_binding(const BindingOps& ops) {
     auto core = std::make_shared<BindingCore>();
     core->ops = ops;
-    std::lock_guard<std::mutex> g(g_bindings_m);
+    MutexLock g(g_bindings_m);
     for (const auto& b : g_bindings)
         if (b->ops.accessor == ops.accessor)
             throw std::invalid_argument(
@@ -72,7 +73,7 @@ std::shared_ptr<BindingCore> register_binding(const BindingOps& ops) {
 
 void unregister_binding(const std::shared_ptr<BindingCore>& core) noexcept {
     {
-        std::lock_guard<std::mutex> g(g_bindings_m);
+        MutexLock g(g_bindings_m);
         auto it = std::find(g_bindings.begin(), g_bindings.end(), core);
         if (it == g_bindings.end()) return;
         g_bindings.erase(it);

@@ -9,6 +9,7 @@
 // it behind. The earliest timer is the first of the run or the top of the heap.
 #pragma once
 
+#include <asyncfiber/detail/assert.hpp>
 #include <asyncfiber/detail/wait.hpp>
 
 #include <algorithm>
@@ -55,6 +56,8 @@ public:
         std::size_t i = n->heap_index;
         if (i == TimerNode::npos) return;
         if (i == TimerNode::in_run) {
+            ASYNCFIBER_ASSERT(n->run_prev || run_head_ == n,
+                              "a timer removed from the sorted run it is not in");
             (n->run_prev ? n->run_prev->run_next : run_head_) = n->run_next;
             (n->run_next ? n->run_next->run_prev : run_tail_) = n->run_prev;
             n->run_prev = n->run_next = nullptr;
@@ -62,6 +65,8 @@ public:
             --run_size_;
             return;
         }
+        ASYNCFIBER_ASSERT(i < heap_.size() && heap_[i].node == n,
+                          "a timer removed from a heap slot that is not its own");
         n->heap_index = TimerNode::npos;
         Entry last = heap_.back();
         heap_.pop_back();

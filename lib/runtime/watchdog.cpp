@@ -22,6 +22,7 @@
 #include "loop_impl.hpp"
 #include "signal_chain.hpp"
 
+#include <asyncfiber/detail/thread_annotations.hpp>
 #include <asyncfiber/debug.hpp>
 
 #include <boost/stacktrace/frame.hpp>
@@ -146,7 +147,7 @@ public:
         ::sem_post(&wake_);
     }
     void set_handler(const std::function<void(const WatchdogReport&)>& fn) {
-        std::lock_guard<std::mutex> lk(handler_m_);
+        MutexLock lk(handler_m_);
         handler_ = fn;
     }
     /// The loop's thread enters / leaves the loop (`debug`: serve SIGQUIT meanwhile).
@@ -170,9 +171,9 @@ public:
 
 private:
     void run();
-    /// Signals the loop's thread and waits for its answer (m_ held, entered_). False when it
-    /// did not answer.
-    bool ask(Ask what, std::uint64_t mark);
+    /// Signals the loop's thread and waits for its answer (entered_). False when it did not
+    /// answer.
+    bool ask(Ask what, std::uint64_t mark) ASYNCFIBER_REQUIRES(m_);
     /// Hands a report to the reporter thread, with the handler as it is now.
     void deliver(PendingReport p);
     PendingReport ended_report(const WatchdogReport& running, Clock::duration elapsed) const;
@@ -197,13 +198,13 @@ private:
     int nframes_ = 0;
     std::uintptr_t pc_ = 0;
 
-    std::mutex m_;  // entered_, loop_thread_, stop_; held for a whole exchange
-    bool entered_ = false;
-    bool stop_ = false;
-    int quit_slot_ = -1;
-    pthread_t loop_thread_{};
-    std::mutex handler_m_;
-    std::function<void(const WatchdogReport&)> handler_;
+    Mutex m_;  // also held for a whole exchange (ask)
+    bool entered_ ASYNCFIBER_GUARDED_BY(m_) = false;
+    bool stop_ ASYNCFIBER_GUARDED_BY(m_) = false;
+    int quit_slot_ = -1;  // the loop's thread's (entered, left, destruction)
+    pthread_t loop_thread_ ASYNCFIBER_GUARDED_BY(m_){};
+    Mutex handler_m_;
+    std::function<void(const WatchdogReport&)> handler_ ASYNCFIBER_GUARDED_BY(handler_m_);
     std::thread thread_;
 };
 
@@ -231,8 +232,8 @@ struct QuitSlot {
 };
 constexpr int kQuitSlots = 64;
 QuitSlot g_quit_slots[kQuitSlots];
-std::mutex g_quit_m;
-int g_quit_count = 0;
+Mutex g_quit_m;
+int g_quit_count ASYNCFIBER_GUARDED_BY(g_quit_m) = 0;
 
 void on_sigquit(int) {
     const int saved_errno = errno;
@@ -245,7 +246,7 @@ void on_sigquit(int) {
 }
 
 int quit_register(Watchdog* w) noexcept {
-    std::lock_guard<std::mutex> lk(g_quit_m);
+    MutexLock lk(g_quit_m);
     for (int i = 0; i < kQuitSlots; ++i) {
         if (g_quit_slots[i].w.load(std::memory_order_relaxed)) continue;
         g_quit_slots[i].w.store(w, std::memory_order_release);
@@ -264,7 +265,7 @@ int quit_register(Watchdog* w) noexcept {
 
 void quit_unregister(int slot) noexcept {
     if (slot < 0) return;
-    std::lock_guard<std::mutex> lk(g_quit_m);
+    MutexLock lk(g_quit_m);
     g_quit_slots[slot].w.store(nullptr, std::memory_order_release);
     while (g_quit_slots[slot].users.load(std::memory_order_acquire) > 0) ::sched_yield();
     if (--g_quit_count == 0) ::sigaction(SIGQUIT, &g_prev_quit, nullptr);  // its old action back
@@ -324,7 +325,7 @@ public:
         return *r;
     }
     void push(PendingReport p) {
-        std::lock_guard<std::mutex> lk(m_);
+        MutexLock lk(m_);
         if (!thread_started_) {
             std::thread([this] { run(); }).detach();
             thread_started_ = true;
@@ -335,15 +336,15 @@ public:
     }
     /// Waits until every report of `w` has been delivered.
     void drain(const Watchdog* w) {
-        std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return pending_.find(w) == pending_.end(); });
+        MutexLock lk(m_);
+        while (pending_.find(w) != pending_.end()) cv_.wait(lk.native());
     }
 
 private:
     void run() {
-        std::unique_lock<std::mutex> lk(m_);
+        MutexLock lk(m_);
         for (;;) {
-            cv_.wait(lk, [&] { return !queue_.empty(); });
+            while (queue_.empty()) cv_.wait(lk.native());
             PendingReport p = std::move(queue_.front());
             queue_.pop_front();
             lk.unlock();
@@ -355,11 +356,11 @@ private:
     }
     static void deliver(PendingReport& p) noexcept;
 
-    std::mutex m_;
+    Mutex m_;
     std::condition_variable cv_;
-    std::deque<PendingReport> queue_;
-    std::map<const Watchdog*, int> pending_;
-    bool thread_started_ = false;
+    std::deque<PendingReport> queue_ ASYNCFIBER_GUARDED_BY(m_);
+    std::map<const Watchdog*, int> pending_ ASYNCFIBER_GUARDED_BY(m_);
+    bool thread_started_ ASYNCFIBER_GUARDED_BY(m_) = false;
 };
 
 void Reporter::deliver(PendingReport& p) noexcept {
@@ -405,7 +406,7 @@ Watchdog::Watchdog(LoopImpl* L) : L_(L) {
 
 Watchdog::~Watchdog() {
     {
-        std::lock_guard<std::mutex> lk(m_);
+        MutexLock lk(m_);
         stop_ = true;
     }
     ::sem_post(&wake_);
@@ -419,7 +420,7 @@ Watchdog::~Watchdog() {
 
 void Watchdog::entered(bool debug) noexcept {
     {
-        std::lock_guard<std::mutex> lk(m_);
+        MutexLock lk(m_);
         entered_ = true;
         loop_thread_ = ::pthread_self();
     }
@@ -432,7 +433,7 @@ void Watchdog::left() noexcept {
     // Waits for an exchange in flight: its signal is answered meanwhile (t_watchdog is still
     // set), and none is sent afterwards, so this thread may end once it has left.
     {
-        std::lock_guard<std::mutex> lk(m_);
+        MutexLock lk(m_);
         entered_ = false;
     }
     t_watchdog = nullptr;
@@ -490,7 +491,7 @@ bool Watchdog::ask(Ask what, std::uint64_t mark) {
 void Watchdog::deliver(PendingReport p) {
     p.from = this;
     {
-        std::lock_guard<std::mutex> lk(handler_m_);
+        MutexLock lk(handler_m_);
         p.handler = handler_;
     }
     Reporter::instance().push(std::move(p));
@@ -518,7 +519,7 @@ void Watchdog::run() {
         else
             sem_wait_for(&wake_, period);
 
-        std::unique_lock<std::mutex> lk(m_);
+        MutexLock lk(m_);
         const Clock::time_point now = Clock::now();
         if (stop_) {
             // A reported step that has ended meanwhile still gets its last line.

@@ -6,6 +6,7 @@
 // task and its handles belong to the thread of the loop that runs it.
 #pragma once
 
+#include <asyncfiber/detail/assert.hpp>
 #include <asyncfiber/detail/intrusive_list.hpp>
 #include <asyncfiber/errors.hpp>
 
@@ -136,6 +137,7 @@ public:
 
     void add_ref() noexcept { ++refs; }
     void release() noexcept {
+        ASYNCFIBER_ASSERT(refs > 0, "a task block released more often than it was referenced");
         if (--refs == 0) delete this;
     }
 

@@ -342,8 +342,7 @@ void write_task_dump_in_signal(LoopImpl* L) noexcept {
 }  // namespace detail
 
 void dump_tasks(std::ostream& os) {
-    detail::LoopImpl* L = detail::current_loop();
-    if (!L) throw RuntimeError("asyncfiber: af::dump_tasks called outside a running loop");
+    detail::LoopImpl* L = detail::loop_checked("af::dump_tasks");
     detail::TextOut o(os);
     detail::write_dump(L, o, false);
 }

@@ -198,6 +198,11 @@ struct LoopImpl {
 /// The loop running on this thread (entered, or an embedded loop whose io_context runs a
 /// plain handler here), or nullptr.
 LoopImpl* current_loop() noexcept;
+/// The running loop (current_loop()); otherwise throws throw_outside_running_loop(what).
+LoopImpl* loop_checked(const char* what);
+/// The one message for an API used where no loop runs: RuntimeError "asyncfiber: <what>
+/// called outside a running loop (use af::run)". current_task_checked() says the same.
+[[noreturn]] void throw_outside_running_loop(const char* what);
 /// The loop entered on this thread (LoopEntry, or an embedded loop's own handler), or nullptr.
 LoopImpl* entered_loop() noexcept;
 void set_current_loop(LoopImpl* l) noexcept;

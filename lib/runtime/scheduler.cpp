@@ -122,9 +122,20 @@ const TaskBase* running_task_for_signal() noexcept { return t_loop ? t_loop->run
 
 TaskBase* current_task_or_null() noexcept { return t_loop ? t_loop->running : nullptr; }
 
+void throw_outside_running_loop(const char* what) {
+    throw RuntimeError(std::string("asyncfiber: ") + what +
+                       " called outside a running loop (use af::run)");
+}
+
+LoopImpl* loop_checked(const char* what) {
+    LoopImpl* L = current_loop();
+    if (!L) throw_outside_running_loop(what);
+    return L;
+}
+
 TaskBase* current_task_checked(const char* what) {
     LoopImpl* L = t_loop;
-    if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " called outside a running loop (use af::run)");
+    if (!L) throw_outside_running_loop(what);
     TaskBase* t = L->running;
     if (!t)
         throw RuntimeError(std::string("asyncfiber: ") + what +
@@ -455,7 +466,7 @@ void park(Waiter& w, const char* what) {
 
 void add_timer(TimerNode& n, Clock::time_point when) {
     LoopImpl* L = t_loop;
-    if (!L) throw RuntimeError("asyncfiber: a timer needs a running loop");
+    if (!L) throw_outside_running_loop("a timeout or deadline (af::timeout, af::wait_for)");
     L->timers.push(&n, when);
 }
 

@@ -9,7 +9,7 @@ namespace detail {
 void LoopAffinity::check(const char* what) { check(current_loop(), what); }
 
 void LoopAffinity::bind(const void* L, const char* what) {
-    if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " used outside a running loop");
+    if (!L) throw_outside_running_loop(what);
     if (!loop_)
         loop_ = L;
     else if (loop_ != L)

@@ -38,7 +38,7 @@ const char* stack_pointer_of(void* uctx) noexcept {
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
-    const TaskBase* t = running_task_for_signal();
+    const TaskBase* t = current_task_or_null();
     if (t && t->stack) {
         const char* addr = static_cast<const char*>(info->si_addr);
         const char* limit = t->stack->limit;

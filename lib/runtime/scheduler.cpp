@@ -118,8 +118,6 @@ void set_current_loop(LoopImpl* l) noexcept {
     if (l) detect_sanitizers();  // before the loop's first switch
 }
 
-const TaskBase* running_task_for_signal() noexcept { return t_loop ? t_loop->running : nullptr; }
-
 TaskBase* current_task_or_null() noexcept { return t_loop ? t_loop->running : nullptr; }
 
 void throw_outside_running_loop(const char* what) {

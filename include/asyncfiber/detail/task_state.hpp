@@ -324,7 +324,8 @@ void check_loop_thread(LoopImpl* L, const char* what, LoopUse use);
 
 /// The running task of this thread's loop; throws RuntimeError naming `what` otherwise.
 TaskBase* current_task_checked(const char* what);
-/// The running task, or nullptr outside a task.
+/// The running task, or nullptr outside a task. Async-signal-safe (the stack overflow
+/// handler asks it which task overflowed).
 TaskBase* current_task_or_null() noexcept;
 /// Hands a new task (with its options) to the loop running on this thread: queued, or run at
 /// once until its first suspension when `eager`. `context`: the task's explicit context

@@ -206,10 +206,8 @@ public:
             }
             if (unfinished_ == 0) set_finished();
         }
-        while (notify_first(getters_)) {
-        }
-        while (notify_first(putters_)) {
-        }
+        notify_all(getters_);
+        notify_all(putters_);
     }
 
 private:
@@ -224,8 +222,7 @@ private:
         return v;
     }
     void set_finished() noexcept {
-        while (notify_first(joiners_)) {
-        }
+        notify_all(joiners_);
     }
 
     LoopAffinity affinity_;

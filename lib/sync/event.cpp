@@ -25,8 +25,7 @@ void Event::set() {
     affinity_.check("Event::set");
     if (set_) return;
     set_ = true;
-    while (detail::notify_first(waiters_)) {
-    }
+    detail::notify_all(waiters_);
 }
 
 void Event::wait() {

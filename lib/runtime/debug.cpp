@@ -289,12 +289,12 @@ std::size_t stack_high_water(const StackInfo& s) noexcept {
 
 void check_step_duration(LoopImpl* L, TaskBase* t, std::int64_t start_ns, bool finished) noexcept {
     std::int64_t took = now_ns() - start_ns;
-    if (took >= std::chrono::duration_cast<std::chrono::nanoseconds>(L->slow_step).count()) {
+    if (took >= to_ns(L->slow_step)) {
         try {
             L->report(ExceptionContext{"task step took " + format_ms(took) +
                                            " without suspending (blocking the loop; slow "
                                            "callback duration is " +
-                                           format_ms(std::chrono::duration_cast<std::chrono::nanoseconds>(L->slow_step).count()) + ")",
+                                           format_ms(to_ns(L->slow_step)) + ")",
                                        nullptr, task_label(t)});
         } catch (...) {  // formatting ran out of memory: nothing useful to say
         }

@@ -293,7 +293,7 @@ void LoopImpl::run_item(ReadyItem* it) {
 
 void LoopImpl::fire_due_timers() {
     Clock::time_point now = Clock::now();
-    cached_now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    cached_now_ns = to_ns(now);
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
@@ -505,7 +505,7 @@ void sleep_until(Clock::time_point deadline) {
     timer.task = self;
     timer.fire = [](detail::TimerNode* n) { detail::wake(static_cast<SleepTimer*>(n)->task); };
     self->loop->timers.push(&timer, deadline);
-    self->stack->wake_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+    self->stack->wake_ns = detail::to_ns(deadline);
     while (timer.scheduled() && !self->must_cancel) detail::suspend(self, "sleep");
     if (timer.scheduled()) self->loop->timers.remove(&timer);
     detail::throw_if_cancelled(self);

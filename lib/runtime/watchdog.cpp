@@ -67,7 +67,7 @@ enum class Ask : int { trace, dump };
 bool sem_wait_for(sem_t* s, Clock::duration d) noexcept {
     timespec ts;
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    const std::int64_t ns = to_ns(d);
     ts.tv_sec += static_cast<time_t>(ns / 1000000000);
     ts.tv_nsec += static_cast<long>(ns % 1000000000);
     if (ts.tv_nsec >= 1000000000) {
@@ -141,8 +141,7 @@ public:
     Watchdog& operator=(const Watchdog&) = delete;
 
     void set_threshold(Clock::duration d) noexcept {
-        threshold_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(),
-                            std::memory_order_relaxed);
+        threshold_ns_.store(to_ns(d), std::memory_order_relaxed);
         ::sem_post(&wake_);
     }
     void set_handler(const std::function<void(const WatchdogReport&)>& fn) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -407,4 +408,31 @@ TEST(Misuse, OutsideATaskSaysSo) {
     });
     EXPECT_EQ(msg, "asyncfiber: af::sleep called outside a task (from the loop's own stack, e.g. "
                    "a callback)");
+}
+
+// An unnamed task is "Task-<id>" wherever it is shown, from one rule (detail::TaskName): its
+// handle, the dump and the exception handler's report of an exception never retrieved.
+TEST(TaskName, TheDefaultNameIsTheSameInEveryReport) {
+    std::vector<std::string> reported;
+    std::string expected, dump;
+    af::run([&] {
+        af::Loop::current().set_exception_handler(
+            [&](const af::ExceptionContext& c) { reported.push_back(c.task_name); });
+        {
+            auto t = af::async([] {
+                af::sleep(1ms);
+                throw std::runtime_error("never retrieved");
+            });
+            expected = "Task-" + std::to_string(t.id());
+            EXPECT_EQ(t.name(), expected);
+            std::ostringstream os;
+            af::dump_tasks(os);
+            dump = os.str();
+            af::sleep(10ms);
+        }  // the last handle goes: the exception was never retrieved
+        af::sleep(1ms);
+    });
+    EXPECT_NE(dump.find(expected), std::string::npos) << dump;
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_EQ(reported[0], expected);
 }

@@ -2,6 +2,7 @@
 // ordinary code and inside a signal handler), and asyncio 3.14's call graph.
 #include "debug_impl.hpp"
 #include "stack_pool.hpp"
+#include "task_name.hpp"
 #include "text_out.hpp"
 
 #include <asyncfiber/debug.hpp>
@@ -21,15 +22,6 @@ namespace asyncfiber {
 namespace detail {
 
 namespace {
-
-std::string task_label(const TaskBase* t) {
-    std::ostringstream s;
-    {
-        TextOut o(s);
-        put_task_name(o, t);
-    }
-    return s.str();
-}
 
 std::string format_ms(std::int64_t ns) {
     std::ostringstream o;
@@ -266,11 +258,8 @@ void write_dump(LoopImpl* L, TextOut& o, bool in_signal) {
 }  // namespace
 
 void put_task_name(TextOut& o, const TaskBase* t) noexcept {
-    const std::string& name = t->given_name();
-    if (name.empty())
-        o.put("Task-").num(t->id);
-    else
-        o.put(name.data(), name.size());
+    TaskName name(*t);
+    o.put(name.data(), name.size());
 }
 
 // Reads other fibers' stacks, red zones included: not for AddressSanitizer's eyes.
@@ -295,7 +284,7 @@ void check_step_duration(LoopImpl* L, TaskBase* t, std::int64_t start_ns, bool f
                                            " without suspending (blocking the loop; slow "
                                            "callback duration is " +
                                            format_ms(to_ns(L->slow_step)) + ")",
-                                       nullptr, task_label(t)});
+                                       nullptr, TaskName(*t).str()});
         } catch (...) {  // formatting ran out of memory: nothing useful to say
         }
     }
@@ -319,7 +308,7 @@ void report_never_awaited(LoopImpl* L) noexcept {
         try {
             L->report(ExceptionContext{"task was destroyed but it is pending (never awaited; "
                                        "the loop's close cancels it)",
-                                       nullptr, task_label(t)});
+                                       nullptr, TaskName(*t).str()});
         } catch (...) {
         }
     }

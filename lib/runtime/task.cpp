@@ -1,6 +1,7 @@
 // Tasks: spawning, cancellation, awaiting one task or many, and the handle's accessors.
 #include "loop_impl.hpp"
 #include "task_locals.hpp"
+#include "task_name.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/task.hpp>
@@ -34,7 +35,7 @@ TaskBase* checked_here(TaskBase* p, const char* what) {
 TaskBase::~TaskBase() {
     if (outcome == TaskOutcome::error && !retrieved) {
         ExceptionContext ctx{"Task exception was never retrieved", error,
-                             given_name().empty() ? "Task-" + std::to_string(id) : given_name()};
+                             TaskName(*this).str()};
         if (LoopImpl* L = current_loop())
             L->report(ctx);
         else
@@ -348,7 +349,7 @@ std::exception_ptr TaskRef::exception() const {
 
 std::string TaskRef::name() const {
     detail::TaskBase* t = detail::checked(p_);
-    return t->given_name().empty() ? "Task-" + std::to_string(t->id) : t->given_name();
+    return detail::TaskName(*t).str();
 }
 
 void TaskRef::set_name(std::string name) {

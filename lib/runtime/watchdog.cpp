@@ -21,6 +21,7 @@
 #include "io_driver.hpp"
 #include "loop_impl.hpp"
 #include "signal_chain.hpp"
+#include "task_name.hpp"
 
 #include <asyncfiber/debug.hpp>
 
@@ -267,10 +268,6 @@ void quit_unregister(int slot) noexcept {
     g_quit_slots[slot].w.store(nullptr, std::memory_order_release);
     while (g_quit_slots[slot].users.load(std::memory_order_acquire) > 0) ::sched_yield();
     if (--g_quit_count == 0) ::sigaction(SIGQUIT, &g_prev_quit, nullptr);  // its old action back
-}
-
-std::string task_label(std::uint64_t id, const char* name, std::size_t len) {
-    return len ? std::string(name, len) : "Task-" + std::to_string(id);
 }
 
 /// "function at file:line" for each frame, innermost first, starting at the interrupted
@@ -578,7 +575,7 @@ void Watchdog::run() {
             p.who = "a task step or callback";
         } else if (task_id_) {
             r.task_id = task_id_;
-            r.task_name = task_label(task_id_, name_, name_len_);
+            r.task_name = TaskName(task_id_, name_, name_len_).str();
             p.who = "task '" + r.task_name + "' (id " + std::to_string(r.task_id) + ")";
             p.frames.assign(frames_, frames_ + nframes_);
         } else {

@@ -96,12 +96,7 @@ void install_signal_handler() {
     // Loads the unwinder behind backtrace() now: its first call may allocate.
     void* warm[2];
     (void)::backtrace(warm, 2);
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = &on_watchdog_signal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(kSignal, &sa, &g_prev_urg);
+    install_handler(kSignal, &on_watchdog_signal, SA_RESTART, &g_prev_urg);
 }
 
 
@@ -234,7 +229,7 @@ QuitSlot g_quit_slots[kQuitSlots];
 std::mutex g_quit_m;
 int g_quit_count = 0;
 
-void on_sigquit(int) {
+void on_sigquit(int, siginfo_t*, void*) {
     const int saved_errno = errno;
     for (QuitSlot& s : g_quit_slots) {
         s.users.fetch_add(1, std::memory_order_acquire);
@@ -250,12 +245,7 @@ int quit_register(Watchdog* w) noexcept {
         if (g_quit_slots[i].w.load(std::memory_order_relaxed)) continue;
         g_quit_slots[i].w.store(w, std::memory_order_release);
         if (g_quit_count++ == 0) {
-            struct sigaction sa;
-            std::memset(&sa, 0, sizeof sa);
-            sa.sa_handler = &on_sigquit;
-            sa.sa_flags = SA_RESTART | SA_ONSTACK;
-            sigemptyset(&sa.sa_mask);
-            ::sigaction(SIGQUIT, &sa, &g_prev_quit);
+            install_handler(SIGQUIT, &on_sigquit, SA_RESTART, &g_prev_quit);
         }
         return i;
     }

@@ -173,12 +173,12 @@ public:
         return pop();
     }
 
-    /// Marks one item taken with get() as processed. Throws InvalidStateError if called more
-    /// often than items were put (asyncio raises ValueError).
+    /// Marks one item taken with get() as processed. Throws std::invalid_argument (asyncio's
+    /// ValueError) if called more often than items were put.
     void task_done() {
         affinity_.check("Queue");
         if (unfinished_ == 0)
-            throw InvalidStateError("asyncfiber: Queue::task_done called too many times");
+            throw std::invalid_argument("asyncfiber: Queue::task_done called too many times");
         if (--unfinished_ == 0) set_finished();
     }
 

@@ -92,7 +92,7 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     unique.reserve(tasks.size());
     DuplicateFilter seen(tasks.size());
     for (auto& t : tasks) {
-        if (!t) throw std::invalid_argument("asyncfiber: af::wait of an empty Task handle");
+        if (!t) throw InvalidStateError("asyncfiber: af::wait of an empty Task handle");
         if (t.state()->loop != self->loop)
             detail::check_loop_thread(t.state()->loop, "af::wait", detail::LoopUse::await);
         if (t.state() == self) throw RuntimeError("asyncfiber: a task cannot wait for itself");

@@ -6,7 +6,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <iostream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -366,4 +368,71 @@ TEST(TaskBlocks, BlocksOfManySizesAreReusedWithoutMixingUp) {
             }
         }
     });
+}
+
+namespace {
+template <class F>
+std::string runtime_error_of(F&& f) {
+    try {
+        f();
+    } catch (const af::RuntimeError& e) {
+        return e.what();
+    }
+    return "(nothing thrown)";
+}
+}  // namespace
+
+// Every API that needs a running loop refuses with the same sentence, which names the API
+// and says what to use instead (one rule, detail::loop_checked / current_task_checked).
+TEST(Misuse, OutsideARunningLoopEveryApiNamesItselfAndAfRun) {
+    auto outside = [](const char* what) {
+        return std::string("asyncfiber: ") + what + " called outside a running loop (use af::run)";
+    };
+    EXPECT_EQ(runtime_error_of([] { af::async([] {}); }), outside("af::async"));
+    EXPECT_EQ(runtime_error_of([] { af::current_task(); }), outside("af::current_task"));
+    EXPECT_EQ(runtime_error_of([] { af::all_tasks(); }), outside("af::all_tasks"));
+    EXPECT_EQ(runtime_error_of([] { af::Loop::current(); }), outside("af::Loop::current"));
+    EXPECT_EQ(runtime_error_of([] { af::dump_tasks(std::cerr); }), outside("af::dump_tasks"));
+    EXPECT_EQ(runtime_error_of([] { af::debug::FedStream s; }), outside("af::debug::FedStream"));
+    EXPECT_EQ(runtime_error_of([] { af::sleep(1ms); }), outside("af::sleep"));
+    EXPECT_EQ(runtime_error_of([] { af::to_thread([] {}); }), outside("af::to_thread"));
+    EXPECT_EQ(runtime_error_of([] { af::Event e; e.wait(); }), outside("Event::wait"));
+}
+
+// On the loop's own stack (a callback) the sentence says which rule is broken instead.
+TEST(Misuse, OutsideATaskSaysSo) {
+    std::string msg;
+    af::run([&] {
+        af::Loop::current().call_soon([&] { msg = runtime_error_of([] { af::sleep(1ms); }); });
+        af::sleep(10ms);
+    });
+    EXPECT_EQ(msg, "asyncfiber: af::sleep called outside a task (from the loop's own stack, e.g. "
+                   "a callback)");
+}
+
+// An unnamed task is "Task-<id>" wherever it is shown, from one rule (detail::TaskName): its
+// handle, the dump and the exception handler's report of an exception never retrieved.
+TEST(TaskName, TheDefaultNameIsTheSameInEveryReport) {
+    std::vector<std::string> reported;
+    std::string expected, dump;
+    af::run([&] {
+        af::Loop::current().set_exception_handler(
+            [&](const af::ExceptionContext& c) { reported.push_back(c.task_name); });
+        {
+            auto t = af::async([] {
+                af::sleep(1ms);
+                throw std::runtime_error("never retrieved");
+            });
+            expected = "Task-" + std::to_string(t.id());
+            EXPECT_EQ(t.name(), expected);
+            std::ostringstream os;
+            af::dump_tasks(os);
+            dump = os.str();
+            af::sleep(10ms);
+        }  // the last handle goes: the exception was never retrieved
+        af::sleep(1ms);
+    });
+    EXPECT_NE(dump.find(expected), std::string::npos) << dump;
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_EQ(reported[0], expected);
 }

@@ -60,7 +60,7 @@ TEST(Wait, FirstExceptionIgnoresCancelled) {
 TEST(Wait, Errors) {
     af::run([] {
         EXPECT_THROW(af::wait({}), std::invalid_argument);
-        EXPECT_THROW(af::wait({af::TaskRef()}), std::invalid_argument);
+        EXPECT_THROW(af::wait({af::TaskRef()}), af::InvalidStateError);  // as everywhere
         EXPECT_THROW(af::wait({af::current_task()}), af::RuntimeError);
     });
     EXPECT_THROW(af::wait({af::TaskRef()}), af::RuntimeError);  // outside a task
@@ -440,5 +440,24 @@ TEST(LoopHandles, CallbacksInteractWithTasks) {
         });
         af::sleep(1ms);
         EXPECT_TRUE(refused);
+    });
+}
+
+// One error for an empty handle, whatever it is passed to (errors.hpp): InvalidStateError.
+// af::wait used to throw std::invalid_argument here while gather and the rest threw
+// InvalidStateError.
+TEST(EmptyHandle, EveryApiThrowsInvalidStateError) {
+    af::run([] {
+        af::Task<int> empty;
+        EXPECT_THROW(af::wait({empty}), af::InvalidStateError);
+        EXPECT_THROW(af::wait({af::async([] { return 1; }), empty}), af::InvalidStateError);
+        EXPECT_THROW(af::gather(std::vector<af::Task<int>>{empty}), af::InvalidStateError);
+        EXPECT_THROW(af::wait_for(empty, 1s), af::InvalidStateError);
+        EXPECT_THROW(af::as_completed(std::vector<af::Task<int>>{empty}), af::InvalidStateError);
+        EXPECT_THROW(af::shield(empty), af::InvalidStateError);
+        EXPECT_THROW(af::await(empty), af::InvalidStateError);
+        EXPECT_THROW(empty.result(), af::InvalidStateError);
+        EXPECT_THROW(empty.done(), af::InvalidStateError);
+        EXPECT_THROW(af::capture_call_graph(empty), af::InvalidStateError);
     });
 }

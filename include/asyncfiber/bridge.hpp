@@ -311,16 +311,6 @@ std::shared_ptr<PoolJob> submit_to_pool(std::function<void()> job);
 bool withdraw_or_wait_for(void* job);
 bool withdraw_or_abandon(void* job);
 
-template <class R, class F, class Tuple, std::size_t... I>
-void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std::false_type) {
-    core.emplace(std::move(f)(std::move(std::get<I>(args))...));
-}
-template <class R, class F, class Tuple, std::size_t... I>
-void run_into(Shared<R>& core, F& f, Tuple& args, std::index_sequence<I...>, std::true_type) {
-    std::move(f)(std::move(std::get<I>(args))...);
-    core.emplace();
-}
-
 template <class F, class... Args>
 async_result_t<F, Args...> run_in_pool(bool abandon, F&& fn, Args&&... args) {
     using R = async_result_t<F, Args...>;
@@ -335,8 +325,9 @@ async_result_t<F, Args...> run_in_pool(bool abandon, F&& fn, Args&&... args) {
     std::shared_ptr<PoolJob> queued = submit_to_pool([completer, job]() mutable {
         std::exception_ptr err;
         try {
-            run_into(*completer.get(), std::get<0>(*job), std::get<1>(*job),
-                     std::index_sequence_for<Args...>{}, std::is_void<R>{});
+            Shared<R>& out = *completer.get();
+            call_and_store(std::get<0>(*job), std::get<1>(*job),
+                           [&out](auto&&... v) { out.emplace(std::forward<decltype(v)>(v)...); });
         } catch (...) {
             err = std::current_exception();
         }
@@ -379,18 +370,6 @@ detail::async_result_t<F, Args...> to_thread(AbandonOnCancel, F&& fn, Args&&... 
 // run_coroutine_threadsafe
 // ======================================================================================
 
-namespace detail {
-template <class R, class F, class Tuple, std::size_t... I>
-void set_from_call(std::promise<R>& p, F& f, Tuple& a, std::index_sequence<I...>, std::false_type) {
-    p.set_value(std::move(f)(std::move(std::get<I>(a))...));
-}
-template <class R, class F, class Tuple, std::size_t... I>
-void set_from_call(std::promise<R>& p, F& f, Tuple& a, std::index_sequence<I...>, std::true_type) {
-    std::move(f)(std::move(std::get<I>(a))...);
-    p.set_value();
-}
-}  // namespace detail
-
 /// From any thread: runs fn(args...) as a task of `loop` (which must be running or run
 /// later) and returns an af::ConcurrentFuture of its result (a std::future<R> with done(),
 /// cancelled() and cancel(); it converts to std::future<R>). The future holds the task's
@@ -416,8 +395,10 @@ ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Lo
         }
         Task<void> t = asyncfiber::async([run, call] {
             try {
-                detail::set_from_call(run->promise, std::get<0>(*call), std::get<1>(*call),
-                                      std::index_sequence_for<Args...>{}, std::is_void<R>{});
+                std::promise<R>& p = run->promise;
+                detail::call_and_store(std::get<0>(*call), std::get<1>(*call), [&p](auto&&... v) {
+                    p.set_value(std::forward<decltype(v)>(v)...);
+                });
                 run->set = true;
             } catch (const CancelledError&) {
                 run->set_cancelled(std::current_exception());

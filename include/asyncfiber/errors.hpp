@@ -1,9 +1,24 @@
-// asyncfiber/errors.hpp - the exception types of asyncfiber.
+// asyncfiber/errors.hpp - the exception types of asyncfiber, and which exception stands for
+// which of asyncio's.
 //
-// Every error the library raises derives from af::Error (a std::runtime_error), except
-// af::CancelledError (and af::KeyboardInterrupt), which stand alone on purpose: legacy code
-// full of `catch (const std::exception&)` must not be able to swallow a cancellation by
-// accident.
+// The errors asyncio defines for itself derive from af::Error (a std::runtime_error):
+// RuntimeError, InvalidStateError, TimeoutError, the queue errors, IncompleteReadError,
+// LimitOverrunError, TaskGroupError (asyncio's ExceptionGroup), LookupError, BrokenPromise,
+// SslError (tls.hpp) and BrokenBarrierError (sync.hpp). Python's built-in errors map to the
+// standard library's own exceptions, which a C++ caller already catches, and so do not
+// derive from af::Error:
+//   - ValueError (a bad argument: a negative size or limit, a NaN duration, an empty list of
+//     tasks, a release or task_done() past its count) is std::invalid_argument;
+//   - OSError and its subclasses (a refused connection, a closed descriptor) are
+//     std::system_error with the errno value (boost::system::system_error out of use_await);
+//   - MemoryError is std::bad_alloc; IndexError (Runtime::loop(i)) is std::out_of_range;
+//     a semaphore count past INT_MAX, a limit of C++ only, is std::overflow_error; and a
+//     ConcurrentFuture keeps std::future's own contract (std::future_error).
+// An empty handle (a default-made or moved-from Task, Timeout, Context, SslContext, stream)
+// is a handle in no state, whatever it is passed to: InvalidStateError.
+// af::CancelledError and af::KeyboardInterrupt stand alone on purpose, like asyncio's
+// BaseException subclasses: legacy code full of `catch (const std::exception&)` must not be
+// able to swallow a cancellation by accident.
 #pragma once
 
 #include <cstddef>

@@ -173,12 +173,12 @@ public:
         return pop();
     }
 
-    /// Marks one item taken with get() as processed. Throws InvalidStateError if called more
-    /// often than items were put (asyncio raises ValueError).
+    /// Marks one item taken with get() as processed. Throws std::invalid_argument (asyncio's
+    /// ValueError) if called more often than items were put.
     void task_done() {
         affinity_.check("Queue");
         if (unfinished_ == 0)
-            throw InvalidStateError("asyncfiber: Queue::task_done called too many times");
+            throw std::invalid_argument("asyncfiber: Queue::task_done called too many times");
         if (--unfinished_ == 0) set_finished();
     }
 
@@ -206,10 +206,8 @@ public:
             }
             if (unfinished_ == 0) set_finished();
         }
-        while (notify_first(getters_)) {
-        }
-        while (notify_first(putters_)) {
-        }
+        notify_all(getters_);
+        notify_all(putters_);
     }
 
 private:
@@ -224,8 +222,7 @@ private:
         return v;
     }
     void set_finished() noexcept {
-        while (notify_first(joiners_)) {
-        }
+        notify_all(joiners_);
     }
 
     LoopAffinity affinity_;

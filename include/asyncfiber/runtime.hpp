@@ -134,8 +134,9 @@ Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& 
             std::exception_ptr err;
             std::unique_ptr<CancelledError> cancelled;
             try {
-                detail::run_into(out, std::get<0>(*call), std::get<1>(*call),
-                                 std::index_sequence_for<Args...>{}, std::is_void<R>{});
+                detail::call_and_store(std::get<0>(*call), std::get<1>(*call), [&out](auto&&... v) {
+                    out.emplace(std::forward<decltype(v)>(v)...);
+                });
             } catch (const CancelledError& e) {
                 err = std::current_exception();
                 cancelled.reset(new CancelledError(e));

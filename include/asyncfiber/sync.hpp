@@ -187,7 +187,7 @@ protected:
     int handed_ = 0;  // waiters handed a unit that have not run yet
 };
 
-/// asyncio.BoundedSemaphore: release() beyond the initial value throws InvalidStateError
+/// asyncio.BoundedSemaphore: release() beyond the initial value throws std::invalid_argument
 /// (asyncio raises ValueError).
 class BoundedSemaphore : public Semaphore {
 public:

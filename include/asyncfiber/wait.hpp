@@ -213,9 +213,10 @@ struct WaitResult {
 /// asyncio.wait: suspends until `when` is satisfied. first_exception counts a task that
 /// failed with an exception (not one that was cancelled) and otherwise waits for all.
 /// Neither the end of the wait nor cancelling the caller cancels any task. Duplicate
-/// handles count once. An empty list, an empty handle or a `when` that is none of the three
-/// throws std::invalid_argument. Like asyncio's, it always suspends: the caller resumes two
-/// loop iterations after the task that decides the wait ended (or after the call).
+/// handles count once. An empty handle throws InvalidStateError (as everywhere, errors.hpp);
+/// an empty list or a `when` that is none of the three throws std::invalid_argument. Like
+/// asyncio's, it always suspends: the caller resumes two loop iterations after the task that
+/// decides the wait ended (or after the call).
 WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when = ReturnWhen::all_completed);
 /// As above, but returns (without error, without cancelling anything) once `timeout` passed
 /// (beyond the clock's range: never; NaN: std::invalid_argument).

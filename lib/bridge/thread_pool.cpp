@@ -191,8 +191,7 @@ std::shared_ptr<ThreadPool> pool_of(LoopImpl* L) {
 }  // namespace
 
 std::shared_ptr<PoolJob> submit_to_pool(std::function<void()> job) {
-    LoopImpl* L = current_loop();
-    if (!L) throw RuntimeError("asyncfiber: af::to_thread called outside a running loop");
+    LoopImpl* L = loop_checked("af::to_thread");
     // asyncio's to_thread: fn runs in a copy of the calling task's context.
     return pool_of(L)->submit(with_current_context(std::move(job)));
 }

@@ -92,7 +92,7 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     unique.reserve(tasks.size());
     DuplicateFilter seen(tasks.size());
     for (auto& t : tasks) {
-        if (!t) throw std::invalid_argument("asyncfiber: af::wait of an empty Task handle");
+        if (!t) throw InvalidStateError("asyncfiber: af::wait of an empty Task handle");
         if (t.state()->loop != self->loop)
             detail::check_loop_thread(t.state()->loop, "af::wait", detail::LoopUse::await);
         if (t.state() == self) throw RuntimeError("asyncfiber: a task cannot wait for itself");
@@ -175,7 +175,7 @@ struct CompletionQueue::Timer : TimerNode {
 CompletionQueue::CompletionQueue(std::vector<TaskBase*> tasks, Clock::time_point deadline)
     : n_(0), nodes_(new Node[tasks.size()]) {
     for (TaskBase* t : tasks) check_loop_thread(t->loop, "af::as_completed", LoopUse::await);
-    if (!current_loop()) throw RuntimeError("asyncfiber: af::as_completed called outside a running loop");
+    loop_checked("af::as_completed");
     finished_.reserve(tasks.size());
     // Tasks given twice would be yielded twice: only the first counts. Each task keeps its
     // index among those given, which is what next() returns.

@@ -323,8 +323,7 @@ void DatagramCore::close() noexcept {
     if (!unix_path.empty()) ::unlink(unix_path.c_str());
     landed_ = false;
     promised_ = false;
-    while (notify_first(receivers_)) {
-    }
+    notify_all(receivers_);
 }
 
 }  // namespace detail

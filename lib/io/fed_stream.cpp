@@ -13,8 +13,7 @@ namespace asyncfiber {
 namespace debug {
 
 FedStream::FedStream(std::size_t limit) {
-    detail::LoopImpl* L = detail::current_loop();
-    if (!L) throw RuntimeError("asyncfiber: FedStream created outside a running loop");
+    detail::LoopImpl* L = detail::loop_checked("af::debug::FedStream");
     if (limit == 0) throw std::invalid_argument("asyncfiber: a stream limit must be positive");
     // The core needs a descriptor Asio can wait on: an eventfd that is never written never
     // becomes readable, so every byte the reader sees comes from feed_data().

@@ -25,13 +25,5 @@ IoObjects& io_objects(LoopImpl* L) {
     return *L->io_objects;
 }
 
-LoopImpl* loop_checked(const char* what) {
-    LoopImpl* L = current_loop();
-    if (!L)
-        throw RuntimeError(std::string("asyncfiber: ") + what +
-                           " called outside a running loop (use af::run)");
-    return L;
-}
-
 }  // namespace detail
 }  // namespace asyncfiber

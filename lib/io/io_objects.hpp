@@ -38,8 +38,5 @@ struct IoObjects {
 /// The loop's IoObjects, created (and its close hook registered) on first use.
 IoObjects& io_objects(LoopImpl* L);
 
-/// The running loop, or RuntimeError naming `what`.
-LoopImpl* loop_checked(const char* what);
-
 }  // namespace detail
 }  // namespace asyncfiber

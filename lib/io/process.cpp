@@ -221,8 +221,7 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
         }
         exited = true;
         release_watch();
-        while (notify_first(waiters)) {
-        }
+        notify_all(waiters);
         return true;
     }
 

@@ -202,8 +202,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     bool finished() const noexcept { return closed && active == 0 && connections.empty(); }
 
     void notify_closers() noexcept {
-        while (notify_first(closers)) {
-        }
+        notify_all(closers);
     }
 
     /// The open connections now (closing one may unlink it at once).
@@ -229,8 +228,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
             l.fd = -1;
         }
         if (!unix_path.empty()) ::unlink(unix_path.c_str());
-        while (notify_first(forever)) {
-        }
+        notify_all(forever);
         if (finished()) notify_closers();
     }
 

@@ -335,8 +335,7 @@ void StreamCore::write(const char* p, std::size_t n) {
 }
 
 void StreamCore::wake_drainers() noexcept {
-    while (notify_first(drainers_)) {
-    }
+    notify_all(drainers_);
 }
 
 void StreamCore::wait_flushed(const char* what) {
@@ -437,8 +436,7 @@ void StreamCore::abort() noexcept {
     reader_.fire();
     writer_.fire();
     wake_drainers();
-    while (notify_first(closers_)) {
-    }
+    notify_all(closers_);
     std::function<void()> closed_hook;
     closed_hook.swap(on_closed);
     if (closed_hook) closed_hook();

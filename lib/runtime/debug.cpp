@@ -2,6 +2,7 @@
 // ordinary code and inside a signal handler), and asyncio 3.14's call graph.
 #include "debug_impl.hpp"
 #include "stack_pool.hpp"
+#include "task_name.hpp"
 #include "text_out.hpp"
 
 #include <asyncfiber/debug.hpp>
@@ -21,15 +22,6 @@ namespace asyncfiber {
 namespace detail {
 
 namespace {
-
-std::string task_label(const TaskBase* t) {
-    std::ostringstream s;
-    {
-        TextOut o(s);
-        put_task_name(o, t);
-    }
-    return s.str();
-}
 
 std::string format_ms(std::int64_t ns) {
     std::ostringstream o;
@@ -266,11 +258,8 @@ void write_dump(LoopImpl* L, TextOut& o, bool in_signal) {
 }  // namespace
 
 void put_task_name(TextOut& o, const TaskBase* t) noexcept {
-    const std::string& name = t->given_name();
-    if (name.empty())
-        o.put("Task-").num(t->id);
-    else
-        o.put(name.data(), name.size());
+    TaskName name(*t);
+    o.put(name.data(), name.size());
 }
 
 // Reads other fibers' stacks, red zones included: not for AddressSanitizer's eyes.
@@ -289,13 +278,13 @@ std::size_t stack_high_water(const StackInfo& s) noexcept {
 
 void check_step_duration(LoopImpl* L, TaskBase* t, std::int64_t start_ns, bool finished) noexcept {
     std::int64_t took = now_ns() - start_ns;
-    if (took >= std::chrono::duration_cast<std::chrono::nanoseconds>(L->slow_step).count()) {
+    if (took >= to_ns(L->slow_step)) {
         try {
             L->report(ExceptionContext{"task step took " + format_ms(took) +
                                            " without suspending (blocking the loop; slow "
                                            "callback duration is " +
-                                           format_ms(std::chrono::duration_cast<std::chrono::nanoseconds>(L->slow_step).count()) + ")",
-                                       nullptr, task_label(t)});
+                                           format_ms(to_ns(L->slow_step)) + ")",
+                                       nullptr, TaskName(*t).str()});
         } catch (...) {  // formatting ran out of memory: nothing useful to say
         }
     }
@@ -319,7 +308,7 @@ void report_never_awaited(LoopImpl* L) noexcept {
         try {
             L->report(ExceptionContext{"task was destroyed but it is pending (never awaited; "
                                        "the loop's close cancels it)",
-                                       nullptr, task_label(t)});
+                                       nullptr, TaskName(*t).str()});
         } catch (...) {
         }
     }
@@ -342,8 +331,7 @@ void write_task_dump_in_signal(LoopImpl* L) noexcept {
 }  // namespace detail
 
 void dump_tasks(std::ostream& os) {
-    detail::LoopImpl* L = detail::current_loop();
-    if (!L) throw RuntimeError("asyncfiber: af::dump_tasks called outside a running loop");
+    detail::LoopImpl* L = detail::loop_checked("af::dump_tasks");
     detail::TextOut o(os);
     detail::write_dump(L, o, false);
 }

@@ -321,8 +321,7 @@ Loop::~Loop() {
 }
 
 Loop& Loop::current() {
-    detail::LoopImpl* L = detail::current_loop();  // in a plain handler too (embedded loop)
-    if (!L) throw RuntimeError("asyncfiber: no running loop on this thread");
+    detail::LoopImpl* L = detail::loop_checked("af::Loop::current");  // a plain handler too (embedded loop)
     if (!L->owner)
         throw RuntimeError("asyncfiber: the running loop's Loop object was destroyed (its tasks "
                            "are being finished at the exit of their thread)");

@@ -198,6 +198,11 @@ struct LoopImpl {
 /// The loop running on this thread (entered, or an embedded loop whose io_context runs a
 /// plain handler here), or nullptr.
 LoopImpl* current_loop() noexcept;
+/// The running loop (current_loop()); otherwise throws throw_outside_running_loop(what).
+LoopImpl* loop_checked(const char* what);
+/// The one message for an API used where no loop runs: RuntimeError "asyncfiber: <what>
+/// called outside a running loop (use af::run)". current_task_checked() says the same.
+[[noreturn]] void throw_outside_running_loop(const char* what);
 /// The loop entered on this thread (LoopEntry, or an embedded loop's own handler), or nullptr.
 LoopImpl* entered_loop() noexcept;
 void set_current_loop(LoopImpl* l) noexcept;
@@ -245,12 +250,15 @@ bool cancel_task(TaskBase* t, const std::string& msg);
 /// Takes one cancellation request back (Task::uncancel); at zero a pending one is dropped.
 int uncancel_task(TaskBase* t) noexcept;
 
-/// Nanoseconds on the loop clock, for dumps.
-inline std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               Clock::now().time_since_epoch())
-        .count();
+/// A loop-clock duration in nanoseconds (the loop's step times, thresholds and stack
+/// records keep plain integers, which a signal handler or another thread can read).
+inline std::int64_t to_ns(Clock::duration d) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
 }
+/// A loop-clock time point in nanoseconds since the clock's epoch.
+inline std::int64_t to_ns(Clock::time_point t) noexcept { return to_ns(t.time_since_epoch()); }
+/// Now on the loop clock, in nanoseconds.
+inline std::int64_t now_ns() noexcept { return to_ns(Clock::now()); }
 
 }  // namespace detail
 }  // namespace asyncfiber

@@ -38,7 +38,7 @@ const char* stack_pointer_of(void* uctx) noexcept {
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
-    const TaskBase* t = running_task_for_signal();
+    const TaskBase* t = current_task_or_null();
     if (t && t->stack) {
         const char* addr = static_cast<const char*>(info->si_addr);
         const char* limit = t->stack->limit;
@@ -59,14 +59,9 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
     ::signal(sig, SIG_DFL);  // returning re-executes the access, which now kills as usual
 }
 
-void install_handler() {
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = &on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGSEGV, &sa, &g_prev_segv);
-    ::sigaction(SIGBUS, &sa, &g_prev_bus);
+void install_fault_handlers() {
+    install_handler(SIGSEGV, &on_fault, 0, &g_prev_segv);
+    install_handler(SIGBUS, &on_fault, 0, &g_prev_bus);
 }
 
 struct AltStack {
@@ -98,7 +93,7 @@ struct AltStack {
 }  // namespace
 
 void install_overflow_guard() {
-    std::call_once(g_installed, install_handler);
+    std::call_once(g_installed, install_fault_handlers);
     static thread_local AltStack alt;
     (void)alt;
 }

@@ -18,8 +18,5 @@ void install_overflow_guard();
 /// Prints the overflow report for `t` and aborts. Async-signal-safe.
 [[noreturn]] void report_stack_overflow(const TaskBase* t, const char* how) noexcept;
 
-/// The task this thread runs now, as the signal handler sees it.
-const TaskBase* running_task_for_signal() noexcept;
-
 }  // namespace detail
 }  // namespace asyncfiber

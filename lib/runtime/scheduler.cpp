@@ -118,13 +118,22 @@ void set_current_loop(LoopImpl* l) noexcept {
     if (l) detect_sanitizers();  // before the loop's first switch
 }
 
-const TaskBase* running_task_for_signal() noexcept { return t_loop ? t_loop->running : nullptr; }
-
 TaskBase* current_task_or_null() noexcept { return t_loop ? t_loop->running : nullptr; }
+
+void throw_outside_running_loop(const char* what) {
+    throw RuntimeError(std::string("asyncfiber: ") + what +
+                       " called outside a running loop (use af::run)");
+}
+
+LoopImpl* loop_checked(const char* what) {
+    LoopImpl* L = current_loop();
+    if (!L) throw_outside_running_loop(what);
+    return L;
+}
 
 TaskBase* current_task_checked(const char* what) {
     LoopImpl* L = t_loop;
-    if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " called outside a running loop (use af::run)");
+    if (!L) throw_outside_running_loop(what);
     TaskBase* t = L->running;
     if (!t)
         throw RuntimeError(std::string("asyncfiber: ") + what +
@@ -291,7 +300,7 @@ void LoopImpl::run_item(ReadyItem* it) {
 
 void LoopImpl::fire_due_timers() {
     Clock::time_point now = Clock::now();
-    cached_now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    cached_now_ns = to_ns(now);
     while (TimerNode* n = timers.pop_due(now)) n->fire(n);
 }
 
@@ -466,7 +475,7 @@ void park(Waiter& w, const char* what) {
 
 void add_timer(TimerNode& n, Clock::time_point when) {
     LoopImpl* L = t_loop;
-    if (!L) throw RuntimeError("asyncfiber: a timer needs a running loop");
+    if (!L) throw_outside_running_loop("a timeout or deadline (af::timeout, af::wait_for)");
     L->timers.push(&n, when);
 }
 
@@ -507,7 +516,7 @@ void sleep_until(Clock::time_point deadline) {
     timer.task = self;
     timer.fire = [](detail::TimerNode* n) { detail::wake(static_cast<SleepTimer*>(n)->task); };
     self->loop->timers.push(&timer, deadline);
-    self->stack->wake_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+    self->stack->wake_ns = detail::to_ns(deadline);
     while (timer.scheduled() && !self->must_cancel) detail::suspend(self, "sleep");
     if (timer.scheduled()) self->loop->timers.remove(&timer);
     detail::throw_if_cancelled(self);

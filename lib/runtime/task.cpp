@@ -1,6 +1,7 @@
 // Tasks: spawning, cancellation, awaiting one task or many, and the handle's accessors.
 #include "loop_impl.hpp"
 #include "task_locals.hpp"
+#include "task_name.hpp"
 
 #include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/task.hpp>
@@ -34,7 +35,7 @@ TaskBase* checked_here(TaskBase* p, const char* what) {
 TaskBase::~TaskBase() {
     if (outcome == TaskOutcome::error && !retrieved) {
         ExceptionContext ctx{"Task exception was never retrieved", error,
-                             given_name().empty() ? "Task-" + std::to_string(id) : given_name()};
+                             TaskName(*this).str()};
         if (LoopImpl* L = current_loop())
             L->report(ctx);
         else
@@ -52,8 +53,7 @@ void TaskBase::rethrow_if_failed() {
 
 void spawn(TaskBase* t, std::string name, std::size_t stack_size, const Context* context,
            bool eager) {
-    LoopImpl* L = current_loop();
-    if (!L) throw RuntimeError("asyncfiber: af::async called outside a running loop (use af::run)");
+    LoopImpl* L = loop_checked("af::async");
     if (L->closed) throw RuntimeError("asyncfiber: af::async on a closed loop");
     t->loop = L;
     L->add_ref();  // the task block keeps its loop's block: a handle asks it for its thread
@@ -349,7 +349,7 @@ std::exception_ptr TaskRef::exception() const {
 
 std::string TaskRef::name() const {
     detail::TaskBase* t = detail::checked(p_);
-    return t->given_name().empty() ? "Task-" + std::to_string(t->id) : t->given_name();
+    return detail::TaskName(*t).str();
 }
 
 void TaskRef::set_name(std::string name) {
@@ -389,8 +389,7 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
 TaskRef current_task() {
     // As asyncio.current_task(): no running loop is an error; a loop running a callback (not
     // a task) gives None, here an empty handle.
-    if (!detail::current_loop())
-        throw RuntimeError("asyncfiber: af::current_task called outside a running loop (use af::run)");
+    detail::loop_checked("af::current_task");
     detail::TaskBase* t = detail::current_task_or_null();
     if (!t) return TaskRef();
     t->add_ref();
@@ -398,8 +397,7 @@ TaskRef current_task() {
 }
 
 std::vector<TaskRef> all_tasks() {
-    detail::LoopImpl* L = detail::current_loop();
-    if (!L) throw RuntimeError("asyncfiber: af::all_tasks called outside a running loop");
+    detail::LoopImpl* L = detail::loop_checked("af::all_tasks");
     std::vector<TaskRef> out;
     out.reserve(L->live_count);
     for (detail::ListNode* n = L->live.first(); n != L->live.end(); n = n->next) {

@@ -16,6 +16,22 @@
 namespace asyncfiber {
 namespace detail {
 
+/// The most digits of an unsigned long long in decimal.
+constexpr std::size_t kMaxDecimalDigits = 20;
+
+/// Writes `v` in decimal at `out` (kMaxDecimalDigits at most, no terminator); returns how
+/// many characters. Async-signal-safe.
+inline std::size_t put_decimal(char* out, unsigned long long v) noexcept {
+    char tmp[kMaxDecimalDigits];
+    std::size_t i = 0;
+    do {
+        tmp[i++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (std::size_t k = 0; k < i; ++k) out[k] = tmp[i - 1 - k];
+    return i;
+}
+
 class TextOut {
 public:
     /// Writes to descriptor `fd` (async-signal-safe).
@@ -41,14 +57,8 @@ public:
     }
     /// Decimal.
     TextOut& num(unsigned long long v) noexcept {
-        char tmp[24];
-        int i = 0;
-        do {
-            tmp[i++] = static_cast<char>('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (i) put(tmp[--i]);
-        return *this;
+        char digits[kMaxDecimalDigits];
+        return put(digits, put_decimal(digits, v));
     }
     /// Nanoseconds as milliseconds with one decimal: "12.3 ms", "-0.5 ms".
     TextOut& ms(std::int64_t ns) noexcept {

@@ -21,6 +21,7 @@
 #include "io_driver.hpp"
 #include "loop_impl.hpp"
 #include "signal_chain.hpp"
+#include "task_name.hpp"
 
 #include <asyncfiber/detail/thread_annotations.hpp>
 #include <asyncfiber/debug.hpp>
@@ -68,7 +69,7 @@ enum class Ask : int { trace, dump };
 bool sem_wait_for(sem_t* s, Clock::duration d) noexcept {
     timespec ts;
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    const std::int64_t ns = to_ns(d);
     ts.tv_sec += static_cast<time_t>(ns / 1000000000);
     ts.tv_nsec += static_cast<long>(ns % 1000000000);
     if (ts.tv_nsec >= 1000000000) {
@@ -96,12 +97,7 @@ void install_signal_handler() {
     // Loads the unwinder behind backtrace() now: its first call may allocate.
     void* warm[2];
     (void)::backtrace(warm, 2);
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = &on_watchdog_signal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(kSignal, &sa, &g_prev_urg);
+    install_handler(kSignal, &on_watchdog_signal, SA_RESTART, &g_prev_urg);
 }
 
 
@@ -142,8 +138,7 @@ public:
     Watchdog& operator=(const Watchdog&) = delete;
 
     void set_threshold(Clock::duration d) noexcept {
-        threshold_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(),
-                            std::memory_order_relaxed);
+        threshold_ns_.store(to_ns(d), std::memory_order_relaxed);
         ::sem_post(&wake_);
     }
     void set_handler(const std::function<void(const WatchdogReport&)>& fn) {
@@ -235,7 +230,7 @@ QuitSlot g_quit_slots[kQuitSlots];
 Mutex g_quit_m;
 int g_quit_count ASYNCFIBER_GUARDED_BY(g_quit_m) = 0;
 
-void on_sigquit(int) {
+void on_sigquit(int, siginfo_t*, void*) {
     const int saved_errno = errno;
     for (QuitSlot& s : g_quit_slots) {
         s.users.fetch_add(1, std::memory_order_acquire);
@@ -251,12 +246,7 @@ int quit_register(Watchdog* w) noexcept {
         if (g_quit_slots[i].w.load(std::memory_order_relaxed)) continue;
         g_quit_slots[i].w.store(w, std::memory_order_release);
         if (g_quit_count++ == 0) {
-            struct sigaction sa;
-            std::memset(&sa, 0, sizeof sa);
-            sa.sa_handler = &on_sigquit;
-            sa.sa_flags = SA_RESTART | SA_ONSTACK;
-            sigemptyset(&sa.sa_mask);
-            ::sigaction(SIGQUIT, &sa, &g_prev_quit);
+            install_handler(SIGQUIT, &on_sigquit, SA_RESTART, &g_prev_quit);
         }
         return i;
     }
@@ -269,10 +259,6 @@ void quit_unregister(int slot) noexcept {
     g_quit_slots[slot].w.store(nullptr, std::memory_order_release);
     while (g_quit_slots[slot].users.load(std::memory_order_acquire) > 0) ::sched_yield();
     if (--g_quit_count == 0) ::sigaction(SIGQUIT, &g_prev_quit, nullptr);  // its old action back
-}
-
-std::string task_label(std::uint64_t id, const char* name, std::size_t len) {
-    return len ? std::string(name, len) : "Task-" + std::to_string(id);
 }
 
 /// "function at file:line" for each frame, innermost first, starting at the interrupted
@@ -580,7 +566,7 @@ void Watchdog::run() {
             p.who = "a task step or callback";
         } else if (task_id_) {
             r.task_id = task_id_;
-            r.task_name = task_label(task_id_, name_, name_len_);
+            r.task_name = TaskName(task_id_, name_, name_len_).str();
             p.who = "task '" + r.task_name + "' (id " + std::to_string(r.task_id) + ")";
             p.frames.assign(frames_, frames_ + nframes_);
         } else {

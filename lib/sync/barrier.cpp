@@ -9,13 +9,6 @@
 
 namespace asyncfiber {
 
-namespace {
-void notify_all(detail::List& l) noexcept {
-    while (detail::notify_first(l)) {
-    }
-}
-}  // namespace
-
 Barrier::Barrier(std::ptrdiff_t parties) : parties_(static_cast<std::size_t>(parties)) {
     if (parties <= 0) throw std::invalid_argument("asyncfiber: Barrier needs at least one party");
 }
@@ -39,7 +32,7 @@ std::size_t Barrier::wait() {
     std::size_t index = count_++;
     if (index + 1 == parties_) {
         state_ = State::draining;
-        notify_all(waiting_);
+        detail::notify_all(waiting_);
         --count_;
         leave();
         return index;
@@ -72,7 +65,7 @@ std::size_t Barrier::wait() {
 void Barrier::leave() noexcept {
     if (count_ == 0) {
         if (state_ == State::resetting || state_ == State::draining) state_ = State::filling;
-        notify_all(arriving_);
+        detail::notify_all(arriving_);
     }
 }
 
@@ -82,15 +75,15 @@ void Barrier::reset() {
         state_ = State::resetting;
     else
         state_ = State::filling;
-    notify_all(waiting_);
-    notify_all(arriving_);
+    detail::notify_all(waiting_);
+    detail::notify_all(arriving_);
 }
 
 void Barrier::abort() {
     affinity_.check("Barrier");
     state_ = State::broken;
-    notify_all(waiting_);
-    notify_all(arriving_);
+    detail::notify_all(waiting_);
+    detail::notify_all(arriving_);
 }
 
 }  // namespace asyncfiber

@@ -9,7 +9,7 @@ namespace detail {
 void LoopAffinity::check(const char* what) { check(current_loop(), what); }
 
 void LoopAffinity::bind(const void* L, const char* what) {
-    if (!L) throw RuntimeError(std::string("asyncfiber: ") + what + " used outside a running loop");
+    if (!L) throw_outside_running_loop(what);
     if (!loop_)
         loop_ = L;
     else if (loop_ != L)
@@ -25,8 +25,7 @@ void Event::set() {
     affinity_.check("Event::set");
     if (set_) return;
     set_ = true;
-    while (detail::notify_first(waiters_)) {
-    }
+    detail::notify_all(waiters_);
 }
 
 void Event::wait() {

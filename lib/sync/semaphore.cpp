@@ -80,7 +80,7 @@ void BoundedSemaphore::release() {
     // A release with a waiter hands its unit over, so only one with no waiter can overflow;
     // a unit handed to a waiter that has not run yet still counts (asyncio's value includes it).
     if (waiters_.empty() && units() >= bound_)
-        throw InvalidStateError("asyncfiber: BoundedSemaphore released too many times");
+        throw std::invalid_argument("asyncfiber: BoundedSemaphore released too many times");
     release_unit();
 }
 

@@ -254,14 +254,22 @@ template <class F, class... Args>
 using call_result_t =
     typename std::decay<decltype(std::declval<F>()(std::declval<Args>()...))>::type;
 
-template <class R, class F, class Tuple, std::size_t... I>
-void invoke_into(TaskState<R>& st, F& f, Tuple& args, std::index_sequence<I...>, std::false_type) {
-    st.set_value(std::move(f)(std::move(std::get<I>(args))...));
+template <class F, class Tuple, class Store, std::size_t... I>
+void call_and_store(F& f, Tuple& args, Store& store, std::index_sequence<I...>, std::false_type) {
+    store(std::move(f)(std::move(std::get<I>(args))...));
 }
-template <class R, class F, class Tuple, std::size_t... I>
-void invoke_into(TaskState<R>& st, F& f, Tuple& args, std::index_sequence<I...>, std::true_type) {
+template <class F, class Tuple, class Store, std::size_t... I>
+void call_and_store(F& f, Tuple& args, Store& store, std::index_sequence<I...>, std::true_type) {
     std::move(f)(std::move(std::get<I>(args))...);
-    st.set_value();
+    store();
+}
+/// Calls `f` once with the elements of `args` (both moved from) and hands the result to
+/// `store(result)`, or calls `store()` when `f` returns void: how a task's body, a to_thread
+/// job and a call run on another loop (run_coroutine_threadsafe, Runtime) keep what they got.
+template <class F, class... A, class Store>
+void call_and_store(F& f, std::tuple<A...>& args, Store store) {
+    using R = decltype(std::move(f)(std::declval<A&&>()...));
+    call_and_store(f, args, store, std::index_sequence_for<A...>{}, std::is_void<R>{});
 }
 
 /// The concrete task: the callable and its decayed arguments, kept until the task has run.
@@ -280,8 +288,8 @@ public:
 
     void run_body() override {
         Body& b = *body();
-        invoke_into(*this, std::get<0>(b), std::get<1>(b), std::index_sequence_for<Args...>{},
-                    std::is_void<R>{});
+        call_and_store(std::get<0>(b), std::get<1>(b),
+                       [this](auto&&... v) { this->set_value(std::forward<decltype(v)>(v)...); });
     }
     void drop_body() noexcept override {
         if (this->has_body) {
@@ -326,7 +334,8 @@ void check_loop_thread(LoopImpl* L, const char* what, LoopUse use);
 
 /// The running task of this thread's loop; throws RuntimeError naming `what` otherwise.
 TaskBase* current_task_checked(const char* what);
-/// The running task, or nullptr outside a task.
+/// The running task, or nullptr outside a task. Async-signal-safe (the stack overflow
+/// handler asks it which task overflowed).
 TaskBase* current_task_or_null() noexcept;
 /// Hands a new task (with its options) to the loop running on this thread: queued, or run at
 /// once until its first suspension when `eager`. `context`: the task's explicit context

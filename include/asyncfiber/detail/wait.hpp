@@ -73,6 +73,12 @@ inline bool notify_first(List& l) noexcept {
     return true;
 }
 
+/// Notifies every waiter of `l`, first to last (an event set, a stream closed).
+inline void notify_all(List& l) noexcept {
+    while (notify_first(l)) {
+    }
+}
+
 /// Parks the calling task (w.task, already linked into a wait list) until notified. Throws
 /// CancelledError if the task is cancelled, even when it was also notified in the meantime
 /// (as asyncio does): a primitive that hands something to a notified waiter must pass it on

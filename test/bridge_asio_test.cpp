@@ -33,12 +33,15 @@ struct SocketPair {
 
 }  // namespace
 
+// The other task yields rather than sleeping: the order then depends on the loop's iterations
+// only (the timer's completion waits for the loop to look at I/O), not on a 1 ms sleep ending
+// before a 20 ms timer on a machine busy enough to pause the process longer than that.
 TEST(UseAwait, TimerSuspendsOnlyTheCallingTask) {
     std::vector<std::string> order;
     af::run([&] {
         auto other = af::async([&] {
             order.push_back("other start");
-            af::sleep(1ms);
+            af::sleep(0s);
             order.push_back("other end");
         });
         asio::steady_timer t(af::Loop::current().io_context(), 20ms);
@@ -262,6 +265,28 @@ TEST(UseAwait, HandlerOnForeignIoContextRunsOnLoopThread) {
     });
     guard.reset();
     th.join();
+}
+
+// The race behind a rare crash of the test above: the other io_context's thread posts the
+// handler to the loop, then tells the loop's io_context that the operation's work is over.
+// The loop may run the handler, end its task and close in between; its io_context must still
+// be there for that last call (an ASan build reports the use after free; a plain build
+// crashed now and then). Many short loops make the window come up.
+TEST(UseAwait, ForeignCompletionAsTheLoopEndsTouchesNoDestroyedIoContext) {
+    asio::io_context other;
+    auto guard = asio::make_work_guard(other);
+    std::thread th([&] { other.run(); });
+    int completed = 0;
+    for (int i = 0; i < 500; ++i) {
+        af::run([&] {
+            asio::steady_timer t(other, std::chrono::microseconds(i % 3));
+            t.async_wait(af::use_await);
+            ++completed;
+        });
+    }
+    guard.reset();
+    th.join();
+    EXPECT_EQ(completed, 500);
 }
 
 TEST(UseAwait, ManyConcurrentTasks) {

@@ -19,7 +19,7 @@ std::atomic<bool> g_sigint_taken{false};
 
 IoDriver::IoDriver(LoopImpl* loop)
     : loop_(loop),
-      own_(new boost::asio::io_context(1)),
+      own_(std::make_shared<OwnedIoContext>()),
       io_(*own_),
       work_(new boost::asio::executor_work_guard<boost::asio::io_context::executor_type>(
           io_.get_executor())) {}
@@ -27,7 +27,16 @@ IoDriver::IoDriver(LoopImpl* loop)
 // An embedded loop holds work only while something is pending (embedded_loop.cpp).
 IoDriver::IoDriver(LoopImpl* loop, boost::asio::io_context& borrowed) : loop_(loop), io_(borrowed) {}
 
-IoDriver::~IoDriver() { unwatch_sigint(); }
+IoDriver::~IoDriver() {
+    unwatch_sigint();
+    if (own_) {
+        // What the loop left in its io_context goes now, while the loop exists (as
+        // ~io_context would do it); the object itself goes with the last share.
+        sigint_.reset();
+        work_.reset();
+        own_->shut_down();
+    }
+}
 
 template <class Run>
 void IoDriver::run_guarded(Run run) {

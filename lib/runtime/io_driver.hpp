@@ -19,6 +19,16 @@ namespace detail {
 
 struct LoopImpl;
 
+/// An io_context the loop owns, whose handlers can be destroyed before the object itself:
+/// af::use_await's executors (detail/loop_executor.hpp) may keep the object a little longer,
+/// on the thread of another io_context, but nothing of the loop stays in it after the loop.
+class OwnedIoContext : public boost::asio::io_context {
+public:
+    OwnedIoContext() : boost::asio::io_context(1) {}
+    /// Destroys every pending handler and operation now (what ~io_context does first).
+    void shut_down() { shutdown(); }
+};
+
 class IoDriver {
 public:
     /// Owns an io_context (with a work guard: the loop decides when to stop waiting).
@@ -29,6 +39,11 @@ public:
 
     boost::asio::io_context& context() noexcept { return io_; }
     bool borrowed() const noexcept { return !own_; }
+    /// A share in an owned io_context's life (the borrowed one's belongs to the application:
+    /// a handle that does not own it). See detail/loop_executor.hpp.
+    std::shared_ptr<boost::asio::io_context> share() const noexcept {
+        return own_ ? own_ : std::shared_ptr<boost::asio::io_context>(std::shared_ptr<void>(), &io_);
+    }
 
     /// Runs the handlers that are ready, without blocking.
     void poll();
@@ -52,7 +67,7 @@ private:
     template <class Run>
     void run_guarded(Run run);
     LoopImpl* loop_;
-    std::unique_ptr<boost::asio::io_context> own_;  // null when borrowed
+    std::shared_ptr<OwnedIoContext> own_;  // null when borrowed
     boost::asio::io_context& io_;
     /// An owned io_context's, for the loop's life (null when borrowed: releasing a guard
     /// that holds the last work would stop the application's io_context).

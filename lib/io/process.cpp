@@ -90,11 +90,26 @@ struct Fd {
     }
 };
 
+// Every descriptor opened for the child lies above 2, even when the parent closed its
+// standard streams and the kernel hands out 0, 1 or 2: the child's dup2 onto its own number
+// would change nothing (the stream would stay close-on-exec and vanish at exec), and a
+// standard stream set up in the child would overwrite the next stream's source or the error
+// pipe.
+void move_above_stdio(Fd& f) {
+    if (f.fd > 2) return;
+    int moved = ::fcntl(f.fd, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0) throw_errno(errno, "fcntl(F_DUPFD_CLOEXEC)");
+    f.reset();
+    f.fd = moved;
+}
+
 void make_pipe(Fd& r, Fd& w) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
     r.fd = p[0];
     w.fd = p[1];
+    move_above_stdio(r);
+    move_above_stdio(w);
 }
 
 // What the child reports through its error pipe when it cannot exec: the step that failed
@@ -328,6 +343,7 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
             if (devnull.fd < 0) {
                 devnull.fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
                 if (devnull.fd < 0) throw_errno(errno, "open /dev/null");
+                move_above_stdio(devnull);
             }
         }
     }

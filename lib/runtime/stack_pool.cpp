@@ -52,8 +52,8 @@ bool install_guard_marker(char* page, std::size_t size) noexcept {
 
 // process_madvise() on the process itself (the PIDFD_SELF sentinel of recent kernels, so no
 // descriptor to hold) takes a whole slab's guard pages in one system call instead of one call
-// per stack: about 0.3 µs less per stack when a burst creates slabs (measured here: 0.73 ->
-// 0.42 µs). Valgrind does not know the call, so its builds keep one madvise per stack.
+// per stack, which makes a burst that creates slabs cheaper (docs/performance.md, "Where the
+// time goes"). Valgrind does not know the call, so its builds keep one madvise per stack.
 #if defined(SYS_process_madvise) && !defined(ASYNCFIBER_VALGRIND)
 #define ASYNCFIBER_BATCHED_GUARDS 1
 constexpr int kPidfdSelf = -10000;

@@ -226,8 +226,7 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
             r = ::waitpid(pid, &status, WNOHANG);
         } while (r < 0 && errno == EINTR);
         if (r == 0) return false;
-        if (r < 0) {
-            status = 0;  // someone else reaped it (waitpid(-1) elsewhere): nothing to know
+        if (r < 0) {  // someone else reaped it (waitpid(-1) elsewhere): nothing to know
             code = 255;
         } else if (WIFEXITED(status)) {
             code = WEXITSTATUS(status);

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <fstream>
 #include <new>
 #include <sys/mman.h>
@@ -141,7 +140,6 @@ std::size_t StackPool::round_size(std::size_t requested) noexcept {
     return (requested + p - 1) / p * p;
 }
 
-void StackPool::set_guard_budget(std::size_t stacks) noexcept { g_guard_budget = stacks; }
 
 std::size_t StackPool::guard_budget() noexcept {
     std::size_t b = g_guard_budget.load(std::memory_order_relaxed);
@@ -335,7 +333,6 @@ StackPool::Stats StackPool::stats() const noexcept {
             st.free += s->free_slots.size();
         }
     }
-    st.guarded_live = g_guarded_in_use.load();
     return st;
 }
 

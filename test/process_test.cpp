@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace af = asyncfiber;
@@ -302,43 +303,37 @@ std::string streams_go_through(const af::ProcessOptions& o, const std::string& w
 // stream used to stay close-on-exec (dup2 onto its own number changes nothing) and vanish at
 // exec, and the error pipe could be overwritten by a standard stream.
 TEST(Process, PipesReachTheChildWhenTheParentClosedItsStandardStreams) {
+    auto with_stderr = [](af::Stdio mode) {
+        af::ProcessOptions o = piped();
+        o.stderr_mode = mode;
+        return o;
+    };
+    // An exec failure still comes back through the error pipe.
+    auto missing_cwd_is_reported = [] {
+        af::ProcessOptions o;
+        o.stderr_mode = af::Stdio::devnull;
+        o.cwd = "/nonexistent-af-dir";
+        try {
+            af::Process p = af::create_subprocess_exec({"true"}, o);
+            return "started, exit code " + std::to_string(p.wait());
+        } catch (const std::system_error& e) {
+            return e.code().value() == ENOENT ? std::string() : std::string(e.what());
+        }
+    };
+    const std::vector<std::pair<const char*, std::function<std::string()>>> cases = {
+        {"all piped", [] { return streams_go_through(piped(), "err\n"); }},
+        {"stderr to stdout",
+         [&] { return streams_go_through(with_stderr(af::Stdio::to_stdout), "err\n"); }},
+        {"stderr to /dev/null",
+         [&] { return streams_go_through(with_stderr(af::Stdio::devnull), ""); }},
+        {"missing working directory", missing_cwd_is_reported},
+    };
     const std::vector<std::vector<int>> closed_sets = {{0}, {1}, {2}, {0, 1}, {1, 2}, {0, 1, 2}};
     for (const auto& closed : closed_sets) {
         std::string name;
         for (int fd : closed) name += std::to_string(fd) + " ";
-        EXPECT_EQ(with_closed_stdio(closed, [] { return streams_go_through(piped(), "err\n"); }), "")
-            << "closed: " << name;
-        EXPECT_EQ(with_closed_stdio(closed,
-                                    [] {
-                                        af::ProcessOptions o = piped();
-                                        o.stderr_mode = af::Stdio::to_stdout;
-                                        return streams_go_through(o, "err\n");
-                                    }),
-                  "")
-            << "closed: " << name << "(stderr to stdout)";
-        EXPECT_EQ(with_closed_stdio(closed,
-                                    [] {
-                                        af::ProcessOptions o = piped();
-                                        o.stderr_mode = af::Stdio::devnull;
-                                        return streams_go_through(o, "");
-                                    }),
-                  "")
-            << "closed: " << name << "(stderr to /dev/null)";
-        // An exec failure still comes back through the error pipe.
-        EXPECT_EQ(with_closed_stdio(closed,
-                                    [] {
-                                        af::ProcessOptions o;
-                                        o.stderr_mode = af::Stdio::devnull;
-                                        o.cwd = "/nonexistent-af-dir";
-                                        try {
-                                            af::Process p = af::create_subprocess_exec({"true"}, o);
-                                            return "started, exit code " + std::to_string(p.wait());
-                                        } catch (const std::system_error& e) {
-                                            return e.code().value() == ENOENT ? std::string()
-                                                                              : std::string(e.what());
-                                        }
-                                    }),
-                  "")
-            << "closed: " << name << "(missing working directory)";
+        for (const auto& c : cases)
+            EXPECT_EQ(with_closed_stdio(closed, c.second), "")
+                << "closed: " << name << "(" << c.first << ")";
     }
 }

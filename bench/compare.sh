@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs asyncfiber's workloads and the Python asyncio anchor back to back, in one go, and
 # prints each figure with the ratio (asyncio / asyncfiber for times, the inverse for rates).
-# Workloads with a callback-style Boost.Asio anchor (shared/anchors/asio_*.cpp: the TCP, UDP
+# Workloads with a callback-style Boost.Asio anchor (the anchors' asio_*.cpp: the TCP, UDP
 # and TLS echoes, TLS handshakes) run it too, built here with g++ into the build directory,
 # and get a second ratio (ours / Asio's; the echoes' goal is >= 1.0).
-#   bench/compare.sh [build-dir] [workload...]      RUNS=n (default 3): runs per figure
+#   ASYNCFIBER_ANCHORS=dir bench/compare.sh [build-dir] [workload...]
+#     dir: the benchmark anchors (asyncio_bench.py, asio_*.cpp), kept outside this repository
+#     RUNS=n (default 3): runs per figure
 # Each workload runs in its own process, ours then the anchors, alternately RUNS times, and
 # each side's median is printed (the anchors' README quotes medians too): the machines are
 # shared and noisy, and the first process after an idle spell runs slow (about 1.4x here,
@@ -14,10 +16,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
 shift || true
 ours="$build/bench/asyncfiber_workloads"
-anchor="$here/../../shared/anchors/asyncio_bench.py"
 [ -x "$ours" ] || { echo "build $ours first (cmake --build $build --target asyncfiber_workloads)"; exit 1; }
-[ -f "$anchor" ] || anchor="${ASYNCIO_ANCHOR:?set ASYNCIO_ANCHOR to asyncio_bench.py}"
-anchors_dir=$(dirname "$anchor")
+anchors_dir=${ASYNCFIBER_ANCHORS:-}
+if [ -z "$anchors_dir" ] || [ ! -f "$anchors_dir/asyncio_bench.py" ]; then
+  echo "bench/compare.sh: set ASYNCFIBER_ANCHORS to the directory of the benchmark anchors" \
+       "(the one holding asyncio_bench.py and asio_*.cpp)${anchors_dir:+; $anchors_dir has no asyncio_bench.py}" >&2
+  exit 2
+fi
+anchor="$anchors_dir/asyncio_bench.py"
 # The Asio anchor of a workload, if it has one: its source in the anchors' directory.
 asio_source() {
   case "$1" in

@@ -1,4 +1,4 @@
-// Datagram workloads: udp_echo_msgs_per_s, as shared/anchors/asio_udp_echo.cpp and the UDP
+// Datagram workloads: udp_echo_msgs_per_s, as the anchors' asio_udp_echo.cpp and the UDP
 // workload of asyncio_bench.py: 100 client endpoints, each connected to one server endpoint on
 // 127.0.0.1, x 1000 round trips of a 64-byte datagram; a client sends its next datagram when
 // the echo of the last one is back. The server receives with recvfrom and answers with

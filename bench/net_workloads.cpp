@@ -1,4 +1,4 @@
-// Networking workloads: echo_msgs_per_s, as w_echo in ../shared/anchors/asyncio_bench.py:
+// Networking workloads: echo_msgs_per_s, as w_echo in the anchors' asyncio_bench.py:
 // 100 connections x 1000 round trips of 64 bytes, client and server in this one thread.
 #include "echo_handler.hpp"
 #include "workloads.hpp"

@@ -1,4 +1,4 @@
-// TLS workloads, as w_tls_echo / w_tls_handshakes in ../shared/anchors/asyncio_bench.py and
+// TLS workloads, as w_tls_echo / w_tls_handshakes in the anchors' asyncio_bench.py and
 // asio_tls_echo.cpp, with their setup: a self-signed EC P-256 certificate for localhost (SAN
 // DNS:localhost, IP:127.0.0.1) made at start-up, TLS 1.3 only with OpenSSL's default
 // ciphersuites, no session resumption, a client that verifies the certificate and the host name

@@ -1,5 +1,6 @@
-// asyncfiber_workloads: the workloads of shared/anchors (asyncio_bench.py, go/, fiber_bench.cpp)
-// on asyncfiber, with the same work and the same result checks. Prints `name value` lines.
+// asyncfiber_workloads: the workloads of the benchmark anchors (asyncio_bench.py, go/,
+// fiber_bench.cpp) on asyncfiber, with the same work and the same result checks. Prints
+// `name value` lines.
 //   asyncfiber_workloads [workload...]     (none: all of them)
 // N (default 100000) and MEM_N (default 100000) are read from the environment as the
 // anchors do.

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build clang pkg-config
       libboost-fiber-dev libboost-context-dev libboost-dev libboost-stacktrace-dev libssl-dev openssl
-      libgtest-dev googletest libbenchmark-dev python3 gdb)
+      libgtest-dev googletest libbenchmark-dev python3 gdb clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

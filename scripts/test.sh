@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the source layout (scripts/check-layout.sh), then builds and runs every test: g++
+# Checks the source layout (scripts/check-layout.sh) and that every repository path the docs
+# name exists (scripts/check-doc-paths.sh), then builds and runs every test: g++
 # with C++14, clang++ with C++17 and g++ with C++20 (warnings are errors; C++20 is where g++
 # deprecates what C++14 code writes, e.g. [=] capturing this),
 # then checks that an installed asyncfiber works with find_package and pkg-config, then runs
@@ -9,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/check-layout.sh
+scripts/check-doc-paths.sh
 jobs=$(nproc)
 
 started=$SECONDS

@@ -217,6 +217,54 @@ TEST(GatherSettled, ReportsEachOutcome) {
     });
 }
 
+namespace {
+// A value whose move constructor throws while `moves_throw` is set, and that counts the
+// instances alive.
+struct ThrowingMove {
+    static int live;
+    static bool moves_throw;
+    int v;
+    explicit ThrowingMove(int x) : v(x) { ++live; }
+    ThrowingMove(const ThrowingMove& o) : v(o.v) { ++live; }
+    ThrowingMove(ThrowingMove&& o) : v(o.v) {
+        if (moves_throw) throw std::runtime_error("move");
+        ++live;
+    }
+    ThrowingMove& operator=(const ThrowingMove&) = delete;
+    ~ThrowingMove() { --live; }
+};
+int ThrowingMove::live = 0;
+bool ThrowingMove::moves_throw = false;
+}  // namespace
+
+// Assigning an Outcome whose value throws while it moves: the exception reaches the caller
+// and the target is still a whole Outcome (not ok(), holding that exception as its error),
+// destroyed once. It used to be destroyed before the move and left without value or error.
+TEST(GatherSettled, OutcomeAssignmentSurvivesAThrowingMove) {
+    {
+        auto a = af::Outcome<ThrowingMove>::of_value(ThrowingMove(1));
+        auto b = af::Outcome<ThrowingMove>::of_value(ThrowingMove(2));
+        EXPECT_EQ(ThrowingMove::live, 2);
+        ThrowingMove::moves_throw = true;
+        EXPECT_THROW(a = b, std::runtime_error);  // b is copied, then the copy moved into a
+        ThrowingMove::moves_throw = false;
+        EXPECT_FALSE(a.ok());
+        EXPECT_FALSE(a.cancelled());
+        ASSERT_TRUE(a.error());
+        EXPECT_THROW(a.value(), std::runtime_error);
+        EXPECT_EQ(ThrowingMove::live, 1);  // b's value only
+        a = b;  // a whole Outcome takes a value again
+        ASSERT_TRUE(a.ok());
+        EXPECT_EQ(a.value().v, 2);
+        EXPECT_EQ(ThrowingMove::live, 2);
+        a = af::Outcome<ThrowingMove>::of_error(std::make_exception_ptr(std::logic_error("x")), false);
+        EXPECT_FALSE(a.ok());
+        EXPECT_THROW(a.value(), std::logic_error);
+        EXPECT_EQ(ThrowingMove::live, 1);
+    }
+    EXPECT_EQ(ThrowingMove::live, 0);
+}
+
 TEST(GatherSettled, VectorAndVoid) {
     af::run([] {
         std::vector<af::Task<void>> ts;

@@ -6,10 +6,12 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <string>
 #include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace af = asyncfiber;
@@ -240,4 +242,98 @@ TEST(Process, MissingWorkingDirectoryIsNamed) {
             EXPECT_EQ(what.find("cannot run"), std::string::npos) << what;
         }
     });
+}
+
+namespace {
+// Runs `body` inside af::run in a forked copy of this test process, after closing the
+// descriptors in `closed` (inside the loop, so the loop's own descriptors are not among
+// them), and returns what went wrong: "" when nothing did. The copy reports through a pipe
+// opened before its standard streams were closed.
+std::string with_closed_stdio(std::vector<int> closed, std::function<std::string()> body) {
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) return "pipe2 failed";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(report[0]);
+        std::string what;
+        try {
+            af::run([&] {
+                for (int fd : closed) ::close(fd);
+                what = body();
+            });
+        } catch (const std::exception& e) {
+            what = std::string("threw: ") + e.what();
+        }
+        ssize_t ignored = ::write(report[1], what.data(), what.size());
+        (void)ignored;
+        ::_exit(0);
+    }
+    ::close(report[1]);
+    std::string what;
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(report[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0) what.append(buf, static_cast<std::size_t>(n));
+    ::close(report[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        what += " (the test process ended with status " + std::to_string(status) + ")";
+    return what;
+}
+
+// Each stream through its pipe: stdin echoed to stdout, a line on stderr.
+std::string streams_go_through(const af::ProcessOptions& o, const std::string& want_err) {
+    af::Process p = af::create_subprocess_exec({"sh", "-c", "cat; echo err >&2"}, o);
+    auto res = p.communicate("in\n");
+    std::string what;
+    if (res.first != "in\n" + (o.stderr_mode == af::Stdio::to_stdout ? want_err : ""))
+        what += "stdout: '" + res.first + "' ";
+    if (o.stderr_mode == af::Stdio::pipe && res.second != want_err)
+        what += "stderr: '" + res.second + "' ";
+    if (p.returncode() != 0) what += "exit code " + std::to_string(p.returncode());
+    return what;
+}
+}  // namespace
+
+// subprocess's handling of a parent without standard streams: with descriptor 0, 1 or 2
+// closed, a pipe (or /dev/null) opened for the child can land on that number; the child
+// still gets each stream, and the parent still learns why an exec failed. The child's
+// stream used to stay close-on-exec (dup2 onto its own number changes nothing) and vanish at
+// exec, and the error pipe could be overwritten by a standard stream.
+TEST(Process, PipesReachTheChildWhenTheParentClosedItsStandardStreams) {
+    auto with_stderr = [](af::Stdio mode) {
+        af::ProcessOptions o = piped();
+        o.stderr_mode = mode;
+        return o;
+    };
+    // An exec failure still comes back through the error pipe.
+    auto missing_cwd_is_reported = [] {
+        af::ProcessOptions o;
+        o.stderr_mode = af::Stdio::devnull;
+        o.cwd = "/nonexistent-af-dir";
+        try {
+            af::Process p = af::create_subprocess_exec({"true"}, o);
+            return "started, exit code " + std::to_string(p.wait());
+        } catch (const std::system_error& e) {
+            return e.code().value() == ENOENT ? std::string() : std::string(e.what());
+        }
+    };
+    const std::vector<std::pair<const char*, std::function<std::string()>>> cases = {
+        {"all piped", [] { return streams_go_through(piped(), "err\n"); }},
+        {"stderr to stdout",
+         [&] { return streams_go_through(with_stderr(af::Stdio::to_stdout), "err\n"); }},
+        {"stderr to /dev/null",
+         [&] { return streams_go_through(with_stderr(af::Stdio::devnull), ""); }},
+        {"missing working directory", missing_cwd_is_reported},
+    };
+    const std::vector<std::vector<int>> closed_sets = {{0}, {1}, {2}, {0, 1}, {1, 2}, {0, 1, 2}};
+    for (const auto& closed : closed_sets) {
+        std::string name;
+        for (int fd : closed) name += std::to_string(fd) + " ";
+        for (const auto& c : cases)
+            EXPECT_EQ(with_closed_stdio(closed, c.second), "")
+                << "closed: " << name << "(" << c.first << ")";
+    }
 }

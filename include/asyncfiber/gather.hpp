@@ -55,14 +55,24 @@ public:
             has_value_ = true;
         }
     }
+    /// If moving o's value throws, the exception propagates and this outcome keeps it as
+    /// its error: it always holds a value or an error, and is destroyed once.
     Outcome& operator=(Outcome o) {
-        this->~Outcome();
-        ::new (static_cast<void*>(this)) Outcome(std::move(o));
+        reset_value();
+        error_ = std::move(o.error_);
+        cancelled_ = o.cancelled_;
+        if (o.has_value_) {
+            try {
+                ::new (static_cast<void*>(&storage_)) T(std::move(*o.ptr()));
+            } catch (...) {
+                error_ = std::current_exception();
+                throw;
+            }
+            has_value_ = true;
+        }
         return *this;
     }
-    ~Outcome() {
-        if (has_value_) ptr()->~T();
-    }
+    ~Outcome() { reset_value(); }
 
     /// The task returned a value.
     bool ok() const noexcept { return has_value_; }
@@ -83,6 +93,10 @@ public:
 
 private:
     Outcome() = default;
+    void reset_value() noexcept {
+        if (has_value_) ptr()->~T();
+        has_value_ = false;
+    }
     T* ptr() noexcept { return reinterpret_cast<T*>(&storage_); }
     const T* ptr() const noexcept { return reinterpret_cast<const T*>(&storage_); }
     typename std::aligned_storage<sizeof(T), alignof(T)>::type storage_;

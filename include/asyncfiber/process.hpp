@@ -57,7 +57,8 @@ public:
     Process() noexcept = default;
 
     pid_t pid() const;
-    /// Throws InvalidStateError while the process runs (it is no pipe and no value yet).
+    /// The parent's ends of the child's standard streams started as Stdio::pipe; each
+    /// throws InvalidStateError if that stream is not a pipe.
     StreamWriter stdin_pipe() const;
     StreamReader stdout_pipe() const;
     StreamReader stderr_pipe() const;

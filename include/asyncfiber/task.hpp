@@ -206,11 +206,15 @@ T await(Task<T>&& t) {
 }
 inline void await(Task<void>&& t) { await(t); }
 
-/// Suspends the calling task for `d`. sleep(0) (or any d <= 0) lets every other ready task run
-/// once, in FIFO order, before the caller resumes. A duration beyond the clock's range
-/// (hours::max(), infinity) sleeps until cancelled; NaN throws std::invalid_argument.
+/// Suspends the calling task until `deadline`. Throws CancelledError if the task is cancelled
+/// before or while it sleeps.
 void sleep_until(Clock::time_point deadline);
+/// sleep(0): lets every other ready task run once, in FIFO order, before the caller resumes.
+/// Throws CancelledError if the task is cancelled before or while it waits.
 void yield_now();
+/// Suspends the calling task for `d`. sleep(0) (or any d <= 0) is yield_now(). A duration
+/// beyond the clock's range (hours::max(), infinity) sleeps until cancelled; NaN throws
+/// std::invalid_argument.
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
     // Not `d <= 0`, which chrono spells !(0 < d): true for NaN, which deadline_after refuses.

@@ -90,11 +90,26 @@ struct Fd {
     }
 };
 
+// Every descriptor opened for the child lies above 2, even when the parent closed its
+// standard streams and the kernel hands out 0, 1 or 2: the child's dup2 onto its own number
+// would change nothing (the stream would stay close-on-exec and vanish at exec), and a
+// standard stream set up in the child would overwrite the next stream's source or the error
+// pipe.
+void move_above_stdio(Fd& f) {
+    if (f.fd > 2) return;
+    int moved = ::fcntl(f.fd, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0) throw_errno(errno, "fcntl(F_DUPFD_CLOEXEC)");
+    f.reset();
+    f.fd = moved;
+}
+
 void make_pipe(Fd& r, Fd& w) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw_errno(errno, "pipe2");
     r.fd = p[0];
     w.fd = p[1];
+    move_above_stdio(r);
+    move_above_stdio(w);
 }
 
 // What the child reports through its error pipe when it cannot exec: the step that failed
@@ -211,8 +226,7 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
             r = ::waitpid(pid, &status, WNOHANG);
         } while (r < 0 && errno == EINTR);
         if (r == 0) return false;
-        if (r < 0) {
-            status = 0;  // someone else reaped it (waitpid(-1) elsewhere): nothing to know
+        if (r < 0) {  // someone else reaped it (waitpid(-1) elsewhere): nothing to know
             code = 255;
         } else if (WIFEXITED(status)) {
             code = WEXITSTATUS(status);
@@ -265,11 +279,12 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
     StreamReader err;
 };
 
-}  // namespace detail
+namespace {
 
-Process create_subprocess_exec(const std::vector<std::string>& argv, const ProcessOptions& o) {
-    using namespace detail;
-    LoopImpl* L = loop_checked("af::create_subprocess_exec");
+// ---- the steps of create_subprocess_exec ----
+
+// Refuses, before anything is opened, what could not be started or would be cut short.
+void check_request(const std::vector<std::string>& argv, const ProcessOptions& o) {
     if (argv.empty() || argv[0].empty())
         throw std::invalid_argument("asyncfiber: create_subprocess_exec needs a program");
     if (o.stdin_mode == Stdio::to_stdout || o.stdout_mode == Stdio::to_stdout)
@@ -293,97 +308,163 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
         if (::fcntl(fd, F_GETFD) < 0)
             throw_errno(errno, "create_subprocess_exec: pass_fds: descriptor " + std::to_string(fd));
     }
+}
 
-    const std::string program = find_program(argv[0], o.env, o.replace_env);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    std::vector<std::string> env_store;
-    if (!o.replace_env) {
-        for (char** e = environ; e && *e; ++e) {
-            std::string s(*e);
-            std::string key = s.substr(0, s.find('='));
-            bool overridden = false;
-            for (const auto& x : o.env)
-                if (x.compare(0, key.size() + 1, key + "=") == 0) overridden = true;
-            if (!overridden) env_store.push_back(std::move(s));
+// Environment: what execve gets, prepared in the parent (the child may not allocate): the
+// program's path, the arguments and the environment as arrays of C strings, which point into
+// the caller's argv and into `env`.
+struct ExecImage {
+    ExecImage(const std::vector<std::string>& argv, const ProcessOptions& o)
+        : program(find_program(argv[0], o.env, o.replace_env)) {
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        if (!o.replace_env) {
+            for (char** e = environ; e && *e; ++e) {
+                std::string s(*e);
+                std::string key = s.substr(0, s.find('='));
+                bool overridden = false;
+                for (const auto& x : o.env)
+                    if (x.compare(0, key.size() + 1, key + "=") == 0) overridden = true;
+                if (!overridden) env.push_back(std::move(s));
+            }
         }
+        for (const auto& e : o.env) env.push_back(e);
+        for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+        envp.push_back(nullptr);
     }
-    for (const auto& e : o.env) env_store.push_back(e);
-    std::vector<char*> envp;
-    for (auto& e : env_store) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
+    ExecImage(const ExecImage&) = delete;
+    ExecImage& operator=(const ExecImage&) = delete;
 
-    // Child ends [0..2] and parent ends of the pipes.
-    Fd child[3], parent[3], devnull, errpipe_r, errpipe_w;
-    const Stdio modes[3] = {o.stdin_mode, o.stdout_mode, o.stderr_mode};
-    for (int i = 0; i < 3; ++i) {
-        if (modes[i] == Stdio::pipe) {
-            if (i == 0)
-                make_pipe(child[0], parent[0]);
-            else
-                make_pipe(parent[i], child[i]);
-        } else if (modes[i] == Stdio::devnull) {
-            if (devnull.fd < 0) {
+    std::string program;
+    std::vector<char*> args;
+    std::vector<std::string> env;
+    std::vector<char*> envp;
+};
+
+// Stdio: the descriptors of the child's standard streams, opened in the parent: the child's
+// and the parent's ends of each pipe, and /dev/null (once, for every stream that wants it).
+struct ChildStdio {
+    explicit ChildStdio(const ProcessOptions& o)
+        : modes{o.stdin_mode, o.stdout_mode, o.stderr_mode} {
+        for (int i = 0; i < 3; ++i) {
+            if (modes[i] == Stdio::pipe) {
+                if (i == 0)
+                    make_pipe(child[0], parent[0]);
+                else
+                    make_pipe(parent[i], child[i]);
+            } else if (modes[i] == Stdio::devnull && devnull.fd < 0) {
                 devnull.fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
                 if (devnull.fd < 0) throw_errno(errno, "open /dev/null");
+                move_above_stdio(devnull);
             }
         }
     }
-    make_pipe(errpipe_r, errpipe_w);
-    const char* cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
-    // What the child keeps above 2, sorted: the error pipe until exec closes it, pass_fds.
-    std::vector<int> keep{errpipe_w.fd};
+    // What the child's stream i is copied from; -1: inherited as it is.
+    int source(int i) const noexcept {
+        if (modes[i] == Stdio::pipe) return child[i].fd;
+        if (modes[i] == Stdio::devnull) return devnull.fd;
+        if (modes[i] == Stdio::to_stdout) return 1;
+        return -1;
+    }
+    // Once the child runs: the parent keeps only its own ends.
+    void close_child_ends() noexcept {
+        for (auto& c : child) c.reset();
+        devnull.reset();
+    }
+
+    const Stdio modes[3];
+    Fd child[3], parent[3], devnull;
+};
+
+// What the child keeps above 2, sorted: the error pipe until exec closes it, pass_fds.
+std::vector<int> kept_descriptors(int errpipe, const ProcessOptions& o) {
+    std::vector<int> keep{errpipe};
     for (int fd : o.pass_fds)
         if (fd > 2) keep.push_back(fd);
     std::sort(keep.begin(), keep.end());
     keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+    return keep;
+}
+
+// The highest descriptor number the child may have to close one by one (the last resort of
+// close_fds_except).
+unsigned descriptor_limit() noexcept {
     rlimit nofile{};
-    const unsigned fd_limit =
-        ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (1u << 20)
-            ? static_cast<unsigned>(nofile.rlim_cur)
-            : (1u << 20);
+    return ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (1u << 20)
+               ? static_cast<unsigned>(nofile.rlim_cur)
+               : (1u << 20);
+}
+
+// Spawn, in the child, between fork and exec: async-signal-safe calls only. Sets up the
+// standard streams, closes what it must not keep, changes directory and execs; a failure
+// goes to the parent through `errpipe` as a ChildFailure.
+[[noreturn]] void run_child(const ExecImage& image, const ChildStdio& stdio,
+                            const std::vector<int>& keep, unsigned fd_limit,
+                            const ProcessOptions& o, int errpipe) noexcept {
+    ChildFailure failure{ChildStep::stdio, 0};
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    for (int i = 0; i < 3; ++i) {  // every source is above 2 but to_stdout's 1, set up by now
+        int src = stdio.source(i);
+        if (src >= 0 && ::dup2(src, i) < 0) goto fail;
+    }
+    failure.step = ChildStep::close_fds;
+    if (o.close_fds) {
+        if (!close_fds_except(keep.data(), keep.size(), fd_limit)) goto fail;
+        for (int fd : keep) {  // pass_fds survive exec even if they were close-on-exec
+            if (fd == errpipe) continue;
+            int fl = ::fcntl(fd, F_GETFD);
+            if (fl < 0 || ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) goto fail;
+        }
+    }
+    failure.step = ChildStep::cwd;
+    if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) goto fail;
+    failure.step = ChildStep::exec;
+    ::execve(image.program.c_str(), image.args.data(), image.envp.data());
+fail:
+    failure.err = errno;
+    ssize_t ignored = ::write(errpipe, &failure, sizeof failure);
+    (void)ignored;
+    ::_exit(127);
+}
+
+// Spawn, in the parent, once the child reported a failure (and was reaped): its exception.
+[[noreturn]] void throw_child_failure(const ChildFailure& failure, const std::string& name,
+                                      const ProcessOptions& o) {
+    const std::string running = " (running '" + name + "')";
+    switch (failure.step) {
+    case ChildStep::stdio:
+        throw_errno(failure.err,
+                    "create_subprocess_exec: cannot set up the standard streams" + running);
+    case ChildStep::close_fds:
+        throw_errno(failure.err, "create_subprocess_exec: cannot close or pass descriptors" +
+                                     running);
+    case ChildStep::cwd:
+        throw_errno(failure.err, "create_subprocess_exec: cannot change to the working "
+                                 "directory '" + o.cwd + "'" + running);
+    case ChildStep::exec:
+        break;
+    }
+    throw_errno(failure.err, "create_subprocess_exec: cannot run '" + name + "'");
+}
+
+// Spawn: forks; returns the child's pid once its exec succeeded (the error pipe, closed on
+// exec, reads EOF), or reaps it and throws what it reported.
+pid_t spawn(const ExecImage& image, ChildStdio& stdio, const std::string& name,
+            const ProcessOptions& o) {
+    Fd errpipe_r, errpipe_w;
+    make_pipe(errpipe_r, errpipe_w);
+    const std::vector<int> keep = kept_descriptors(errpipe_w.fd, o);
+    const unsigned fd_limit = descriptor_limit();
 
     pid_t pid = ::fork();
     if (pid < 0) throw_errno(errno, "fork");
-    if (pid == 0) {
-        // The child: async-signal-safe calls only.
-        ChildFailure failure{ChildStep::stdio, 0};
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::signal(SIGPIPE, SIG_DFL);
-        for (int i = 0; i < 3; ++i) {
-            int src = -1;
-            if (modes[i] == Stdio::pipe) src = child[i].fd;
-            else if (modes[i] == Stdio::devnull) src = devnull.fd;
-            else if (modes[i] == Stdio::to_stdout) src = 1;
-            if (src >= 0 && ::dup2(src, i) < 0) goto fail;
-        }
-        failure.step = ChildStep::close_fds;
-        if (o.close_fds) {
-            if (!close_fds_except(keep.data(), keep.size(), fd_limit)) goto fail;
-            for (int fd : keep) {  // pass_fds survive exec even if they were close-on-exec
-                if (fd == errpipe_w.fd) continue;
-                int fl = ::fcntl(fd, F_GETFD);
-                if (fl < 0 || ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) goto fail;
-            }
-        }
-        failure.step = ChildStep::cwd;
-        if (cwd && ::chdir(cwd) != 0) goto fail;
-        failure.step = ChildStep::exec;
-        ::execve(program.c_str(), args.data(), envp.data());
-    fail:
-        failure.err = errno;
-        ssize_t ignored = ::write(errpipe_w.fd, &failure, sizeof failure);
-        (void)ignored;
-        ::_exit(127);
-    }
+    if (pid == 0) run_child(image, stdio, keep, fd_limit, o, errpipe_w.fd);
 
-    // The parent.
     errpipe_w.reset();
-    for (auto& c : child) c.reset();
-    devnull.reset();
+    stdio.close_child_ends();
     ChildFailure failure{ChildStep::exec, 0};
     ssize_t n;
     do {
@@ -393,37 +474,38 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
         int st;
         while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
-        const std::string running = " (running '" + argv[0] + "')";
-        switch (failure.step) {
-        case ChildStep::stdio:
-            throw_errno(failure.err,
-                        "create_subprocess_exec: cannot set up the standard streams" + running);
-        case ChildStep::close_fds:
-            throw_errno(failure.err, "create_subprocess_exec: cannot close or pass descriptors" +
-                                         running);
-        case ChildStep::cwd:
-            throw_errno(failure.err, "create_subprocess_exec: cannot change to the working "
-                                     "directory '" + o.cwd + "'" + running);
-        case ChildStep::exec:
-            break;
-        }
-        throw_errno(failure.err, "create_subprocess_exec: cannot run '" + argv[0] + "'");
+        throw_child_failure(failure, name, o);
     }
+    return pid;
+}
 
+// Adopt: the running child goes to the loop, which reaps it; the parent's pipe ends become
+// its streams.
+Process adopt(LoopImpl* L, pid_t pid, ChildStdio& stdio, std::size_t limit) {
     auto s = std::make_shared<ProcessState>();
     s->loop = L;
     s->pid = pid;
     s->start_watch();
-    if (parent[0].fd >= 0)
-        s->in = make_stream_pair(std::make_shared<StreamCore>(L, parent[0].release(),
-                                                              StreamCore::Kind::pipe, o.limit)).second;
-    if (parent[1].fd >= 0)
-        s->out = make_stream_pair(std::make_shared<StreamCore>(L, parent[1].release(),
-                                                               StreamCore::Kind::pipe, o.limit)).first;
-    if (parent[2].fd >= 0)
-        s->err = make_stream_pair(std::make_shared<StreamCore>(L, parent[2].release(),
-                                                               StreamCore::Kind::pipe, o.limit)).first;
+    auto pipe_core = [&](Fd& end) {
+        return std::make_shared<StreamCore>(L, end.release(), StreamCore::Kind::pipe, limit);
+    };
+    if (stdio.parent[0].fd >= 0) s->in = make_stream_pair(pipe_core(stdio.parent[0])).second;
+    if (stdio.parent[1].fd >= 0) s->out = make_stream_pair(pipe_core(stdio.parent[1])).first;
+    if (stdio.parent[2].fd >= 0) s->err = make_stream_pair(pipe_core(stdio.parent[2])).first;
     return Process(s);
+}
+
+}  // namespace
+}  // namespace detail
+
+Process create_subprocess_exec(const std::vector<std::string>& argv, const ProcessOptions& o) {
+    using namespace detail;
+    LoopImpl* L = loop_checked("af::create_subprocess_exec");
+    check_request(argv, o);
+    const ExecImage image(argv, o);
+    ChildStdio stdio(o);
+    const pid_t pid = spawn(image, stdio, argv[0], o);
+    return adopt(L, pid, stdio, o.limit);
 }
 
 detail::ProcessState& Process::state() const {

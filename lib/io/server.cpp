@@ -105,7 +105,9 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
                 out_of_fds = true;
                 loop->report(ExceptionContext{
                     "accept failed: " + std::string(std::strerror(err)) +
-                        "; the server retries every 100 ms",
+                        "; the server retries every " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           kAcceptRetry).count()) + " ms",
                     std::make_exception_ptr(std::system_error(err, std::system_category(), "accept")),
                     {}});
             }

@@ -2,9 +2,8 @@
 // on_read() as a socket read does.
 //
 // A file of its own for the compiler's sake: GCC inlines within a budget per translation
-// unit, and with this read chain's Asio code beside the write chain's in stream_tls.cpp (or
-// beside the socket paths in stream_core.cpp) it inlined less of the others: 1 % more
-// instructions per TLS round trip (3.5 % per plain TCP round trip), measured with callgrind.
+// unit, and beside the write chain or the socket paths this chain made it inline less of
+// them (figures in docs/performance.md, "TLS").
 #include "stream_tls.hpp"
 #include "tls_channel.hpp"
 

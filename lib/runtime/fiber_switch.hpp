@@ -1,7 +1,8 @@
 // Internal: the one place where stacks are switched.
 //
 // Tasks run on Boost.Context's fcontext (the assembly switch under boost::context::fiber):
-// about 6 ns a switch, with no allocation and no bookkeeping we do not control. Around each
+// the cheapest switch there is (docs/design.md), with no allocation and no bookkeeping we do
+// not control. Around each
 // switch the C++ runtime's per-thread exception state is swapped, so each task keeps its own
 // `throw;` and std::current_exception() even when it suspends inside a catch block, and the
 // sanitizers are told about the switch so that their reports stay true — found at run time,

@@ -5,7 +5,6 @@
 #include "stack_pool.hpp"
 #include "text_out.hpp"
 
-#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <fstream>
 #include <new>
 #include <sys/mman.h>
@@ -54,8 +53,8 @@ bool install_guard_marker(char* page, std::size_t size) noexcept {
 
 // process_madvise() on the process itself (the PIDFD_SELF sentinel of recent kernels, so no
 // descriptor to hold) takes a whole slab's guard pages in one system call instead of one call
-// per stack: about 0.3 µs less per stack when a burst creates slabs (measured here: 0.73 ->
-// 0.42 µs). Valgrind does not know the call, so its builds keep one madvise per stack.
+// per stack, which makes a burst that creates slabs cheaper (docs/performance.md, "Where the
+// time goes"). Valgrind does not know the call, so its builds keep one madvise per stack.
 #if defined(SYS_process_madvise) && !defined(ASYNCFIBER_VALGRIND)
 #define ASYNCFIBER_BATCHED_GUARDS 1
 constexpr int kPidfdSelf = -10000;
@@ -143,7 +142,6 @@ std::size_t StackPool::round_size(std::size_t requested) noexcept {
     return (requested + p - 1) / p * p;
 }
 
-void StackPool::set_guard_budget(std::size_t stacks) noexcept { g_guard_budget = stacks; }
 
 std::size_t StackPool::guard_budget() noexcept {
     std::size_t b = g_guard_budget.load(std::memory_order_relaxed);
@@ -342,7 +340,6 @@ StackPool::Stats StackPool::stats() const noexcept {
             st.free += s->free_slots.size();
         }
     }
-    st.guarded_live = g_guarded_in_use.load();
     return st;
 }
 

@@ -16,7 +16,6 @@
 #include <asyncfiber/detail/task_state.hpp>
 
 #include <cstddef>
-#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -46,15 +45,13 @@ public:
     /// Rounds a requested size to what allocate() would really give.
     static std::size_t round_size(std::size_t requested) noexcept;
 
-    /// How many stacks may get a guard page, process-wide (default: max_map_count / 4).
-    static void set_guard_budget(std::size_t stacks) noexcept;
+    /// How many stacks may get a guard page, process-wide: max_map_count / 4.
     static std::size_t guard_budget() noexcept;
 
     struct Stats {
         std::size_t live = 0;           // stacks in use
         std::size_t free = 0;           // stacks ready for reuse
         std::size_t slabs = 0;          // mappings held
-        std::size_t guarded_live = 0;   // guarded stacks in use or free
     };
     Stats stats() const noexcept;
 

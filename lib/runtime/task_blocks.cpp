@@ -13,7 +13,6 @@
 
 #include <asyncfiber/detail/task_state.hpp>
 
-#include <cstdint>
 #include <new>
 
 namespace asyncfiber {

@@ -25,7 +25,6 @@ public:
     using time_point = std::chrono::steady_clock::time_point;
 
     bool empty() const noexcept { return heap_.empty() && !run_head_; }
-    std::size_t size() const noexcept { return heap_.size() + run_size_; }
     time_point next_deadline() const noexcept {
         if (!run_head_) return heap_.front().when;
         if (heap_.empty()) return run_head_->when;
@@ -44,7 +43,6 @@ public:
             else
                 run_head_ = n;
             run_tail_ = n;
-            ++run_size_;
             return;
         }
         heap_.push_back(Entry{when, n->seq, n});
@@ -62,7 +60,6 @@ public:
             (n->run_next ? n->run_next->run_prev : run_tail_) = n->run_prev;
             n->run_prev = n->run_next = nullptr;
             n->heap_index = TimerNode::npos;
-            --run_size_;
             return;
         }
         ASYNCFIBER_ASSERT(i < heap_.size() && heap_[i].node == n,
@@ -133,7 +130,6 @@ private:
     std::vector<Entry> heap_;
     TimerNode* run_head_ = nullptr;
     TimerNode* run_tail_ = nullptr;
-    std::size_t run_size_ = 0;
     std::uint64_t next_seq_ = 0;
 };
 

@@ -42,7 +42,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <time.h>

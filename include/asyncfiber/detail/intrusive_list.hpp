@@ -3,8 +3,6 @@
 // from anywhere, which is what cancellation of a waiter needs.
 #pragma once
 
-#include <cstddef>
-
 namespace asyncfiber {
 namespace detail {
 
@@ -57,11 +55,6 @@ public:
     void clear() noexcept {
         while (pop_front()) {
         }
-    }
-    std::size_t size() const noexcept {
-        std::size_t n = 0;
-        for (const ListNode* p = head_.next; p != &head_; p = p->next) ++n;
-        return n;
     }
 
 private:

@@ -12,8 +12,8 @@
 #pragma once
 
 #include <asyncfiber/detail/bridge_core.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/task_state.hpp>
-#include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/errors.hpp>
 
 #include <exception>

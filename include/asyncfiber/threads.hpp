@@ -13,7 +13,7 @@
 
 #include <asyncfiber/concurrent_future.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/loop.hpp>
 #include <asyncfiber/task.hpp>
 

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <asyncfiber/detail/deadline.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/task_state.hpp>
-#include <asyncfiber/detail/wait.hpp>
 #include <asyncfiber/errors.hpp>
 #include <asyncfiber/task.hpp>
 

@@ -1,11 +1,9 @@
 // asyncfiber/wait.hpp - waiting on tasks: wait_for, wait, as_completed, shield (the waiting
 // half of asyncio's tasks.py). The deadlines wait_for is built on (timeout, timeout_at,
 // Timeout: asyncio's timeouts.py) are in timeouts.hpp, included here.
-//
-// Not to be confused with asyncfiber/detail/wait.hpp, the internal suspension mechanism.
 #pragma once
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/task.hpp>
 #include <asyncfiber/timeouts.hpp>

@@ -4,7 +4,7 @@
 
 #include <asyncfiber/bridge.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>

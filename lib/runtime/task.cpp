@@ -2,7 +2,7 @@
 #include "loop_impl.hpp"
 #include "task_locals.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <algorithm>

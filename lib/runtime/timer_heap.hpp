@@ -9,7 +9,7 @@
 // it behind. The earliest timer is the first of the run or the top of the heap.
 #pragma once
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 
 #include <algorithm>
 #include <chrono>

@@ -14,6 +14,8 @@
 
 #include <asyncfiber/asyncfiber.hpp>
 
+#include <boost/asio/ssl/context.hpp>  // SslContext::native()
+
 #include <cstdint>
 #include <vector>
 

@@ -4,6 +4,8 @@
 // records), and many connections. Certificates are made at run time (support/tls_certs.hpp).
 #include <asyncfiber/asyncfiber.hpp>
 
+#include <boost/asio/ssl/context.hpp>  // SslContext::native()
+
 #include "support/echo.hpp"
 #include "support/process_probes.hpp"
 #include "support/tls_certs.hpp"

@@ -1,22 +1,12 @@
 // asyncfiber - Python asyncio's programming model for C++14, on stackful fibers.
-// The umbrella header: includes every topic header.
+// The umbrella header: includes every topic header (core.hpp is the same without networking
+// and without Boost.Asio).
 #pragma once
 
-#include <asyncfiber/version.hpp>
-#include <asyncfiber/errors.hpp>
-#include <asyncfiber/task.hpp>
-#include <asyncfiber/context.hpp>
-#include <asyncfiber/loop.hpp>
-#include <asyncfiber/gather.hpp>
-#include <asyncfiber/sync.hpp>
+#include <asyncfiber/core.hpp>
+
 #include <asyncfiber/bridge.hpp>
-#include <asyncfiber/concurrent_future.hpp>
-#include <asyncfiber/wait.hpp>
-#include <asyncfiber/task_group.hpp>
-#include <asyncfiber/queue.hpp>
-#include <asyncfiber/channel.hpp>
-#include <asyncfiber/runtime.hpp>
-#include <asyncfiber/debug.hpp>
+#include <asyncfiber/use_await.hpp>
 #include <asyncfiber/net.hpp>
 #include <asyncfiber/tls.hpp>
 #include <asyncfiber/datagram.hpp>

@@ -5,7 +5,7 @@
 // thread's loop throws RuntimeError). Element types only need to be movable.
 #pragma once
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/errors.hpp>
 #include <asyncfiber/sync.hpp>
 

@@ -7,9 +7,10 @@
 // loop on one port (ServerOptions::reuse_port). See docs/multicore.md.
 #pragma once
 
-#include <asyncfiber/bridge.hpp>
 #include <asyncfiber/loop.hpp>
+#include <asyncfiber/promise.hpp>
 #include <asyncfiber/task.hpp>
+#include <asyncfiber/threads.hpp>
 
 #include <atomic>
 #include <cstddef>

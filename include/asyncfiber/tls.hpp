@@ -27,11 +27,19 @@
 #include <asyncfiber/errors.hpp>
 #include <asyncfiber/net.hpp>
 
-#include <boost/asio/ssl/context.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+// SslContext::native() hands out Boost.Asio's context; naming it needs only its declaration
+// (include <boost/asio/ssl/context.hpp> to use it), so this header stays free of Boost.Asio.
+namespace boost {
+namespace asio {
+namespace ssl {
+class context;
+}  // namespace ssl
+}  // namespace asio
+}  // namespace boost
 
 namespace asyncfiber {
 

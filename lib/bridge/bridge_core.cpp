@@ -4,7 +4,10 @@
 
 #include <asyncfiber/bridge.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <cstdio>
 #include <stdexcept>
@@ -12,6 +15,10 @@
 
 namespace asyncfiber {
 namespace detail {
+
+std::exception_ptr error_of(const boost::system::error_code& ec) {
+    return ec ? std::make_exception_ptr(boost::system::system_error(ec)) : std::exception_ptr();
+}
 
 void report_extra_completion(const char* what) noexcept {
     std::string line = std::string("asyncfiber: ") + what +

@@ -4,7 +4,7 @@
 // wait until no member is left.
 #include "runtime/loop_impl.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/task_group.hpp>
 
 namespace asyncfiber {

@@ -7,7 +7,7 @@
 // own expiry and keeps a real Task::cancel() a CancelledError.
 #include "runtime/loop_impl.hpp"
 
-#include <asyncfiber/wait.hpp>
+#include <asyncfiber/timeouts.hpp>
 
 namespace asyncfiber {
 namespace detail {

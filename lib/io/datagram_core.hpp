@@ -23,7 +23,7 @@
 #include "io_objects.hpp"
 
 #include <asyncfiber/datagram.hpp>
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 
 #include <boost/asio/generic/datagram_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>

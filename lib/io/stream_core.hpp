@@ -22,7 +22,7 @@
 #include "byte_buffer.hpp"
 #include "io_objects.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/net.hpp>
 
 #include <boost/asio/generic/stream_protocol.hpp>

@@ -9,7 +9,7 @@
 #include "debug_impl.hpp"
 #include "embedded_loop.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 
 #include <algorithm>
 #include <new>

@@ -3,7 +3,7 @@
 #include "task_locals.hpp"
 #include "task_name.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <algorithm>

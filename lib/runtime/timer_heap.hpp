@@ -10,7 +10,7 @@
 #pragma once
 
 #include <asyncfiber/detail/assert.hpp>
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 
 #include <algorithm>
 #include <chrono>

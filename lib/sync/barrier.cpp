@@ -2,7 +2,7 @@
 // resetting and broken states.
 #include "runtime/loop_impl.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/sync.hpp>
 
 #include <stdexcept>

@@ -1,6 +1,6 @@
 #include "runtime/loop_impl.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/sync.hpp>
 
 namespace asyncfiber {

@@ -1,7 +1,7 @@
 // af::Lock (asyncio.Lock) with direct hand-off to the first waiter.
 #include "runtime/loop_impl.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/sync.hpp>
 
 namespace asyncfiber {

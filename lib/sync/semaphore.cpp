@@ -2,7 +2,7 @@
 // to the first waiter.
 #include "runtime/loop_impl.hpp"
 
-#include <asyncfiber/detail/wait.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/sync.hpp>
 
 #include <limits>

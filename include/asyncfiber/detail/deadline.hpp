@@ -14,7 +14,6 @@
 #pragma once
 
 #include <chrono>
-#include <cmath>
 #include <limits>
 #include <ratio>
 #include <stdexcept>
@@ -48,13 +47,14 @@ Clock::time_point after(Rep count, Clock::time_point now, std::true_type) noexce
 }
 
 // Anything else (floating-point counts, units finer than a tick): in long double, which holds
-// every tick count of a 64-bit clock exactly, then rounded up.
+// every tick count of a 64-bit clock exactly, then rounded up. The compiler's builtins (as
+// __builtin_mul_overflow above) instead of <cmath>, which would weigh on every includer.
 template <class Rep, class Ratio>
 Clock::time_point after(Rep count, Clock::time_point now, std::false_type) {
-    const long double ticks = std::ceil(static_cast<long double>(count) *
-                                        static_cast<long double>(Ratio::num) /
-                                        static_cast<long double>(Ratio::den));
-    if (std::isnan(ticks)) throw std::invalid_argument("asyncfiber: a duration is NaN");
+    const long double ticks = __builtin_ceill(static_cast<long double>(count) *
+                                              static_cast<long double>(Ratio::num) /
+                                              static_cast<long double>(Ratio::den));
+    if (__builtin_isnan(ticks)) throw std::invalid_argument("asyncfiber: a duration is NaN");
     constexpr Ticks kMax = std::numeric_limits<Ticks>::max();
     constexpr Ticks kMin = std::numeric_limits<Ticks>::min();
     if (ticks >= static_cast<long double>(kMax)) return Clock::time_point::max();

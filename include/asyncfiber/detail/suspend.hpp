@@ -1,5 +1,10 @@
-// Internal: the two mechanisms every suspension point is built from, for primitives written
-// as header templates (queues) as well as those in lib/.
+// Internal: the suspension layer, the two mechanisms every suspension point is built from,
+// for primitives written as header templates (queues) as well as those in lib/.
+//
+// Its out-of-line functions (suspend, wake, park, throw_if_cancelled, add_timer, remove_timer)
+// are defined in lib/runtime/scheduler.cpp, beside the fiber switch they are built on: there
+// the switch can be inlined into suspend() and park(), and suspend/wake/throw_if_cancelled
+// into yield_now and sleep, the hottest paths; a file of their own would make each a call.
 //
 // - Waiter: a node a task links into a primitive's wait list before parking. notify() takes
 //   it off the list and makes the task ready. The node lives on the waiting task's stack and

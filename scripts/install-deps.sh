@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what asyncfiber needs to build, test and benchmark, from Debian 12 packages only.
 # Installs nothing that is already there; needs root (or sudo) for what is missing.
+#   scripts/install-deps.sh [--anchors]
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build clang pkg-config
       libboost-fiber-dev libboost-context-dev libboost-dev libboost-stacktrace-dev libssl-dev openssl
-      libgtest-dev googletest libbenchmark-dev python3 gdb clang-format)
+      libgtest-dev googletest libbenchmark-dev python3 gdb clang-format valgrind)
+# --anchors: also what the benchmark anchors need (Go's; Python's is above), for
+# bench/compare.sh and bench/scaling.sh.
+[ "${1:-}" = --anchors ] && pkgs+=(golang-go)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -322,17 +322,22 @@ Clock::time_point LoopImpl::give_back_memory() noexcept {
     return Clock::time_point::max();
 }
 
-void LoopImpl::run_ready_once() {
-    // What is ready now runs once; what becomes ready meanwhile waits for the next iteration
-    // (FIFO round robin, as asyncio's _run_once).
-    for (std::size_t n = ready_count; n > 0; --n) {
-        ReadyItem* it = pop_ready();
+namespace {
+/// What is ready now runs once; what becomes ready meanwhile waits for the next iteration
+/// (FIFO round robin, as asyncio's _run_once). Inlined into LoopImpl::run: as for park(), a
+/// call level less around the switch is a mispredicted return less per step.
+__attribute__((always_inline)) inline void run_ready_items(LoopImpl* L) {
+    for (std::size_t n = L->ready_count; n > 0; --n) {
+        ReadyItem* it = L->pop_ready();
         if (!it) break;
-        step.begin();  // for the watchdog: two relaxed stores, no clock read
-        run_item(it);
-        step.end();
+        L->step.begin();  // for the watchdog: two relaxed stores, no clock read
+        L->run_item(it);
+        L->step.end();
     }
 }
+}  // namespace
+
+void LoopImpl::run_ready_once() { run_ready_items(this); }
 
 void LoopImpl::run(const std::function<bool()>& stop) {
     stop_requested = false;
@@ -352,7 +357,7 @@ void LoopImpl::run(const std::function<bool()>& stop) {
             io_looked_at_ns = cached_now_ns = now_ns();
             continue;
         }
-        run_ready_once();
+        run_ready_items(this);
         if (stop_requested || stop()) break;
         if (++iterations % kIoPollEvery == 0) look_at_io();
     }
@@ -455,7 +460,10 @@ void park(Waiter& w, const char* what) {
     hook.w = &w;
     CancelHookScope scope(self, hook);
     for (;;) {
-        suspend(self, what);
+        // The switch itself, not suspend(): a call level less between the task's code and
+        // the switch is one mispredicted return less each time the task resumes (the return
+        // predictor holds the other stack's addresses then); docs/performance.md.
+        switch_to_scheduler(self, TaskStatus::suspended, what);
         // Before anything else: the primitive may be gone. A cancellation pending meanwhile
         // stays pending for the next suspension point.
         if (w.orphaned) throw_primitive_destroyed(what);
@@ -496,7 +504,11 @@ void cooperative_yield(TaskBase* self) {
 }  // namespace detail
 
 void yield_now() {
-    detail::TaskBase* self = detail::current_task_checked("af::sleep(0)");
+    // The running task, checked as current_task_checked does, less its stack check: the
+    // switch below makes it, in this same frame.
+    detail::LoopImpl* L = detail::entered_loop();
+    detail::TaskBase* self = L ? L->running : nullptr;
+    if (!self) self = detail::current_task_checked("af::sleep(0)");  // throws what it lacks
     detail::throw_if_cancelled(self);
     self->loop->push_ready(self);
     detail::switch_to_scheduler(self, detail::TaskStatus::ready, "sleep(0)");

@@ -9,7 +9,7 @@
 # the Go toolchain). Each program runs in its own process, in turns, RUNS times; medians.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-$here/../build}
+build=$(cd "${1:-$here/../build}" && pwd)
 runs=${RUNS:-5}
 ours="$build/bench/asyncfiber_workloads"
 [ -x "$ours" ] || { echo "build $ours first (cmake --build $build --target asyncfiber_workloads)" >&2; exit 1; }

@@ -38,7 +38,8 @@ public:
     /// Ends the scope (what the destructor does; idempotent): disarms the timer and takes
     /// this scope's cancellation back if it fired.
     void finish() noexcept;
-    bool expired() const noexcept { return expired_; }
+    /// asyncio's Timeout.expired(): its deadline passed (the scope may still be unwinding).
+    bool expired() const noexcept { return state_ == State::expiring || state_ == State::expired; }
     Clock::time_point when() const noexcept { return when_; }
     /// Moves the deadline (af::Timeout::reschedule).
     void reschedule(Clock::time_point when);
@@ -49,12 +50,19 @@ private:
     };
     static void fire(TimerNode* n);
 
+    /// asyncio's timeouts.py states (a scope is entered when it is made): entered, then
+    /// exited; or entered, expiring (the deadline passed and the body was cancelled), then
+    /// expired.
+    enum class State : std::uint8_t { entered, expiring, expired, exited };
+    bool ended() const noexcept { return state_ == State::expired || state_ == State::exited; }
+    /// Leaves the scope: true when it was expiring (its cancellation is then to be taken back).
+    bool end() noexcept;
+
     Timer timer_;
     TaskBase* task_;
     Clock::time_point when_;
     std::uint32_t cancelling_at_entry_;
-    bool expired_ = false;
-    bool finished_ = false;
+    State state_ = State::entered;
 };
 
 template <class F>

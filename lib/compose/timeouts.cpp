@@ -25,23 +25,29 @@ TimeoutScope::~TimeoutScope() { finish(); }
 
 void TimeoutScope::fire(TimerNode* n) {
     TimeoutScope* s = static_cast<Timer*>(n)->scope;
-    s->expired_ = true;
+    s->state_ = State::expiring;
     cancel_task(s->task_, std::string());
 }
 
-void TimeoutScope::finish() noexcept {
-    if (finished_) return;
-    finished_ = true;
+bool TimeoutScope::end() noexcept {
+    const bool was_expiring = state_ == State::expiring;
+    state_ = was_expiring ? State::expired : State::exited;
     remove_timer(timer_);
-    if (expired_) uncancel_task(task_);
+    return was_expiring;
+}
+
+void TimeoutScope::finish() noexcept {
+    if (ended()) return;
+    if (end()) uncancel_task(task_);
 }
 
 void TimeoutScope::reschedule(Clock::time_point when) {
     // asyncio's Timeout refuses any change once it left its active state.
-    if (finished_)
+    if (ended())
         throw RuntimeError(std::string("asyncfiber: Timeout::reschedule: cannot change state of ") +
-                           (expired_ ? "expired" : "finished") + " Timeout (its scope has ended)");
-    if (expired_)
+                           (state_ == State::expired ? "expired" : "finished") +
+                           " Timeout (its scope has ended)");
+    if (state_ == State::expiring)
         throw RuntimeError("asyncfiber: Timeout::reschedule: cannot change state of expiring Timeout "
                            "(its deadline passed and its body was cancelled)");
     LoopImpl* L = task_->loop;
@@ -54,12 +60,8 @@ void TimeoutScope::reschedule(Clock::time_point when) {
 
 void TimeoutScope::on_cancelled() {
     bool ours = false;
-    if (!finished_) {
-        finished_ = true;
-        remove_timer(timer_);
-        if (expired_)
-            ours = static_cast<std::uint32_t>(uncancel_task(task_)) <= cancelling_at_entry_;
-    }
+    if (!ended() && end())
+        ours = static_cast<std::uint32_t>(uncancel_task(task_)) <= cancelling_at_entry_;
     if (ours) std::throw_with_nested(TimeoutError());
     throw;
 }

@@ -506,8 +506,7 @@ void cooperative_yield(TaskBase* self) {
 void yield_now() {
     // The running task, checked as current_task_checked does, less its stack check: the
     // switch below makes it, in this same frame.
-    detail::LoopImpl* L = detail::entered_loop();
-    detail::TaskBase* self = L ? L->running : nullptr;
+    detail::TaskBase* self = detail::current_task_or_null();
     if (!self) self = detail::current_task_checked("af::sleep(0)");  // throws what it lacks
     detail::throw_if_cancelled(self);
     self->loop->push_ready(self);

@@ -5,6 +5,7 @@
 // the result in a std::future keeps compiling.
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/loop.hpp>
 #include <asyncfiber/task.hpp>
 
@@ -53,10 +54,6 @@ public:
     ConcurrentFuture(const ConcurrentFuture&) = delete;
     ConcurrentFuture& operator=(const ConcurrentFuture&) = delete;
 
-    /// Internal (run_coroutine_threadsafe).
-    explicit ConcurrentFuture(std::shared_ptr<detail::ThreadsafeRun<R>> run)
-        : run_(std::move(run)), fut_(run_->promise.get_future()) {}
-
     /// The std::future, by move (this one is left without a state).
     operator std::future<R>() && {
         run_.reset();
@@ -100,7 +97,7 @@ public:
             run->loop->call_soon_threadsafe([run] {
                 if (!run->task) return;  // already ended (its done callback ran)
                 run->task->add_ref();
-                TaskRef::adopt(run->task).cancel();
+                detail::Access::adopt<TaskRef>(run->task).cancel();
             });
         } catch (const RuntimeError&) {  // the loop is closed: its tasks are over
             return false;
@@ -109,6 +106,10 @@ public:
     }
 
 private:
+    friend struct detail::Access;
+    /// Made by run_coroutine_threadsafe.
+    explicit ConcurrentFuture(std::shared_ptr<detail::ThreadsafeRun<R>> run)
+        : run_(std::move(run)), fut_(run_->promise.get_future()) {}
     detail::ThreadsafeRun<R>& checked() const {
         if (!run_) throw std::future_error(std::future_errc::no_state);
         return *run_;

@@ -15,6 +15,7 @@
 // ContextVar was ever set. See docs/migrating-callbacks.md.
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/errors.hpp>
 
 #include <cstddef>
@@ -104,20 +105,20 @@ public:
     /// Whether `var` has a value in this context (not counting its default).
     template <class T>
     bool contains(const ContextVar<T>& var) const noexcept {
-        return detail::context_find(impl_.get(), var.id()) != nullptr;
+        return detail::context_find(impl_.get(), detail::Access::var_id(var)) != nullptr;
     }
     /// The value of `var` in this context; LookupError if it has none (its default is not
     /// looked at, as Python's ctx[var]).
     template <class T>
     T get(const ContextVar<T>& var) const {
-        detail::ContextValue v = detail::context_find(impl_.get(), var.id());
+        detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
         if (!v) detail::throw_lookup_error(var.name());
         return *static_cast<const T*>(v.get());
     }
     /// The value of `var` in this context, or `fallback`.
     template <class T>
     T get(const ContextVar<T>& var, T fallback) const {
-        detail::ContextValue v = detail::context_find(impl_.get(), var.id());
+        detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
         return v ? *static_cast<const T*>(v.get()) : fallback;
     }
     /// How many variables have a value in this context.
@@ -126,11 +127,10 @@ public:
     friend bool operator==(const Context& a, const Context& b) noexcept { return a.impl_ == b.impl_; }
     friend bool operator!=(const Context& a, const Context& b) noexcept { return a.impl_ != b.impl_; }
 
-    /// Internal.
+private:
+    friend struct detail::Access;
     const std::shared_ptr<detail::ContextImpl>& impl() const noexcept { return impl_; }
     explicit Context(std::shared_ptr<detail::ContextImpl> impl) noexcept : impl_(std::move(impl)) {}
-
-private:
     std::shared_ptr<detail::ContextImpl> impl_;
 };
 
@@ -198,10 +198,10 @@ public:
     /// of a set() made in another context.
     void reset(Token token) { detail::context_reset(id(), token.st_); }
 
-    /// Internal: the variable's identity in contexts.
-    std::uint64_t id() const noexcept { return core_->id; }
-
 private:
+    friend struct detail::Access;
+    /// The variable's identity in contexts.
+    std::uint64_t id() const noexcept { return core_->id; }
     struct Core {
         Core(std::string n, std::uint64_t i) : name(std::move(n)), id(i) {}
         std::string name;
@@ -260,11 +260,10 @@ public:
         core_.reset();
     }
 
-    /// Internal.
+private:
+    friend struct detail::Access;
     explicit ThreadLocalBinding(std::shared_ptr<detail::BindingCore> c) noexcept
         : core_(std::move(c)) {}
-
-private:
     std::shared_ptr<detail::BindingCore> core_;
 };
 
@@ -286,7 +285,7 @@ ThreadLocalBinding bind_thread_local(T& (*accessor)()) {
     detail::BindingOps ops{reinterpret_cast<void (*)()>(accessor),
                            &detail::BindingOpsOf<T>::copy_current,
                            &detail::BindingOpsOf<T>::exchange, &detail::BindingOpsOf<T>::destroy};
-    return ThreadLocalBinding(detail::register_binding(ops));
+    return detail::Access::make<ThreadLocalBinding>(detail::register_binding(ops));
 }
 
 }  // namespace asyncfiber

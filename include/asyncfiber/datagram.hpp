@@ -18,6 +18,7 @@
 // Name resolution errors are boost::system::system_error (also a std::runtime_error).
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/net.hpp>
 
 #include <cstddef>
@@ -102,10 +103,10 @@ public:
     bool is_closing() const;
 
     explicit operator bool() const noexcept { return c_ != nullptr; }
-    /// Internal.
-    explicit DatagramEndpoint(std::shared_ptr<detail::DatagramCore> c) noexcept;
 
 private:
+    friend struct detail::Access;
+    explicit DatagramEndpoint(std::shared_ptr<detail::DatagramCore> c) noexcept;
     detail::DatagramCore& core() const;
     std::shared_ptr<detail::DatagramCore> c_;
 };

@@ -131,25 +131,25 @@ using gathered_t = typename ResultOf<T>::type;
 /// otherwise (the caller may still read it through its own handle).
 template <class T>
 T take_value(Task<T>& t, std::true_type /*copyable*/) {
-    if (t.state()->refs == 1) return std::move(t.typed()->value());
-    return t.typed()->value();
+    if (detail::Access::state(t)->refs == 1) return std::move(detail::Access::typed(t)->value());
+    return detail::Access::typed(t)->value();
 }
 template <class T>
 T take_value(Task<T>& t, std::false_type) {
-    return std::move(t.typed()->value());
+    return std::move(detail::Access::typed(t)->value());
 }
 template <class T>
 T take_value(Task<T>& t) {
     return take_value(t, std::is_copy_constructible<T>{});
 }
 inline None take_value(Task<void>& t) {
-    t.typed()->value();
+    detail::Access::typed(t)->value();
     return None{};
 }
 
 template <class T>
 Outcome<gathered_t<T>> take_outcome(Task<T>& t) {
-    TaskBase* s = t.state();
+    TaskBase* s = detail::Access::state(t);
     if (s->outcome == TaskOutcome::value) return Outcome<gathered_t<T>>::of_value(take_value(t));
     s->retrieved = true;
     if (s->outcome == TaskOutcome::cancelled)
@@ -167,7 +167,7 @@ struct created_by_the_call
 
 template <class... A, class Tuple, std::size_t... I>
 std::ptrdiff_t wait_tuple(Tuple& tasks, GatherMode mode, std::index_sequence<I...>) {
-    TaskBase* states[] = {std::get<I>(tasks).state()...};
+    TaskBase* states[] = {Access::state(std::get<I>(tasks))...};
     TaskBase* created[] = {(created_by_the_call<A>::value ? states[I] : nullptr)...};
     start_in_argument_order(created, sizeof...(I));
     return wait_children(states, sizeof...(I), mode);
@@ -175,7 +175,7 @@ std::ptrdiff_t wait_tuple(Tuple& tasks, GatherMode mode, std::index_sequence<I..
 
 template <class Tuple, std::size_t... I>
 void rethrow_child(Tuple& tasks, std::size_t idx, std::index_sequence<I...>) {
-    TaskBase* states[] = {std::get<I>(tasks).state()...};
+    TaskBase* states[] = {Access::state(std::get<I>(tasks))...};
     states[idx]->rethrow_if_failed();
 }
 
@@ -192,7 +192,7 @@ std::ptrdiff_t wait_vector(std::vector<Task<T>>& tasks, GatherMode mode) {
     std::size_t n = 0;
     for (auto& t : tasks) {
         if (!t) throw InvalidStateError("asyncfiber: gather of an empty Task handle");
-        states[n++] = t.state();
+        states[n++] = detail::Access::state(t);
     }
     return wait_children(states, n, mode);
 }
@@ -231,7 +231,7 @@ std::tuple<detail::gathered_t<typename detail::as_task_t<A>::value_type>...> gat
 template <class T>
 std::vector<detail::gathered_t<T>> gather(std::vector<Task<T>> tasks) {
     std::ptrdiff_t failed = detail::wait_vector(tasks, detail::GatherMode::first_error);
-    if (failed >= 0) tasks[static_cast<std::size_t>(failed)].state()->rethrow_if_failed();
+    if (failed >= 0) detail::Access::state(tasks[static_cast<std::size_t>(failed)])->rethrow_if_failed();
     std::vector<detail::gathered_t<T>> out;
     out.reserve(tasks.size());
     for (auto& t : tasks) {

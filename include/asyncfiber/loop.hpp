@@ -1,6 +1,7 @@
 // asyncfiber/loop.hpp - the event loop of a thread, and af::run (asyncio.run).
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <chrono>
@@ -43,11 +44,13 @@ struct WatchdogReport;  // asyncfiber/debug.hpp
 /// A callback scheduled with call_soon / call_later / call_at. Cheap to copy.
 class Handle {
 public:
-    Handle() noexcept = default;
+    // Every constructor and the destructor are out of line: each may destroy the reference,
+    // and the callback's type is the library's.
+    Handle() noexcept;
     Handle(const Handle& o) noexcept;
-    Handle(Handle&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+    Handle(Handle&& o) noexcept;
     Handle& operator=(Handle o) noexcept {
-        std::swap(p_, o.p_);
+        p_.swap(o.p_);
         return *this;
     }
     ~Handle();
@@ -58,10 +61,10 @@ public:
     /// For call_later/call_at: when it is (or was) due.
     Clock::time_point when() const noexcept;
 
-    explicit Handle(detail::CallbackItem* adopted) noexcept : p_(adopted) {}
+    explicit Handle(detail::CallbackItem* adopted) noexcept;
 
 private:
-    detail::CallbackItem* p_ = nullptr;
+    detail::IntrusivePtr<detail::CallbackItem> p_;
 };
 
 /// What the loop reports to its exception handler (asyncio's context dict).
@@ -182,9 +185,9 @@ public:
     /// Removes the handler and restores the signal's default action; false if there was none.
     bool remove_signal_handler(int sig);
 
-    detail::LoopImpl* impl() const noexcept { return impl_; }
-
 private:
+    friend struct detail::Access;
+    detail::LoopImpl* impl() const noexcept { return impl_; }
     detail::LoopImpl* impl_;
 };
 
@@ -207,9 +210,9 @@ private:
 
 template <class T>
 T take_result(Task<T>& t) {
-    return std::move(t.typed()->value());
+    return std::move(detail::Access::typed(t)->value());
 }
-inline void take_result(Task<void>& t) { t.typed()->value(); }
+inline void take_result(Task<void>& t) { detail::Access::typed(t)->value(); }
 }  // namespace detail
 
 /// How af::run ends a program that SIGINT interrupted.
@@ -240,7 +243,7 @@ detail::async_result_t<F, Args...> Loop::run_until_complete(F&& main, Args&&... 
     detail::LoopEntry entry(impl_, false);
     auto task = asyncfiber::async(TaskOptions{"main", 0}, std::forward<F>(main),
                                   std::forward<Args>(args)...);
-    entry.run_until_done(task.state());
+    entry.run_until_done(detail::Access::state(task));
     return detail::take_result(task);
 }
 
@@ -256,13 +259,13 @@ detail::async_result_t<F, Args...> run(RunOptions options, F&& main, Args&&... a
     Loop loop;
     Task<detail::async_result_t<F, Args...>> task;
     {
-        detail::LoopEntry entry(loop.impl(), true);
+        detail::LoopEntry entry(detail::Access::impl(loop), true);
         task = asyncfiber::async(TaskOptions{"main", 0}, std::forward<F>(main),
                                  std::forward<Args>(args)...);
-        entry.run_until_done(task.state());
+        entry.run_until_done(detail::Access::state(task));
     }
     loop.close();
-    detail::end_if_interrupted(loop, task.state(), options);
+    detail::end_if_interrupted(loop, detail::Access::state(task), options);
     return detail::take_result(task);
 }
 

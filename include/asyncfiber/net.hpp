@@ -14,6 +14,7 @@
 // af::SslContext (asyncfiber/tls.hpp, which also has the TLS errors).
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <chrono>
@@ -83,10 +84,10 @@ public:
     std::size_t buffered() const;
 
     explicit operator bool() const noexcept { return h_ != nullptr; }
-    /// Internal.
-    explicit StreamReader(std::shared_ptr<detail::StreamHandle> h) noexcept : h_(std::move(h)) {}
 
 private:
+    friend struct detail::Access;
+    explicit StreamReader(std::shared_ptr<detail::StreamHandle> h) noexcept : h_(std::move(h)) {}
     detail::StreamCore& core() const;
     std::shared_ptr<detail::StreamHandle> h_;
 };
@@ -141,10 +142,10 @@ public:
     TlsInfo tls_info() const;
 
     explicit operator bool() const noexcept { return h_ != nullptr; }
-    /// Internal.
-    explicit StreamWriter(std::shared_ptr<detail::StreamHandle> h) noexcept : h_(std::move(h)) {}
 
 private:
+    friend struct detail::Access;
+    explicit StreamWriter(std::shared_ptr<detail::StreamHandle> h) noexcept : h_(std::move(h)) {}
     detail::StreamCore& core() const;
     std::shared_ptr<detail::StreamHandle> h_;
 };
@@ -220,10 +221,10 @@ public:
     void serve_forever();
 
     explicit operator bool() const noexcept { return s_ != nullptr; }
-    /// Internal.
-    explicit Server(std::shared_ptr<detail::ServerState> s) noexcept : s_(std::move(s)) {}
 
 private:
+    friend struct detail::Access;
+    explicit Server(std::shared_ptr<detail::ServerState> s) noexcept : s_(std::move(s)) {}
     detail::ServerState& state() const;
     std::shared_ptr<detail::ServerState> s_;
 };

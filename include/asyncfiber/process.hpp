@@ -12,6 +12,7 @@
 // running when the loop closes is reaped by a detached thread, so none is left a zombie.
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/net.hpp>
 
 #include <memory>
@@ -78,10 +79,10 @@ public:
     void kill();       ///< SIGKILL
 
     explicit operator bool() const noexcept { return s_ != nullptr; }
-    /// Internal.
-    explicit Process(std::shared_ptr<detail::ProcessState> s) noexcept : s_(std::move(s)) {}
 
 private:
+    friend struct detail::Access;
+    explicit Process(std::shared_ptr<detail::ProcessState> s) noexcept : s_(std::move(s)) {}
     detail::ProcessState& state() const;
     std::shared_ptr<detail::ProcessState> s_;
 };

@@ -11,6 +11,7 @@
 // docs/migrating-callbacks.md.
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/task_state.hpp>
@@ -47,7 +48,7 @@ class Future;
 template <class T>
 class Promise {
 public:
-    Promise() : core_(detail::CoreRef<detail::Shared<T>>::adopt(new detail::Shared<T>)) {}
+    Promise() : core_(detail::IntrusivePtr<detail::Shared<T>>::adopt(new detail::Shared<T>)) {}
     Promise(Promise&&) noexcept = default;
     Promise& operator=(Promise&& o) noexcept {
         if (this != &o) {
@@ -95,13 +96,9 @@ private:
     void abandon() noexcept {
         if (core_.get()) core_->set_broken();  // no-op if it was set
     }
-    detail::CoreRef<detail::Shared<T>> core_;
+    detail::IntrusivePtr<detail::Shared<T>> core_;
     bool future_taken_ = false;
 };
-
-namespace detail {
-struct FutureAccess;
-}
 
 /// The awaiting side: `T v = af::await(fut);` in a task, `fut.get()` on a plain thread. One
 /// task may wait at a time; the value is moved out by the first successful await or get (a
@@ -119,15 +116,6 @@ public:
     bool ready() const { return valid() && core_->ready(); }
     /// Any thread: the same as ready() (concurrent.futures' name).
     bool done() const { return ready(); }
-
-    /// Internal: use af::await(future).
-    T await_value() {
-        check("await");
-        // A value already there stays in the future if a cancellation lands at this yield.
-        detail::cooperate(detail::current_task_checked("af::await(Future)"));
-        core_->wait("a future", &detail::BridgeCore::forward_cancel_to_remote, core_.get(), false);
-        return core_->take();
-    }
 
     /// On a plain thread: blocks until the future is done, then returns (moves out) its value
     /// or rethrows its exception (CancelledError once cancelled, BrokenPromise). Throws
@@ -158,33 +146,31 @@ public:
 
 private:
     friend class Promise<T>;
-    friend struct detail::FutureAccess;
-    explicit Future(detail::CoreRef<detail::Shared<T>> c) noexcept : core_(std::move(c)) {}
+    friend struct detail::Access;
+    explicit Future(detail::IntrusivePtr<detail::Shared<T>> c) noexcept : core_(std::move(c)) {}
+    /// af::await(future).
+    T await_value() {
+        check("await");
+        // A value already there stays in the future if a cancellation lands at this yield.
+        detail::cooperate(detail::current_task_checked("af::await(Future)"));
+        core_->wait("a future", &detail::BridgeCore::forward_cancel_to_remote, core_.get(), false);
+        return core_->take();
+    }
     void check(const char* what) const {
         if (!valid()) throw InvalidStateError(std::string("asyncfiber: ") + what + " of an empty Future");
     }
-    detail::CoreRef<detail::Shared<T>> core_;
+    detail::IntrusivePtr<detail::Shared<T>> core_;
 };
-
-namespace detail {
-/// Makes a Future over a core that something else than a Promise completes (spawn_on).
-struct FutureAccess {
-    template <class T>
-    static Future<T> make(CoreRef<Shared<T>> core) {
-        return Future<T>(std::move(core));
-    }
-};
-}  // namespace detail
 
 /// Suspends the calling task until the future's promise is set; returns (moves out) its
 /// value, rethrows its exception, or throws BrokenPromise.
 template <class T>
 T await(Future<T>& f) {
-    return f.await_value();
+    return detail::Access::await_value(f);
 }
 template <class T>
 T await(Future<T>&& f) {
-    return f.await_value();
+    return detail::Access::await_value(f);
 }
 
 // ======================================================================================
@@ -265,7 +251,7 @@ T await_callback(Start&& start) {
     detail::TaskBase* self = detail::current_task_checked("af::await_callback");
     detail::cooperate(self);  // before start: a start that completes at once still draws
     detail::throw_if_cancelled(self);
-    auto core = detail::CoreRef<detail::Shared<T>>::adopt(new detail::Shared<T>);
+    auto core = detail::IntrusivePtr<detail::Shared<T>>::adopt(new detail::Shared<T>);
     std::forward<Start>(start)(Callback<T>(core.get()));
     core->wait("a callback", nullptr, nullptr, true);
     return core->take();

@@ -44,7 +44,7 @@ struct RemoteTask {
 /// dropped by a closing loop) completes it with CancelledError.
 template <class R>
 struct RemoteRun {
-    RemoteRun(CoreRef<Shared<R>> c, std::shared_ptr<RemoteTask> r) noexcept
+    RemoteRun(IntrusivePtr<Shared<R>> c, std::shared_ptr<RemoteTask> r) noexcept
         : core(std::move(c)), remote(std::move(r)) {}
     RemoteRun(const RemoteRun&) = delete;
     RemoteRun& operator=(const RemoteRun&) = delete;
@@ -52,7 +52,7 @@ struct RemoteRun {
         remote->task = nullptr;
         core->set_error(std::make_exception_ptr(CancelledError()));  // no-op once completed
     }
-    CoreRef<Shared<R>> core;
+    IntrusivePtr<Shared<R>> core;
     std::shared_ptr<RemoteTask> remote;
 };
 
@@ -118,7 +118,7 @@ Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& 
     using R = detail::async_result_t<F, Args...>;
     using Call = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
     check_index(i);
-    auto core = detail::CoreRef<detail::Shared<R>>::adopt(new detail::Shared<R>);
+    auto core = detail::IntrusivePtr<detail::Shared<R>>::adopt(new detail::Shared<R>);
     auto remote = std::make_shared<detail::RemoteTask>();
     remote->loop = loops_[i].get();
     core->set_remote_cancel([remote] { detail::RemoteTask::request_cancel(remote); });
@@ -149,11 +149,11 @@ Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& 
             if (err) out.set_error(std::move(err));
             if (cancelled) throw *cancelled;  // the task counts as cancelled (a copy of its own)
         }, std::move(run));
-        remote.task = t.state();
+        remote.task = detail::Access::state(t);
     };
     post(i, std::move(start));  // not posted once stopped: `run` dropped here fails the future
     run.reset();
-    return detail::FutureAccess::make(std::move(core));
+    return detail::Access::make<Future<R>>(std::move(core));
 }
 
 template <class F>

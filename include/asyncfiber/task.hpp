@@ -7,7 +7,9 @@
 #pragma once
 
 #include <asyncfiber/context.hpp>
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/deadline.hpp>
+#include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
 
@@ -58,19 +60,8 @@ class Task;
 class TaskRef {
 public:
     TaskRef() noexcept = default;
-    TaskRef(const TaskRef& o) noexcept : p_(o.p_) {
-        if (p_) p_->add_ref();
-    }
-    TaskRef(TaskRef&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
-    TaskRef& operator=(TaskRef o) noexcept {
-        std::swap(p_, o.p_);
-        return *this;
-    }
-    ~TaskRef() {
-        if (p_) p_->release();
-    }
 
-    explicit operator bool() const noexcept { return p_ != nullptr; }
+    explicit operator bool() const noexcept { return p_.get() != nullptr; }
     bool done() const;
     bool cancelled() const;
     /// Requests cancellation: the task's current or next suspension point throws
@@ -93,20 +84,21 @@ public:
     friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.p_ == b.p_; }
     friend bool operator!=(const TaskRef& a, const TaskRef& b) noexcept { return a.p_ != b.p_; }
     friend bool operator<(const TaskRef& a, const TaskRef& b) noexcept {
-        return std::less<detail::TaskBase*>()(a.p_, b.p_);
-    }
-
-    /// Internal: the shared state.
-    detail::TaskBase* state() const noexcept { return p_; }
-    /// Internal: adopts one reference.
-    static TaskRef adopt(detail::TaskBase* p) noexcept {
-        TaskRef r;
-        r.p_ = p;
-        return r;
+        return std::less<detail::TaskBase*>()(a.p_.get(), b.p_.get());
     }
 
 protected:
-    detail::TaskBase* p_ = nullptr;
+    detail::IntrusivePtr<detail::TaskBase> p_;
+
+private:
+    friend struct detail::Access;
+    detail::TaskBase* state() const noexcept { return p_.get(); }
+    /// Adopts one reference.
+    static TaskRef adopt(detail::TaskBase* p) noexcept {
+        TaskRef r;
+        r.p_ = detail::IntrusivePtr<detail::TaskBase>::adopt(p);
+        return r;
+    }
 };
 
 /// A handle to a task with a result of type T (T may be void).
@@ -123,17 +115,16 @@ public:
         return get(std::is_void<T>{});
     }
 
-    /// Internal.
+private:
+    friend struct detail::Access;
     detail::TaskState<T>* typed() const noexcept {
-        return static_cast<detail::TaskState<T>*>(p_);
+        return static_cast<detail::TaskState<T>*>(p_.get());
     }
     static Task adopt(detail::TaskState<T>* p) noexcept {
         Task t;
-        t.p_ = p;
+        t.p_ = detail::IntrusivePtr<detail::TaskBase>::adopt(p);
         return t;
     }
-
-private:
     void check_done() const {
         if (!p_) throw InvalidStateError("asyncfiber: result() of an empty Task handle");
         if (!p_->is_done()) throw InvalidStateError("asyncfiber: result() of a pending task");
@@ -157,7 +148,7 @@ Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
     using R = async_result_t<F, Args...>;
     auto* st = new TaskImpl<R, typename std::decay<F>::type, typename std::decay<Args>::type...>(
         std::forward<F>(fn), std::forward<Args>(args)...);
-    Task<R> handle = Task<R>::adopt(st);  // owns the first reference, even if spawn throws
+    Task<R> handle = Access::adopt<Task<R>>(st);  // owns the first reference, even if spawn throws
     spawn(st, std::move(name), stack, context, eager);
     return handle;
 }
@@ -188,21 +179,21 @@ Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args
 template <class T>
 T await(Task<T>& t) {
     if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
-    detail::await_done(t.state());
-    return t.typed()->value();
+    detail::await_done(detail::Access::state(t));
+    return detail::Access::typed(t)->value();
 }
 inline void await(Task<void>& t) {
     if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
-    detail::await_done(t.state());
-    t.typed()->value();
+    detail::await_done(detail::Access::state(t));
+    detail::Access::typed(t)->value();
 }
 
 /// As above, but moves the value out of the task.
 template <class T>
 T await(Task<T>&& t) {
     if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
-    detail::await_done(t.state());
-    return std::move(t.typed()->value());
+    detail::await_done(detail::Access::state(t));
+    return std::move(detail::Access::typed(t)->value());
 }
 inline void await(Task<void>&& t) { await(t); }
 

@@ -53,7 +53,7 @@ public:
     Task<detail::async_result_t<F, Args...>> spawn(F&& fn, Args&&... args) {
         check_open();
         auto t = asyncfiber::async(std::forward<F>(fn), std::forward<Args>(args)...);
-        adopt(t.state());
+        adopt(detail::Access::state(t));
         return t;
     }
     template <class F, class... Args>
@@ -61,7 +61,7 @@ public:
         check_open();
         auto t = asyncfiber::async(std::move(options), std::forward<F>(fn),
                                    std::forward<Args>(args)...);
-        adopt(t.state());
+        adopt(detail::Access::state(t));
         return t;
     }
 

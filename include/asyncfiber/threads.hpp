@@ -66,7 +66,7 @@ async_result_t<F, Args...> run_in_pool(bool abandon, F&& fn, Args&&... args) {
     using Job = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
     TaskBase* self = current_task_checked("af::to_thread");
     throw_if_cancelled(self);
-    auto core = CoreRef<Shared<R>>::adopt(new Shared<R>);
+    auto core = IntrusivePtr<Shared<R>>::adopt(new Shared<R>);
     // shared_ptr: std::function needs a copyable target; the job itself may be move-only.
     auto job = std::make_shared<Job>(std::forward<F>(fn),
                                      std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
@@ -134,7 +134,7 @@ ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Lo
     run->loop = &loop;
     auto call = std::make_shared<Call>(std::forward<F>(fn),
                                        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
-    ConcurrentFuture<R> fut(run);
+    auto fut = detail::Access::make<ConcurrentFuture<R>>(run);
     auto start = [run, call] {
         if (run->loop->is_closed()) {  // posted before it closed: fails now, as asyncio's would
             run->set = true;
@@ -158,7 +158,7 @@ ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Lo
                 run->set = true;
             }
         });
-        run->task = t.state();  // for ConcurrentFuture::cancel(), until the callback below
+        run->task = detail::Access::state(t);  // for ConcurrentFuture::cancel(), until the callback below
         t.add_done_callback([run](TaskRef) {
             run->task = nullptr;
             // Cancelled before its first step: the body never ran.

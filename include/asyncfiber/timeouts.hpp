@@ -4,6 +4,7 @@
 // wait_for is built on it).
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/deadline.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/task_state.hpp>
@@ -96,16 +97,15 @@ public:
     /// also after the scope has ended.
     bool expired() const { return checked().expired(); }
 
-    /// Internal: arms a scope in the calling task (timeout_at does).
+private:
+    friend struct detail::Access;
+    /// Arms a scope in the calling task (timeout_at does).
     static Timeout enter(Clock::time_point when) {
         Timeout t;
         t.scope_ = std::make_shared<detail::TimeoutScope>(when);
         return t;
     }
-    /// Internal.
     detail::TimeoutScope& scope() const noexcept { return *scope_; }
-
-private:
     detail::TimeoutScope& checked() const {
         if (!scope_) throw InvalidStateError("asyncfiber: use of an empty af::Timeout handle");
         return *scope_;
@@ -137,10 +137,10 @@ auto timeout_at(Clock::time_point when, F&& fn) -> decltype(fn()) {
 /// allocation (the shared scope) that the plain overload does not.
 template <class F>
 auto timeout_at(Clock::time_point when, F&& fn) -> decltype(fn(std::declval<Timeout&>())) {
-    Timeout cm = Timeout::enter(when);
-    detail::TimeoutScopeEnd end{cm.scope()};
+    Timeout cm = detail::Access::enter_timeout<Timeout>(when);
+    detail::TimeoutScopeEnd end{detail::Access::scope(cm)};
     auto body = [&]() -> decltype(fn(cm)) { return fn(cm); };
-    return detail::run_scoped(cm.scope(), body);
+    return detail::run_scoped(detail::Access::scope(cm), body);
 }
 
 /// asyncio.timeout: timeout_at(now + d, fn). A duration <= 0 expires at the first suspension

@@ -24,6 +24,7 @@
 // - a handshake past its timeout: TimeoutError; a reset by the peer: std::system_error.
 #pragma once
 
+#include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/errors.hpp>
 #include <asyncfiber/net.hpp>
 
@@ -129,10 +130,10 @@ public:
     bool is_server() const;
 
     explicit operator bool() const noexcept { return s_ != nullptr; }
-    /// Internal.
-    const std::shared_ptr<detail::SslContextState>& state() const;
 
 private:
+    friend struct detail::Access;
+    const std::shared_ptr<detail::SslContextState>& state() const;
     explicit SslContext(std::shared_ptr<detail::SslContextState> s) noexcept : s_(std::move(s)) {}
     std::shared_ptr<detail::SslContextState> s_;
 };

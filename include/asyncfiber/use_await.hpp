@@ -201,7 +201,7 @@ public:
         TaskBase* self = current_task_checked("af::use_await");
         cooperate(self);  // before the operation starts: a cancellation here loses nothing
         throw_if_cancelled(self);  // a pending cancellation: do not even start the operation
-        auto core = CoreRef<Shared<Stored>>::adopt(new Shared<Stored>);
+        auto core = IntrusivePtr<Shared<Stored>>::adopt(new Shared<Stored>);
         std::forward<Initiation>(init)(
             UseAwaitHandler<Stored>(core.get(), current_loop_executor(),
                                     tok.cancel_.fn != nullptr),

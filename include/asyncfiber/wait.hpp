@@ -26,10 +26,10 @@ namespace detail {
 /// copied), copied otherwise, so that other handles still read it.
 template <class T>
 T take_done(Task<T>& t) {
-    t.typed()->value();  // rethrows
+    detail::Access::typed(t)->value();  // rethrows
     return take_value(t);
 }
-inline void take_done(Task<void>& t) { t.typed()->value(); }
+inline void take_done(Task<void>& t) { detail::Access::typed(t)->value(); }
 
 }  // namespace detail
 
@@ -41,16 +41,16 @@ inline void take_done(Task<void>& t) { t.typed()->value(); }
 template <class T, class Rep, class Period>
 T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
     if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
-    detail::check_loop_thread(t.state()->loop, "af::wait_for", detail::LoopUse::await);
+    detail::check_loop_thread(detail::Access::state(t)->loop, "af::wait_for", detail::LoopUse::await);
     try {
         return timeout(d, [&t]() -> T {
-            detail::await_done(t.state());
+            detail::await_done(detail::Access::state(t));
             return detail::take_done(t);
         });
     } catch (const TimeoutError&) {
         // The deadline was handled after `t` had finished (it could not take the
         // cancellation any more): its value wins.
-        if (t.state()->outcome != detail::TaskOutcome::value) throw;
+        if (detail::Access::state(t)->outcome != detail::TaskOutcome::value) throw;
     }
     return detail::take_done(t);
 }
@@ -187,7 +187,7 @@ private:
         s.reserve(ts.size());
         for (const auto& t : ts) {
             if (!t) throw InvalidStateError("asyncfiber: as_completed of an empty Task handle");
-            s.push_back(t.state());
+            s.push_back(detail::Access::state(t));
         }
         return s;
     }
@@ -236,10 +236,10 @@ void wait_done_no_forward(TaskBase* t);
 template <class T>
 Task<T> shield(Task<T> t) {
     if (!t) throw InvalidStateError("asyncfiber: shield of an empty Task handle");
-    detail::check_loop_thread(t.state()->loop, "af::shield", detail::LoopUse::await);
+    detail::check_loop_thread(detail::Access::state(t)->loop, "af::shield", detail::LoopUse::await);
     if (t.done()) return t;
     return asyncfiber::async([](Task<T> inner) -> T {
-        detail::wait_done_no_forward(inner.state());
+        detail::wait_done_no_forward(detail::Access::state(inner));
         return detail::take_done(inner);
     }, std::move(t));
 }

@@ -91,7 +91,7 @@ void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
         // reads the waiter again on the loop thread: by then it may have left (cancelled),
         // and it is no longer named here.
         add_ref();
-        CoreRef<BridgeCore> keep = CoreRef<BridgeCore>::adopt(this);
+        IntrusivePtr<BridgeCore> keep = IntrusivePtr<BridgeCore>::adopt(this);
         L->io->post([keep] {
             TaskBase* t;
             {

@@ -19,7 +19,7 @@ namespace {
 /// One waiting put or get, on its task's (or thread's) stack, linked while it waits. Touched
 /// by others only under the channel's mutex, and only while linked.
 struct ChannelWaiter : ListNode {
-    CoreRef<Shared<void>> wake;
+    IntrusivePtr<Shared<void>> wake;
     bool notified = false;
 };
 
@@ -53,9 +53,9 @@ void ChannelWaiters::wait(std::unique_lock<std::mutex>& lk, bool getter, const c
                            " would block a thread that runs a loop (outside a task): call it "
                            "in a task, or use the _nowait form");
     ChannelWaiter w;
-    w.wake = CoreRef<Shared<void>>::adopt(new Shared<void>);
+    w.wake = IntrusivePtr<Shared<void>>::adopt(new Shared<void>);
     (getter ? getters_ : putters_).push_back(&w);
-    CoreRef<Shared<void>> wake = w.wake;
+    IntrusivePtr<Shared<void>> wake = w.wake;
     lk.unlock();
     try {
         if (self)

@@ -24,7 +24,7 @@ void RemoteTask::request_cancel(const std::shared_ptr<RemoteTask>& remote) {
         remote->loop->call_soon_threadsafe([remote] {
             if (TaskBase* t = remote->task) {
                 t->add_ref();
-                TaskRef::adopt(t).cancel();
+                detail::Access::adopt<TaskRef>(t).cancel();
             }
         });
     } catch (const RuntimeError&) {
@@ -148,7 +148,7 @@ void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_ma
     // signal, Asio hands it to the io_context that watches it).
     Loop* first = loops_[0].get();
     auto watching = spawn_on(0, [st, first] {
-        first->impl()->io->watch_sigint([st] {
+        detail::Access::impl(*first)->io->watch_sigint([st] {
             {
                 detail::MutexLock lk(st->m);
                 st->interrupted = true;
@@ -162,7 +162,7 @@ void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_ma
         Loop* first;
         ~Unwatch() {
             try {
-                rt->spawn_on(0, [this] { first->impl()->io->unwatch_sigint(); }).get();
+                rt->spawn_on(0, [this] { detail::Access::impl(*first)->io->unwatch_sigint(); }).get();
             } catch (...) {
                 // Stopped meanwhile: the loop's close ends the watch with it.
             }

@@ -220,7 +220,7 @@ void set_default_executor_size(std::size_t threads) {
 
 void set_executor_size(Loop& loop, std::size_t threads) {
     if (threads == 0) throw std::invalid_argument("asyncfiber: an executor needs at least one thread");
-    detail::pool_of(loop.impl())->set_max(threads);
+    detail::pool_of(detail::Access::impl(loop))->set_max(threads);
 }
 
 }  // namespace asyncfiber

@@ -81,7 +81,7 @@ bool cancel_decided_wait(detail::CancelHook* h, const std::string& msg) {
 
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline) {
     if (!tasks.empty() && tasks[0])
-        detail::check_loop_thread(tasks[0].state()->loop, "af::wait", detail::LoopUse::await);
+        detail::check_loop_thread(detail::Access::state(tasks[0])->loop, "af::wait", detail::LoopUse::await);
     detail::TaskBase* self = detail::current_task_checked("af::wait");
     if (tasks.empty()) throw std::invalid_argument("asyncfiber: af::wait of an empty list of tasks");
     if (when != ReturnWhen::first_completed && when != ReturnWhen::first_exception &&
@@ -93,10 +93,10 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     DuplicateFilter seen(tasks.size());
     for (auto& t : tasks) {
         if (!t) throw InvalidStateError("asyncfiber: af::wait of an empty Task handle");
-        if (t.state()->loop != self->loop)
-            detail::check_loop_thread(t.state()->loop, "af::wait", detail::LoopUse::await);
-        if (t.state() == self) throw RuntimeError("asyncfiber: a task cannot wait for itself");
-        if (seen.first_time(t.state())) unique.push_back(std::move(t));
+        if (detail::Access::state(t)->loop != self->loop)
+            detail::check_loop_thread(detail::Access::state(t)->loop, "af::wait", detail::LoopUse::await);
+        if (detail::Access::state(t) == self) throw RuntimeError("asyncfiber: a task cannot wait for itself");
+        if (seen.first_time(detail::Access::state(t))) unique.push_back(std::move(t));
     }
 
     WaitState st;
@@ -106,17 +106,17 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     st.forward = &cancel_decided_wait;
     bool any_done = false;
     for (auto& t : unique) {
-        if (!t.state()->is_done())
+        if (!detail::Access::state(t)->is_done())
             ++st.pending;
         else {
             any_done = true;
-            if (failed_with_exception(t.state())) st.failed = true;
+            if (failed_with_exception(detail::Access::state(t))) st.failed = true;
         }
     }
     detail::throw_if_cancelled(self);
     std::vector<WaitNode> nodes(unique.size());
     for (std::size_t i = 0; i < unique.size(); ++i) {
-        detail::TaskBase* t = unique[i].state();
+        detail::TaskBase* t = detail::Access::state(unique[i]);
         if (t->is_done()) continue;
         nodes[i].st = &st;
         nodes[i].waiter = self;
@@ -152,7 +152,7 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     }
     detail::remove_timer(timer);
     WaitResult r;
-    for (auto& t : unique) (t.state()->is_done() ? r.done : r.pending).push_back(t);
+    for (auto& t : unique) (detail::Access::state(t)->is_done() ? r.done : r.pending).push_back(t);
     return r;
 }
 
@@ -254,7 +254,7 @@ void report_shielded_failure(DoneListener* l, TaskBase* t) {
     if (t->outcome != TaskOutcome::error) return;
     t->retrieved = true;
     t->add_ref();
-    TaskRef task = TaskRef::adopt(t);
+    TaskRef task = detail::Access::adopt<TaskRef>(t);
     t->loop->report(ExceptionContext{"exception in a shielded task whose shield was cancelled",
                                      t->error, task.name()});
 }

@@ -126,7 +126,7 @@ DatagramEndpoint create_datagram_endpoint(const DatagramOptions& o) {
         const std::string host = o.local_host.empty() ? "0.0.0.0" : o.local_host;
         for (const auto& local : detail::resolve(L, host, o.local_port, true)) {
             try {
-                return DatagramEndpoint(detail::open_udp(L, o, &local, nullptr));
+                return detail::Access::make<DatagramEndpoint>(detail::open_udp(L, o, &local, nullptr));
             } catch (const std::system_error&) {
                 last = std::current_exception();  // e.g. no IPv6 here: try the next address
             }
@@ -150,7 +150,7 @@ DatagramEndpoint create_datagram_endpoint(const DatagramOptions& o) {
         }
         for (const auto& local : candidates) {
             try {
-                return DatagramEndpoint(
+                return detail::Access::make<DatagramEndpoint>(
                     detail::open_udp(L, o, bind_local ? &local : nullptr, &remote));
             } catch (const std::system_error&) {
                 last = std::current_exception();
@@ -183,7 +183,7 @@ DatagramEndpoint create_unix_datagram_endpoint(std::string local_path, std::stri
         core->close();
         throw;
     }
-    return DatagramEndpoint(std::move(core));
+    return detail::Access::make<DatagramEndpoint>(std::move(core));
 }
 
 // ---- DatagramEndpoint ----

@@ -23,7 +23,7 @@ FedStream::FedStream(std::size_t limit) {
     h_ = std::make_shared<detail::StreamHandle>(std::move(core));
 }
 
-StreamReader FedStream::reader() const { return StreamReader(h_); }
+StreamReader FedStream::reader() const { return detail::Access::make<StreamReader>(h_); }
 
 void FedStream::feed_data(const std::string& data) {
     detail::StreamCore& c = *h_->core;

@@ -492,7 +492,7 @@ Process adopt(LoopImpl* L, pid_t pid, ChildStdio& stdio, std::size_t limit) {
     if (stdio.parent[0].fd >= 0) s->in = make_stream_pair(pipe_core(stdio.parent[0])).second;
     if (stdio.parent[1].fd >= 0) s->out = make_stream_pair(pipe_core(stdio.parent[1])).first;
     if (stdio.parent[2].fd >= 0) s->err = make_stream_pair(pipe_core(stdio.parent[2])).first;
-    return Process(s);
+    return detail::Access::make<Process>(s);
 }
 
 }  // namespace

@@ -320,7 +320,7 @@ Server start_server(ConnectionHandler handler, const std::string& host, unsigned
     if (s->listeners.empty())
         detail::throw_errno(err, "start_server on " + host + ":" + std::to_string(port));
     s->start();
-    return Server(s);
+    return detail::Access::make<Server>(s);
 }
 
 Server start_unix_server(ConnectionHandler handler, const std::string& path,
@@ -338,7 +338,7 @@ Server start_unix_server(ConnectionHandler handler, const std::string& path,
     s->unix_path = path;
     s->add_listener(fd);
     s->start();
-    return Server(s);
+    return detail::Access::make<Server>(s);
 }
 
 detail::ServerState& Server::state() const {

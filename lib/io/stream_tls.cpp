@@ -92,7 +92,7 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
 
     // The TLS layer takes the socket over.
     try {
-        tls_->channel = std::make_shared<TlsChannel>(context.state(), std::move(*sock_), client, host);
+        tls_->channel = std::make_shared<TlsChannel>(detail::Access::state(context), std::move(*sock_), client, host);
     } catch (...) {
         abort();  // the socket went with the failed channel
         throw;

@@ -8,7 +8,7 @@ namespace asyncfiber {
 namespace detail {
 std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCore> core) {
     auto h = std::make_shared<StreamHandle>(std::move(core));
-    return {StreamReader(h), StreamWriter(h)};
+    return {Access::make<StreamReader>(h), Access::make<StreamWriter>(h)};
 }
 SocketAddress socket_address_of(int fd, bool peer);
 }  // namespace detail

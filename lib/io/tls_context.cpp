@@ -105,7 +105,7 @@ void check_server_context(const SslContext& ctx, const char* who) {
 
 SslContextState& state_of(const SslContext& ctx) {
     if (!ctx) throw InvalidStateError("asyncfiber: use of an empty SslContext");
-    return *ctx.state();
+    return *detail::Access::state(ctx);
 }
 
 }  // namespace detail

@@ -161,7 +161,7 @@ ContextScope::~ContextScope() {
 void init_task_locals(TaskBase* t, const Context* explicit_context) {
     std::shared_ptr<ContextImpl> ctx;
     if (explicit_context && *explicit_context) {
-        ctx = explicit_context->impl();
+        ctx = detail::Access::impl(*explicit_context);
     } else if (contexts_in_use()) {
         // An empty context stays null: the task then costs nothing more.
         const ContextImpl* creator = current_context_or_null();
@@ -180,6 +180,8 @@ Context Context::copy() const {
     return Context(detail::copy_of(impl_.get()));
 }
 
-Context copy_context() { return Context(detail::copy_of(detail::current_context_or_null())); }
+Context copy_context() {
+    return detail::Access::make<Context>(detail::copy_of(detail::current_context_or_null()));
+}
 
 }  // namespace asyncfiber

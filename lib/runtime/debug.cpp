@@ -345,7 +345,7 @@ constexpr std::size_t kMaxCallGraphDepth = 256;
 CallGraph node_of(detail::TaskBase* t) {
     CallGraph g;
     t->add_ref();
-    g.task = TaskRef::adopt(t);
+    g.task = detail::Access::adopt<TaskRef>(t);
     if (t->status == detail::TaskStatus::suspended && t->waiting_on()) g.waiting_on = t->waiting_on();
     return g;
 }
@@ -403,7 +403,7 @@ void format_node(std::string& out, const CallGraph& g, std::size_t indent) {
 }  // namespace
 
 CallGraph capture_call_graph(const TaskRef& task) {
-    detail::TaskBase* t = task.state();
+    detail::TaskBase* t = detail::Access::state(task);
     if (!t) throw InvalidStateError("asyncfiber: capture_call_graph of an empty Task handle");
     if (!t->loop || t->loop != detail::current_loop())
         throw RuntimeError("asyncfiber: capture_call_graph called outside the task's loop (its thread)");

@@ -208,7 +208,7 @@ void LoopEntry::run_until_done(TaskBase* main) {
 }
 
 void end_if_interrupted(Loop& loop, TaskBase* main, const RunOptions& options) {
-    if (!loop.impl()->interrupted || main->outcome != TaskOutcome::cancelled) return;
+    if (!detail::Access::impl(loop)->interrupted || main->outcome != TaskOutcome::cancelled) return;
     // Another cancellation besides SIGINT's: main's CancelledError is not an interruption.
     if (uncancel_task(main) != 0) return;
     main->retrieved = true;
@@ -263,13 +263,16 @@ SpawnScope::~SpawnScope() {
 
 // ---- Handle ----
 
-Handle::Handle(const Handle& o) noexcept : p_(o.p_) {
-    if (p_) p_->add_ref();
-}
+Handle::Handle(detail::CallbackItem* adopted) noexcept
+    : p_(detail::IntrusivePtr<detail::CallbackItem>::adopt(adopted)) {}
 
-Handle::~Handle() {
-    if (p_) p_->release();
-}
+Handle::Handle() noexcept = default;
+
+Handle::Handle(const Handle& o) noexcept = default;
+
+Handle::Handle(Handle&& o) noexcept = default;
+
+Handle::~Handle() = default;
 
 void Handle::cancel() {
     if (!p_ || p_->cancelled) return;
@@ -286,7 +289,9 @@ void Handle::cancel() {
 
 bool Handle::cancelled() const noexcept { return p_ && p_->cancelled; }
 
-Clock::time_point Handle::when() const noexcept { return p_ ? p_->timer.when : Clock::time_point{}; }
+Clock::time_point Handle::when() const noexcept {
+    return p_ ? p_->timer.when : Clock::time_point{};
+}
 
 // ---- Loop ----
 

@@ -325,22 +325,22 @@ std::ptrdiff_t wait_children(TaskBase* const* tasks, std::size_t n, GatherMode m
 
 // ---- TaskRef ----
 
-bool TaskRef::done() const { return detail::checked(p_)->is_done(); }
+bool TaskRef::done() const { return detail::checked(p_.get())->is_done(); }
 
 bool TaskRef::cancelled() const {
-    return detail::checked(p_)->outcome == detail::TaskOutcome::cancelled;
+    return detail::checked(p_.get())->outcome == detail::TaskOutcome::cancelled;
 }
 
 bool TaskRef::cancel(std::string msg) {
-    return detail::cancel_task(detail::checked_here(p_, "Task::cancel"), msg);
+    return detail::cancel_task(detail::checked_here(p_.get(), "Task::cancel"), msg);
 }
 
-int TaskRef::cancelling() const { return static_cast<int>(detail::checked(p_)->cancel_requests); }
+int TaskRef::cancelling() const { return static_cast<int>(detail::checked(p_.get())->cancel_requests); }
 
-int TaskRef::uncancel() { return detail::uncancel_task(detail::checked_here(p_, "Task::uncancel")); }
+int TaskRef::uncancel() { return detail::uncancel_task(detail::checked_here(p_.get(), "Task::uncancel")); }
 
 std::exception_ptr TaskRef::exception() const {
-    detail::TaskBase* t = detail::checked(p_);
+    detail::TaskBase* t = detail::checked(p_.get());
     if (!t->is_done()) throw InvalidStateError("asyncfiber: exception() of a pending task");
     t->retrieved = true;
     if (t->outcome == detail::TaskOutcome::cancelled) throw CancelledError(t->cancel_msg());
@@ -348,15 +348,15 @@ std::exception_ptr TaskRef::exception() const {
 }
 
 std::string TaskRef::name() const {
-    detail::TaskBase* t = detail::checked(p_);
+    detail::TaskBase* t = detail::checked(p_.get());
     return detail::TaskName(*t).str();
 }
 
 void TaskRef::set_name(std::string name) {
-    detail::checked_here(p_, "Task::set_name")->extras().name = std::move(name);
+    detail::checked_here(p_.get(), "Task::set_name")->extras().name = std::move(name);
 }
 
-std::uint64_t TaskRef::id() const { return detail::checked(p_)->id; }
+std::uint64_t TaskRef::id() const { return detail::checked(p_.get())->id; }
 
 namespace {
 struct CallbackListener : detail::DoneListener {
@@ -365,7 +365,7 @@ struct CallbackListener : detail::DoneListener {
 }  // namespace
 
 void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
-    detail::TaskBase* t = detail::checked_here(p_, "Task::add_done_callback");
+    detail::TaskBase* t = detail::checked_here(p_.get(), "Task::add_done_callback");
     detail::LoopImpl* L = t->loop;
     if (L->closed) throw RuntimeError("asyncfiber: add_done_callback on a task of a closed loop");
     fn = detail::with_current_context(std::move(fn));  // runs in a copy of the caller's context
@@ -379,7 +379,7 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
     node->on_done = [](detail::DoneListener* l, detail::TaskBase* done) {
         std::unique_ptr<CallbackListener> owned(static_cast<CallbackListener*>(l));
         done->add_ref();
-        TaskRef ref = TaskRef::adopt(done);
+        TaskRef ref = detail::Access::adopt<TaskRef>(done);
         auto f = std::move(owned->fn);
         done->loop->call_soon([f, ref] { f(ref); });
     };
@@ -393,7 +393,7 @@ TaskRef current_task() {
     detail::TaskBase* t = detail::current_task_or_null();
     if (!t) return TaskRef();
     t->add_ref();
-    return TaskRef::adopt(t);
+    return detail::Access::adopt<TaskRef>(t);
 }
 
 std::vector<TaskRef> all_tasks() {
@@ -403,7 +403,7 @@ std::vector<TaskRef> all_tasks() {
     for (detail::ListNode* n = L->live.first(); n != L->live.end(); n = n->next) {
         detail::TaskBase* t = detail::TaskBase::from_live(n);
         t->add_ref();
-        out.push_back(TaskRef::adopt(t));
+        out.push_back(detail::Access::adopt<TaskRef>(t));
     }
     return out;
 }

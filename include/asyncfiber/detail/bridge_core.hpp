@@ -9,6 +9,7 @@
 // wake and only stores (or drops) its value.
 #pragma once
 
+#include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
 
@@ -186,34 +187,6 @@ public:
         return true;
     }
     void take() { check_take(); }
-};
-
-/// An owning reference to a core.
-template <class C>
-class CoreRef {
-public:
-    CoreRef() noexcept = default;
-    static CoreRef adopt(C* c) noexcept {
-        CoreRef r;
-        r.c_ = c;
-        return r;
-    }
-    CoreRef(const CoreRef& o) noexcept : c_(o.c_) {
-        if (c_) c_->add_ref();
-    }
-    CoreRef(CoreRef&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
-    CoreRef& operator=(CoreRef o) noexcept {
-        std::swap(c_, o.c_);
-        return *this;
-    }
-    ~CoreRef() {
-        if (c_) c_->release();
-    }
-    C* operator->() const noexcept { return c_; }
-    C* get() const noexcept { return c_; }
-
-private:
-    C* c_ = nullptr;
 };
 
 /// A reference held by something that may complete the core (a callback copy, a handler).

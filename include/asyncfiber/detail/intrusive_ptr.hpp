@@ -1,0 +1,72 @@
+// Internal: an owning pointer to an object that counts its own references (a task block, a
+// callback, a promise's shared state). The one reference-counting handle of the library: the
+// public handles (TaskRef, Handle, Promise/Future) hold one. T provides add_ref() and
+// release() (which deletes the object at zero); whether the count is atomic is T's business.
+//
+// Unlike std::shared_ptr it costs one pointer and no control block, and it does not need
+// <memory>, which the public headers avoid for their weight (docs/performance.md).
+#pragma once
+
+namespace asyncfiber {
+namespace detail {
+
+template <class T>
+class IntrusivePtr {
+public:
+    IntrusivePtr() noexcept = default;
+    /// Takes over one reference the caller holds (a new object starts with one).
+    static IntrusivePtr adopt(T* p) noexcept {
+        IntrusivePtr r;
+        r.p_ = p;
+        return r;
+    }
+    /// Adds a reference of its own.
+    static IntrusivePtr share(T* p) noexcept {
+        if (p) p->add_ref();
+        return adopt(p);
+    }
+
+    IntrusivePtr(const IntrusivePtr& o) noexcept : p_(o.p_) {
+        if (p_) p_->add_ref();
+    }
+    IntrusivePtr(IntrusivePtr&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+    IntrusivePtr& operator=(IntrusivePtr o) noexcept {
+        T* t = p_;
+        p_ = o.p_;
+        o.p_ = t;
+        return *this;
+    }
+    ~IntrusivePtr() {
+        if (p_) p_->release();
+    }
+
+    T* get() const noexcept { return p_; }
+    T* operator->() const noexcept { return p_; }
+    T& operator*() const noexcept { return *p_; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    /// Gives the reference up without releasing it (the caller now owns it).
+    T* detach() noexcept {
+        T* p = p_;
+        p_ = nullptr;
+        return p;
+    }
+    void reset() noexcept { IntrusivePtr().swap(*this); }
+    void swap(IntrusivePtr& o) noexcept {
+        T* t = p_;
+        p_ = o.p_;
+        o.p_ = t;
+    }
+
+    friend bool operator==(const IntrusivePtr& a, const IntrusivePtr& b) noexcept {
+        return a.p_ == b.p_;
+    }
+    friend bool operator!=(const IntrusivePtr& a, const IntrusivePtr& b) noexcept {
+        return a.p_ != b.p_;
+    }
+
+private:
+    T* p_ = nullptr;
+};
+
+}  // namespace detail
+}  // namespace asyncfiber

@@ -110,10 +110,7 @@ public:
 
     /// The value (a const reference), or rethrows the task's exception; CancelledError if it
     /// was cancelled; InvalidStateError while pending.
-    const typename detail::ResultOf<T>::type& result() const {
-        check_done();
-        return get(std::is_void<T>{});
-    }
+    const typename detail::ResultOf<T>::type& result() const;
 
 private:
     friend struct detail::Access;
@@ -125,33 +122,20 @@ private:
         t.p_ = detail::IntrusivePtr<detail::TaskBase>::adopt(p);
         return t;
     }
-    void check_done() const {
-        if (!p_) throw InvalidStateError("asyncfiber: result() of an empty Task handle");
-        if (!p_->is_done()) throw InvalidStateError("asyncfiber: result() of a pending task");
-    }
-    const typename detail::ResultOf<T>::type& get(std::false_type) const { return typed()->value(); }
-    const None& get(std::true_type) const {
-        typed()->value();
-        static const None none{};
-        return none;
-    }
+    void check_done() const;
+    const typename detail::ResultOf<T>::type& get(std::false_type) const;
+    const None& get(std::true_type) const;
 };
 
 namespace detail {
 template <class F, class... Args>
 using async_result_t = call_result_t<typename std::decay<F>::type&&, typename std::decay<Args>::type&&...>;
 
+/// Creates the task block of fn(args...) and hands it to the running loop.
 template <class F, class... Args>
 Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
                                             const Context* context, bool eager, F&& fn,
-                                            Args&&... args) {
-    using R = async_result_t<F, Args...>;
-    auto* st = new TaskImpl<R, typename std::decay<F>::type, typename std::decay<Args>::type...>(
-        std::forward<F>(fn), std::forward<Args>(args)...);
-    Task<R> handle = Access::adopt<Task<R>>(st);  // owns the first reference, even if spawn throws
-    spawn(st, std::move(name), stack, context, eager);
-    return handle;
-}
+                                            Args&&... args);
 
 template <class F>
 struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions> {};
@@ -161,41 +145,22 @@ struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions>
 /// arguments are decay-copied; they are destroyed once the task has run.
 template <class F, class... Args,
           class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
-Task<detail::async_result_t<F, Args...>> async(F&& fn, Args&&... args) {
-    return detail::spawn_task(std::string(), 0, nullptr, false, std::forward<F>(fn),
-                              std::forward<Args>(args)...);
-}
+Task<detail::async_result_t<F, Args...>> async(F&& fn, Args&&... args);
 
 /// Spawns with a name, a stack size and/or eagerly (TaskOptions::eager).
 template <class F, class... Args>
-Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args&&... args) {
-    return detail::spawn_task(std::move(options.name), options.stack_size, &options.context,
-                              options.eager,
-                              std::forward<F>(fn), std::forward<Args>(args)...);
-}
+Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args&&... args);
 
 /// Suspends the calling task until `t` is done; returns a copy of its value or rethrows its
 /// exception. Cancelling the caller cancels `t` too (as awaiting a task does in asyncio).
 template <class T>
-T await(Task<T>& t) {
-    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
-    detail::await_done(detail::Access::state(t));
-    return detail::Access::typed(t)->value();
-}
-inline void await(Task<void>& t) {
-    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
-    detail::await_done(detail::Access::state(t));
-    detail::Access::typed(t)->value();
-}
+T await(Task<T>& t);
+inline void await(Task<void>& t);
 
 /// As above, but moves the value out of the task.
 template <class T>
-T await(Task<T>&& t) {
-    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
-    detail::await_done(detail::Access::state(t));
-    return std::move(detail::Access::typed(t)->value());
-}
-inline void await(Task<void>&& t) { await(t); }
+T await(Task<T>&& t);
+inline void await(Task<void>&& t);
 
 /// Suspends the calling task until `deadline`. Throws CancelledError if the task is cancelled
 /// before or while it sleeps.
@@ -207,14 +172,7 @@ void yield_now();
 /// beyond the clock's range (hours::max(), infinity) sleeps until cancelled; NaN throws
 /// std::invalid_argument.
 template <class Rep, class Period>
-void sleep(std::chrono::duration<Rep, Period> d) {
-    // Not `d <= 0`, which chrono spells !(0 < d): true for NaN, which deadline_after refuses.
-    if (d < d.zero() || d == d.zero()) {
-        yield_now();
-        return;
-    }
-    sleep_until(detail::deadline_after(d));
-}
+void sleep(std::chrono::duration<Rep, Period> d);
 
 /// The task running now (asyncio.current_task()); an empty handle on a loop's thread outside
 /// any task (a callback, an Asio handler), as asyncio returns None. Throws RuntimeError on a
@@ -224,3 +182,6 @@ TaskRef current_task();
 std::vector<TaskRef> all_tasks();
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/task_impl.hpp>

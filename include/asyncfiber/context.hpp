@@ -95,32 +95,20 @@ public:
     /// InvalidStateError for an empty handle. Inside a task, fn may suspend.
     template <class F, class... Args>
     auto run(F&& fn, Args&&... args) const
-        -> decltype(std::forward<F>(fn)(std::forward<Args>(args)...)) {
-        detail::ContextScope scope(impl_);
-        return std::forward<F>(fn)(std::forward<Args>(args)...);
-    }
+        -> decltype(std::forward<F>(fn)(std::forward<Args>(args)...));
 
     /// A new context with the same values (Python's Context.copy()).
     Context copy() const;
     /// Whether `var` has a value in this context (not counting its default).
     template <class T>
-    bool contains(const ContextVar<T>& var) const noexcept {
-        return detail::context_find(impl_.get(), detail::Access::var_id(var)) != nullptr;
-    }
+    bool contains(const ContextVar<T>& var) const noexcept;
     /// The value of `var` in this context; LookupError if it has none (its default is not
     /// looked at, as Python's ctx[var]).
     template <class T>
-    T get(const ContextVar<T>& var) const {
-        detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
-        if (!v) detail::throw_lookup_error(var.name());
-        return *static_cast<const T*>(v.get());
-    }
+    T get(const ContextVar<T>& var) const;
     /// The value of `var` in this context, or `fallback`.
     template <class T>
-    T get(const ContextVar<T>& var, T fallback) const {
-        detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
-        return v ? *static_cast<const T*>(v.get()) : fallback;
-    }
+    T get(const ContextVar<T>& var, T fallback) const;
     /// How many variables have a value in this context.
     std::size_t size() const noexcept { return detail::context_size(impl_.get()); }
 
@@ -154,10 +142,7 @@ public:
         /// Token.MISSING).
         bool has_old_value() const noexcept { return st_ && st_->old_value; }
         /// That value; LookupError if it had none.
-        T old_value() const {
-            if (!has_old_value()) detail::throw_lookup_error("Token.old_value");
-            return *static_cast<const T*>(st_->old_value.get());
-        }
+        T old_value() const;
         /// Whether reset() took it already.
         bool used() const noexcept { return st_ && st_->used; }
 
@@ -167,36 +152,22 @@ public:
         std::shared_ptr<detail::TokenState> st_;
     };
 
-    explicit ContextVar(std::string name)
-        : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {}
-    ContextVar(std::string name, T default_value)
-        : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {
-        core_->fallback = std::make_shared<const T>(std::move(default_value));
-    }
+    explicit ContextVar(std::string name);
+    ContextVar(std::string name, T default_value);
 
     const std::string& name() const noexcept { return core_->name; }
 
     /// The value in the current context, else the default; LookupError if neither exists.
-    T get() const {
-        detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
-        if (v) return *static_cast<const T*>(v.get());
-        if (core_->fallback) return *core_->fallback;
-        detail::throw_lookup_error(core_->name);
-    }
+    T get() const;
     /// The value in the current context, else `fallback` (the default is not looked at, as
     /// Python's var.get(default)).
-    T get(T fallback) const {
-        detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
-        return v ? *static_cast<const T*>(v.get()) : fallback;
-    }
+    T get(T fallback) const;
     /// Sets the value in the current context.
-    Token set(T value) {
-        return Token(detail::context_set(id(), std::make_shared<const T>(std::move(value))));
-    }
+    Token set(T value);
     /// Puts back the value the set() that returned `token` replaced (removing the value if
     /// there was none). Throws RuntimeError for a token already used, of another variable, or
     /// of a set() made in another context.
-    void reset(Token token) { detail::context_reset(id(), token.st_); }
+    void reset(Token token);
 
 private:
     friend struct detail::Access;
@@ -224,17 +195,6 @@ struct BindingOps {
 };
 std::shared_ptr<BindingCore> register_binding(const BindingOps& ops);
 void unregister_binding(const std::shared_ptr<BindingCore>& b) noexcept;
-
-template <class T>
-struct BindingOpsOf {
-    using Accessor = T& (*)();
-    static void* copy_current(void (*acc)()) { return new T(reinterpret_cast<Accessor>(acc)()); }
-    static void exchange(void (*acc)(), void* value) noexcept {
-        using std::swap;
-        swap(reinterpret_cast<Accessor>(acc)(), *static_cast<T*>(value));
-    }
-    static void destroy(void* value) noexcept { delete static_cast<T*>(value); }
-};
 }  // namespace detail
 
 /// Keeps a legacy thread_local task-local while it lives (see bind_thread_local). Movable;
@@ -276,16 +236,9 @@ private:
 /// lookup (docs/performance.md). May be called on any thread. Throws std::invalid_argument
 /// for a null accessor or one bound already.
 template <class T>
-ThreadLocalBinding bind_thread_local(T& (*accessor)()) {
-    static_assert(std::is_copy_constructible<T>::value, "a bound thread_local must be copyable");
-    static_assert(std::is_nothrow_move_constructible<T>::value &&
-                      std::is_nothrow_move_assignable<T>::value,
-                  "a bound thread_local is swapped at every switch: its moves must not throw");
-    if (!accessor) throw std::invalid_argument("asyncfiber: bind_thread_local needs an accessor");
-    detail::BindingOps ops{reinterpret_cast<void (*)()>(accessor),
-                           &detail::BindingOpsOf<T>::copy_current,
-                           &detail::BindingOpsOf<T>::exchange, &detail::BindingOpsOf<T>::destroy};
-    return detail::Access::make<ThreadLocalBinding>(detail::register_binding(ops));
-}
+ThreadLocalBinding bind_thread_local(T& (*accessor)());
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/context_impl.hpp>

@@ -1,0 +1,101 @@
+// Internal: the definitions of the templates that asyncfiber/context.hpp declares (Context's
+// accessors and run, ContextVar, bind_thread_local).
+#pragma once
+
+#include <asyncfiber/context.hpp>
+
+namespace asyncfiber {
+
+template <class F, class... Args>
+auto Context::run(F&& fn, Args&&... args) const
+    -> decltype(std::forward<F>(fn)(std::forward<Args>(args)...)) {
+    detail::ContextScope scope(impl_);
+    return std::forward<F>(fn)(std::forward<Args>(args)...);
+}
+
+template <class T>
+bool Context::contains(const ContextVar<T>& var) const noexcept {
+    return detail::context_find(impl_.get(), detail::Access::var_id(var)) != nullptr;
+}
+
+template <class T>
+T Context::get(const ContextVar<T>& var) const {
+    detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
+    if (!v) detail::throw_lookup_error(var.name());
+    return *static_cast<const T*>(v.get());
+}
+
+template <class T>
+T Context::get(const ContextVar<T>& var, T fallback) const {
+    detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
+    return v ? *static_cast<const T*>(v.get()) : fallback;
+}
+
+template <class T>
+T ContextVar<T>::Token::old_value() const {
+    if (!has_old_value()) detail::throw_lookup_error("Token.old_value");
+    return *static_cast<const T*>(st_->old_value.get());
+}
+
+template <class T>
+ContextVar<T>::ContextVar(std::string name)
+    : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {}
+
+template <class T>
+ContextVar<T>::ContextVar(std::string name, T default_value)
+    : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {
+    core_->fallback = std::make_shared<const T>(std::move(default_value));
+}
+
+template <class T>
+T ContextVar<T>::get() const {
+    detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
+    if (v) return *static_cast<const T*>(v.get());
+    if (core_->fallback) return *core_->fallback;
+    detail::throw_lookup_error(core_->name);
+}
+
+template <class T>
+T ContextVar<T>::get(T fallback) const {
+    detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
+    return v ? *static_cast<const T*>(v.get()) : fallback;
+}
+
+template <class T>
+typename ContextVar<T>::Token ContextVar<T>::set(T value) {
+    return Token(detail::context_set(id(), std::make_shared<const T>(std::move(value))));
+}
+
+template <class T>
+void ContextVar<T>::reset(Token token) {
+    detail::context_reset(id(), token.st_);
+}
+
+namespace detail {
+/// The BindingOps of a thread_local of type T.
+template <class T>
+struct BindingOpsOf {
+    using Accessor = T& (*)();
+    static void* copy_current(void (*acc)()) { return new T(reinterpret_cast<Accessor>(acc)()); }
+    static void exchange(void (*acc)(), void* value) noexcept {
+        using std::swap;
+        swap(reinterpret_cast<Accessor>(acc)(), *static_cast<T*>(value));
+    }
+    static void destroy(void* value) noexcept { delete static_cast<T*>(value); }
+};
+}  // namespace detail
+
+template <class T>
+ThreadLocalBinding bind_thread_local(T& (*accessor)()) {
+    static_assert(std::is_copy_constructible<T>::value, "a bound thread_local must be copyable");
+    static_assert(std::is_nothrow_move_constructible<T>::value &&
+                      std::is_nothrow_move_assignable<T>::value,
+                  "a bound thread_local is swapped at every switch: its moves must not throw");
+    if (!accessor) throw std::invalid_argument("asyncfiber: bind_thread_local needs an accessor");
+    detail::BindingOps ops{reinterpret_cast<void (*)()>(accessor),
+                           &detail::BindingOpsOf<T>::copy_current,
+                           &detail::BindingOpsOf<T>::exchange, &detail::BindingOpsOf<T>::destroy};
+    return detail::Access::make<ThreadLocalBinding>(detail::register_binding(ops));
+}
+
+}  // namespace asyncfiber

@@ -6,6 +6,8 @@
 
 namespace af = asyncfiber;
 
+namespace {
+
 void handle_echo(af::StreamReader reader, af::StreamWriter writer) {
     std::string data = reader.read(100);
     std::cout << "Received " << data << " from " << writer.peer_address().to_string() << "\n";
@@ -16,6 +18,8 @@ void handle_echo(af::StreamReader reader, af::StreamWriter writer) {
     writer.close();
     writer.wait_closed();
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
     unsigned short port = argc > 1 ? static_cast<unsigned short>(std::stoi(argv[1])) : 8888;

@@ -26,6 +26,8 @@ namespace af = asyncfiber;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+
 // ---- the server: callback style, unchanged ----
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -145,6 +147,8 @@ void task_client(asio::io_context& io, unsigned short port) {
         std::printf("task:      failed: %s\n", e.what());
     }
 }
+
+}  // namespace
 
 int main() {
     asio::io_context io;  // the program's own, as before

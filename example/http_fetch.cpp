@@ -7,6 +7,8 @@
 
 namespace af = asyncfiber;
 
+namespace {
+
 // A minimal HTTP/1.1 server: answers every request with a fixed body, keep-alive aside.
 void serve_http(af::StreamReader reader, af::StreamWriter writer) {
     std::string request_line = reader.readline();
@@ -53,6 +55,8 @@ std::pair<std::string, std::string> fetch(const std::string& host, unsigned shor
     rw.second.close();
     return {status, body};
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
     try {

@@ -18,6 +18,8 @@
 
 namespace af = asyncfiber;
 
+namespace {
+
 struct Url {
     std::string host;
     unsigned short port = 443;
@@ -122,6 +124,8 @@ void demo() {
     server.close();
     server.wait_closed();
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
     try {

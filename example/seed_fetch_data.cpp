@@ -8,6 +8,8 @@
 namespace af = asyncfiber;
 using namespace std::chrono_literals;
 
+namespace {
+
 std::string fetch_data() {
     // Perform an asynchronous operation (e.g. fetch data from a network or database)
     af::sleep(2s);  // Wait for 2 seconds
@@ -19,5 +21,7 @@ void main_task() {
     std::string result = fetch_data();
     std::cout << result << std::endl;
 }
+
+}  // namespace
 
 int main() { af::run(main_task); }

@@ -6,6 +6,8 @@
 
 namespace af = asyncfiber;
 
+namespace {
+
 void my_coroutine(int x, int whichone) {
     std::cout << "Running coroutine... " << whichone << std::endl;
     af::sleep(std::chrono::seconds(x));
@@ -16,5 +18,7 @@ void main_task() {
     af::gather([] { my_coroutine(1, 1); }, [] { my_coroutine(2, 2); }, [] { my_coroutine(3, 3); });
     std::cout << "all complete." << std::endl;
 }
+
+}  // namespace
 
 int main() { af::run(main_task); }

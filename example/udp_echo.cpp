@@ -11,6 +11,8 @@
 namespace af = asyncfiber;
 using namespace std::chrono_literals;
 
+namespace {
+
 // Answers every datagram with its own bytes, until the task is cancelled.
 void serve(af::DatagramEndpoint& endpoint) {
     for (;;) {
@@ -41,6 +43,8 @@ af::DatagramEndpoint server_endpoint(unsigned short port) {
     o.local_port = port;
     return af::create_datagram_endpoint(o);
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "both";

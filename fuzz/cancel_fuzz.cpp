@@ -43,6 +43,7 @@
 // A failing input becomes a regression test by being saved in fuzz/corpus/cancel/:
 // test/cancel_replay_test.cpp replays every file there (see docs/debugging.md).
 #include "cancel_world.hpp"
+#include "fuzz_target.hpp"
 
 #include <cstddef>
 #include <cstdint>

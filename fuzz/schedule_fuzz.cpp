@@ -14,6 +14,7 @@
 #include <asyncfiber/debug.hpp>
 
 #include "fuzz_check.hpp"
+#include "fuzz_target.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -22,6 +22,7 @@
 
 #include "../test/support/process_probes.hpp"
 #include "fuzz_check.hpp"
+#include "fuzz_target.hpp"
 
 #include <chrono>
 #include <cstddef>

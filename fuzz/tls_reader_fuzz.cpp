@@ -21,6 +21,7 @@
 #include "../test/support/tls_certs.hpp"
 #include "../test/support/tls_peer.hpp"
 #include "fuzz_check.hpp"
+#include "fuzz_target.hpp"
 
 #include <chrono>
 #include <cstddef>

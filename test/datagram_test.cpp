@@ -125,6 +125,8 @@ TEST(Datagram, SendAndReceiveBothWays) {
     });
 }
 
+namespace {
+
 // Mirrors CPython's test_events.py _test_create_datagram_endpoint (test_create_datagram_endpoint
 // and test_create_datagram_endpoint_ipv6): a server answering b'resp:' + data, a client
 // connected to its address; the client sends b'xxx', the server gets 3 bytes, the client 8;
@@ -150,6 +152,8 @@ void mirror_create_datagram_endpoint(const std::string& local_host) {
     EXPECT_TRUE(client.is_closing());
     server.close();
 }
+
+}  // namespace
 
 TEST(Datagram, CreateDatagramEndpointMirrorsCPython) {
     af::run([] { mirror_create_datagram_endpoint("127.0.0.1"); });

@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 
+namespace {
+
 struct Profile {
     std::string name, settings;
 };
@@ -33,6 +35,8 @@ void load_profile(legacy::Client& kv, int user_id,
     });
 }
 // [/module]
+
+}  // namespace
 
 int main() {
     legacy::Client kv;

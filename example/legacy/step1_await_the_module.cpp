@@ -9,6 +9,8 @@
 
 namespace af = asyncfiber;
 
+namespace {
+
 struct Profile {
     std::string name, settings;
 };
@@ -34,6 +36,8 @@ void load_profile(legacy::Client& kv, int user_id,
     });
 }
 // [/module]
+
+}  // namespace
 
 int main() {
     legacy::Client kv;

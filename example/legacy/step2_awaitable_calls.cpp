@@ -9,6 +9,8 @@
 
 namespace af = asyncfiber;
 
+namespace {
+
 struct Profile {
     std::string name, settings;
 };
@@ -35,6 +37,8 @@ Profile load_profile(legacy::Client& kv, int user_id) {
     return Profile{name, settings};
 }
 // [/module]
+
+}  // namespace
 
 int main() {
     legacy::Client kv;

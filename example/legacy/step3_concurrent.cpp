@@ -11,6 +11,8 @@
 namespace af = asyncfiber;
 using namespace std::chrono_literals;
 
+namespace {
+
 struct Profile {
     std::string name, settings, checksum;
 };
@@ -36,6 +38,8 @@ Profile load_profile(legacy::Client& kv, int user_id) {
     return Profile{name, settings, sum};
 }
 // [/module]
+
+}  // namespace
 
 int main() {
     legacy::Client kv;

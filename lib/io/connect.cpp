@@ -9,8 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,13 +17,6 @@
 namespace asyncfiber {
 
 namespace detail {
-
-/// Small echoes and request/response exchanges must not wait for Nagle's algorithm (asyncio
-/// sets TCP_NODELAY on every TCP transport too).
-void set_nodelay(int fd) {
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
 
 namespace {
 

@@ -6,6 +6,7 @@
 // the pending connection keeps the socket readable) and the condition is reported once.
 // A TLS server's handshake runs in the connection's task, before its handler.
 #include "resolve.hpp"
+#include "socket_address.hpp"
 #include "stream_core.hpp"
 #include "tls_context.hpp"
 
@@ -23,9 +24,6 @@
 
 namespace asyncfiber {
 namespace detail {
-
-void set_nodelay(int fd);
-SocketAddress socket_address_of(int fd, bool peer);
 
 namespace {
 // Connections taken per readiness event before the loop gets to run other work.

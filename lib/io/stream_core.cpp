@@ -6,6 +6,8 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdexcept>
 #include <sys/socket.h>
@@ -76,6 +78,11 @@ void set_nonblocking(int fd) {
     if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) throw_errno(errno, "fcntl");
     int fdfl = ::fcntl(fd, F_GETFD);
     if (fdfl >= 0) ::fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC);
+}
+
+void set_nodelay(int fd) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 StreamCore::StreamCore(LoopImpl* L, int f, Kind k, std::size_t lim)

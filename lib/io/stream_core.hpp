@@ -215,5 +215,9 @@ void check_stream_limit(std::size_t limit, const char* who);
 /// Sets O_NONBLOCK and FD_CLOEXEC.
 void set_nonblocking(int fd);
 
+/// Sets TCP_NODELAY: small echoes and request/response exchanges must not wait for Nagle's
+/// algorithm (asyncio sets it on every TCP transport too).
+void set_nodelay(int fd);
+
 }  // namespace detail
 }  // namespace asyncfiber

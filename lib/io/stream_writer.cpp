@@ -1,4 +1,5 @@
 // af::StreamWriter over a StreamCore, and the pair both share.
+#include "socket_address.hpp"
 #include "stream_core.hpp"
 
 #include <stdexcept>
@@ -10,7 +11,6 @@ std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCor
     auto h = std::make_shared<StreamHandle>(std::move(core));
     return {Access::make<StreamReader>(h), Access::make<StreamWriter>(h)};
 }
-SocketAddress socket_address_of(int fd, bool peer);
 }  // namespace detail
 
 detail::StreamCore& StreamWriter::core() const {

@@ -3,6 +3,7 @@
 #include "overflow_guard.hpp"
 
 #include <asyncfiber/detail/assert.hpp>
+#include <asyncfiber/task.hpp>
 
 #include <algorithm>
 #include <atomic>

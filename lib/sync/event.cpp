@@ -5,19 +5,6 @@
 
 namespace asyncfiber {
 
-namespace detail {
-void LoopAffinity::check(const char* what) { check(current_loop(), what); }
-
-void LoopAffinity::bind(const void* L, const char* what) {
-    if (!L) throw_outside_running_loop(what);
-    if (!loop_)
-        loop_ = L;
-    else if (loop_ != L)
-        throw RuntimeError(std::string("asyncfiber: ") + what +
-                           " is bound to another loop (primitives are not thread-safe)");
-}
-}  // namespace detail
-
 // A waiter never touches the event once woken, so only those still waiting are orphaned.
 Event::~Event() { detail::orphan_waiters(waiters_); }
 

@@ -73,50 +73,18 @@ public:
     /// Puts an item, waiting while the channel is full (suspending the calling task, or
     /// blocking the calling plain thread). Throws QueueShutDown once shutdown() was called. A
     /// put cancelled while it waits has put nothing.
-    void put(T item) {
-        begin();
-        std::unique_lock<std::mutex> lk(w_.m);
-        for (;;) {
-            if (shutdown_) throw QueueShutDown();
-            if (items_.size() < capacity_) break;
-            w_.wait(lk, false, "Channel::put");
-        }
-        items_.push_back(std::move(item));
-        w_.notify_one(true);
-    }
+    void put(T item);
 
     /// Removes and returns the oldest item, waiting while the channel is empty. After
     /// shutdown(), the items left are still returned; then it throws QueueShutDown. A get
     /// cancelled while it waits has taken nothing.
-    T get() {
-        begin();
-        std::unique_lock<std::mutex> lk(w_.m);
-        for (;;) {
-            if (!items_.empty()) break;
-            if (shutdown_) throw QueueShutDown();
-            w_.wait(lk, true, "Channel::get");
-        }
-        return take();
-    }
+    T get();
 
     /// Puts an item now: QueueFull when full, QueueShutDown after shutdown(). Any thread.
-    void put_nowait(T item) {
-        std::lock_guard<std::mutex> lk(w_.m);
-        if (shutdown_) throw QueueShutDown();
-        if (items_.size() >= capacity_) throw QueueFull();
-        items_.push_back(std::move(item));
-        w_.notify_one(true);
-    }
+    void put_nowait(T item);
 
     /// Takes the oldest item now: QueueEmpty when empty (QueueShutDown if also shut down).
-    T get_nowait() {
-        std::lock_guard<std::mutex> lk(w_.m);
-        if (items_.empty()) {
-            if (shutdown_) throw QueueShutDown();
-            throw QueueEmpty();
-        }
-        return take();
-    }
+    T get_nowait();
 
     /// The number of items in the channel (a snapshot: other threads may change it).
     std::size_t qsize() const {
@@ -133,31 +101,15 @@ public:
     /// get() throws it once the channel is empty. With immediate=true the items are dropped at
     /// once, so get() throws at once. Waiting putters and getters wake up and throw.
     /// Idempotent. Any thread.
-    void shutdown(bool immediate = false) {
-        std::deque<T> dropped;  // destroyed after the lock is released
-        std::lock_guard<std::mutex> lk(w_.m);
-        shutdown_ = true;
-        if (immediate) dropped.swap(items_);
-        w_.notify_all();
-    }
+    void shutdown(bool immediate = false);
 
 private:
-    static std::size_t checked(std::size_t capacity) {
-        if (capacity == 0) throw std::invalid_argument("asyncfiber: a Channel needs a capacity of at least 1");
-        return capacity;
-    }
+    static std::size_t checked(std::size_t capacity);
     // In a task: the cooperative budget, before anything (a cancellation landing there moves
     // nothing).
-    static void begin() {
-        if (detail::TaskBase* self = detail::current_task_or_null()) detail::cooperate(self);
-    }
+    static void begin();
     // Under the lock, with an item there.
-    T take() {
-        T v(std::move(items_.front()));
-        items_.pop_front();
-        w_.notify_one(false);
-        return v;
-    }
+    T take();
 
     mutable detail::ChannelWaiters w_;
     const std::size_t capacity_;
@@ -166,3 +118,6 @@ private:
 };
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/channel_impl.hpp>

@@ -18,23 +18,8 @@
 namespace asyncfiber {
 
 namespace detail {
-/// What run_coroutine_threadsafe's caller and the task share.
 template <class R>
-struct ThreadsafeRun {
-    std::promise<R> promise;
-    Loop* loop = nullptr;
-    bool set = false;                  // loop thread only: the promise is satisfied
-    TaskBase* task = nullptr;          // loop thread only: the task, until its done callback
-    std::atomic<bool> ended_cancelled{false};  // written before the promise is satisfied
-
-    /// Loop thread: the task ended cancelled (or never started): the future holds
-    /// CancelledError and reports cancelled().
-    void set_cancelled(std::exception_ptr e) {
-        set = true;
-        ended_cancelled.store(true, std::memory_order_relaxed);  // the promise publishes it
-        promise.set_exception(std::move(e));
-    }
-};
+struct ThreadsafeRun;
 }  // namespace detail
 
 /// The future of af::run_coroutine_threadsafe. Move-only, usable from any thread. get(),
@@ -55,10 +40,7 @@ public:
     ConcurrentFuture& operator=(const ConcurrentFuture&) = delete;
 
     /// The std::future, by move (this one is left without a state).
-    operator std::future<R>() && {
-        run_.reset();
-        return std::move(fut_);
-    }
+    operator std::future<R>() &&;
 
     R get() { return fut_.get(); }
     void wait() const { fut_.wait(); }
@@ -71,52 +53,28 @@ public:
         return fut_.wait_until(tp);
     }
     bool valid() const noexcept { return fut_.valid(); }
-    std::shared_future<R> share() noexcept {
-        run_.reset();
-        return fut_.share();
-    }
+    std::shared_future<R> share() noexcept;
 
     /// The result (value or exception) is there; also after get() took it.
-    bool done() const {
-        checked();
-        return !fut_.valid() || fut_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-    }
+    bool done() const;
     /// The task ended cancelled (or was cancelled before it started).
-    bool cancelled() const {
-        const detail::ThreadsafeRun<R>& run = checked();
-        return done() && run.ended_cancelled.load(std::memory_order_acquire);
-    }
+    bool cancelled() const;
     /// Asks the task's loop to cancel the task (Task::cancel() there). False if the result is
     /// there already, or the loop is closed; true otherwise: the result follows once the task
     /// has ended (CancelledError unless the task caught it).
-    bool cancel() {
-        std::shared_ptr<detail::ThreadsafeRun<R>> run = run_;
-        checked();
-        if (done()) return false;
-        try {
-            run->loop->call_soon_threadsafe([run] {
-                if (!run->task) return;  // already ended (its done callback ran)
-                run->task->add_ref();
-                detail::Access::adopt<TaskRef>(run->task).cancel();
-            });
-        } catch (const RuntimeError&) {  // the loop is closed: its tasks are over
-            return false;
-        }
-        return true;
-    }
+    bool cancel();
 
 private:
     friend struct detail::Access;
     /// Made by run_coroutine_threadsafe.
-    explicit ConcurrentFuture(std::shared_ptr<detail::ThreadsafeRun<R>> run)
-        : run_(std::move(run)), fut_(run_->promise.get_future()) {}
-    detail::ThreadsafeRun<R>& checked() const {
-        if (!run_) throw std::future_error(std::future_errc::no_state);
-        return *run_;
-    }
+    explicit ConcurrentFuture(std::shared_ptr<detail::ThreadsafeRun<R>> run);
+    detail::ThreadsafeRun<R>& checked() const;
 
     std::shared_ptr<detail::ThreadsafeRun<R>> run_;
     std::future<R> fut_;
 };
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/concurrent_future_impl.hpp>

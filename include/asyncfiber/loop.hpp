@@ -22,21 +22,6 @@ namespace asyncfiber {
 namespace detail {
 struct LoopImpl;
 struct CallbackItem;
-
-/// Loop::spawn's scope: checks the calling thread and makes the loop current for the spawn
-/// when no loop is (a plain handler, or before the loop runs).
-class SpawnScope {
-public:
-    explicit SpawnScope(LoopImpl* loop);
-    ~SpawnScope();
-    SpawnScope(const SpawnScope&) = delete;
-    SpawnScope& operator=(const SpawnScope&) = delete;
-
-private:
-    LoopImpl* entered_ = nullptr;  // set when this scope made the loop current
-};
-/// Throws RuntimeError for run_until_complete / run_forever on an embedded loop.
-void refuse_if_embedded(LoopImpl* loop, const char* what);
 }  // namespace detail
 
 struct WatchdogReport;  // asyncfiber/debug.hpp
@@ -115,15 +100,9 @@ public:
     /// throws RuntimeError (use call_soon_threadsafe / af::run_coroutine_threadsafe).
     template <class F, class... Args,
               class = typename std::enable_if<!detail::is_task_options<F>::value>::type>
-    Task<detail::async_result_t<F, Args...>> spawn(F&& fn, Args&&... args) {
-        detail::SpawnScope scope(impl_);
-        return asyncfiber::async(std::forward<F>(fn), std::forward<Args>(args)...);
-    }
+    Task<detail::async_result_t<F, Args...>> spawn(F&& fn, Args&&... args);
     template <class F, class... Args>
-    Task<detail::async_result_t<F, Args...>> spawn(TaskOptions options, F&& fn, Args&&... args) {
-        detail::SpawnScope scope(impl_);
-        return asyncfiber::async(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
-    }
+    Task<detail::async_result_t<F, Args...>> spawn(TaskOptions options, F&& fn, Args&&... args);
 
     /// Runs until stop() is called.
     void run_forever();
@@ -191,30 +170,6 @@ private:
     detail::LoopImpl* impl_;
 };
 
-namespace detail {
-/// Makes a loop current on this thread for a scope; throws RuntimeError if one already runs.
-class LoopEntry {
-public:
-    LoopEntry(LoopImpl* loop, bool handle_sigint);
-    ~LoopEntry();
-    LoopEntry(const LoopEntry&) = delete;
-    LoopEntry& operator=(const LoopEntry&) = delete;
-    /// Runs the loop until `main` is done.
-    void run_until_done(TaskBase* main);
-
-private:
-    void leave() noexcept;
-    LoopImpl* loop_;
-    bool sigint_;
-};
-
-template <class T>
-T take_result(Task<T>& t) {
-    return std::move(detail::Access::typed(t)->value());
-}
-inline void take_result(Task<void>& t) { detail::Access::typed(t)->value(); }
-}  // namespace detail
-
 /// How af::run ends a program that SIGINT interrupted.
 struct RunOptions {
     /// SIGINT (Ctrl-C) while run() runs cancels the main task. If main ends cancelled by it,
@@ -229,23 +184,9 @@ struct RunOptions {
 };
 
 namespace detail {
-/// After run() has cleaned up: if SIGINT cancelled `main` and it ended cancelled (by that
-/// request only, as asyncio.Runner checks with uncancel()), ends the process or throws
-/// KeyboardInterrupt (see RunOptions). Returns otherwise.
-void end_if_interrupted(Loop& loop, TaskBase* main, const RunOptions& options);
-
 template <class F>
 struct is_run_options : std::is_same<typename std::decay<F>::type, RunOptions> {};
 }  // namespace detail
-
-template <class F, class... Args>
-detail::async_result_t<F, Args...> Loop::run_until_complete(F&& main, Args&&... args) {
-    detail::LoopEntry entry(impl_, false);
-    auto task = asyncfiber::async(TaskOptions{"main", 0}, std::forward<F>(main),
-                                  std::forward<Args>(args)...);
-    entry.run_until_done(detail::Access::state(task));
-    return detail::take_result(task);
-}
 
 /// asyncio.run: makes a loop on this thread, runs main(args...) as its first task and returns
 /// its value (or rethrows). When main ends every task still alive is cancelled and run to
@@ -255,25 +196,14 @@ detail::async_result_t<F, Args...> Loop::run_until_complete(F&& main, Args&&... 
 /// ask for af::KeyboardInterrupt instead (see RunOptions). Throws RuntimeError if a loop
 /// already runs on this thread.
 template <class F, class... Args>
-detail::async_result_t<F, Args...> run(RunOptions options, F&& main, Args&&... args) {
-    Loop loop;
-    Task<detail::async_result_t<F, Args...>> task;
-    {
-        detail::LoopEntry entry(detail::Access::impl(loop), true);
-        task = asyncfiber::async(TaskOptions{"main", 0}, std::forward<F>(main),
-                                 std::forward<Args>(args)...);
-        entry.run_until_done(detail::Access::state(task));
-    }
-    loop.close();
-    detail::end_if_interrupted(loop, detail::Access::state(task), options);
-    return detail::take_result(task);
-}
+detail::async_result_t<F, Args...> run(RunOptions options, F&& main, Args&&... args);
 
 /// The same with the default options.
 template <class F, class... Args,
           class = typename std::enable_if<!detail::is_run_options<F>::value>::type>
-detail::async_result_t<F, Args...> run(F&& main, Args&&... args) {
-    return asyncfiber::run(RunOptions(), std::forward<F>(main), std::forward<Args>(args)...);
-}
+detail::async_result_t<F, Args...> run(F&& main, Args&&... args);
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/loop_impl.hpp>

@@ -50,52 +50,23 @@ class Promise {
 public:
     Promise() : core_(detail::IntrusivePtr<detail::Shared<T>>::adopt(new detail::Shared<T>)) {}
     Promise(Promise&&) noexcept = default;
-    Promise& operator=(Promise&& o) noexcept {
-        if (this != &o) {
-            abandon();
-            core_ = std::move(o.core_);
-            future_taken_ = o.future_taken_;
-        }
-        return *this;
-    }
+    Promise& operator=(Promise&& o) noexcept;
     Promise(const Promise&) = delete;
     Promise& operator=(const Promise&) = delete;
     ~Promise() { abandon(); }
 
     /// The future that receives the value; once only (InvalidStateError after).
-    Future<T> get_future() {
-        check();
-        if (future_taken_) throw InvalidStateError("asyncfiber: get_future() called twice");
-        future_taken_ = true;
-        return Future<T>(core_);
-    }
+    Future<T> get_future();
     /// Any thread. For Promise<void>: set_value().
     template <class... A>
-    void set_value(A&&... a) {
-        check();
-        if (!core_->emplace(std::forward<A>(a)...)) already_set();
-    }
+    void set_value(A&&... a);
     /// Any thread.
-    void set_exception(std::exception_ptr e) {
-        check();
-        if (!e) throw InvalidStateError("asyncfiber: set_exception with a null exception_ptr");
-        if (!core_->set_error(std::move(e))) already_set();
-    }
+    void set_exception(std::exception_ptr e);
 
 private:
-    void already_set() const {
-        if (core_->cancel_requested()) {
-            detail::report_extra_completion("a Promise whose Future was cancelled");
-            return;
-        }
-        throw InvalidStateError("asyncfiber: the promise was already set");
-    }
-    void check() const {
-        if (!core_.get()) throw InvalidStateError("asyncfiber: use of a moved-from Promise");
-    }
-    void abandon() noexcept {
-        if (core_.get()) core_->set_broken();  // no-op if it was set
-    }
+    void already_set() const;
+    void check() const;
+    void abandon() noexcept;
     detail::IntrusivePtr<detail::Shared<T>> core_;
     bool future_taken_ = false;
 };
@@ -120,45 +91,27 @@ public:
     /// On a plain thread: blocks until the future is done, then returns (moves out) its value
     /// or rethrows its exception (CancelledError once cancelled, BrokenPromise). Throws
     /// RuntimeError on a thread that runs a loop (in a task, af::await(fut) is the way).
-    T get() {
-        check("get()");
-        core_->block("af::Future::get()");
-        return core_->take();
-    }
+    T get();
 
     /// Any thread. A pending future of a Promise is done at once with CancelledError (a
     /// later set on the promise is ignored and reported); one from Runtime::spawn_on asks its
     /// task to stop, and is done, with CancelledError, once that task has ended. Returns true
     /// when the future is (or will be) cancelled, false (changing nothing) when it is done
     /// otherwise.
-    bool cancel() {
-        check("cancel()");
-        return core_->cancel();
-    }
+    bool cancel();
 
     /// Any thread: `fn()` runs once the future is done, on the thread that completes it (the
     /// promise's, the remote loop's), or at once on this thread if it is done already. fn
     /// must not block; an exception from it is reported on stderr.
-    void add_done_callback(std::function<void()> fn) {
-        check("add_done_callback()");
-        core_->add_done_callback(std::move(fn));
-    }
+    void add_done_callback(std::function<void()> fn);
 
 private:
     friend class Promise<T>;
     friend struct detail::Access;
     explicit Future(detail::IntrusivePtr<detail::Shared<T>> c) noexcept : core_(std::move(c)) {}
     /// af::await(future).
-    T await_value() {
-        check("await");
-        // A value already there stays in the future if a cancellation lands at this yield.
-        detail::cooperate(detail::current_task_checked("af::await(Future)"));
-        core_->wait("a future", &detail::BridgeCore::forward_cancel_to_remote, core_.get(), false);
-        return core_->take();
-    }
-    void check(const char* what) const {
-        if (!valid()) throw InvalidStateError(std::string("asyncfiber: ") + what + " of an empty Future");
-    }
+    T await_value();
+    void check(const char* what) const;
     detail::IntrusivePtr<detail::Shared<T>> core_;
 };
 
@@ -177,36 +130,6 @@ T await(Future<T>&& f) {
 // await_callback
 // ======================================================================================
 
-namespace detail {
-
-template <class E>
-struct is_error_first : std::false_type {};
-template <>
-struct is_error_first<std::error_code> : std::true_type {};
-template <>
-struct is_error_first<boost::system::error_code> : std::true_type {};
-template <>
-struct is_error_first<std::exception_ptr> : std::true_type {};
-
-/// Whether a call (A...) of a callback for T has an error in first place: an error type
-/// followed by the values, or alone for T = void.
-template <class T, class... A>
-struct error_first_call : std::false_type {};
-template <class T, class A0, class... A>
-struct error_first_call<T, A0, A...>
-    : std::integral_constant<bool, is_error_first<typename std::decay<A0>::type>::value &&
-                                       (sizeof...(A) > 0 || std::is_void<T>::value)> {};
-
-inline std::exception_ptr error_of(const std::error_code& ec) {
-    return ec ? std::make_exception_ptr(std::system_error(ec)) : std::exception_ptr();
-}
-/// A boost::system::system_error for a set code (lib/bridge/bridge_core.cpp, so that this
-/// header needs only the forward declaration of boost::system::error_code).
-std::exception_ptr error_of(const boost::system::error_code& ec);
-inline std::exception_ptr error_of(const std::exception_ptr& e) { return e; }
-
-}  // namespace detail
-
 /// The callback af::await_callback<T> hands to `start`. Copyable; callable once from any
 /// thread with one of the shapes: (value), (values...) for a tuple T, () for T = void, or
 /// any of these preceded by a std::error_code, a boost::system::error_code or a
@@ -218,26 +141,14 @@ public:
     explicit Callback(detail::Shared<T>* core) : ref_(core) {}
 
     template <class... A>
-    void operator()(A&&... a) const {
-        call(detail::error_first_call<T, A...>{}, std::forward<A>(a)...);
-    }
+    void operator()(A&&... a) const;
 
 private:
     template <class E, class... A>
-    void call(std::true_type, E&& e, A&&... a) const {
-        std::exception_ptr err = detail::error_of(e);
-        if (err)
-            done(ref_.get()->set_error(std::move(err)));
-        else
-            done(ref_.get()->emplace(std::forward<A>(a)...));
-    }
+    void call(std::true_type, E&& e, A&&... a) const;
     template <class... A>
-    void call(std::false_type, A&&... a) const {
-        done(ref_.get()->emplace(std::forward<A>(a)...));
-    }
-    static void done(bool first) {
-        if (!first) detail::report_extra_completion("a callback of af::await_callback");
-    }
+    void call(std::false_type, A&&... a) const;
+    static void done(bool first);
     detail::CompleterRef<detail::Shared<T>> ref_;
 };
 
@@ -247,14 +158,9 @@ private:
 /// cancelled it wakes with CancelledError at once; a later call of cb is dropped.
 /// Exceptions from start propagate (cb may then still be called; it is ignored).
 template <class T, class Start>
-T await_callback(Start&& start) {
-    detail::TaskBase* self = detail::current_task_checked("af::await_callback");
-    detail::cooperate(self);  // before start: a start that completes at once still draws
-    detail::throw_if_cancelled(self);
-    auto core = detail::IntrusivePtr<detail::Shared<T>>::adopt(new detail::Shared<T>);
-    std::forward<Start>(start)(Callback<T>(core.get()));
-    core->wait("a callback", nullptr, nullptr, true);
-    return core->take();
-}
+T await_callback(Start&& start);
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/promise_impl.hpp>

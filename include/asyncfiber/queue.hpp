@@ -21,68 +21,13 @@ namespace asyncfiber {
 
 namespace detail {
 
-/// FIFO storage (asyncio.Queue).
+/// The storage of each kind: in which order items come out (detail/queue_impl.hpp).
 template <class T>
-class FifoStore {
-public:
-    void push(T&& v) { d_.push_back(std::move(v)); }
-    T pop() {
-        T v = std::move(d_.front());
-        d_.pop_front();
-        return v;
-    }
-    std::size_t size() const noexcept { return d_.size(); }
-    void clear() { d_.clear(); }
-
-private:
-    std::deque<T> d_;
-};
-
-/// LIFO storage (asyncio.LifoQueue).
+class FifoStore;
 template <class T>
-class LifoStore {
-public:
-    void push(T&& v) { v_.push_back(std::move(v)); }
-    T pop() {
-        T v = std::move(v_.back());
-        v_.pop_back();
-        return v;
-    }
-    std::size_t size() const noexcept { return v_.size(); }
-    void clear() { v_.clear(); }
-
-private:
-    std::vector<T> v_;
-};
-
-/// Heap storage (asyncio.PriorityQueue): pops the smallest element under Compare first, as
-/// Python's heapq does with `<`. A raw heap rather than std::priority_queue, whose top() is
-/// const and so cannot hand out move-only elements.
+class LifoStore;
 template <class T, class Compare>
-class HeapStore {
-public:
-    explicit HeapStore(Compare c = Compare()) : greater_{std::move(c)} {}
-    void push(T&& v) {
-        v_.push_back(std::move(v));
-        std::push_heap(v_.begin(), v_.end(), greater_);
-    }
-    T pop() {
-        std::pop_heap(v_.begin(), v_.end(), greater_);
-        T v = std::move(v_.back());
-        v_.pop_back();
-        return v;
-    }
-    std::size_t size() const noexcept { return v_.size(); }
-    void clear() { v_.clear(); }
-
-private:
-    struct Greater {
-        Compare less;
-        bool operator()(const T& a, const T& b) { return less(b, a); }
-    };
-    std::vector<T> v_;
-    Greater greater_;
-};
+class HeapStore;
 
 /// The queue logic shared by the three kinds; Store says in which order items come out.
 template <class T, class Store>
@@ -97,12 +42,7 @@ public:
     BasicQueue& operator=(const BasicQueue&) = delete;
     /// Tasks still waiting on the queue (or woken and not yet out of get/put/join) wake up
     /// with RuntimeError: a bug in the caller, reported rather than left hanging.
-    ~BasicQueue() {
-        orphan_waiters(getters_);
-        orphan_waiters(putters_);
-        orphan_waiters(joiners_);
-        orphan_waiters(leaving_);
-    }
+    ~BasicQueue();
 
     std::size_t qsize() const noexcept { return store_.size(); }
     /// 0 when unbounded.
@@ -113,114 +53,35 @@ public:
 
     /// Puts an item, suspending (cancellably) while the queue is full. Throws QueueShutDown
     /// once shutdown() was called. A put cancelled while it waits has not put anything.
-    void put(T item) {
-        TaskBase* self = current_task_checked("Queue::put");
-        affinity_.check(self->loop, "Queue");
-        cooperate(self);  // before anything: a cancellation landing there puts nothing
-        while (full()) {
-            if (shutdown_) throw QueueShutDown();
-            Waiter w(self, &leaving_);
-            putters_.push_back(&w);
-            try {
-                park(w, "Queue::put");
-            } catch (const CancelledError&) {
-                // A free slot signalled to us must not be lost for the next putter.
-                if (w.notified && !full()) notify_first(putters_);
-                throw;
-            }
-        }
-        if (shutdown_) throw QueueShutDown();
-        push(std::move(item));
-    }
+    void put(T item);
 
     /// Puts an item now; QueueFull if full, QueueShutDown after shutdown().
-    void put_nowait(T item) {
-        affinity_.check("Queue");
-        if (shutdown_) throw QueueShutDown();
-        if (full()) throw QueueFull();
-        push(std::move(item));
-    }
+    void put_nowait(T item);
 
     /// Removes and returns an item, suspending (cancellably) while the queue is empty. After
     /// shutdown(), remaining items are still returned; then it throws QueueShutDown. A get
     /// cancelled while it waits has taken nothing.
-    T get() {
-        TaskBase* self = current_task_checked("Queue::get");
-        affinity_.check(self->loop, "Queue");
-        cooperate(self);  // before anything: a cancellation landing there takes nothing
-        while (empty()) {
-            if (shutdown_) throw QueueShutDown();
-            Waiter w(self, &leaving_);
-            getters_.push_back(&w);
-            try {
-                park(w, "Queue::get");
-            } catch (const CancelledError&) {
-                // The item signalled to us stays in the queue: wake the next getter for it.
-                if (w.notified && !empty()) notify_first(getters_);
-                throw;
-            }
-        }
-        return pop();
-    }
+    T get();
 
     /// Removes and returns an item now; QueueEmpty if empty (QueueShutDown if also shut down).
-    T get_nowait() {
-        affinity_.check("Queue");
-        if (empty()) {
-            if (shutdown_) throw QueueShutDown();
-            throw QueueEmpty();
-        }
-        return pop();
-    }
+    T get_nowait();
 
     /// Marks one item taken with get() as processed. Throws std::invalid_argument (asyncio's
     /// ValueError) if called more often than items were put.
-    void task_done() {
-        affinity_.check("Queue");
-        if (unfinished_ == 0)
-            throw std::invalid_argument("asyncfiber: Queue::task_done called too many times");
-        if (--unfinished_ == 0) set_finished();
-    }
+    void task_done();
 
     /// Suspends until every item put has been marked with task_done().
-    void join() {
-        TaskBase* self = current_task_checked("Queue::join");
-        affinity_.check(self->loop, "Queue");
-        if (unfinished_ == 0) return;
-        Waiter w(self);
-        joiners_.push_back(&w);
-        park(w, "Queue::join");
-    }
+    void join();
 
     /// Python 3.13: put() and put_nowait() throw QueueShutDown from now on; get() throws it
     /// once the queue is empty. With immediate=true the queue is emptied at once (each dropped
     /// item counts as task_done()) so get() throws at once. Blocked putters and getters wake
     /// up and throw. Idempotent.
-    void shutdown(bool immediate = false) {
-        affinity_.check("Queue");
-        shutdown_ = true;
-        if (immediate) {
-            while (!empty()) {
-                store_.pop();
-                if (unfinished_ > 0) --unfinished_;
-            }
-            if (unfinished_ == 0) set_finished();
-        }
-        notify_all(getters_);
-        notify_all(putters_);
-    }
+    void shutdown(bool immediate = false);
 
 private:
-    void push(T&& item) {
-        store_.push(std::move(item));
-        ++unfinished_;
-        notify_first(getters_);
-    }
-    T pop() {
-        T v = store_.pop();
-        notify_first(putters_);
-        return v;
-    }
+    void push(T&& item);
+    T pop();
     void set_finished() noexcept {
         notify_all(joiners_);
     }
@@ -265,3 +126,6 @@ public:
 };
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/queue_impl.hpp>

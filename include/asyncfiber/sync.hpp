@@ -126,14 +126,7 @@ public:
     }
     /// asyncio's wait_for(predicate): waits until pred() is true and returns its value.
     template <class Pred>
-    auto wait_for(Pred pred) -> decltype(pred()) {
-        auto r = pred();
-        while (!r) {
-            wait();
-            r = pred();
-        }
-        return r;
-    }
+    auto wait_for(Pred pred) -> decltype(pred());
     /// Wakes up to n waiting tasks (FIFO).
     void notify(std::size_t n = 1);
     void notify_all();
@@ -245,3 +238,6 @@ private:
 };
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/sync_impl.hpp>

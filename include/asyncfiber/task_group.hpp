@@ -50,20 +50,9 @@ public:
 
     /// Spawns fn(args...) as a task of the group (af::async) and returns its handle.
     template <class F, class... Args>
-    Task<detail::async_result_t<F, Args...>> spawn(F&& fn, Args&&... args) {
-        check_open();
-        auto t = asyncfiber::async(std::forward<F>(fn), std::forward<Args>(args)...);
-        adopt(detail::Access::state(t));
-        return t;
-    }
+    Task<detail::async_result_t<F, Args...>> spawn(F&& fn, Args&&... args);
     template <class F, class... Args>
-    Task<detail::async_result_t<F, Args...>> spawn(TaskOptions options, F&& fn, Args&&... args) {
-        check_open();
-        auto t = asyncfiber::async(std::move(options), std::forward<F>(fn),
-                                   std::forward<Args>(args)...);
-        adopt(detail::Access::state(t));
-        return t;
-    }
+    Task<detail::async_result_t<F, Args...>> spawn(TaskOptions options, F&& fn, Args&&... args);
 
     /// Waits until every task of the group is done (see the class comment). Not for the
     /// group of af::task_group, which waits when its body returns (RuntimeError).
@@ -108,35 +97,6 @@ private:
 namespace detail {
 template <class F>
 using group_body_result_t = typename std::decay<decltype(std::declval<F&>()(std::declval<TaskGroup&>()))>::type;
-
-struct TaskGroupScope {
-    template <class F>
-    static group_body_result_t<F> run(F& body, std::false_type /*void*/) {
-        TaskGroup g{TaskGroup::Scoped{}};
-        std::exception_ptr error;
-        try {
-            group_body_result_t<F> r = body(g);
-            g.end_scope(nullptr);  // throws what the members' failures call for
-            return r;
-        } catch (...) {
-            if (g.joined_) throw;  // the group's own verdict
-            error = std::current_exception();
-        }
-        g.end_scope(error);  // throws
-        std::rethrow_exception(error);
-    }
-    template <class F>
-    static void run(F& body, std::true_type /*void*/) {
-        TaskGroup g{TaskGroup::Scoped{}};
-        std::exception_ptr error;
-        try {
-            body(g);
-        } catch (...) {
-            error = std::current_exception();
-        }
-        g.end_scope(error);
-    }
-};
 }  // namespace detail
 
 /// asyncio's `async with asyncio.TaskGroup() as g:` as a function scope, like af::timeout:
@@ -161,8 +121,9 @@ struct TaskGroupScope {
 ///   task's next suspension point), as asyncio re-cancels the parent.
 /// - g.spawn() after a failure throws RuntimeError ("shutting down"); g.join() is refused.
 template <class F>
-detail::group_body_result_t<F> task_group(F&& body) {
-    return detail::TaskGroupScope::run(body, std::is_void<detail::group_body_result_t<F>>{});
-}
+detail::group_body_result_t<F> task_group(F&& body);
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/task_group_impl.hpp>

@@ -21,16 +21,7 @@
 namespace asyncfiber {
 
 namespace detail {
-
-/// The value of a finished task: moved out when this handle is the only one (or T cannot be
-/// copied), copied otherwise, so that other handles still read it.
-template <class T>
-T take_done(Task<T>& t) {
-    detail::Access::typed(t)->value();  // rethrows
-    return take_value(t);
-}
-inline void take_done(Task<void>& t) { detail::Access::typed(t)->value(); }
-
+class CompletionQueue;
 }  // namespace detail
 
 /// asyncio.wait_for on a task: waits for `t` at most `d`. On timeout cancels `t`, waits
@@ -39,21 +30,7 @@ inline void take_done(Task<void>& t) { detail::Access::typed(t)->value(); }
 /// in Python 3.12+), or one it produced in the very iteration the deadline passed.
 /// Cancelling the caller cancels `t`.
 template <class T, class Rep, class Period>
-T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
-    if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
-    detail::check_loop_thread(detail::Access::state(t)->loop, "af::wait_for", detail::LoopUse::await);
-    try {
-        return timeout(d, [&t]() -> T {
-            detail::await_done(detail::Access::state(t));
-            return detail::take_done(t);
-        });
-    } catch (const TimeoutError&) {
-        // The deadline was handled after `t` had finished (it could not take the
-        // cancellation any more): its value wins.
-        if (detail::Access::state(t)->outcome != detail::TaskOutcome::value) throw;
-    }
-    return detail::take_done(t);
-}
+T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d);
 
 /// asyncio.wait_for on a callable: timeout(d, fn), as Python 3.12+ runs the awaited
 /// coroutine in the calling task. fn runs at once in the calling task (even one whose
@@ -64,13 +41,7 @@ T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
 template <class F, class Rep, class Period,
           class = typename std::enable_if<!detail::is_task<typename std::decay<F>::type>::value>::type>
 auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d)
-    -> typename std::decay<decltype(std::forward<F>(fn)())>::type {
-    if (d <= d.zero()) {
-        yield_now();
-        throw TimeoutError();
-    }
-    return timeout(d, [&fn] { return std::forward<F>(fn)(); });
-}
+    -> typename std::decay<decltype(std::forward<F>(fn)())>::type;
 
 /// When af::wait returns (asyncio.FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED).
 enum class ReturnWhen { first_completed, first_exception, all_completed };
@@ -98,39 +69,6 @@ WaitResult wait(std::vector<TaskRef> tasks, ReturnWhen when,
                 std::chrono::duration<Rep, Period> timeout) {
     return wait_until(std::move(tasks), when, detail::deadline_after(timeout));
 }
-
-namespace detail {
-/// The non-template core of as_completed: listeners on every task, a FIFO of the indexes of
-/// those that finished, an optional deadline.
-class CompletionQueue {
-public:
-    CompletionQueue(std::vector<TaskBase*> tasks, Clock::time_point deadline);
-    ~CompletionQueue();
-    CompletionQueue(const CompletionQueue&) = delete;
-    CompletionQueue& operator=(const CompletionQueue&) = delete;
-
-    /// Suspends until the next task is done; returns its index. Throws TimeoutError past the
-    /// deadline, CancelledError if the caller is cancelled (the tasks are not cancelled).
-    std::size_t next();
-    std::size_t size() const noexcept { return n_; }
-    std::size_t yielded() const noexcept { return yielded_; }
-
-    struct Node;
-    struct Timer;
-
-private:
-    friend struct Node;
-    void on_done(std::size_t index) noexcept;
-    std::size_t n_;
-    std::size_t yielded_ = 0;
-    std::unique_ptr<Node[]> nodes_;
-    std::vector<std::size_t> finished_;  // indexes, in completion order
-    std::size_t head_ = 0;
-    std::unique_ptr<Timer> timer_;
-    bool timed_out_ = false;
-    TaskBase* waiter_ = nullptr;
-};
-}  // namespace detail
 
 /// The range af::as_completed returns. Dereferencing an iterator suspends until the next
 /// task is done and yields it (asyncio.as_completed). A task is consumed when it is yielded:
@@ -168,8 +106,7 @@ public:
         AsCompleted* r_ = nullptr;
     };
 
-    AsCompleted(std::vector<Task<T>> tasks, Clock::time_point deadline)
-        : tasks_(std::move(tasks)), q_(new detail::CompletionQueue(states(tasks_), deadline)) {}
+    AsCompleted(std::vector<Task<T>> tasks, Clock::time_point deadline);
     AsCompleted(AsCompleted&&) = default;
 
     /// Starts a new pass: the task yielded at the position where an earlier loop stopped
@@ -182,28 +119,11 @@ public:
     std::size_t size() const noexcept { return tasks_.size(); }
 
 private:
-    static std::vector<detail::TaskBase*> states(const std::vector<Task<T>>& ts) {
-        std::vector<detail::TaskBase*> s;
-        s.reserve(ts.size());
-        for (const auto& t : ts) {
-            if (!t) throw InvalidStateError("asyncfiber: as_completed of an empty Task handle");
-            s.push_back(detail::Access::state(t));
-        }
-        return s;
-    }
+    static std::vector<detail::TaskBase*> states(const std::vector<Task<T>>& ts);
     // At the end when every task was consumed and the position holds none of them.
-    bool exhausted() const noexcept { return !current_valid_ && q_->yielded() >= q_->size(); }
-    Task<T> next_task() {
-        if (!current_valid_) {
-            current_ = q_->next();
-            current_valid_ = true;
-        }
-        return tasks_[current_];
-    }
-    void advance() {
-        if (!current_valid_) next_task();  // ++ without * still consumes one completion
-        current_valid_ = false;
-    }
+    bool exhausted() const noexcept;
+    Task<T> next_task();
+    void advance();
 
     std::vector<Task<T>> tasks_;
     std::unique_ptr<detail::CompletionQueue> q_;
@@ -224,24 +144,14 @@ AsCompleted<T> as_completed(std::vector<Task<T>> tasks, std::chrono::duration<Re
     return AsCompleted<T>(std::move(tasks), detail::deadline_after(timeout));
 }
 
-namespace detail {
-/// Waits for `t` to finish without passing a cancellation of the caller on to it.
-void wait_done_no_forward(TaskBase* t);
-}  // namespace detail
-
 /// asyncio.shield: returns a task that finishes as `t` does, but cancelling it (or a task
 /// awaiting it) does not cancel `t`. A task already done is returned as it is. Once the shield
 /// was cancelled, a later failure of `t` goes to the loop's exception handler (as Python
 /// 3.14's shield logs it), once, and counts as retrieved.
 template <class T>
-Task<T> shield(Task<T> t) {
-    if (!t) throw InvalidStateError("asyncfiber: shield of an empty Task handle");
-    detail::check_loop_thread(detail::Access::state(t)->loop, "af::shield", detail::LoopUse::await);
-    if (t.done()) return t;
-    return asyncfiber::async([](Task<T> inner) -> T {
-        detail::wait_done_no_forward(detail::Access::state(inner));
-        return detail::take_done(inner);
-    }, std::move(t));
-}
+Task<T> shield(Task<T> t);
 
 }  // namespace asyncfiber
+
+// Definitions of the templates declared above.
+#include <asyncfiber/detail/wait_impl.hpp>

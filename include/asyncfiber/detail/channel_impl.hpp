@@ -1,0 +1,79 @@
+// asyncfiber/detail/channel_impl.hpp - the definitions behind asyncfiber/channel.hpp: the
+// members of Channel<T> (the item moves that keep its no-loss invariant, stated there).
+#pragma once
+
+#include <asyncfiber/channel.hpp>
+
+namespace asyncfiber {
+
+template <class T>
+void Channel<T>::put(T item) {
+    begin();
+    std::unique_lock<std::mutex> lk(w_.m);
+    for (;;) {
+        if (shutdown_) throw QueueShutDown();
+        if (items_.size() < capacity_) break;
+        w_.wait(lk, false, "Channel::put");
+    }
+    items_.push_back(std::move(item));
+    w_.notify_one(true);
+}
+
+template <class T>
+T Channel<T>::get() {
+    begin();
+    std::unique_lock<std::mutex> lk(w_.m);
+    for (;;) {
+        if (!items_.empty()) break;
+        if (shutdown_) throw QueueShutDown();
+        w_.wait(lk, true, "Channel::get");
+    }
+    return take();
+}
+
+template <class T>
+void Channel<T>::put_nowait(T item) {
+    std::lock_guard<std::mutex> lk(w_.m);
+    if (shutdown_) throw QueueShutDown();
+    if (items_.size() >= capacity_) throw QueueFull();
+    items_.push_back(std::move(item));
+    w_.notify_one(true);
+}
+
+template <class T>
+T Channel<T>::get_nowait() {
+    std::lock_guard<std::mutex> lk(w_.m);
+    if (items_.empty()) {
+        if (shutdown_) throw QueueShutDown();
+        throw QueueEmpty();
+    }
+    return take();
+}
+
+template <class T>
+void Channel<T>::shutdown(bool immediate) {
+    std::deque<T> dropped;  // destroyed after the lock is released
+    std::lock_guard<std::mutex> lk(w_.m);
+    shutdown_ = true;
+    if (immediate) dropped.swap(items_);
+    w_.notify_all();
+}
+
+template <class T>
+std::size_t Channel<T>::checked(std::size_t capacity) {
+    if (capacity == 0) throw std::invalid_argument("asyncfiber: a Channel needs a capacity of at least 1");
+    return capacity;
+}
+template <class T>
+void Channel<T>::begin() {
+    if (detail::TaskBase* self = detail::current_task_or_null()) detail::cooperate(self);
+}
+template <class T>
+T Channel<T>::take() {
+    T v(std::move(items_.front()));
+    items_.pop_front();
+    w_.notify_one(false);
+    return v;
+}
+
+}  // namespace asyncfiber

@@ -120,4 +120,4 @@ private:
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/channel_impl.hpp>
+#include <asyncfiber/detail/channel_inl.hpp>

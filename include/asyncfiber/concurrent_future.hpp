@@ -77,4 +77,4 @@ private:
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/concurrent_future_impl.hpp>
+#include <asyncfiber/detail/concurrent_future_inl.hpp>

@@ -241,4 +241,4 @@ ThreadLocalBinding bind_thread_local(T& (*accessor)());
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/context_impl.hpp>
+#include <asyncfiber/detail/context_inl.hpp>

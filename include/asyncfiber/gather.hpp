@@ -118,4 +118,4 @@ std::vector<Outcome<detail::gathered_t<T>>> gather_settled(std::vector<Task<T>> 
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/gather_impl.hpp>
+#include <asyncfiber/detail/gather_inl.hpp>

@@ -206,4 +206,4 @@ detail::async_result_t<F, Args...> run(F&& main, Args&&... args);
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/loop_impl.hpp>
+#include <asyncfiber/detail/loop_inl.hpp>

@@ -163,4 +163,4 @@ T await_callback(Start&& start);
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/promise_impl.hpp>
+#include <asyncfiber/detail/promise_inl.hpp>

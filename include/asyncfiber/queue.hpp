@@ -21,7 +21,7 @@ namespace asyncfiber {
 
 namespace detail {
 
-/// The storage of each kind: in which order items come out (detail/queue_impl.hpp).
+/// The storage of each kind: in which order items come out (detail/queue_inl.hpp).
 template <class T>
 class FifoStore;
 template <class T>
@@ -128,4 +128,4 @@ public:
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/queue_impl.hpp>
+#include <asyncfiber/detail/queue_inl.hpp>

@@ -84,4 +84,4 @@ private:
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/runtime_impl.hpp>
+#include <asyncfiber/detail/runtime_inl.hpp>

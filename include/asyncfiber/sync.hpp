@@ -240,4 +240,4 @@ private:
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/sync_impl.hpp>
+#include <asyncfiber/detail/sync_inl.hpp>

@@ -184,4 +184,4 @@ std::vector<TaskRef> all_tasks();
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/task_impl.hpp>
+#include <asyncfiber/detail/task_inl.hpp>

@@ -126,4 +126,4 @@ detail::group_body_result_t<F> task_group(F&& body);
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/task_group_impl.hpp>
+#include <asyncfiber/detail/task_group_inl.hpp>

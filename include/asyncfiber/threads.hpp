@@ -83,4 +83,4 @@ ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Lo
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/threads_impl.hpp>
+#include <asyncfiber/detail/threads_inl.hpp>

@@ -82,4 +82,4 @@ auto timeout(std::chrono::duration<Rep, Period> d, F&& fn)
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/timeouts_impl.hpp>
+#include <asyncfiber/detail/timeouts_inl.hpp>

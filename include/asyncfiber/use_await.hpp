@@ -79,4 +79,4 @@ constexpr use_await_t use_await{};
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/use_await_impl.hpp>
+#include <asyncfiber/detail/use_await_inl.hpp>

@@ -154,4 +154,4 @@ Task<T> shield(Task<T> t);
 }  // namespace asyncfiber
 
 // Definitions of the templates declared above.
-#include <asyncfiber/detail/wait_impl.hpp>
+#include <asyncfiber/detail/wait_inl.hpp>

@@ -1,4 +1,4 @@
-// asyncfiber/detail/task_group_impl.hpp - the definitions behind asyncfiber/task_group.hpp:
+// asyncfiber/detail/task_group_inl.hpp - the definitions behind asyncfiber/task_group.hpp:
 // TaskGroup::spawn, and af::task_group with the scope (TaskGroupScope) that runs its body.
 #pragma once
 

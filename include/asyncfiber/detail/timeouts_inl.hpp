@@ -1,4 +1,4 @@
-// asyncfiber/detail/timeouts_impl.hpp - the definitions behind asyncfiber/timeouts.hpp: the
+// asyncfiber/detail/timeouts_inl.hpp - the definitions behind asyncfiber/timeouts.hpp: the
 // scope that timeout()/timeout_at() arm in the calling task (TimeoutScope), af::Timeout's
 // members and timeout_at.
 #pragma once

@@ -1,4 +1,4 @@
-// asyncfiber/detail/promise_impl.hpp - the definitions behind asyncfiber/promise.hpp: the
+// asyncfiber/detail/promise_inl.hpp - the definitions behind asyncfiber/promise.hpp: the
 // members of Promise, Future and Callback, await_callback, and how a callback's error
 // argument becomes an exception.
 #pragma once

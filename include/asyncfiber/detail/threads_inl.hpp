@@ -1,4 +1,4 @@
-// asyncfiber/detail/threads_impl.hpp - the definitions behind asyncfiber/threads.hpp:
+// asyncfiber/detail/threads_inl.hpp - the definitions behind asyncfiber/threads.hpp:
 // to_thread with the loop's thread pool it queues on, and run_coroutine_threadsafe.
 #pragma once
 

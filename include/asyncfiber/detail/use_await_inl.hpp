@@ -1,4 +1,4 @@
-// asyncfiber/detail/use_await_impl.hpp - the definitions behind asyncfiber/use_await.hpp:
+// asyncfiber/detail/use_await_inl.hpp - the definitions behind asyncfiber/use_await.hpp:
 // use_await_t's members, the handler and the async_result that make af::use_await a
 // Boost.Asio completion token, and the report of an operation whose task stopped waiting.
 #pragma once

@@ -1,4 +1,4 @@
-// asyncfiber/detail/queue_impl.hpp - the definitions behind asyncfiber/queue.hpp: the three
+// asyncfiber/detail/queue_inl.hpp - the definitions behind asyncfiber/queue.hpp: the three
 // storages (FIFO, LIFO, heap) and the members of the queue logic they share (BasicQueue).
 #pragma once
 

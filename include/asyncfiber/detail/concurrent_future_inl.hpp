@@ -1,4 +1,4 @@
-// asyncfiber/detail/concurrent_future_impl.hpp - the definitions behind
+// asyncfiber/detail/concurrent_future_inl.hpp - the definitions behind
 // asyncfiber/concurrent_future.hpp: ConcurrentFuture's members and the state it shares with
 // the task that run_coroutine_threadsafe started (ThreadsafeRun).
 #pragma once

@@ -1,4 +1,4 @@
-// asyncfiber/detail/sync_impl.hpp - the definitions behind asyncfiber/sync.hpp: the member
+// asyncfiber/detail/sync_inl.hpp - the definitions behind asyncfiber/sync.hpp: the member
 // templates of its primitives longer than a line (the primitives themselves are in lib/sync/).
 #pragma once
 

@@ -1,5 +1,5 @@
-// asyncfiber/detail/loop_impl.hpp - the definitions behind asyncfiber/loop.hpp: Loop's
-// template members, af::run, and the scopes they use to enter a loop (not lib/'s LoopImpl).
+// asyncfiber/detail/loop_inl.hpp - the definitions behind asyncfiber/loop.hpp: Loop's
+// template members, af::run, and the scopes they use to enter a loop.
 #pragma once
 
 #include <asyncfiber/loop.hpp>

@@ -1,4 +1,4 @@
-// asyncfiber/detail/wait_impl.hpp - the definitions behind asyncfiber/wait.hpp: wait_for,
+// asyncfiber/detail/wait_inl.hpp - the definitions behind asyncfiber/wait.hpp: wait_for,
 // AsCompleted's members and shield, and what they use (take_done, as_completed's
 // CompletionQueue, shield's wait without forwarding a cancellation).
 #pragma once

@@ -1,4 +1,4 @@
-// asyncfiber/detail/gather_impl.hpp - the definitions behind asyncfiber/gather.hpp: Outcome's
+// asyncfiber/detail/gather_inl.hpp - the definitions behind asyncfiber/gather.hpp: Outcome's
 // members, gather and gather_settled, and the helpers that wait for the children and collect
 // their results.
 #pragma once

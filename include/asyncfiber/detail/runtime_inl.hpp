@@ -1,4 +1,4 @@
-// asyncfiber/detail/runtime_impl.hpp - the definitions behind asyncfiber/runtime.hpp:
+// asyncfiber/detail/runtime_inl.hpp - the definitions behind asyncfiber/runtime.hpp:
 // Runtime::spawn_on and Runtime::run, and the state a spawn_on future shares with its task on
 // the other loop (RemoteTask, RemoteRun).
 #pragma once

@@ -1,4 +1,4 @@
-// asyncfiber/detail/channel_impl.hpp - the definitions behind asyncfiber/channel.hpp: the
+// asyncfiber/detail/channel_inl.hpp - the definitions behind asyncfiber/channel.hpp: the
 // members of Channel<T> (the item moves that keep its no-loss invariant, stated there).
 #pragma once
 

@@ -50,7 +50,8 @@ double spawn_eager_ns_per_task() {
         std::vector<af::Task<long>> tasks;
         tasks.reserve(static_cast<std::size_t>(n));
         for (long i = 0; i < n; ++i)
-            tasks.push_back(af::async(eager, [](long i) { return i; }, i));
+            tasks.push_back(af::async(
+                eager, [](long i) { return i; }, i));
         long sum = 0;
         for (long v : af::gather(std::move(tasks))) sum += v;
         double el = workloads::seconds_since(t);

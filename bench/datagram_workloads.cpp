@@ -21,7 +21,8 @@ namespace {
 
 // The 64-byte datagram of client i, round k (the same bytes as the anchors').
 void fill(std::array<char, 64>& m, std::uint64_t v) {
-    for (int j = 0; j < 64; ++j) m[static_cast<std::size_t>(j)] = static_cast<char>(v >> (8 * (j % 8)));
+    for (int j = 0; j < 64; ++j)
+        m[static_cast<std::size_t>(j)] = static_cast<char>(v >> (8 * (j % 8)));
 }
 
 double udp_echo_msgs_per_s() {
@@ -50,8 +51,9 @@ double udp_echo_msgs_per_s() {
                 fill(out, id * static_cast<std::uint64_t>(R) + static_cast<std::uint64_t>(k));
                 ep.send(out.data(), out.size());
                 af::DatagramInfo d = ep.recvfrom_into(in.data(), in.size());
-                workloads::check(d.size == out.size() && std::equal(out.begin(), out.end(), in.begin()),
-                                 "echo differs from the datagram sent");
+                workloads::check(
+                    d.size == out.size() && std::equal(out.begin(), out.end(), in.begin()),
+                    "echo differs from the datagram sent");
                 ++ok;
             }
             ep.close();

@@ -59,7 +59,8 @@ double stream200M_timer_late_ms() {
         af::Handle timer;
         std::function<void()> tick = [&] {
             const clk::time_point now = clk::now();
-            worst_late = std::max(worst_late, std::chrono::duration<double, std::milli>(now - due).count());
+            worst_late =
+                std::max(worst_late, std::chrono::duration<double, std::milli>(now - due).count());
             due = now + std::chrono::milliseconds(10);
             timer = loop.call_at(due, tick);
         };

@@ -69,8 +69,9 @@ double echo_2loops_msgs_per_s() {
     std::vector<af::Server> servers;
     unsigned short port = 0;
     for (std::size_t l = 0; l < 2; ++l) {
-        servers.push_back(
-            rt.spawn_on(l, [&] { return af::start_server(workloads::echo64, "127.0.0.1", port, opts); }).get());
+        servers.push_back(rt.spawn_on(l, [&] {
+                                return af::start_server(workloads::echo64, "127.0.0.1", port, opts);
+                            }).get());
         port = servers.back().port();
     }
     std::atomic<long> ok{0};

@@ -114,13 +114,15 @@ double tls_handshakes_per_s() {
         const unsigned short port = server.port();
         auto worker = [&](long j) {
             long ok = 0;
-            for (long i = j; i < H; i += P) ok += round_trips(port, tls, static_cast<std::uint64_t>(i), 1);
+            for (long i = j; i < H; i += P)
+                ok += round_trips(port, tls, static_cast<std::uint64_t>(i), 1);
             return ok;
         };
         auto t = clk::now();
         long ok = af::timeout(std::chrono::seconds(120), [&] {
             std::vector<af::Task<long>> workers;
-            for (long j = 0; j < P; ++j) workers.push_back(af::async([&worker, j] { return worker(j); }));
+            for (long j = 0; j < P; ++j)
+                workers.push_back(af::async([&worker, j] { return worker(j); }));
             long sum = 0;
             for (long v : af::gather(std::move(workers))) sum += v;
             return sum;

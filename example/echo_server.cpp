@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
     try {
         af::run(options, [port] {
             af::Server server = af::start_server(handle_echo, "127.0.0.1", port);
-            for (const auto& a : server.addresses()) std::cout << "Serving on " << a.to_string() << "\n";
+            for (const auto& a : server.addresses())
+                std::cout << "Serving on " << a.to_string() << "\n";
             server.serve_forever();
         });
     } catch (const af::KeyboardInterrupt&) {

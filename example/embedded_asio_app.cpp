@@ -38,17 +38,18 @@ public:
 private:
     void read() {
         auto self = shared_from_this();
-        asio::async_read_until(socket_, in_, '\n', [self](boost::system::error_code ec, std::size_t) {
-            if (ec) return;  // the client closed
-            std::istream is(&self->in_);
-            std::string line;
-            std::getline(is, line);
-            self->out_ = "echo: " + line + "\n";
-            asio::async_write(self->socket_, asio::buffer(self->out_),
-                              [self](boost::system::error_code ec2, std::size_t) {
-                                  if (!ec2) self->read();
-                              });
-        });
+        asio::async_read_until(
+            socket_, in_, '\n', [self](boost::system::error_code ec, std::size_t) {
+                if (ec) return;  // the client closed
+                std::istream is(&self->in_);
+                std::string line;
+                std::getline(is, line);
+                self->out_ = "echo: " + line + "\n";
+                asio::async_write(self->socket_, asio::buffer(self->out_),
+                                  [self](boost::system::error_code ec2, std::size_t) {
+                                      if (!ec2) self->read();
+                                  });
+            });
     }
     tcp::socket socket_;
     asio::streambuf in_;
@@ -57,7 +58,8 @@ private:
 
 class Server {
 public:
-    explicit Server(asio::io_context& io) : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    explicit Server(asio::io_context& io)
+        : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
         accept();
     }
     unsigned short port() const { return acceptor_.local_endpoint().port(); }
@@ -100,19 +102,20 @@ private:
         }
         out_ = kLines[next_] + "\n";
         auto self = shared_from_this();
-        asio::async_write(socket_, asio::buffer(out_), [self](boost::system::error_code ec, std::size_t) {
-            if (ec) return self->fail(ec);
-            asio::async_read_until(self->socket_, self->in_, '\n',
-                                   [self](boost::system::error_code ec2, std::size_t) {
-                                       if (ec2) return self->fail(ec2);
-                                       std::istream is(&self->in_);
-                                       std::string reply;
-                                       std::getline(is, reply);
-                                       std::printf("callbacks: %s\n", reply.c_str());
-                                       ++self->next_;
-                                       self->send_next();
-                                   });
-        });
+        asio::async_write(
+            socket_, asio::buffer(out_), [self](boost::system::error_code ec, std::size_t) {
+                if (ec) return self->fail(ec);
+                asio::async_read_until(self->socket_, self->in_, '\n',
+                                       [self](boost::system::error_code ec2, std::size_t) {
+                                           if (ec2) return self->fail(ec2);
+                                           std::istream is(&self->in_);
+                                           std::string reply;
+                                           std::getline(is, reply);
+                                           std::printf("callbacks: %s\n", reply.c_str());
+                                           ++self->next_;
+                                           self->send_next();
+                                       });
+            });
     }
     void fail(boost::system::error_code ec) {
         std::printf("callbacks: failed: %s\n", ec.message().c_str());

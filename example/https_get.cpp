@@ -28,7 +28,8 @@ struct Url {
 
 Url parse(const std::string& url) {
     const std::string scheme = "https://";
-    if (url.compare(0, scheme.size(), scheme) != 0) throw std::invalid_argument("not an https:// URL: " + url);
+    if (url.compare(0, scheme.size(), scheme) != 0)
+        throw std::invalid_argument("not an https:// URL: " + url);
     Url u;
     std::string rest = url.substr(scheme.size());
     std::size_t slash = rest.find('/');
@@ -68,8 +69,10 @@ void answer(af::StreamReader reader, af::StreamWriter writer) {
     std::string request = reader.readline();
     for (std::string h = reader.readline(); h != "\r\n" && !h.empty(); h = reader.readline()) {
     }
-    writer.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
-                 "hello over " + writer.tls_info().version + ", you sent " + request);
+    writer.write(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+        "hello over " +
+        writer.tls_info().version + ", you sent " + request);
     writer.close();
 }
 
@@ -82,9 +85,9 @@ bool make_certificate(const std::string& dir) {
     try {
         af::Process p = af::create_subprocess_exec(
             {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-sha256", "-days", "1", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-             "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"},
+             "-nodes", "-sha256", "-days", "1", "-subj", "/CN=localhost", "-addext",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", dir + "/key.pem", "-out",
+             dir + "/cert.pem"},
             po);
         return p.wait() == 0;
     } catch (const std::system_error&) {  // no openssl command
@@ -137,8 +140,8 @@ int main(int argc, char** argv) {
             get(parse(argv[1]), tls);
         });
     } catch (const af::SslCertVerificationError& e) {
-        std::cerr << "https_get: the server's certificate did not verify: " << e.verify_message() << "\n("
-                  << e.what() << ")\n";
+        std::cerr << "https_get: the server's certificate did not verify: " << e.verify_message()
+                  << "\n(" << e.what() << ")\n";
         return 1;
     } catch (const std::exception& e) {
         std::cerr << "https_get: " << e.what() << "\n";

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
         if (mode == "server") {
             af::run([port] {
                 af::DatagramEndpoint endpoint = server_endpoint(port);
-                std::cout << "Starting UDP server on " << endpoint.local_address().to_string() << "\n";
+                std::cout << "Starting UDP server on " << endpoint.local_address().to_string()
+                          << "\n";
                 serve(endpoint);
             });
         } else if (mode == "client") {

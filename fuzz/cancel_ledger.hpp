@@ -49,9 +49,15 @@ public:
         FUZZ_CHECK(!m.items.empty());
         std::deque<int>::iterator it;
         switch (m.order) {
-        case Order::fifo: it = m.items.begin(); break;
-        case Order::lifo: it = m.items.end() - 1; break;
-        case Order::smallest: it = std::min_element(m.items.begin(), m.items.end()); break;
+        case Order::fifo:
+            it = m.items.begin();
+            break;
+        case Order::lifo:
+            it = m.items.end() - 1;
+            break;
+        case Order::smallest:
+            it = std::min_element(m.items.begin(), m.items.end());
+            break;
         }
         FUZZ_CHECK(*it == item);
         m.items.erase(it);

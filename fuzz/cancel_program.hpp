@@ -171,13 +171,40 @@ inline std::vector<std::uint8_t> encode(const Program& p) {
 }
 
 inline const char* name_of(Kind k) {
-    static const char* const names[] = {
-        "yield", "sleep", "cancel_task", "cancel_soon", "cancel_value_task", "spawn", "put",
-        "get", "put_nowait", "get_nowait", "join_queue", "lock", "semaphore",
-        "bounded_semaphore", "cond_wait", "cond_notify", "event_wait", "event_set",
-        "event_clear", "barrier_wait", "barrier_reset", "to_thread", "stream_write",
-        "stream_read", "fed_feed", "fed_read", "asio_timer", "asio_write", "asio_read",
-        "gather_gets", "as_completed_gets", "wait_gets", "task_group", "queue_shutdown"};
+    static const char* const names[] = {"yield",
+                                        "sleep",
+                                        "cancel_task",
+                                        "cancel_soon",
+                                        "cancel_value_task",
+                                        "spawn",
+                                        "put",
+                                        "get",
+                                        "put_nowait",
+                                        "get_nowait",
+                                        "join_queue",
+                                        "lock",
+                                        "semaphore",
+                                        "bounded_semaphore",
+                                        "cond_wait",
+                                        "cond_notify",
+                                        "event_wait",
+                                        "event_set",
+                                        "event_clear",
+                                        "barrier_wait",
+                                        "barrier_reset",
+                                        "to_thread",
+                                        "stream_write",
+                                        "stream_read",
+                                        "fed_feed",
+                                        "fed_read",
+                                        "asio_timer",
+                                        "asio_write",
+                                        "asio_read",
+                                        "gather_gets",
+                                        "as_completed_gets",
+                                        "wait_gets",
+                                        "task_group",
+                                        "queue_shutdown"};
     static_assert(sizeof(names) / sizeof(names[0]) == kKinds, "a name for every kind");
     return names[static_cast<int>(k)];
 }

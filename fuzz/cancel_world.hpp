@@ -174,7 +174,8 @@ public:
                 } catch (...) {
                 }
             }
-            std::fprintf(stderr, "loop exception handler: %s %s\n", c.message.c_str(), what.c_str());
+            std::fprintf(stderr, "loop exception handler: %s %s\n", c.message.c_str(),
+                         what.c_str());
         });
         if (program_.uses(Kind::stream_write) || program_.uses(Kind::stream_read)) open_tcp();
         if (program_.uses(Kind::fed_feed) || program_.uses(Kind::fed_read))
@@ -346,7 +347,9 @@ private:
 
     void perform(const Op& op, std::size_t id) {
         switch (op.kind) {
-        case Kind::yield: af::sleep(Us(0)); break;
+        case Kind::yield:
+            af::sleep(Us(0));
+            break;
         case Kind::cancel_task: {
             std::size_t j = op.arg % (workers_.size() + 1);
             if (j == workers_.size() || j == id)
@@ -407,8 +410,12 @@ private:
             if (immediate) FUZZ_CHECK(queues_[q]->empty());
             break;
         }
-        case Kind::event_set: set_event(op.arg % 2); break;
-        case Kind::event_clear: events_[op.arg % 2].clear(); break;
+        case Kind::event_set:
+            set_event(op.arg % 2);
+            break;
+        case Kind::event_clear:
+            events_[op.arg % 2].clear();
+            break;
         case Kind::barrier_reset:
             if (op.arg & 1)
                 barrier_.abort();
@@ -429,7 +436,8 @@ private:
             asio_bytes_.sent(chunk);
             break;
         }
-        default: deliver(call(op));  // the blocking operations, through op.via
+        default:
+            deliver(call(op));  // the blocking operations, through op.via
         }
     }
 
@@ -438,9 +446,12 @@ private:
     int call(const Op& op) {
         const Us d = duration_of(op.dur);
         switch (op.via) {
-        case Via::direct: return body(op);
-        case Via::timeout: return timed(op, d);
-        case Via::timeout_zero: return timed(op, Us(0));
+        case Via::direct:
+            return body(op);
+        case Via::timeout:
+            return timed(op, d);
+        case Via::timeout_zero:
+            return timed(op, Us(0));
         case Via::wait_for_fn: {
             if (avoid_.wait_for_fn) return timed(op, d);
             Deadline dl(*this, d);
@@ -506,10 +517,10 @@ private:
                   if (*latest_ == af::Clock::time_point::max()) return false;
                   const auto late = af::Clock::now() - *latest_;
                   if (late <= std::chrono::milliseconds(1)) return false;
-                  std::fprintf(stderr, "a deadline of %lld us passed %lld us ago\n",
-                               static_cast<long long>(d_.count()),
-                               static_cast<long long>(
-                                   std::chrono::duration_cast<Us>(late).count()));
+                  std::fprintf(
+                      stderr, "a deadline of %lld us passed %lld us ago\n",
+                      static_cast<long long>(d_.count()),
+                      static_cast<long long>(std::chrono::duration_cast<Us>(late).count()));
                   return true;
               }) {
             w.note_deadline(earliest_);
@@ -563,21 +574,26 @@ private:
             note_deadline(af::Clock::now() + duration_of(op.dur));
             af::sleep(duration_of(op.dur));
             return -1;
-        case Kind::put: return put_body(op.arg % 3);
-        case Kind::get: return get_body(op.arg % 3);
+        case Kind::put:
+            return put_body(op.arg % 3);
+        case Kind::get:
+            return get_body(op.arg % 3);
         case Kind::join_queue: {
             std::size_t q = op.arg % 3;
             Waiting w(*this, "Queue::join", [this, q] { return unfinished_[q] == 0; });
             queues_[q]->join();
             return -1;
         }
-        case Kind::lock: return lock_body(op);
+        case Kind::lock:
+            return lock_body(op);
         case Kind::semaphore:
             return semaphore_body(op, sem_, sem_turns_, sem_holders_, "Semaphore");
         case Kind::bounded_semaphore:
             return semaphore_body(op, bsem_, bsem_turns_, bsem_holders_, "BoundedSemaphore");
-        case Kind::cond_wait: return cond_wait_body();
-        case Kind::cond_notify: return cond_notify_body(op);
+        case Kind::cond_wait:
+            return cond_wait_body();
+        case Kind::cond_notify:
+            return cond_notify_body(op);
         case Kind::event_wait: {
             int e = op.arg % 2;
             long gen = event_gen_[e];
@@ -585,18 +601,30 @@ private:
             events_[e].wait();
             return -1;
         }
-        case Kind::barrier_wait: return barrier_body();
-        case Kind::to_thread: return to_thread_body(op);
-        case Kind::stream_write: return tcp_write_body(op);
-        case Kind::stream_read: return read_body(op, tcp_reader_, tcp_bytes_, nullptr);
-        case Kind::fed_read: return read_body(op, fed_->reader(), fed_bytes_, "FedStream read");
-        case Kind::asio_timer: return asio_timer_body(op);
-        case Kind::asio_read: return asio_read_body(op);
-        case Kind::gather_gets: return gather_body(op);
-        case Kind::as_completed_gets: return as_completed_body(op);
-        case Kind::wait_gets: return wait_body(op);
-        case Kind::task_group: return task_group_body(op);
-        default: break;  // not blocking: done in perform()
+        case Kind::barrier_wait:
+            return barrier_body();
+        case Kind::to_thread:
+            return to_thread_body(op);
+        case Kind::stream_write:
+            return tcp_write_body(op);
+        case Kind::stream_read:
+            return read_body(op, tcp_reader_, tcp_bytes_, nullptr);
+        case Kind::fed_read:
+            return read_body(op, fed_->reader(), fed_bytes_, "FedStream read");
+        case Kind::asio_timer:
+            return asio_timer_body(op);
+        case Kind::asio_read:
+            return asio_read_body(op);
+        case Kind::gather_gets:
+            return gather_body(op);
+        case Kind::as_completed_gets:
+            return as_completed_body(op);
+        case Kind::wait_gets:
+            return wait_body(op);
+        case Kind::task_group:
+            return task_group_body(op);
+        default:
+            break;  // not blocking: done in perform()
         }
         af::sleep(Us(0));
         return -1;
@@ -904,10 +932,18 @@ private:
                     return bytes.pending().find(how == 2 ? "\n" : kSep) != std::string::npos;
                 }));
             switch (how) {
-            case 0: got = r.read(static_cast<std::ptrdiff_t>(n)); break;
-            case 1: got = r.readexactly(n); break;
-            case 2: got = r.readline(); break;
-            default: got = r.readuntil(kSep); break;
+            case 0:
+                got = r.read(static_cast<std::ptrdiff_t>(n));
+                break;
+            case 1:
+                got = r.readexactly(n);
+                break;
+            case 2:
+                got = r.readline();
+                break;
+            default:
+                got = r.readuntil(kSep);
+                break;
             }
         } catch (const af::RuntimeError&) {
             return -1;  // another task is reading

@@ -103,11 +103,21 @@ struct Fuzz {
                 ~Step() { ++s; }
             } step_done{steps};
             switch (op % 14) {
-            case 0: af::sleep(std::chrono::seconds(0)); break;
-            case 1: af::sleep(std::chrono::microseconds(arg % 64)); break;
-            case 2: events[arg % 4].wait(); break;
-            case 3: events[arg % 4].set(); break;
-            case 4: spawn(); break;
+            case 0:
+                af::sleep(std::chrono::seconds(0));
+                break;
+            case 1:
+                af::sleep(std::chrono::microseconds(arg % 64));
+                break;
+            case 2:
+                events[arg % 4].wait();
+                break;
+            case 3:
+                events[arg % 4].set();
+                break;
+            case 4:
+                spawn();
+                break;
             case 5:
                 if (!tasks.empty()) af::TaskRef(tasks[arg % tasks.size()]).cancel("fuzz");
                 break;
@@ -222,7 +232,7 @@ struct Fuzz {
     void got_item(int q, int item) {
         auto it = put_ok.find(item);
         FUZZ_CHECK(it != put_ok.end() && it->second == q);  // got only what was put, there
-        FUZZ_CHECK(++got[item] == 1);                        // and only once
+        FUZZ_CHECK(++got[item] == 1);                       // and only once
     }
 
     // Lets the schedule run until nothing moves any more (timed sleeps included).
@@ -250,9 +260,12 @@ struct Fuzz {
         spawn();
         while (more() && tasks.size() < kMaxTasks) {
             std::uint8_t b = next();
-            if (b % 4 == 0) spawn();
-            else if (b % 4 == 1) af::sleep(std::chrono::seconds(0));
-            else break;
+            if (b % 4 == 0)
+                spawn();
+            else if (b % 4 == 1)
+                af::sleep(std::chrono::seconds(0));
+            else
+                break;
         }
         // Let the schedule play out, release the event waiters, and check that whoever still
         // waits (in a queue, for the lock) does so for a reason; then cancel them.

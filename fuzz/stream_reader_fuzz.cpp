@@ -61,8 +61,8 @@ enum class Outcome { value, limit_overrun, incomplete, blocked };
 
 struct Expected {
     Outcome outcome = Outcome::value;
-    std::string bytes;         // the value, or the IncompleteReadError's partial()
-    std::size_t number = 0;    // consumed() of a LimitOverrunError, expected() of an incomplete
+    std::string bytes;       // the value, or the IncompleteReadError's partial()
+    std::size_t number = 0;  // consumed() of a LimitOverrunError, expected() of an incomplete
 };
 
 // asyncio's StreamReader over the arrivals.
@@ -205,11 +205,25 @@ Input decode(const std::uint8_t* data, std::size_t size) {
         std::uint8_t op = next(), arg = next();
         Op o{OpKind::readline, std::string(), 0};
         switch (op % 5) {
-        case 0: o.kind = OpKind::readline; break;
-        case 1: o.kind = OpKind::readuntil; o.sep = kSeps[arg % 6]; break;
-        case 2: o.kind = OpKind::readexactly; o.n = arg % 24; break;
-        case 3: o.kind = OpKind::read; o.n = arg % 20 == 19 ? -1 : arg % 20; break;
-        default: o.kind = OpKind::set_limit; o.n = 1 + arg % 48; break;
+        case 0:
+            o.kind = OpKind::readline;
+            break;
+        case 1:
+            o.kind = OpKind::readuntil;
+            o.sep = kSeps[arg % 6];
+            break;
+        case 2:
+            o.kind = OpKind::readexactly;
+            o.n = arg % 24;
+            break;
+        case 3:
+            o.kind = OpKind::read;
+            o.n = arg % 20 == 19 ? -1 : arg % 20;
+            break;
+        default:
+            o.kind = OpKind::set_limit;
+            o.n = 1 + arg % 48;
+            break;
         }
         in.ops.push_back(o);
     }
@@ -263,10 +277,18 @@ struct Run {
         for (const Op& op : in.ops) {
             Expected want;
             switch (op.kind) {
-            case OpKind::readline: want = model.readline(); break;
-            case OpKind::readuntil: want = model.readuntil(op.sep); break;
-            case OpKind::readexactly: want = model.readexactly(static_cast<std::size_t>(op.n)); break;
-            case OpKind::read: want = model.read(op.n); break;
+            case OpKind::readline:
+                want = model.readline();
+                break;
+            case OpKind::readuntil:
+                want = model.readuntil(op.sep);
+                break;
+            case OpKind::readexactly:
+                want = model.readexactly(static_cast<std::size_t>(op.n));
+                break;
+            case OpKind::read:
+                want = model.read(op.n);
+                break;
             case OpKind::set_limit:
                 model.limit = static_cast<std::size_t>(op.n);
                 r.set_limit(model.limit);
@@ -278,11 +300,20 @@ struct Run {
             try {
                 std::string got;
                 switch (op.kind) {
-                case OpKind::readline: got = r.readline(); break;
-                case OpKind::readuntil: got = r.readuntil(op.sep); break;
-                case OpKind::readexactly: got = r.readexactly(static_cast<std::size_t>(op.n)); break;
-                case OpKind::read: got = r.read(op.n); break;
-                case OpKind::set_limit: break;
+                case OpKind::readline:
+                    got = r.readline();
+                    break;
+                case OpKind::readuntil:
+                    got = r.readuntil(op.sep);
+                    break;
+                case OpKind::readexactly:
+                    got = r.readexactly(static_cast<std::size_t>(op.n));
+                    break;
+                case OpKind::read:
+                    got = r.read(op.n);
+                    break;
+                case OpKind::set_limit:
+                    break;
                 }
                 FUZZ_CHECK(want.outcome == Outcome::value);
                 FUZZ_CHECK(got == want.bytes);
@@ -342,7 +373,8 @@ struct Run {
         FUZZ_CHECK(reader_cancelled == blocked);
         // Whatever is still buffered is what the model has, plus the arrivals it never needed.
         std::string rest = model.buf;
-        for (std::size_t i = model.next; i < model.arrivals.size(); ++i) rest += model.arrivals[i].data;
+        for (std::size_t i = model.next; i < model.arrivals.size(); ++i)
+            rest += model.arrivals[i].data;
         FUZZ_CHECK(r.buffered() == rest.size());
         FUZZ_CHECK(delivered.size() + rest.size() == all.size());
         if (!rest.empty()) FUZZ_CHECK(r.read(static_cast<std::ptrdiff_t>(rest.size()) + 1) == rest);

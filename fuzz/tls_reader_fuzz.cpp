@@ -49,13 +49,13 @@ struct Op {
 };
 
 struct Input {
-    std::vector<std::string> chunks;          // one TLS record each
+    std::vector<std::string> chunks;                  // one TLS record each
     std::vector<std::pair<std::size_t, int>> pieces;  // ciphertext piece size, yields after it
     Ending ending = Ending::close_notify;
-    std::size_t victim = 0;                   // cut / corrupted record (index into chunks)
-    std::size_t offset = 0;                   // where in it
+    std::size_t victim = 0;  // cut / corrupted record (index into chunks)
+    std::size_t offset = 0;  // where in it
     std::vector<Op> ops;
-    std::vector<int> cancels;                 // yields of the canceller between cancellations
+    std::vector<int> cancels;  // yields of the canceller between cancellations
 };
 
 Input decode(const std::uint8_t* data, std::size_t size) {
@@ -84,11 +84,25 @@ Input decode(const std::uint8_t* data, std::size_t size) {
         std::uint8_t op = next(), arg = next();
         Op o{OpKind::read, std::string(), 0};
         switch (op % 5) {
-        case 0: o.kind = OpKind::readline; break;
-        case 1: o.kind = OpKind::readuntil; o.sep = kSeps[arg % 5]; break;
-        case 2: o.kind = OpKind::readexactly; o.n = arg % 40; break;
-        case 3: o.kind = OpKind::read; o.n = 1 + arg % 50; break;
-        default: o.kind = OpKind::set_limit; o.n = 1 + arg % 64; break;
+        case 0:
+            o.kind = OpKind::readline;
+            break;
+        case 1:
+            o.kind = OpKind::readuntil;
+            o.sep = kSeps[arg % 5];
+            break;
+        case 2:
+            o.kind = OpKind::readexactly;
+            o.n = arg % 40;
+            break;
+        case 3:
+            o.kind = OpKind::read;
+            o.n = 1 + arg % 50;
+            break;
+        default:
+            o.kind = OpKind::set_limit;
+            o.n = 1 + arg % 64;
+            break;
         }
         in.ops.push_back(o);
     }
@@ -123,7 +137,7 @@ struct Run {
     std::string plain;        // every byte the peer encrypts
     std::string deliverable;  // what the reader must see before the end
     std::string delivered;    // what it saw, in order
-    bool started = false;  // the reader runs (a task cancelled before it starts never runs)
+    bool started = false;     // the reader runs (a task cancelled before it starts never runs)
     bool reading = true;
 
     void delivered_more(const std::string& got) {
@@ -145,10 +159,17 @@ struct Run {
         starts.push_back(wire.size());
         const std::size_t first = starts[in.victim], len = starts[in.victim + 1] - first;
         switch (in.ending) {
-        case Ending::close_notify: wire += peer.close_notify(); break;
-        case Ending::boundary_close: break;
-        case Ending::cut_record: wire.resize(first + 1 + in.offset % (len - 1)); break;
-        case Ending::corrupt_record: wire[first + in.offset % len] ^= static_cast<char>(1 + in.offset % 255); break;
+        case Ending::close_notify:
+            wire += peer.close_notify();
+            break;
+        case Ending::boundary_close:
+            break;
+        case Ending::cut_record:
+            wire.resize(first + 1 + in.offset % (len - 1));
+            break;
+        case Ending::corrupt_record:
+            wire[first + in.offset % len] ^= static_cast<char>(1 + in.offset % 255);
+            break;
         }
         std::size_t at = 0;
         for (std::size_t i = 0; at < wire.size(); i = (i + 1) % in.pieces.size()) {
@@ -220,8 +241,8 @@ struct Run {
     }
 
     void main_task() {
-        af::Server server = af::start_server([this](af::StreamReader r, af::StreamWriter w) { serve(r, w); },
-                                             "127.0.0.1", 0);
+        af::Server server = af::start_server(
+            [this](af::StreamReader r, af::StreamWriter w) { serve(r, w); }, "127.0.0.1", 0);
         af::ConnectOptions o;
         o.ssl = &tls().client;
         o.server_hostname = "localhost";
@@ -257,7 +278,8 @@ struct Run {
             if (r.buffered() > 0) delivered_more(r.read(static_cast<std::ptrdiff_t>(r.buffered())));
         }
         FUZZ_CHECK(delivered == deliverable);
-        FUZZ_CHECK(failed == (in.ending == Ending::cut_record || in.ending == Ending::corrupt_record));
+        FUZZ_CHECK(failed ==
+                   (in.ending == Ending::cut_record || in.ending == Ending::corrupt_record));
         rw.second.close();
         rw.second.wait_closed();
         server.close();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks the source layout (scripts/check-layout.sh) and that every repository path the docs
-# name exists (scripts/check-doc-paths.sh), then builds and runs every test: g++ with C++14
+# Checks the source layout (scripts/check-layout.sh), that every repository path the docs
+# name exists (scripts/check-doc-paths.sh) and that the C++ sources are formatted as
+# .clang-format says (scripts/format.sh --check), then builds and runs every test: g++ with C++14
 # and g++ with C++20 (warnings are errors; C++20 is where g++ deprecates what C++14 code
 # writes, e.g. [=] capturing this), then checks that an installed asyncfiber works with
 # find_package and pkg-config, then runs the extra checks in .ci/extra/: clang++ with C++17
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/check-layout.sh
 scripts/check-doc-paths.sh
+scripts/format.sh --check
 jobs=$(nproc)
 
 started=$SECONDS

@@ -90,9 +90,9 @@ TEST(BridgeStress, ThousandsOfCallbacksFromManyThreads) {
                     sdk.submit([cb, i] { cb(std::error_code(), i); });
                 });
                 // A second hop, now with a value that needs a destructor.
-                return af::await_callback<Counted>([&](af::Callback<Counted> cb) {
-                           sdk.submit([cb, a] { cb(a); });
-                       }).v;
+                return af::await_callback<Counted>(
+                           [&](af::Callback<Counted> cb) { sdk.submit([cb, a] { cb(a); }); })
+                    .v;
             }));
         long long s = 0;
         for (int v : af::gather(tasks)) s += v;
@@ -187,9 +187,10 @@ TEST(BridgeStress, ToThreadWithCancellation) {
         for (int i = 0; i < 500; ++i)
             tasks.push_back(af::async([&, i] {
                 return af::to_thread([&, i] {
-                    ++ran;
-                    return Counted(i);
-                }).v;
+                           ++ran;
+                           return Counted(i);
+                       })
+                    .v;
             }));
         for (int i = 0; i < 150; ++i) {
             tasks[rng() % tasks.size()].cancel();
@@ -217,10 +218,13 @@ TEST(BridgeStress, RunCoroutineThreadsafeFromManyThreads) {
     for (int t = 0; t < 8; ++t)
         threads.emplace_back([&, t] {
             for (int i = 0; i < 200; ++i) {
-                futures[t].push_back(af::run_coroutine_threadsafe(loop, [](int x) {
-                    af::sleep(0ms);
-                    return x;
-                }, t * 1000 + i));
+                futures[t].push_back(af::run_coroutine_threadsafe(
+                    loop,
+                    [](int x) {
+                        af::sleep(0ms);
+                        return x;
+                    },
+                    t * 1000 + i));
             }
             ++submitted;
         });

@@ -213,8 +213,8 @@ TEST(AwaitCallback, StdErrorCodeFirst) {
         EXPECT_EQ(v, 5);
         try {
             af::await_callback<int>([&](std::function<void(std::error_code, int)> cb) {
-                answer_on_thread(th, 100us, cb,
-                                 std::make_error_code(std::errc::connection_refused), 0);
+                answer_on_thread(th, 100us, cb, std::make_error_code(std::errc::connection_refused),
+                                 0);
             });
             FAIL() << "no exception";
         } catch (const std::system_error& e) {
@@ -278,7 +278,8 @@ TEST(AwaitCallback, SeveralValuesMakeATuple) {
 TEST(AwaitCallback, VoidShapes) {
     af::run([] {
         std::vector<std::thread> th;
-        af::await_callback<void>([&](std::function<void()> cb) { answer_on_thread(th, 100us, cb); });
+        af::await_callback<void>(
+            [&](std::function<void()> cb) { answer_on_thread(th, 100us, cb); });
         af::await_callback<void>([&](std::function<void(std::error_code)> cb) {
             answer_on_thread(th, 100us, cb, std::error_code());
         });
@@ -378,7 +379,8 @@ TEST(ToThread, RunsOnAnotherThreadAndReturns) {
         auto id = af::to_thread([] { return std::this_thread::get_id(); });
         EXPECT_NE(id, loop_thread);
         std::unique_ptr<int> p(new int(4));
-        int v = af::to_thread([](std::unique_ptr<int> q, int k) { return *q * k; }, std::move(p), 3);
+        int v =
+            af::to_thread([](std::unique_ptr<int> q, int k) { return *q * k; }, std::move(p), 3);
         EXPECT_EQ(v, 12);
         bool ran = false;
         af::to_thread([&ran] { ran = true; });
@@ -588,10 +590,13 @@ TEST(Threadsafe, RunCoroutineThreadsafe) {
     std::future<int> ok, failed, cancelled;
     std::future<void> stop;
     std::thread foreign([&] {
-        ok = af::run_coroutine_threadsafe(loop, [](int a) {
-            af::sleep(1ms);
-            return a * 2;
-        }, 21);
+        ok = af::run_coroutine_threadsafe(
+            loop,
+            [](int a) {
+                af::sleep(1ms);
+                return a * 2;
+            },
+            21);
         failed = af::run_coroutine_threadsafe(loop, []() -> int { throw CustomError(5); });
         cancelled = af::run_coroutine_threadsafe(loop, [] {
             af::current_task().cancel();
@@ -732,9 +737,11 @@ TEST(ConcurrentFuture, ConvertsToStdFutureAndShares) {
             EXPECT_FALSE(cf.valid());
             EXPECT_THROW(cf.done(), std::future_error);
             EXPECT_EQ(moved.get(), 4);
-            std::shared_future<int> shared = af::run_coroutine_threadsafe(loop, [] { return 5; }).share();
+            std::shared_future<int> shared =
+                af::run_coroutine_threadsafe(loop, [] { return 5; }).share();
             EXPECT_EQ(shared.get(), 5);
-            af::ConcurrentFuture<void> v = af::run_coroutine_threadsafe(loop, [] { af::sleep(1ms); });
+            af::ConcurrentFuture<void> v =
+                af::run_coroutine_threadsafe(loop, [] { af::sleep(1ms); });
             v.get();
             EXPECT_TRUE(v.done());
             EXPECT_FALSE(v.cancelled());

@@ -254,7 +254,8 @@ void socket_storm(unsigned seed, SocketHits& hits) {
                     w.write("hold\n");
                     try {
                         std::string line = r.readline();
-                        EXPECT_TRUE(line == "late\n" || line.empty()) << line;  // "": handler cancelled
+                        EXPECT_TRUE(line == "late\n" || line.empty())
+                            << line;  // "": handler cancelled
                     } catch (const af::CancelledError&) {
                         ++hits.read;
                         throw;

@@ -49,8 +49,12 @@ void expect_cancelled_at(Wait wait) {
 }
 }  // namespace
 
-TEST(Cancel, AtSleep) { expect_cancelled_at([] { af::sleep(10s); }); }
-TEST(Cancel, AtSleepUntil) { expect_cancelled_at([] { af::sleep_until(af::Clock::now() + 10s); }); }
+TEST(Cancel, AtSleep) {
+    expect_cancelled_at([] { af::sleep(10s); });
+}
+TEST(Cancel, AtSleepUntil) {
+    expect_cancelled_at([] { af::sleep_until(af::Clock::now() + 10s); });
+}
 TEST(Cancel, AtYield) {
     expect_cancelled_at([] {
         for (;;) af::sleep(0s);
@@ -332,7 +336,8 @@ TEST(Sigint, InterruptedProgramEndsKilledBySigintAfterCleanUp) {
     if (WIFSIGNALED(end.status)) {
         EXPECT_EQ(WTERMSIG(end.status), SIGINT) << end.out;
     }
-    EXPECT_NE(end.out.find("main cancelled: interrupted by SIGINT\n"), std::string::npos) << end.out;
+    EXPECT_NE(end.out.find("main cancelled: interrupted by SIGINT\n"), std::string::npos)
+        << end.out;
     EXPECT_NE(end.out.find("helper cleaned up\n"), std::string::npos) << end.out;
     EXPECT_EQ(end.out.find("run returned"), std::string::npos) << end.out;
     EXPECT_EQ(end.out.find("static destructor"), std::string::npos) << end.out;

@@ -30,9 +30,7 @@ TEST(Channel, FifoAndTheNowaitForms) {
     EXPECT_EQ(ch.qsize(), 0u);
 }
 
-TEST(Channel, CapacityZeroIsRejected) {
-    EXPECT_THROW(af::Channel<int>(0), std::invalid_argument);
-}
+TEST(Channel, CapacityZeroIsRejected) { EXPECT_THROW(af::Channel<int>(0), std::invalid_argument); }
 
 TEST(Channel, PlainThreadBlocksUntilATaskPuts) {
     af::Channel<int> ch(1);
@@ -268,7 +266,8 @@ TEST(Channel, CancellationStormAcrossTwoLoopsAndThreadsLosesNothing) {
                 producer_done();
             }));
         }
-        for (int c = 0; c < loop_consumers; ++c) workers.push_back(af::async([&] { consume(true); }));
+        for (int c = 0; c < loop_consumers; ++c)
+            workers.push_back(af::async([&] { consume(true); }));
         for (auto& w : workers) victims.push_back(w);
         auto canceller = af::async([&, loop_index] {
             std::minstd_rand rng(static_cast<unsigned>(loop_index + 1));

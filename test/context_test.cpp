@@ -475,8 +475,8 @@ TEST(Context, CallbacksCarryTheContextOfWhoScheduledThem) {
     });
     // Each saw the context of its scheduler (the order between them is not the point).
     std::sort(seen.begin(), seen.end());
-    EXPECT_EQ(seen, std::vector<std::string>({"call_at:at", "call_later:later", "call_soon:soon",
-                                              "threadsafe:none"}));
+    EXPECT_EQ(seen, std::vector<std::string>(
+                        {"call_at:at", "call_later:later", "call_soon:soon", "threadsafe:none"}));
 }
 
 TEST(Context, CallSoonThreadsafeCarriesTheCallingThreadsContext) {

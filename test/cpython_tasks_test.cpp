@@ -258,7 +258,8 @@ TEST(BaseTaskTests, UncancelStructuredBlocks) {
     //         # Outer code not affected by the timeout:
     //         await unrelated_code()
     af::run([] {
-        auto make_request_with_timeout = [](af::Clock::duration sleep, af::Clock::duration timeout) {
+        auto make_request_with_timeout = [](af::Clock::duration sleep,
+                                            af::Clock::duration timeout) {
             af::TaskRef task = af::current_task();
             auto& loop = af::Loop::current();
 
@@ -298,8 +299,7 @@ TEST(BaseTaskTests, UncancelStructuredBlocks) {
                 } catch (...) {
                     finally(false);
                     throw;
-                }
-                finally(false);
+                } finally(false);
             } catch (const af::TimeoutError&) {
                 EXPECT_TRUE(timed_out);
             }
@@ -322,8 +322,8 @@ TEST(BaseTaskTests, UncancelStructuredBlocks) {
         EXPECT_EQ(t1.cancelling(), 0);    // no pending cancellation of the outer task
 
         // Test which did not time out.
-        auto t2 = af::async(make_request_with_timeout, af::Clock::duration(0s),
-                            af::Clock::duration(10s));
+        auto t2 =
+            af::async(make_request_with_timeout, af::Clock::duration(0s), af::Clock::duration(10s));
         std::tie(timed_out, structured_block_finished, outer_code_reached) = af::await(t2);
         EXPECT_FALSE(timed_out);
         EXPECT_TRUE(structured_block_finished);
@@ -343,9 +343,9 @@ TEST(BaseTaskTests, UncancelResetsMustCancel) {
         };
 
         auto task = af::async(coro);
-        af::sleep(0s);     // Get task waiting for fut
-        fut.set_value();   // Make task runnable
-        task.cancel();     // Enter cancelled state
+        af::sleep(0s);    // Get task waiting for fut
+        fut.set_value();  // Make task runnable
+        task.cancel();    // Enter cancelled state
         EXPECT_EQ(task.cancelling(), 1);
 
         task.uncancel();  // Undo cancellation
@@ -902,7 +902,9 @@ TEST(BaseTaskTests, WaitConcurrentComplete) {
         auto a = af::async([] { af::sleep(100ms); });
         auto b = af::async([] { af::sleep(150ms); });
 
-        auto task = af::async([&] { return af::wait({b, a}, af::ReturnWhen::all_completed, 100ms); });
+        auto task = af::async([&] {
+            return af::wait({b, a}, af::ReturnWhen::all_completed, 100ms);
+        });
         af::WaitResult r = af::await(task);
 
         EXPECT_EQ(set_of(r.done), set_of({a}));

@@ -31,8 +31,8 @@ constexpr auto kNoDeadline = af::Clock::time_point::max();
 
 /// `with self.assertRaisesRegex(RuntimeError, word): cm.reschedule(loop.time() + 0.02)`.
 void assert_reschedule_refused(af::Timeout& cm, const char* word) {
-    auto e = assert_raises<af::RuntimeError>(
-        [&] { cm.reschedule(af::Loop::current().time() + 20ms); });
+    auto e =
+        assert_raises<af::RuntimeError>([&] { cm.reschedule(af::Loop::current().time() + 20ms); });
     if (e) {
         EXPECT_NE(std::string(e.get().what()).find(word), std::string::npos) << e.get().what();
     }
@@ -253,9 +253,11 @@ TEST(TimeoutTests, ForeignExceptionOnTimeout2) {
     af::run([] {
         assert_raises<ZeroDivisionError>([] {
             af::timeout(10ms, [] {
-                try_finally(
-                    [] { try_finally([] { throw ValueError(); }, [] { af::sleep(1s); }); },
-                    [] { try_finally([] { throw KeyError(); }, [] { throw ZeroDivisionError(); }); });
+                try_finally([] { try_finally([] { throw ValueError(); }, [] { af::sleep(1s); }); },
+                            [] {
+                                try_finally([] { throw KeyError(); },
+                                            [] { throw ZeroDivisionError(); });
+                            });
             });
         });
     });

@@ -84,7 +84,8 @@ TEST(AsyncioWaitForTest, WaitForTimeoutLessThen0Or0FutureDone) {
     });
 }
 
-// mirrors test_waitfor.py::AsyncioWaitForTest::test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started
+// mirrors
+// test_waitfor.py::AsyncioWaitForTest::test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started
 TEST(AsyncioWaitForTest, WaitForTimeoutLessThen0Or0CoroutineDoNotStarted) {
     af::run([] {
         bool foo_started = false;
@@ -228,7 +229,8 @@ TEST(AsyncioWaitForTest, WaitForWaitsForTaskCancellation) {
     });
 }
 
-// mirrors test_waitfor.py::AsyncioWaitForTest::test_wait_for_waits_for_task_cancellation_w_timeout_0
+// mirrors
+// test_waitfor.py::AsyncioWaitForTest::test_wait_for_waits_for_task_cancellation_w_timeout_0
 TEST(AsyncioWaitForTest, WaitForWaitsForTaskCancellationWTimeout0) {
     af::run([] {
         bool task_done = false;

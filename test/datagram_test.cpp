@@ -420,7 +420,8 @@ TEST(Datagram, CancellationStormLosesNothing) {
                     EXPECT_EQ(af::timeout(d, [&] { return p.server.recvfrom(); }).data,
                               std::to_string(next));
                 } else {
-                    af::DatagramInfo i = af::timeout(d, [&] { return p.server.recvfrom_into(buf, sizeof buf); });
+                    af::DatagramInfo i =
+                        af::timeout(d, [&] { return p.server.recvfrom_into(buf, sizeof buf); });
                     EXPECT_EQ(std::string(buf, i.size), std::to_string(next));
                 }
                 ++next;
@@ -439,10 +440,12 @@ TEST(Datagram, WaitingReceiversAreServedInTurn) {
     af::run([] {
         UdpPair p = udp_pair();
         std::vector<af::Task<std::string>> rs;
-        for (int i = 0; i < 3; ++i) rs.push_back(af::async([&] { return p.server.recvfrom().data; }));
+        for (int i = 0; i < 3; ++i)
+            rs.push_back(af::async([&] { return p.server.recvfrom().data; }));
         af::sleep(1ms);
         for (const char* m : {"a", "b", "c"}) p.client.send(m);
-        std::vector<std::string> got = af::wait_for(af::async([&] { return af::gather(std::move(rs)); }), 5s);
+        std::vector<std::string> got =
+            af::wait_for(af::async([&] { return af::gather(std::move(rs)); }), 5s);
         EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "c"}));
     });
 }
@@ -466,8 +469,7 @@ TEST(Datagram, SendAndRecvfromWaitInTwoTasksAtOnce) {
         EXPECT_FALSE(receiver.done());  // waiting in recvfrom at the same time
         b.sendto("to a", a.local_address());
         EXPECT_EQ(af::wait_for(receiver, 5s), "to a");
-        for (int i = 0; i < n; ++i)
-            ASSERT_EQ(recv_within(b).data, "m" + std::to_string(i));
+        for (int i = 0; i < n; ++i) ASSERT_EQ(recv_within(b).data, "m" + std::to_string(i));
         af::wait_for(sender, 5s);
     });
 }
@@ -610,7 +612,8 @@ TEST(Datagram, MisuseGivesClearErrors) {
         EXPECT_THROW(s.sendto("x", unix_addr), std::invalid_argument);
         EXPECT_THROW(s.sendto("x", af::SocketAddress()), std::invalid_argument);
         // Too long for a datagram.
-        EXPECT_EQ(error_of([&] { s.sendto(std::string(70000, 'x'), s.local_address()); }), EMSGSIZE);
+        EXPECT_EQ(error_of([&] { s.sendto(std::string(70000, 'x'), s.local_address()); }),
+                  EMSGSIZE);
         // Use after close.
         s.close();
         s.close();  // idempotent
@@ -654,7 +657,8 @@ TEST(Datagram, OutOfDescriptorsGivesEmfile) {
         ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
         std::vector<af::DatagramEndpoint> eps;
         int err = 0;
-        for (int i = 0; i < 1000 && err == 0; ++i) err = error_of([&] { eps.push_back(udp_server()); });
+        for (int i = 0; i < 1000 && err == 0; ++i)
+            err = error_of([&] { eps.push_back(udp_server()); });
         ::setrlimit(RLIMIT_NOFILE, &old);
         EXPECT_EQ(err, EMFILE);
         ASSERT_GT(eps.size(), 1u);
@@ -763,7 +767,8 @@ TEST(Datagram, UnixDatagramRoundTrip) {
         EXPECT_EQ(d.from.host, "");
 
         // Connecting to nobody.
-        EXPECT_EQ(error_of([&] { af::create_unix_datagram_endpoint("", temp_path("nobody")); }), ENOENT);
+        EXPECT_EQ(error_of([&] { af::create_unix_datagram_endpoint("", temp_path("nobody")); }),
+                  ENOENT);
         EXPECT_EQ(error_of([&] { af::create_unix_datagram_endpoint(std::string(200, 'p')); }),
                   ENAMETOOLONG);
         server.close();

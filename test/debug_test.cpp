@@ -100,10 +100,11 @@ TEST(DebugMode, FastStepsAreNotReported) {
     loop.set_debug(true);
     loop.run_until_complete([] {
         std::vector<af::Task<int>> ts;
-        for (int i = 0; i < 100; ++i) ts.push_back(af::async([i] {
-            af::sleep(0s);
-            return i;
-        }));
+        for (int i = 0; i < 100; ++i)
+            ts.push_back(af::async([i] {
+                af::sleep(0s);
+                return i;
+            }));
         return af::gather(std::move(ts)).size();
     });
     loop.close();
@@ -131,7 +132,8 @@ TEST(DebugMode, UnretrievedExceptionIsReportedWithNameAndWhat) {
     Reports r;
     r.install(loop);
     loop.run_until_complete([] {
-        af::async(af::TaskOptions{"failer", 0}, []() -> int { throw std::runtime_error("kaboom"); });
+        af::async(af::TaskOptions{"failer", 0},
+                  []() -> int { throw std::runtime_error("kaboom"); });
         af::sleep(0s);
         af::sleep(0s);
     });
@@ -251,8 +253,10 @@ TEST(DumpTasks, ShowsEveryStateAgeAndStack) {
     loop.close();
     SCOPED_TRACE(dump);
     EXPECT_NE(dump.find("7 live task(s)"), std::string::npos);
-    EXPECT_TRUE(std::regex_search(line_of(dump, "main"), std::regex("^  #[0-9]+ 'main' running, age [0-9.]+ ms, stack")));
-    EXPECT_TRUE(std::regex_search(line_of(dump, "sleeper"), std::regex("sleeping until now\\+[0-9]{4}\\.[0-9] ms")));
+    EXPECT_TRUE(std::regex_search(line_of(dump, "main"),
+                                  std::regex("^  #[0-9]+ 'main' running, age [0-9.]+ ms, stack")));
+    EXPECT_TRUE(std::regex_search(line_of(dump, "sleeper"),
+                                  std::regex("sleeping until now\\+[0-9]{4}\\.[0-9] ms")));
     EXPECT_NE(line_of(dump, "waiter").find("waiting on Event"), std::string::npos);
     EXPECT_NE(line_of(dump, "awaiter").find("waiting on a task"), std::string::npos);
     EXPECT_NE(line_of(dump, "yielder").find("ready (in sleep(0))"), std::string::npos);
@@ -472,7 +476,8 @@ TEST(Watchdog, ReportsATaskWaitingForAMutexWhileItWaits) {
     // Another thread lets the mutex go only once the watchdog has reported the blocked step.
     WatchedLoop w([&] { held.unlock(); });
     w.loop.run_until_complete([&] {
-        auto t = af::async(af::TaskOptions{"holder", 0}, [&] { lock_a_mutex_held_elsewhere(held); });
+        auto t =
+            af::async(af::TaskOptions{"holder", 0}, [&] { lock_a_mutex_held_elsewhere(held); });
         af::await(t);
     });
     auto all = w.finish();
@@ -487,23 +492,28 @@ TEST(Watchdog, ReportsATaskWaitingForAMutexWhileItWaits) {
     EXPECT_TRUE(stack_mentions(r, "lock_a_mutex_held_elsewhere")) << stack_text(r);
     EXPECT_TRUE(stack_mentions(r, "pthread_mutex_lock") || stack_mentions(r, "lll_lock_wait"))
         << stack_text(r);
-    EXPECT_NE(r.message.find("task 'holder' (id " + std::to_string(r.task_id) + ") has been running for"),
-              std::string::npos) << r.message;
+    EXPECT_NE(
+        r.message.find("task 'holder' (id " + std::to_string(r.task_id) + ") has been running for"),
+        std::string::npos)
+        << r.message;
     EXPECT_NE(r.message.find("lock_a_mutex_held_elsewhere"), std::string::npos) << r.message;
     const af::WatchdogReport& end = all.at(1);
     EXPECT_EQ(end.kind, af::WatchdogReport::Kind::ended);
     EXPECT_EQ(end.task_name, "holder");
     EXPECT_GE(end.elapsed, r.elapsed);
     EXPECT_TRUE(end.stack.empty());
-    EXPECT_NE(end.message.find("task 'holder' (id " + std::to_string(r.task_id) + "): the step ended after"),
-              std::string::npos) << end.message;
+    EXPECT_NE(end.message.find("task 'holder' (id " + std::to_string(r.task_id) +
+                               "): the step ended after"),
+              std::string::npos)
+        << end.message;
 }
 
 TEST(Watchdog, ReportsABusyLoopWhileItSpins) {
     std::atomic<bool> released{false};
     WatchedLoop w([&] { released.store(true, std::memory_order_release); });
     w.loop.run_until_complete([&] {
-        auto t = af::async(af::TaskOptions{"spinner", 0}, [&] { return spin_until_released(released); });
+        auto t =
+            af::async(af::TaskOptions{"spinner", 0}, [&] { return spin_until_released(released); });
         EXPECT_GT(af::await(t), 0);
     });
     auto all = w.finish();
@@ -522,7 +532,8 @@ TEST(Watchdog, ReportsABlockingReadAndTheReadGoesOn) {
     });
     char got = 0;
     w.loop.run_until_complete([&] {
-        auto t = af::async(af::TaskOptions{"reader", 0}, [&] { return read_from_a_silent_pipe(fds[0]); });
+        auto t = af::async(af::TaskOptions{"reader", 0},
+                           [&] { return read_from_a_silent_pipe(fds[0]); });
         got = af::await(t);
     });
     auto all = w.finish();
@@ -563,9 +574,9 @@ TEST(Watchdog, OneReportPerBlockedStepAndNoneForShortSteps) {
     loop.set_watchdog(40ms);
     loop.run_until_complete([] {
         for (int i = 0; i < 200; ++i) af::sleep(0s);  // many short steps
-        block_for(400ms);                              // ten thresholds in one step
+        block_for(400ms);                             // ten thresholds in one step
         for (int i = 0; i < 200; ++i) af::sleep(0s);
-        block_for(400ms);                              // a second blocked step
+        block_for(400ms);  // a second blocked step
     });
     loop.close();
     EXPECT_EQ(reports.count(af::WatchdogReport::Kind::running), 2u);
@@ -593,7 +604,7 @@ TEST(Watchdog, NoThreadUnlessOnAndClosingJoinsIt) {
         EXPECT_EQ(inside, base + 1);
         loop.set_watchdog(Clock::duration::zero());
         EXPECT_EQ(thread_count(), base);  // off again: joined
-        loop.set_debug(true);               // debug mode: on at the slow-callback duration
+        loop.set_debug(true);             // debug mode: on at the slow-callback duration
         EXPECT_EQ(thread_count(), base + 1);
         loop.set_watchdog(Clock::duration::zero());  // explicitly off: the thread stays for SIGQUIT
         EXPECT_EQ(thread_count(), base + 1);
@@ -664,7 +675,9 @@ TEST(Watchdog, EnvironmentVariableAndBadArguments) {
         EXPECT_EQ(inside, before);  // ignored, with a message
     }
     std::string err = testing::internal::GetCapturedStderr();
-    EXPECT_NE(err.find("ASYNCFIBER_WATCHDOG_MS=often is not a number of milliseconds"), std::string::npos) << err;
+    EXPECT_NE(err.find("ASYNCFIBER_WATCHDOG_MS=often is not a number of milliseconds"),
+              std::string::npos)
+        << err;
     ::setenv("ASYNCFIBER_WATCHDOG_MS", "0", 1);
     {
         af::Loop loop;
@@ -727,7 +740,8 @@ TEST(DumpTasks, PrintedOnSigquitWhileTheLoopIsBlocked) {
     });
     loop.run_until_complete([&] {
         auto bystander = af::async(af::TaskOptions{"bystander", 0}, [] { af::sleep(10s); });
-        auto stuck = af::async(af::TaskOptions{"stuck", 0}, [&] { lock_a_mutex_held_elsewhere(held); });
+        auto stuck =
+            af::async(af::TaskOptions{"stuck", 0}, [&] { lock_a_mutex_held_elsewhere(held); });
         af::await(stuck);
         bystander.cancel();
         EXPECT_THROW(af::await(bystander), af::CancelledError);
@@ -741,8 +755,10 @@ TEST(DumpTasks, PrintedOnSigquitWhileTheLoopIsBlocked) {
     SCOPED_TRACE(dump);
     EXPECT_NE(dump.find("task dump from a signal handler"), std::string::npos);
     EXPECT_NE(dump.find("live task(s)"), std::string::npos);
-    EXPECT_TRUE(std::regex_search(dump, std::regex("#[0-9]+ 'stuck' running, age [0-9.]+ ms, stack")));
-    EXPECT_TRUE(std::regex_search(dump, std::regex("#[0-9]+ 'bystander' sleeping until now\\+[0-9.]+ ms")));
+    EXPECT_TRUE(
+        std::regex_search(dump, std::regex("#[0-9]+ 'stuck' running, age [0-9.]+ ms, stack")));
+    EXPECT_TRUE(
+        std::regex_search(dump, std::regex("#[0-9]+ 'bystander' sleeping until now\\+[0-9.]+ ms")));
     EXPECT_TRUE(std::regex_search(dump, std::regex("#[0-9]+ 'main' waiting on a task")));
     // The await graph is there too: main awaits stuck.
     EXPECT_TRUE(std::regex_search(
@@ -767,7 +783,8 @@ TEST(AwaitGraph, GatherOfTasksAwaitingTasksNodeByNode) {
                 return v;
             });
         };
-        auto c = leaf("leaf-c", 3), d = leaf("leaf-d", 4), e = leaf("leaf-e", 5), f = leaf("leaf-f", 6);
+        auto c = leaf("leaf-c", 3), d = leaf("leaf-d", 4), e = leaf("leaf-e", 5),
+             f = leaf("leaf-f", 6);
         auto a = af::async(af::TaskOptions{"a", 0}, [c]() mutable { return af::await(c); });
         auto b = af::async(af::TaskOptions{"b", 0}, [d, e]() mutable {
             auto r = af::gather(d, e);
@@ -778,9 +795,8 @@ TEST(AwaitGraph, GatherOfTasksAwaitingTasksNodeByNode) {
             return std::get<0>(r) + std::get<1>(r);
         });
         auto loner = af::async(af::TaskOptions{"loner", 0}, [&go] { go.wait(); });
-        auto waiter = af::async(af::TaskOptions{"waiter", 0}, [f] {
-            EXPECT_EQ(af::wait({f}).done.size(), 1u);
-        });
+        auto waiter = af::async(af::TaskOptions{"waiter", 0},
+                                [f] { EXPECT_EQ(af::wait({f}).done.size(), 1u); });
         af::TaskRef m1, m2;
         auto joiner = af::async(af::TaskOptions{"joiner", 0}, [&] {
             af::TaskGroup g;
@@ -829,30 +845,59 @@ TEST(AwaitGraph, GatherOfTasksAwaitingTasksNodeByNode) {
         EXPECT_TRUE(self.awaited_by.empty());
 
         formatted = af::format_call_graph(gc);
-        EXPECT_EQ(formatted, "* Task 'leaf-c' (id " + id_of(c) + ") waiting on Event\n"
-                             "  awaited by:\n"
-                             "  * Task 'a' (id " + id_of(a) + ") waiting on a task\n"
-                             "    awaited by:\n"
-                             "    * Task 'root' (id " + id_of(root) + ") waiting on gather\n");
+        EXPECT_EQ(formatted, "* Task 'leaf-c' (id " + id_of(c) +
+                                 ") waiting on Event\n"
+                                 "  awaited by:\n"
+                                 "  * Task 'a' (id " +
+                                 id_of(a) +
+                                 ") waiting on a task\n"
+                                 "    awaited by:\n"
+                                 "    * Task 'root' (id " +
+                                 id_of(root) + ") waiting on gather\n");
 
         std::ostringstream out;
         af::dump_tasks(out);
         dump = out.str();
         const std::string tree =
             "asyncfiber: await graph (under each task, the tasks it awaits)\n"
-            "  \u251c\u2500\u2500 #" + id_of(af::current_task()) + " 'main' running\n"
-            "  \u251c\u2500\u2500 #" + id_of(root) + " 'root' waiting on gather\n"
-            "  \u2502   \u251c\u2500\u2500 #" + id_of(a) + " 'a' waiting on a task\n"
-            "  \u2502   \u2502   \u2514\u2500\u2500 #" + id_of(c) + " 'leaf-c' waiting on Event\n"
-            "  \u2502   \u2514\u2500\u2500 #" + id_of(b) + " 'b' waiting on gather\n"
-            "  \u2502       \u251c\u2500\u2500 #" + id_of(d) + " 'leaf-d' waiting on Event\n"
-            "  \u2502       \u2514\u2500\u2500 #" + id_of(e) + " 'leaf-e' waiting on Event\n"
-            "  \u251c\u2500\u2500 #" + id_of(loner) + " 'loner' waiting on Event\n"
-            "  \u251c\u2500\u2500 #" + id_of(waiter) + " 'waiter' waiting on af::wait\n"
-            "  \u2502   \u2514\u2500\u2500 #" + id_of(f) + " 'leaf-f' waiting on Event\n"
-            "  \u2514\u2500\u2500 #" + id_of(joiner) + " 'joiner' waiting on TaskGroup\n"
-            "      \u251c\u2500\u2500 #" + id_of(m1) + " 'm1' waiting on Event\n"
-            "      \u2514\u2500\u2500 #" + id_of(m2) + " 'm2' waiting on Event\n";
+            "  \u251c\u2500\u2500 #" +
+            id_of(af::current_task()) +
+            " 'main' running\n"
+            "  \u251c\u2500\u2500 #" +
+            id_of(root) +
+            " 'root' waiting on gather\n"
+            "  \u2502   \u251c\u2500\u2500 #" +
+            id_of(a) +
+            " 'a' waiting on a task\n"
+            "  \u2502   \u2502   \u2514\u2500\u2500 #" +
+            id_of(c) +
+            " 'leaf-c' waiting on Event\n"
+            "  \u2502   \u2514\u2500\u2500 #" +
+            id_of(b) +
+            " 'b' waiting on gather\n"
+            "  \u2502       \u251c\u2500\u2500 #" +
+            id_of(d) +
+            " 'leaf-d' waiting on Event\n"
+            "  \u2502       \u2514\u2500\u2500 #" +
+            id_of(e) +
+            " 'leaf-e' waiting on Event\n"
+            "  \u251c\u2500\u2500 #" +
+            id_of(loner) +
+            " 'loner' waiting on Event\n"
+            "  \u251c\u2500\u2500 #" +
+            id_of(waiter) +
+            " 'waiter' waiting on af::wait\n"
+            "  \u2502   \u2514\u2500\u2500 #" +
+            id_of(f) +
+            " 'leaf-f' waiting on Event\n"
+            "  \u2514\u2500\u2500 #" +
+            id_of(joiner) +
+            " 'joiner' waiting on TaskGroup\n"
+            "      \u251c\u2500\u2500 #" +
+            id_of(m1) +
+            " 'm1' waiting on Event\n"
+            "      \u2514\u2500\u2500 #" +
+            id_of(m2) + " 'm2' waiting on Event\n";
         EXPECT_NE(dump.find(tree), std::string::npos) << dump << "\nexpected:\n" << tree;
         EXPECT_EQ(dump.substr(dump.size() - tree.size()), tree);
 
@@ -880,7 +925,8 @@ TEST(AwaitGraph, AnAwaitCycleIsShownOnceAndNotFollowed) {
             EXPECT_EQ(af::wait({cb}, af::ReturnWhen::all_completed, 300ms).pending.size(), 1u);
             return 1;
         });
-        auto cbt = af::async(af::TaskOptions{"cyc-b", 0}, [ca]() mutable { return af::await(ca) + 1; });
+        auto cbt =
+            af::async(af::TaskOptions{"cyc-b", 0}, [ca]() mutable { return af::await(ca) + 1; });
         cb = cbt;
         af::sleep(0s);
         af::sleep(0s);
@@ -890,12 +936,18 @@ TEST(AwaitGraph, AnAwaitCycleIsShownOnceAndNotFollowed) {
         EXPECT_TRUE(g.awaited_by[0].awaited_by.empty());  // cyc-a again: not followed
         std::ostringstream out;
         af::dump_tasks(out);
-        const std::string tree =
-            "  \u2514\u2500\u2500 #" + id_of(af::current_task()) + " 'main' running\n"
-            "  (an await cycle, which no task outside it awaits:)\n"
-            "  \u2514\u2500\u2500 #" + id_of(ca) + " 'cyc-a' waiting on af::wait\n"
-            "      \u2514\u2500\u2500 #" + id_of(cbt) + " 'cyc-b' waiting on a task\n"
-            "          \u2514\u2500\u2500 #" + id_of(ca) + " 'cyc-a' waiting on af::wait (await cycle: not followed again)\n";
+        const std::string tree = "  \u2514\u2500\u2500 #" + id_of(af::current_task()) +
+                                 " 'main' running\n"
+                                 "  (an await cycle, which no task outside it awaits:)\n"
+                                 "  \u2514\u2500\u2500 #" +
+                                 id_of(ca) +
+                                 " 'cyc-a' waiting on af::wait\n"
+                                 "      \u2514\u2500\u2500 #" +
+                                 id_of(cbt) +
+                                 " 'cyc-b' waiting on a task\n"
+                                 "          \u2514\u2500\u2500 #" +
+                                 id_of(ca) +
+                                 " 'cyc-a' waiting on af::wait (await cycle: not followed again)\n";
         EXPECT_NE(out.str().find(tree), std::string::npos) << out.str() << "\nexpected:\n" << tree;
         EXPECT_EQ(af::await(cbt), 2);
     });

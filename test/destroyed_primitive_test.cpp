@@ -50,7 +50,8 @@ void expect_ended(std::vector<af::TaskRef> tasks) {
 
 void expect_told(const Outcome& o) {
     EXPECT_EQ(static_cast<int>(o.how), static_cast<int>(Ended::runtime_error));
-    EXPECT_NE(o.what.find("was destroyed while this task waited on it"), std::string::npos) << o.what;
+    EXPECT_NE(o.what.find("was destroyed while this task waited on it"), std::string::npos)
+        << o.what;
 }
 
 // Each primitive: a task waits on it, then it is destroyed.
@@ -167,9 +168,9 @@ TEST(DestroyedPrimitive, WokenWaiterNotYetRunWhenDestroyed) {
         af::Lock* rawl = lock.get();
         auto locker = waiter([rawl] { rawl->lock(); }, locked);
         af::sleep(0s);
-        q->put_nowait(1);  // wakes the getter
-        sem->release();    // hands the unit to the acquirer
-        lock->unlock();    // hands the lock to the locker
+        q->put_nowait(1);   // wakes the getter
+        sem->release();     // hands the unit to the acquirer
+        lock->unlock();     // hands the lock to the locker
         acquirer.cancel();  // and this one is cancelled too: it would pass its unit on
         q.reset();
         sem.reset();

@@ -33,8 +33,9 @@ TEST(Deadline, SaturatesRoundsUpAndRefusesNaN) {
     EXPECT_EQ(deadline_after(std::chrono::hours::min(), now), af::Clock::time_point::min());
     EXPECT_EQ(deadline_after(-kInfinity, now), af::Clock::time_point::min());
     EXPECT_THROW(deadline_after(kNaN, now), std::invalid_argument);
-    EXPECT_THROW(deadline_after(std::chrono::duration<float>(std::numeric_limits<float>::quiet_NaN()), now),
-                 std::invalid_argument);
+    EXPECT_THROW(
+        deadline_after(std::chrono::duration<float>(std::numeric_limits<float>::quiet_NaN()), now),
+        std::invalid_argument);
     // In range: exact for whole ticks, rounded up (never early) otherwise.
     EXPECT_EQ(deadline_after(10ms, now), now + 10ms);
     EXPECT_EQ(deadline_after(-10ms, now), now - 10ms);
@@ -98,20 +99,23 @@ TEST(ForeverDurations, CallLaterForeverNeverRunsAndNaNThrows) {
 
 TEST(ForeverDurations, TimeoutAndWaitForForeverDoNotExpire) {
     af::run([] {
-        EXPECT_EQ(af::timeout(std::chrono::hours::max(), [] {
-                      af::sleep(20ms);
-                      return 1;
-                  }),
+        EXPECT_EQ(af::timeout(std::chrono::hours::max(),
+                              [] {
+                                  af::sleep(20ms);
+                                  return 1;
+                              }),
                   1);
-        EXPECT_EQ(af::timeout(kInfinity, [] {
-                      af::sleep(20ms);
-                      return 2;
-                  }),
+        EXPECT_EQ(af::timeout(kInfinity,
+                              [] {
+                                  af::sleep(20ms);
+                                  return 2;
+                              }),
                   2);
-        EXPECT_EQ(af::timeout(kHuge, [] {
-                      af::sleep(20ms);
-                      return 3;
-                  }),
+        EXPECT_EQ(af::timeout(kHuge,
+                              [] {
+                                  af::sleep(20ms);
+                                  return 3;
+                              }),
                   3);
         EXPECT_EQ(af::wait_for(af::async([] {
                                    af::sleep(20ms);
@@ -149,7 +153,8 @@ TEST(ForeverDurations, WaitWithAForeverTimeoutWaitsForTheTasks) {
     af::run([] {
         auto a = af::async([] { af::sleep(20ms); });
         auto b = af::async([] { af::sleep(30ms); });
-        af::WaitResult r = af::wait({a, b}, af::ReturnWhen::all_completed, std::chrono::seconds::max());
+        af::WaitResult r =
+            af::wait({a, b}, af::ReturnWhen::all_completed, std::chrono::seconds::max());
         EXPECT_EQ(r.done.size(), 2u);
         EXPECT_TRUE(r.pending.empty());
         auto c = af::async([] { af::sleep(20ms); });
@@ -170,7 +175,8 @@ TEST(ForeverDurations, AsCompletedWithAForeverTimeoutYieldsEveryTask) {
                 return i;
             }));
         std::vector<int> order;
-        for (auto t : af::as_completed(ts, std::chrono::hours::max())) order.push_back(af::await(t));
+        for (auto t : af::as_completed(ts, std::chrono::hours::max()))
+            order.push_back(af::await(t));
         EXPECT_EQ(order, (std::vector<int>{2, 1, 0}));
         order.clear();
         for (auto t : af::as_completed(ts, kInfinity)) order.push_back(af::await(t));

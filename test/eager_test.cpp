@@ -58,7 +58,8 @@ TEST(EagerTaskFactoryLoopTests, EagerTaskFactorySet) {
     });
 }
 
-// mirrors test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_await_future_during_eager_step
+// mirrors
+// test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_await_future_during_eager_step
 TEST(EagerTaskFactoryLoopTests, AwaitFutureDuringEagerStep) {
     std::string result = af::run([] {
         auto set_result = [](af::Promise<std::string>& fut, std::string val) {
@@ -102,7 +103,8 @@ TEST(EagerTaskFactoryLoopTests, BlockAfterEagerStep) {
     EXPECT_EQ(result, "finished after blocking");
 }
 
-// mirrors test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_cancellation_after_eager_completion
+// mirrors
+// test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_cancellation_after_eager_completion
 TEST(EagerTaskFactoryLoopTests, CancellationAfterEagerCompletion) {
     std::string result = af::run([] {
         auto coro = [] { return std::string("finished without blocking"); };
@@ -116,7 +118,8 @@ TEST(EagerTaskFactoryLoopTests, CancellationAfterEagerCompletion) {
     EXPECT_EQ(result, "finished without blocking");
 }
 
-// mirrors test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_cancellation_after_eager_step_blocks
+// mirrors
+// test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_cancellation_after_eager_step_blocks
 // (run_coro(run()) is awaiting a task running run(): its CancelledError comes out there)
 TEST(EagerTaskFactoryLoopTests, CancellationAfterEagerStepBlocks) {
     af::run([] {
@@ -153,7 +156,8 @@ TEST(EagerTaskFactoryLoopTests, CurrentTask) {
     });
 }
 
-// mirrors test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_all_tasks_with_eager_completion
+// mirrors
+// test_eager_task_factory.py::EagerTaskFactoryLoopTests::test_all_tasks_with_eager_completion
 TEST(EagerTaskFactoryLoopTests, AllTasksWithEagerCompletion) {
     af::run([] {
         std::vector<af::TaskRef> captured_all_tasks;
@@ -267,8 +271,8 @@ TEST(Eager, NestedSpawnsReturnToTheirSpawners) {
         EXPECT_TRUE(inner.done());
     });
     EXPECT_EQ(order, (std::vector<std::string>{"outer starts", "inner starts",
-                                               "outer after inner's first step",
-                                               "main after spawn", "inner ends", "outer ends"}));
+                                               "outer after inner's first step", "main after spawn",
+                                               "inner ends", "outer ends"}));
 }
 
 // An exception in the eager step fails the task, not the spawner: af::async returns a task
@@ -337,7 +341,8 @@ TEST(Eager, CancelledAtTheFirstSuspension) {
         EXPECT_TRUE(t.cancel());
         EXPECT_THROW(af::await(t), af::CancelledError);
         EXPECT_TRUE(t.cancelled());
-        EXPECT_EQ(order, (std::vector<std::string>{"waiting", "cancelled at the first suspension"}));
+        EXPECT_EQ(order,
+                  (std::vector<std::string>{"waiting", "cancelled at the first suspension"}));
     });
 }
 
@@ -488,7 +493,8 @@ TEST(Eager, ManyTasksThatNeverSuspend) {
         std::vector<af::Task<long>> tasks;
         tasks.reserve(n);
         for (long i = 0; i < n; ++i) {
-            tasks.push_back(af::async(eager(), [](long v) { return v; }, i));
+            tasks.push_back(af::async(
+                eager(), [](long v) { return v; }, i));
             ASSERT_TRUE(tasks.back().done());
         }
         long sum = 0;

@@ -73,7 +73,8 @@ TEST(EmbeddedLoop, TasksSpawnedBeforeRunStartInOrderBeforeLaterHandlers) {
     std::vector<std::string> log;
     auto a = loop.spawn([&] { log.push_back("a"); });
     asio::post(io, [&] { log.push_back("h"); });
-    auto b = loop.spawn(af::TaskOptions{"b", 0}, [&](int x) { log.push_back("b" + std::to_string(x)); }, 2);
+    auto b = loop.spawn(
+        af::TaskOptions{"b", 0}, [&](int x) { log.push_back("b" + std::to_string(x)); }, 2);
     EXPECT_TRUE(log.empty());
     io.run();
     EXPECT_EQ(joined(log), "a b2 h");
@@ -299,7 +300,7 @@ TEST(EmbeddedLoop, DestroyedBeforeTheIoContextRunsItsHandler) {
         af::Loop loop(io);
         loop.spawn([&] { ran = true; });  // queues the loop's handler in io
         loop.call_later(1h, [] {});
-    }  // the task is cancelled before it ever ran
+    }          // the task is cancelled before it ever ran
     io.run();  // the queued handler finds no loop; nothing holds work
     EXPECT_FALSE(ran);
 }
@@ -366,7 +367,7 @@ TEST(EmbeddedLoop, DestroyedWithItsHandlersQueuedThenTheIoContextDestroyed) {
     std::unique_ptr<af::Loop> loop(new af::Loop(*io));
     loop->spawn([] { af::sleep(1ms); });
     loop->call_soon([] {});
-    io->run_one();  // the task sleeps: the loop's timer waits in io
+    io->run_one();       // the task sleeps: the loop's timer waits in io
     loop->spawn([] {});  // and a drive is queued
     loop.reset();
     io.reset();  // destroys the queued handlers, which keep only the loop's link

@@ -67,7 +67,8 @@ long longest_run_without_the_others(long n, const std::function<void(long)>& op)
 template <class Token>
 auto complete_at_once(int v, Token&& token)
     -> decltype(boost::asio::async_initiate<Token, void(boost::system::error_code, int)>(
-        std::declval<void (*)(af::detail::UseAwaitHandler<std::tuple<boost::system::error_code, int>>, int)>(),
+        std::declval<void (*)(
+            af::detail::UseAwaitHandler<std::tuple<boost::system::error_code, int>>, int)>(),
         token, v)) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, int)>(
         [](auto handler, int value) { handler(boost::system::error_code(), value); }, token, v);

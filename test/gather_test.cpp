@@ -21,7 +21,8 @@ TEST(Gather, TupleInArgumentOrderWithVoidAsNone) {
             return 1;
         });
         auto b = af::async([] { return std::string("two"); });
-        auto r = af::gather(a, b, [] { af::sleep(1ms); }, [] { return 4.5; });
+        auto r = af::gather(
+            a, b, [] { af::sleep(1ms); }, [] { return 4.5; });
         EXPECT_EQ(std::get<0>(r), 1);
         EXPECT_EQ(std::get<1>(r), "two");
         EXPECT_EQ(std::get<2>(r), af::None{});
@@ -44,7 +45,8 @@ TEST(Gather, VectorKeepsOrderNotCompletionOrder) {
 TEST(Gather, CallablesStartLeftToRight) {
     af::run([] {
         std::vector<int> order;
-        af::gather([&] { order.push_back(1); }, [&] { order.push_back(2); }, [&] { order.push_back(3); });
+        af::gather([&] { order.push_back(1); }, [&] { order.push_back(2); },
+                   [&] { order.push_back(3); });
         EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
     });
 }
@@ -60,7 +62,8 @@ TEST(Gather, UnstartedTasksStartInArgumentOrder) {
                    af::async([&] { order.push_back(3); }));
         EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
         order.clear();
-        af::gather_settled(af::async([&] { order.push_back(1); }), af::async([&] { order.push_back(2); }));
+        af::gather_settled(af::async([&] { order.push_back(1); }),
+                           af::async([&] { order.push_back(2); }));
         EXPECT_EQ(order, (std::vector<int>{1, 2}));
     });
 }
@@ -98,7 +101,8 @@ TEST(Gather, TasksPassedByNameStartInCreationOrder) {
         EXPECT_EQ(order, (std::vector<std::string>{"x", "y"}));
         order.clear();
         std::vector<af::Task<void>> v;
-        for (int i = 1; i <= 3; ++i) v.push_back(af::async([&order, i] { order.push_back(std::to_string(i)); }));
+        for (int i = 1; i <= 3; ++i)
+            v.push_back(af::async([&order, i] { order.push_back(std::to_string(i)); }));
         std::reverse(v.begin(), v.end());
         af::gather(v);
         EXPECT_EQ(order, (std::vector<std::string>{"1", "2", "3"}));
@@ -253,11 +257,12 @@ TEST(GatherSettled, OutcomeAssignmentSurvivesAThrowingMove) {
         ASSERT_TRUE(a.error());
         EXPECT_THROW(a.value(), std::runtime_error);
         EXPECT_EQ(ThrowingMove::live, 1);  // b's value only
-        a = b;  // a whole Outcome takes a value again
+        a = b;                             // a whole Outcome takes a value again
         ASSERT_TRUE(a.ok());
         EXPECT_EQ(a.value().v, 2);
         EXPECT_EQ(ThrowingMove::live, 2);
-        a = af::Outcome<ThrowingMove>::of_error(std::make_exception_ptr(std::logic_error("x")), false);
+        a = af::Outcome<ThrowingMove>::of_error(std::make_exception_ptr(std::logic_error("x")),
+                                                false);
         EXPECT_FALSE(a.ok());
         EXPECT_THROW(a.value(), std::logic_error);
         EXPECT_EQ(ThrowingMove::live, 1);
@@ -314,7 +319,8 @@ TEST(GatherTiming, CallerWakesTwoIterationsAfterTheDecidingChild) {
         log.push_back("gathered");
         EXPECT_EQ(r, std::vector<int>{1});
         af::await(ticker);
-        EXPECT_EQ(log, (std::vector<std::string>{"a done", "tick0", "tick1", "gathered", "tick2", "tick3"}));
+        EXPECT_EQ(log, (std::vector<std::string>{"a done", "tick0", "tick1", "gathered", "tick2",
+                                                 "tick3"}));
     });
 }
 

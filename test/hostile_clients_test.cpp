@@ -58,20 +58,20 @@ namespace {
 // ---- the mix ----
 
 enum class Kind {
-    good,              // one echo round trip, checked
-    good_proc,         // one round trip through a child process, checked
-    reset_mid_line,    // half a line, then a reset
-    reset_mid_bulk,    // asks for bulk data, reads a little, resets
-    slowloris_eof,     // a byte every few ms, never a newline, then an orderly end
-    slowloris_reset,   // the same, then a reset
-    never_read_bulk,   // asks for bulk data and never reads (the server's close_timeout ends it)
-    never_read_pour,   // asks for endless data and never reads (a storm or its reset ends it)
-    hold,              // the server sleeps until the storm cancels it
-    line_flood,        // a line twice the server's limit
-    hostile_thread,    // a to_thread job that the storm cancels
-    slowproc,          // a child process that the storm cancels (and the server kills)
-    garbage,           // lines of control bytes
-    silent,            // connects, sends nothing, goes
+    good,             // one echo round trip, checked
+    good_proc,        // one round trip through a child process, checked
+    reset_mid_line,   // half a line, then a reset
+    reset_mid_bulk,   // asks for bulk data, reads a little, resets
+    slowloris_eof,    // a byte every few ms, never a newline, then an orderly end
+    slowloris_reset,  // the same, then a reset
+    never_read_bulk,  // asks for bulk data and never reads (the server's close_timeout ends it)
+    never_read_pour,  // asks for endless data and never reads (a storm or its reset ends it)
+    hold,             // the server sleeps until the storm cancels it
+    line_flood,       // a line twice the server's limit
+    hostile_thread,   // a to_thread job that the storm cancels
+    slowproc,         // a child process that the storm cancels (and the server kills)
+    garbage,          // lines of control bytes
+    silent,           // connects, sends nothing, goes
 };
 
 struct KindCount {
@@ -81,17 +81,19 @@ struct KindCount {
 
 // The hostile part of the 1 000 connections; the rest are well-behaved.
 const KindCount kHostile[] = {
-    {Kind::reset_mid_line, 30}, {Kind::reset_mid_bulk, 30}, {Kind::slowloris_eof, 30},
-    {Kind::slowloris_reset, 30}, {Kind::never_read_bulk, 8}, {Kind::never_read_pour, 10},
-    {Kind::hold, 30},           {Kind::line_flood, 20},     {Kind::hostile_thread, 12},
-    {Kind::slowproc, 6},        {Kind::garbage, 20},        {Kind::silent, 10},
+    {Kind::reset_mid_line, 30}, {Kind::reset_mid_bulk, 30},
+    {Kind::slowloris_eof, 30},  {Kind::slowloris_reset, 30},
+    {Kind::never_read_bulk, 8}, {Kind::never_read_pour, 10},
+    {Kind::hold, 30},           {Kind::line_flood, 20},
+    {Kind::hostile_thread, 12}, {Kind::slowproc, 6},
+    {Kind::garbage, 20},        {Kind::silent, 10},
 };
 
 constexpr int kFlood = 1000;
-constexpr int kFloodProcs = 16;          // well-behaved flood clients whose reply passes `cat`
-constexpr int kPersistent = 12;          // well-behaved clients connected throughout
-constexpr int kBridgeThreads = 4;        // foreign threads using run_coroutine_threadsafe
-constexpr int kBridgeCalls = 25;         // each
+constexpr int kFloodProcs = 16;    // well-behaved flood clients whose reply passes `cat`
+constexpr int kPersistent = 12;    // well-behaved clients connected throughout
+constexpr int kBridgeThreads = 4;  // foreign threads using run_coroutine_threadsafe
+constexpr int kBridgeCalls = 25;   // each
 constexpr std::size_t kServerLimit = 4096;
 constexpr auto kCloseTimeout = 250ms;
 
@@ -108,7 +110,7 @@ struct Service {
     int swept = 0;                  // tasks the storm missed, cancelled after the flood
     int started = 0, ended = 0;
     int too_long = 0, peer_errors = 0, unknown = 0, children = 0;
-    std::vector<std::string> reports;          // the loop's exception handler
+    std::vector<std::string> reports;  // the loop's exception handler
 
     void enlist(Spot s) { victims[s].push_back(af::current_task()); }
     void serve(af::StreamReader r, af::StreamWriter w);
@@ -295,8 +297,9 @@ void flood_client(Kind kind, int i, unsigned short port, Tally& t, unsigned seed
     case Kind::hold:
     case Kind::slowproc:
     case Kind::hostile_thread:
-        w.write(kind == Kind::hold ? "Hhold\n" : kind == Kind::slowproc ? "Hslowproc\n"
-                                                                         : "Hthread abc\n");
+        w.write(kind == Kind::hold       ? "Hhold\n"
+                : kind == Kind::slowproc ? "Hslowproc\n"
+                                         : "Hthread abc\n");
         try {
             af::timeout(hold_for, [&] { read_some_or_end(r, -1); });
         } catch (const af::TimeoutError&) {
@@ -324,7 +327,8 @@ void flood_client(Kind kind, int i, unsigned short port, Tally& t, unsigned seed
         std::string got = read_some_or_end(r, -1);
         std::string all_unknown;
         for (int k = 0; k < lines; ++k) all_unknown += "?\n";
-        if (got == all_unknown) ++t.garbage_replies;
+        if (got == all_unknown)
+            ++t.garbage_replies;
         else if (all_unknown.compare(0, got.size(), got) != 0)  // a prefix: the storm's cut
             t.fail("garbage got '" + got.substr(0, 40) + "'");
         break;
@@ -342,7 +346,8 @@ void persistent_client(int i, unsigned short port, Tally& t, unsigned seed) {
     auto rw = af::open_connection("127.0.0.1", port);
     std::string prefix = "G";
     for (int k = 0; !t.stop; ++k) {
-        const std::string text = "p" + std::to_string(i) + "-" + std::to_string(k) + "-" + nonce(rng);
+        const std::string text =
+            "p" + std::to_string(i) + "-" + std::to_string(k) + "-" + nonce(rng);
         std::string request = "echo " + text, expected = text + "\n";
         if (k % 7 == 3) {
             request = "thread " + text;
@@ -377,7 +382,8 @@ struct BadArguments {
     int checked = 0;
 
     template <class E>
-    void expect(const char* what, const std::function<void()>& call, const char* mention = nullptr) {
+    void expect(const char* what, const std::function<void()>& call,
+                const char* mention = nullptr) {
         ++checked;
         std::string got;
         try {
@@ -401,15 +407,18 @@ struct BadArguments {
 
     void expect_errno(const char* what, int err, const std::function<void()>& call,
                       const char* mention = nullptr) {
-        expect<std::system_error>(what, [&] {
-            try {
-                call();
-            } catch (const std::system_error& e) {
-                if (e.code().value() == err) throw;
-                throw std::runtime_error(std::string("errno ") + std::to_string(e.code().value()) +
-                                         ": " + e.what());
-            }
-        }, mention);
+        expect<std::system_error>(
+            what,
+            [&] {
+                try {
+                    call();
+                } catch (const std::system_error& e) {
+                    if (e.code().value() == err) throw;
+                    throw std::runtime_error(std::string("errno ") +
+                                             std::to_string(e.code().value()) + ": " + e.what());
+                }
+            },
+            mention);
     }
 };
 
@@ -456,33 +465,41 @@ int check_bad_arguments(unsigned short busy_port) {
     negative.close_timeout = -1s;
     af::ServerOptions zero_limit;
     zero_limit.limit = 0;
-    b.expect<IA>("start_server without a handler", [] { af::start_server(nullptr, "127.0.0.1", 0); });
-    b.expect<IA>("start_server, negative close_timeout",
-                 [&] { af::start_server(none, "127.0.0.1", 0, negative); }, "close_timeout");
-    b.expect<IA>("start_server, limit 0", [&] { af::start_server(none, "127.0.0.1", 0, zero_limit); },
-                 "limit");
+    b.expect<IA>("start_server without a handler",
+                 [] { af::start_server(nullptr, "127.0.0.1", 0); });
+    b.expect<IA>(
+        "start_server, negative close_timeout",
+        [&] { af::start_server(none, "127.0.0.1", 0, negative); }, "close_timeout");
+    b.expect<IA>(
+        "start_server, limit 0", [&] { af::start_server(none, "127.0.0.1", 0, zero_limit); },
+        "limit");
     b.expect<IA>("start_unix_server, limit 0",
                  [&] { af::start_unix_server(none, "/tmp/af-hostile-limit.sock", zero_limit); });
     b.expect_errno("start_server on a busy port", EADDRINUSE,
                    [&] { af::start_server(none, "127.0.0.1", busy_port); });
-    b.expect_errno("start_unix_server, empty path", ENAMETOOLONG, [&] { af::start_unix_server(none, ""); });
+    b.expect_errno("start_unix_server, empty path", ENAMETOOLONG,
+                   [&] { af::start_unix_server(none, ""); });
     b.expect_errno("start_unix_server, long path", ENAMETOOLONG,
                    [&] { af::start_unix_server(none, "/tmp/" + std::string(200, 'p')); });
     b.expect_errno("start_unix_server, missing directory", ENOENT,
                    [&] { af::start_unix_server(none, "/nonexistent-af-dir/s.sock"); });
-    b.expect<IA>("start_unix_server, NUL inside the path",
-                 [&] { af::start_unix_server(none, std::string("/tmp/af\0x.sock", 14)); }, "NUL");
-    b.expect_errno("open_unix_connection, empty path", ENAMETOOLONG, [] { af::open_unix_connection(""); });
+    b.expect<IA>(
+        "start_unix_server, NUL inside the path",
+        [&] { af::start_unix_server(none, std::string("/tmp/af\0x.sock", 14)); }, "NUL");
+    b.expect_errno("open_unix_connection, empty path", ENAMETOOLONG,
+                   [] { af::open_unix_connection(""); });
     b.expect_errno("open_unix_connection, missing socket", ENOENT,
                    [] { af::open_unix_connection("/nonexistent-af-dir/s.sock"); });
     b.expect<IA>("open_unix_connection, NUL inside the path",
                  [] { af::open_unix_connection(std::string("/tmp/af\0x.sock", 14)); });
-    b.expect<IA>("open_unix_connection, limit 0", [] { af::open_unix_connection("/tmp/x.sock", 0); });
+    b.expect<IA>("open_unix_connection, limit 0",
+                 [] { af::open_unix_connection("/tmp/x.sock", 0); });
     const int refused = closed_port();
     b.expect_errno("open_connection to a closed port", ECONNREFUSED,
                    [&] { af::open_connection("127.0.0.1", static_cast<unsigned short>(refused)); });
-    b.expect<IA>("open_connection, limit 0", [&] { af::open_connection("127.0.0.1", busy_port, 0); },
-                 "limit");
+    b.expect<IA>(
+        "open_connection, limit 0", [&] { af::open_connection("127.0.0.1", busy_port, 0); },
+        "limit");
     // A live connection used wrongly.
     auto rw = af::open_connection("127.0.0.1", busy_port);
     af::StreamReader r = rw.first;
@@ -494,7 +511,8 @@ int check_bad_arguments(unsigned short busy_port) {
     {
         auto reader = af::async([r]() mutable { r.readline(); });
         af::sleep(0s);
-        b.expect<af::RuntimeError>("a second reader", [&] { r.readline(); }, "another task");
+        b.expect<af::RuntimeError>(
+            "a second reader", [&] { r.readline(); }, "another task");
         reader.cancel();
         af::wait({reader});
     }
@@ -502,13 +520,18 @@ int check_bad_arguments(unsigned short busy_port) {
     b.expect<af::RuntimeError>("write after write_eof", [&] { w.write("x"); });
     w.close();
     b.expect<af::RuntimeError>("write after close", [&] { w.write("x"); });
-    b.expect<af::IncompleteReadError>("readexactly(SIZE_MAX) to EOF",
-                                      [&] { r.readexactly(std::numeric_limits<std::size_t>::max()); });
+    b.expect<af::IncompleteReadError>("readexactly(SIZE_MAX) to EOF", [&] {
+        r.readexactly(std::numeric_limits<std::size_t>::max());
+    });
     // Processes.
     b.expect<IA>("exec without a program", [] { af::create_subprocess_exec({}); });
     b.expect<IA>("exec of an empty name", [] { af::create_subprocess_exec({""}); });
-    b.expect<IA>("exec, NUL inside an argument",
-                 [] { af::create_subprocess_exec({"echo", std::string("a\0b", 3)}); }, "NUL");
+    b.expect<IA>(
+        "exec, NUL inside an argument",
+        [] {
+            af::create_subprocess_exec({"echo", std::string("a\0b", 3)});
+        },
+        "NUL");
     b.expect_errno("exec of a missing program", ENOENT,
                    [] { af::create_subprocess_exec({"/nonexistent-af/program"}); });
     b.expect_errno("exec of a program not in PATH", ENOENT,
@@ -517,18 +540,22 @@ int check_bad_arguments(unsigned short busy_port) {
     {
         af::ProcessOptions o;
         o.cwd = "/nonexistent-af-dir";
-        b.expect_errno("exec in a missing directory", ENOENT,
-                       [&] { af::create_subprocess_exec({"true"}, o); }, "/nonexistent-af-dir");
+        b.expect_errno(
+            "exec in a missing directory", ENOENT, [&] { af::create_subprocess_exec({"true"}, o); },
+            "/nonexistent-af-dir");
         o.cwd = "/dev/null";
-        b.expect_errno("exec in a file as directory", ENOTDIR,
-                       [&] { af::create_subprocess_exec({"true"}, o); }, "/dev/null");
+        b.expect_errno(
+            "exec in a file as directory", ENOTDIR,
+            [&] { af::create_subprocess_exec({"true"}, o); }, "/dev/null");
         o.cwd = std::string("/\0tmp", 5);
-        b.expect<IA>("exec, NUL inside the directory", [&] { af::create_subprocess_exec({"true"}, o); });
+        b.expect<IA>("exec, NUL inside the directory",
+                     [&] { af::create_subprocess_exec({"true"}, o); });
     }
     {
         af::ProcessOptions o;
         o.env = {std::string("A=\0b", 4)};
-        b.expect<IA>("exec, NUL inside the environment", [&] { af::create_subprocess_exec({"true"}, o); });
+        b.expect<IA>("exec, NUL inside the environment",
+                     [&] { af::create_subprocess_exec({"true"}, o); });
     }
     {
         af::ProcessOptions o;
@@ -539,13 +566,15 @@ int check_bad_arguments(unsigned short busy_port) {
         b.expect<IA>("stdin to stdout", [&] { af::create_subprocess_exec({"true"}, o); });
         o = af::ProcessOptions();
         o.pass_fds = {-3};
-        b.expect<IA>("pass_fds with a negative descriptor", [&] { af::create_subprocess_exec({"true"}, o); });
+        b.expect<IA>("pass_fds with a negative descriptor",
+                     [&] { af::create_subprocess_exec({"true"}, o); });
         o.pass_fds = {INT_MAX};
         b.expect_errno("pass_fds with a closed descriptor", EBADF,
                        [&] { af::create_subprocess_exec({"true"}, o); });
         o.pass_fds = {1};
         o.close_fds = false;
-        b.expect<IA>("pass_fds without close_fds", [&] { af::create_subprocess_exec({"true"}, o); });
+        b.expect<IA>("pass_fds without close_fds",
+                     [&] { af::create_subprocess_exec({"true"}, o); });
         o = af::ProcessOptions();
         o.limit = 0;
         b.expect<IA>("exec, limit 0", [&] { af::create_subprocess_exec({"true"}, o); });
@@ -603,7 +632,8 @@ int check_bad_arguments(unsigned short busy_port) {
     });
     // Tasks, the loop, the thread bridge.
     b.expect<IA>("wait on nothing", [] { af::wait(std::vector<af::TaskRef>{}); });
-    b.expect<ISE>("wait on an empty handle", [] { af::wait(std::vector<af::TaskRef>{af::TaskRef()}); });
+    b.expect<ISE>("wait on an empty handle",
+                  [] { af::wait(std::vector<af::TaskRef>{af::TaskRef()}); });
     b.expect<ISE>("result of a pending task", [] {
         auto t = af::async([] {
             af::sleep(1s);
@@ -617,13 +647,17 @@ int check_bad_arguments(unsigned short busy_port) {
             throw;
         }
     });
-    b.expect<af::RuntimeError>("run inside a running loop", [] { af::run([] {}); }, "already running");
+    b.expect<af::RuntimeError>(
+        "run inside a running loop", [] { af::run([] {}); }, "already running");
     b.expect<IA>("call_soon without a function", [] { af::Loop::current().call_soon(nullptr); });
-    b.expect<IA>("call_later without a function", [] { af::Loop::current().call_later(1s, nullptr); });
+    b.expect<IA>("call_later without a function",
+                 [] { af::Loop::current().call_later(1s, nullptr); });
     b.expect<IA>("call_soon_threadsafe without a function",
                  [] { af::Loop::current().call_soon_threadsafe(nullptr); });
-    b.expect<IA>("signal handler for SIGKILL", [] { af::Loop::current().add_signal_handler(SIGKILL, [] {}); });
-    b.expect<IA>("signal handler for signal 0", [] { af::Loop::current().add_signal_handler(0, [] {}); });
+    b.expect<IA>("signal handler for SIGKILL",
+                 [] { af::Loop::current().add_signal_handler(SIGKILL, [] {}); });
+    b.expect<IA>("signal handler for signal 0",
+                 [] { af::Loop::current().add_signal_handler(0, [] {}); });
     b.expect<IA>("signal handler for signal 100000",
                  [] { af::Loop::current().add_signal_handler(100000, [] {}); });
     b.expect<IA>("signal handler without a function",
@@ -725,8 +759,8 @@ void hostile_run(unsigned seed, RunResult& res) {
         o.limit = kServerLimit;
         o.backlog = 1024;
         o.close_timeout = kCloseTimeout;
-        sv.server = af::start_server([&sv](af::StreamReader r, af::StreamWriter w) { sv.serve(r, w); },
-                                     "127.0.0.1", 0, o);
+        sv.server = af::start_server(
+            [&sv](af::StreamReader r, af::StreamWriter w) { sv.serve(r, w); }, "127.0.0.1", 0, o);
         const unsigned short port = sv.server.port();
         // The listener and the loop's own descriptors (Asio makes its reactor's on first use).
         const std::size_t fds_before = probes::open_fds();
@@ -860,17 +894,21 @@ void check(const RunResult& res, unsigned seed) {
     EXPECT_EQ(t.bridge_ok.load(), kBridgeThreads * kBridgeCalls) << "seed " << seed;
     for (int phase = 1; phase <= 3; ++phase) {
         if (phase == 2 && !res.emfile_ran) continue;
-        EXPECT_GT(t.persistent_trips[phase], 0) << "seed " << seed << ": no round trip in phase " << phase;
+        EXPECT_GT(t.persistent_trips[phase], 0)
+            << "seed " << seed << ": no round trip in phase " << phase;
     }
     if (res.emfile_ran) {
-        EXPECT_GT(res.emfile_trips, 0) << "seed " << seed << ": nothing served while out of descriptors";
+        EXPECT_GT(res.emfile_trips, 0)
+            << "seed " << seed << ": nothing served while out of descriptors";
         EXPECT_EQ(res.accept_reports, 1) << "seed " << seed;
     }
-    for (const std::string& r : res.other_reports) ADD_FAILURE() << "seed " << seed << ": reported: " << r;
+    for (const std::string& r : res.other_reports)
+        ADD_FAILURE() << "seed " << seed << ": reported: " << r;
     EXPECT_GT(res.bad_arguments, 90);
     // Every kind of cancellation point was hit, and every kind of reply came.
     for (int s = 0; s < kSpots; ++s)
-        EXPECT_GT(res.cancelled_at[s], 0) << "seed " << seed << ": no cancellation in " << kSpotNames[s];
+        EXPECT_GT(res.cancelled_at[s], 0)
+            << "seed " << seed << ": no cancellation in " << kSpotNames[s];
     EXPECT_GT(res.too_long, 0) << "seed " << seed;
     EXPECT_GT(t.too_long_replies, 0) << "seed " << seed;
     EXPECT_GT(res.unknown, 0) << "seed " << seed;
@@ -884,11 +922,13 @@ std::string summary(const RunResult& res) {
     const Tally& t = res.tally;
     int persistent = 0;
     for (int n : t.persistent_trips) persistent += n;
-    s << res.server_started << " connections, " << t.flood_good_ok << " flood + " << t.bridge_ok.load()
-      << " bridge + " << persistent << " persistent round trips (" << res.emfile_trips
-      << " while out of descriptors), " << res.children << " child processes, cancellations at";
+    s << res.server_started << " connections, " << t.flood_good_ok << " flood + "
+      << t.bridge_ok.load() << " bridge + " << persistent << " persistent round trips ("
+      << res.emfile_trips << " while out of descriptors), " << res.children
+      << " child processes, cancellations at";
     for (int i = 0; i < kSpots; ++i) s << " " << kSpotNames[i] << " " << res.cancelled_at[i];
-    s << " (" << res.storm_ticks << " storm ticks, " << res.swept << " swept after), " << res.bad_arguments << " bad arguments, " << res.seconds << " s";
+    s << " (" << res.storm_ticks << " storm ticks, " << res.swept << " swept after), "
+      << res.bad_arguments << " bad arguments, " << res.seconds << " s";
     return s.str();
 }
 
@@ -938,9 +978,8 @@ TEST(HostileClients, ServerKeepsServingAndLeavesNothing) {
     // Peak concurrency varies with timing and with it the capacity the caches keep; a leak
     // per connection (1 000 a run) or per round trip would pass this bound.
     EXPECT_LE(probes::heap_in_use(), heap + 64 * 1024);
-    std::cout << "[ mix  ] " << summary(first) << "\n[ mix  ] " << summary(second)
-              << "\n[ heap ] " << static_cast<long long>(probes::heap_in_use()) -
-                                     static_cast<long long>(heap)
+    std::cout << "[ mix  ] " << summary(first) << "\n[ mix  ] " << summary(second) << "\n[ heap ] "
+              << static_cast<long long>(probes::heap_in_use()) - static_cast<long long>(heap)
               << " bytes more after the second run\n";
     RecordProperty("first", summary(first));
     RecordProperty("second", summary(second));

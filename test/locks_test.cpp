@@ -561,7 +561,9 @@ TEST(Condition, WaitForUnacquired) {
 
         // predicate can return true immediately (Python's non-empty list is true; a non-null
         // pointer is here)
-        auto res = cond.wait_for([] { return std::make_shared<std::vector<int>>(std::vector<int>{1, 2, 3}); });
+        auto res = cond.wait_for([] {
+            return std::make_shared<std::vector<int>>(std::vector<int>{1, 2, 3});
+        });
         ASSERT_TRUE(res);
         EXPECT_EQ((std::vector<int>{1, 2, 3}), *res);
 
@@ -732,7 +734,8 @@ TEST(Condition, AmbiguousLoops) {
                 cond.lock();
                 ADD_FAILURE() << "no RuntimeError";
             } catch (const af::RuntimeError& e) {
-                EXPECT_NE(std::string(e.what()).find("bound to another loop"), std::string::npos) << e.what();
+                EXPECT_NE(std::string(e.what()).find("bound to another loop"), std::string::npos)
+                    << e.what();
             }
         }
         // wrong_loop_in_cond
@@ -748,7 +751,8 @@ TEST(Condition, AmbiguousLoops) {
                 cond.wait();
                 ADD_FAILURE() << "no RuntimeError";
             } catch (const af::RuntimeError& e) {
-                EXPECT_NE(std::string(e.what()).find("bound to another loop"), std::string::npos) << e.what();
+                EXPECT_NE(std::string(e.what()).find("bound to another loop"), std::string::npos)
+                    << e.what();
             }
         }
     });
@@ -911,9 +915,7 @@ TEST(Semaphore, Semaphore) {
 
 // mirrors test_locks.py::SemaphoreTests::test_semaphore_value (a plain test: no loop runs;
 // ValueError is std::invalid_argument)
-TEST(Semaphore, SemaphoreValue) {
-    EXPECT_THROW(af::Semaphore(-1), std::invalid_argument);
-}
+TEST(Semaphore, SemaphoreValue) { EXPECT_THROW(af::Semaphore(-1), std::invalid_argument); }
 
 // mirrors test_locks.py::SemaphoreTests::test_acquire
 TEST(Semaphore, Acquire) {
@@ -1110,7 +1112,8 @@ TEST(Semaphore, AcquireFifoOrder) {
             tg.join();
         }
 
-        EXPECT_EQ((std::vector<std::string>{"c1_1", "c2_1", "c3_1", "c1_2", "c2_2", "c3_2"}), result);
+        EXPECT_EQ((std::vector<std::string>{"c1_1", "c2_1", "c3_1", "c1_2", "c2_2", "c3_2"}),
+                  result);
     });
 }
 
@@ -1215,7 +1218,9 @@ namespace {
 constexpr int N = 5;  // BarrierTests.asyncSetUp: self.N = 5
 
 /// all(results)
-bool all_true(const std::vector<bool>& v) { return std::find(v.begin(), v.end(), false) == v.end(); }
+bool all_true(const std::vector<bool>& v) {
+    return std::find(v.begin(), v.end(), false) == v.end();
+}
 
 /// BarrierTests.make_tasks: n tasks running fn.
 template <class F>
@@ -2024,7 +2029,7 @@ TEST(Semaphore, ReleaseBeyondIntMaxThrowsOverflowError) {
         EXPECT_THROW(s.release(), std::overflow_error);
         EXPECT_EQ(s.value(), std::numeric_limits<int>::max());
         af::wait_for([&] { s.acquire(); }, 1s);  // a unit is free (a wrapped count had none)
-        s.release();  // back to the maximum: fine
+        s.release();                             // back to the maximum: fine
         EXPECT_EQ(s.value(), std::numeric_limits<int>::max());
         af::BoundedSemaphore b(std::numeric_limits<int>::max());
         EXPECT_THROW(b.release(), std::invalid_argument);  // the bound comes first
@@ -2243,9 +2248,9 @@ TEST(Condition, UniqueLockCancelledWhileRelockingPassesTheNotificationOn) {
         af::sleep(0s);
         {
             std::lock_guard<af::Lock> g(lock);
-            cond.notify(1);    // to `first`
-            af::sleep(0s);     // first wakes and waits for the lock we hold
-            first.cancel();    // ... and is cancelled there
+            cond.notify(1);  // to `first`
+            af::sleep(0s);   // first wakes and waits for the lock we hold
+            first.cancel();  // ... and is cancelled there
             af::sleep(0s);
         }
         EXPECT_THROW(af::await(first), af::CancelledError);

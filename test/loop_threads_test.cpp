@@ -80,7 +80,8 @@ std::vector<std::string> foreign_operations_not_refused(af::Task<int> t) {
 namespace {
 // While a task of this thread's loop waits, runs `elsewhere(task)` on another thread: every
 // operation it tries must be refused, and nothing of it must reach the task.
-void expect_refused_elsewhere(const std::function<std::vector<std::string>(af::Task<int>)>& elsewhere) {
+void expect_refused_elsewhere(
+    const std::function<std::vector<std::string>(af::Task<int>)>& elsewhere) {
     af::run([&] {
         af::Event release;
         auto t = af::async([&] {
@@ -235,9 +236,9 @@ TEST(LoopThreads, LoopRunAgainOnAnotherThreadAfterItsThreadExited) {
     });
     th.join();
     EXPECT_EQ(loop.run_until_complete([] {
-                  af::sleep(1ms);
-                  return 3;
-              }),
+        af::sleep(1ms);
+        return 3;
+    }),
               3);
     loop.close();
 }

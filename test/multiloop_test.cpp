@@ -48,7 +48,8 @@ TEST(Runtime, SizeLoopsAndMisuse) {
 TEST(Runtime, SpawnOnRunsOnTheLoopsOwnThreadAndHandsTheValueBack) {
     af::Runtime rt(2);
     auto a = rt.spawn_on(0, [] { return std::this_thread::get_id(); });
-    auto b = rt.spawn_on(1, [](int x, std::string s) { return s + std::to_string(x * 2); }, 21, "v");
+    auto b = rt.spawn_on(
+        1, [](int x, std::string s) { return s + std::to_string(x * 2); }, 21, "v");
     auto c = rt.spawn_on(1, [] { return std::this_thread::get_id(); });
     const std::thread::id t0 = a.get(), t1 = c.get();
     EXPECT_NE(t0, std::this_thread::get_id());

@@ -153,10 +153,10 @@ namespace {
 std::string child_sees(const std::vector<int>& fds, const af::ProcessOptions& base = {}) {
     af::ProcessOptions o = base;
     o.stdout_mode = af::Stdio::pipe;
-    std::vector<std::string> argv = {
-        "sh", "-c",
-        "for fd in \"$@\"; do if [ -e /proc/$$/fd/$fd ]; then echo open; else echo closed; fi; done",
-        "sh"};
+    std::vector<std::string> argv = {"sh", "-c",
+                                     "for fd in \"$@\"; do if [ -e /proc/$$/fd/$fd ]; then echo "
+                                     "open; else echo closed; fi; done",
+                                     "sh"};
     for (int fd : fds) argv.push_back(std::to_string(fd));
     af::Process p = af::create_subprocess_exec(argv, o);
     std::string out = p.stdout_pipe().read(-1);
@@ -216,7 +216,8 @@ TEST(Process, PassFdsRejectsBadDescriptors) {
             ADD_FAILURE() << "a closed descriptor was passed";
         } catch (const std::system_error& e) {
             EXPECT_EQ(e.code().value(), EBADF);
-            EXPECT_NE(std::string(e.what()).find(std::to_string(p[0])), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(std::to_string(p[0])), std::string::npos)
+                << e.what();
         }
         af::ProcessOptions inherit;
         inherit.close_fds = false;

@@ -655,7 +655,8 @@ TYPED_TEST(QueueShutdown, ShutdownNonempty) {
         EXPECT_TRUE(join_task.done());
         af::await(join_task);
 
-        EXPECT_THROW(q.task_done(), std::invalid_argument) << "Didn't appear to mark all tasks done";
+        EXPECT_THROW(q.task_done(), std::invalid_argument)
+            << "Didn't appear to mark all tasks done";
     });
 }
 
@@ -685,7 +686,8 @@ TYPED_TEST(QueueShutdown, ShutdownImmediate) {
         EXPECT_THROW(q.get_nowait(), af::QueueShutDown);
 
         // Ensure there are no unfinished tasks
-        EXPECT_THROW(q.task_done(), std::invalid_argument) << "Didn't appear to mark all tasks done";
+        EXPECT_THROW(q.task_done(), std::invalid_argument)
+            << "Didn't appear to mark all tasks done";
     });
 }
 
@@ -717,7 +719,8 @@ TYPED_TEST(QueueShutdown, ShutdownImmediateWithUnfinished) {
 
         // Ensure there is 1 unfinished task
         q.task_done();
-        EXPECT_THROW(q.task_done(), std::invalid_argument) << "Didn't appear to mark all tasks done";
+        EXPECT_THROW(q.task_done(), std::invalid_argument)
+            << "Didn't appear to mark all tasks done";
 
         // Ensure join() task has successfully finished
         af::sleep(0ms);

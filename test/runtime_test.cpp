@@ -65,9 +65,7 @@ TEST(Exceptions, UncaughtExceptionsCountIsPerTask) {
     af::run([] {
         struct SuspendsInDestructor {
             int* out;
-            ~SuspendsInDestructor() {
-                *out = uncaught_count();
-            }
+            ~SuspendsInDestructor() { *out = uncaught_count(); }
         };
         int in_unwinding = -1, other = -1;
         auto a = af::async([&] {
@@ -141,7 +139,8 @@ TEST(Reports, RetrievedExceptionIsNotReported) {
 TEST(Reports, ExceptionHandlerReceivesReports) {
     af::Loop loop;
     std::vector<std::string> got;
-    loop.set_exception_handler([&](const af::ExceptionContext& c) { got.push_back(c.task_name + ": " + c.message); });
+    loop.set_exception_handler(
+        [&](const af::ExceptionContext& c) { got.push_back(c.task_name + ": " + c.message); });
     loop.run_until_complete([] {
         af::async(af::TaskOptions{"w", 0}, [] { throw std::runtime_error("x"); });
         af::sleep(1ms);
@@ -163,7 +162,8 @@ TEST(ExplicitLoop, RunUntilCompleteTwiceThenClose) {
     EXPECT_EQ(loop.run_until_complete([] {
         EXPECT_TRUE(af::Loop::current().is_running());
         return 2;
-    }), 2);
+    }),
+              2);
     loop.close();
     EXPECT_TRUE(loop.is_closed());
     EXPECT_THROW(loop.run_until_complete([] { return 3; }), af::RuntimeError);

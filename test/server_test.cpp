@@ -180,7 +180,7 @@ TEST(Server, OutOfDescriptorsOnAcceptNeitherSpinsNorStops) {
         auto rw = af::await(pending);
         rw.second.write("after\n");
         EXPECT_EQ(rw.first.readline(), "after\n");  // served once descriptors are free
-        EXPECT_EQ(reports.size(), 1u);  // reported once, not once per retry
+        EXPECT_EQ(reports.size(), 1u);              // reported once, not once per retry
         c.second.close();
         rw.second.close();
         s.close();

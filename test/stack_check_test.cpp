@@ -39,7 +39,8 @@ void overflow_then(Call call) {
         // program, rather than at the end of the slab.
         std::vector<af::Task<void>> others;
         for (int i = 0; i < 4; ++i)
-            others.push_back(af::async(af::TaskOptions{"neighbour", kStack}, [] { af::sleep(1h); }));
+            others.push_back(
+                af::async(af::TaskOptions{"neighbour", kStack}, [] { af::sleep(1h); }));
         af::sleep(0s);
         auto t = af::async(af::TaskOptions{"big-frame", kStack}, [&] { big_frame_then(call); });
         af::await(t);

@@ -41,9 +41,15 @@ StormResult cancellation_storm(unsigned seed, int n) {
                 std::mt19937 r(s);
                 for (int step = 0; step < 6; ++step) {
                     switch (r() % 4) {
-                    case 0: events[r() % events.size()]->wait(); break;
-                    case 1: af::sleep(std::chrono::microseconds(r() % 500)); break;
-                    case 2: af::sleep(0s); break;
+                    case 0:
+                        events[r() % events.size()]->wait();
+                        break;
+                    case 1:
+                        af::sleep(std::chrono::microseconds(r() % 500));
+                        break;
+                    case 2:
+                        af::sleep(0s);
+                        break;
                     default: {  // a cancellation must not leave this waiter linked
                         af::Event local;
                         auto setter = af::async([&local] { local.set(); });
@@ -58,7 +64,8 @@ StormResult cancellation_storm(unsigned seed, int n) {
         const std::vector<af::Task<int>> targets = workers;  // gather_settled takes `workers`
         auto storm = af::async([&] {
             for (int round = 0; round < 40; ++round) {
-                for (int k = 0; k < n / 40; ++k) af::TaskRef(targets[rng() % targets.size()]).cancel("storm");
+                for (int k = 0; k < n / 40; ++k)
+                    af::TaskRef(targets[rng() % targets.size()]).cancel("storm");
                 events[rng() % events.size()]->set();
                 events[rng() % events.size()]->clear();
                 af::sleep(std::chrono::microseconds(rng() % 300));
@@ -115,7 +122,8 @@ TEST(Stress, AMillionTasks) {
         for (int v : af::gather(std::move(ts))) s += v;
         return s;
     });
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_EQ(sum, 500000);
     EXPECT_LT(secs, 20.0);  // ~1 s on a laptop; generous for loaded CI machines
     EXPECT_EQ(af::debug::stack_pool_stats().live, 0u);
@@ -145,9 +153,16 @@ TEST(Stress, LoopsStartedAndStoppedInThreads) {
             for (int i = 0; i < 40; ++i) {
                 int v = af::run([th, i] {
                     af::Event ev;
-                    auto a = af::async([&] { ev.wait(); return th; });
+                    auto a = af::async([&] {
+                        ev.wait();
+                        return th;
+                    });
                     auto b = af::async([] { af::sleep(10s); });  // cancelled by run's end
-                    auto c = af::async([&] { af::sleep(0s); ev.set(); return i; });
+                    auto c = af::async([&] {
+                        af::sleep(0s);
+                        ev.set();
+                        return i;
+                    });
                     return af::await(a) + af::await(c);
                 });
                 if (v == th + i) ++runs;

@@ -39,9 +39,7 @@ TEST(Run, RethrowsMainExceptionWithItsType) {
 }
 
 TEST(Run, NestedRunThrowsRuntimeError) {
-    af::run([] {
-        EXPECT_THROW(af::run([] { return 1; }), af::RuntimeError);
-    });
+    af::run([] { EXPECT_THROW(af::run([] { return 1; }), af::RuntimeError); });
 }
 
 TEST(Run, MoveOnlyResult) {
@@ -181,8 +179,9 @@ TEST(Task, ArgumentsAreDecayCopiedAndCallableDestroyedAfterRun) {
     auto token = std::make_shared<int>(1);
     std::weak_ptr<int> watch = token;
     af::run([&] {
-        auto t = af::async([](std::shared_ptr<int> p, std::string s) { return *p + static_cast<int>(s.size()); },
-                           token, std::string("abc"));
+        auto t = af::async(
+            [](std::shared_ptr<int> p, std::string s) { return *p + static_cast<int>(s.size()); },
+            token, std::string("abc"));
         token.reset();
         EXPECT_FALSE(watch.expired());  // the task holds its copy
         EXPECT_EQ(af::await(t), 4);
@@ -197,7 +196,8 @@ TEST(Task, AddDoneCallbackRunsSoonAfterCompletion) {
             log.push_back("body");
             return 5;
         });
-        t.add_done_callback([&](af::TaskRef r) { log.push_back("cb " + std::to_string(r.done())); });
+        t.add_done_callback(
+            [&](af::TaskRef r) { log.push_back("cb " + std::to_string(r.done())); });
         af::await(t);
         af::sleep(0s);
         EXPECT_EQ(log, (std::vector<std::string>{"body", "cb 1"}));
@@ -220,8 +220,8 @@ TEST(Scheduling, SleepZeroIsFifoRoundRobin) {
         auto b = af::async(worker, "b");
         auto c = af::async(worker, "c");
         af::gather(a, b, c);
-        EXPECT_EQ(order, (std::vector<std::string>{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2",
-                                                   "c2"}));
+        EXPECT_EQ(order,
+                  (std::vector<std::string>{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"}));
     });
 }
 
@@ -241,11 +241,26 @@ TEST(Scheduling, TimersFireInDeadlineThenArrivalOrder) {
         std::vector<int> order;
         auto at = af::Clock::now() + 20ms;
         std::vector<af::Task<void>> ts;
-        ts.push_back(af::async([&] { af::sleep(30ms); order.push_back(30); }));
-        ts.push_back(af::async([&] { af::sleep_until(at); order.push_back(1); }));
-        ts.push_back(af::async([&] { af::sleep(5ms); order.push_back(5); }));
-        ts.push_back(af::async([&] { af::sleep_until(at); order.push_back(2); }));
-        ts.push_back(af::async([&] { af::sleep_until(at); order.push_back(3); }));
+        ts.push_back(af::async([&] {
+            af::sleep(30ms);
+            order.push_back(30);
+        }));
+        ts.push_back(af::async([&] {
+            af::sleep_until(at);
+            order.push_back(1);
+        }));
+        ts.push_back(af::async([&] {
+            af::sleep(5ms);
+            order.push_back(5);
+        }));
+        ts.push_back(af::async([&] {
+            af::sleep_until(at);
+            order.push_back(2);
+        }));
+        ts.push_back(af::async([&] {
+            af::sleep_until(at);
+            order.push_back(3);
+        }));
         af::gather(std::move(ts));
         EXPECT_EQ(order, (std::vector<int>{5, 1, 2, 3, 30}));
     });
@@ -264,10 +279,12 @@ TEST(Scheduling, HundredThousandConcurrentTasks) {
         std::vector<af::Task<long>> ts;
         ts.reserve(100000);
         for (long i = 0; i < 100000; ++i)
-            ts.push_back(af::async([](long i) {
-                af::sleep(1ms);
-                return i;
-            }, i));
+            ts.push_back(af::async(
+                [](long i) {
+                    af::sleep(1ms);
+                    return i;
+                },
+                i));
         long s = 0;
         for (long v : af::gather(std::move(ts))) s += v;
         return s;
@@ -358,7 +375,10 @@ TEST(TaskBlocks, BlocksOfManySizesAreReusedWithoutMixingUp) {
                 std::array<long, 40> big{};
                 big[0] = i;
                 large.push_back(af::async(
-                    [big](int w) { return std::vector<long>{big[0], static_cast<long>(w)}; }, wave));
+                    [big](int w) {
+                        return std::vector<long>{big[0], static_cast<long>(w)};
+                    },
+                    wave));
             }
             auto s = af::gather(std::move(small));
             auto l = af::gather(std::move(large));
@@ -396,7 +416,11 @@ TEST(Misuse, OutsideARunningLoopEveryApiNamesItselfAndAfRun) {
     EXPECT_EQ(runtime_error_of([] { af::debug::FedStream s; }), outside("af::debug::FedStream"));
     EXPECT_EQ(runtime_error_of([] { af::sleep(1ms); }), outside("af::sleep"));
     EXPECT_EQ(runtime_error_of([] { af::to_thread([] {}); }), outside("af::to_thread"));
-    EXPECT_EQ(runtime_error_of([] { af::Event e; e.wait(); }), outside("Event::wait"));
+    EXPECT_EQ(runtime_error_of([] {
+                  af::Event e;
+                  e.wait();
+              }),
+              outside("Event::wait"));
 }
 
 // On the loop's own stack (a callback) the sentence says which rule is broken instead.
@@ -406,8 +430,9 @@ TEST(Misuse, OutsideATaskSaysSo) {
         af::Loop::current().call_soon([&] { msg = runtime_error_of([] { af::sleep(1ms); }); });
         af::sleep(10ms);
     });
-    EXPECT_EQ(msg, "asyncfiber: af::sleep called outside a task (from the loop's own stack, e.g. "
-                   "a callback)");
+    EXPECT_EQ(msg,
+              "asyncfiber: af::sleep called outside a task (from the loop's own stack, e.g. "
+              "a callback)");
 }
 
 // An unnamed task is "Task-<id>" wherever it is shown, from one rule (detail::TaskName): its

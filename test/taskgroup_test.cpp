@@ -707,9 +707,7 @@ TEST(TaskGroup, JoinTwiceOrSpawnWhileAborting) {
 }
 
 // Outside any loop: a clear error.
-TEST(TaskGroup, WithoutLoop) {
-    EXPECT_THROW(af::TaskGroup g, af::RuntimeError);
-}
+TEST(TaskGroup, WithoutLoop) { EXPECT_THROW(af::TaskGroup g, af::RuntimeError); }
 
 // A group inside a member: the inner failure reaches the outer join as one nested group error.
 TEST(TaskGroup, NestedInAMember) {
@@ -1344,10 +1342,12 @@ TEST(TaskGroupScope, WorkerIdiomEndsWithTheGroupError) {
             FAIL() << "no exception";
         } catch (const af::TaskGroupError& e) {
             ASSERT_EQ(e.exceptions().size(), 1u);
-            EXPECT_STREQ(e.what(), "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), "
-                                   "the first: cannot process item 5");
+            EXPECT_STREQ(e.what(),
+                         "asyncfiber: unhandled errors in a TaskGroup (1 sub-exception), "
+                         "the first: cannot process item 5");
         }
-        EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the failure did not interrupt the body";
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 5s)
+            << "the failure did not interrupt the body";
         EXPECT_TRUE(join_interrupted);
         EXPECT_EQ(af::current_task().cancelling(), 0);  // the group's cancellation was taken back
         af::sleep(1ms);  // and does not reach the code after the group
@@ -1383,7 +1383,8 @@ TEST(TaskGroupScope, ReturnsTheBodysValueAfterTheMembers) {
 TEST(TaskGroupScope, CancellationInBody) {
     af::run([] {
         auto foo = [] {
-            af::sleep(500ms);  // CPython: 0.1 s; longer here so that a loaded machine keeps the order
+            af::sleep(
+                500ms);  // CPython: 0.1 s; longer here so that a loaded machine keeps the order
             throw ZeroDivisionError();
         };
         auto runner = [&] {
@@ -1476,8 +1477,9 @@ TEST(TaskGroupScope, UnderATimeout) {
 // TaskGroupError::what() names the first failure and the count, so that a logger catching
 // std::exception keeps the cause; an exception without what() is named by its type.
 TEST(TaskGroupError, WhatNamesTheFirstFailureAndTheCount) {
-    std::vector<std::exception_ptr> two{std::make_exception_ptr(std::runtime_error("connection refused")),
-                                        std::make_exception_ptr(std::logic_error("x"))};
+    std::vector<std::exception_ptr> two{
+        std::make_exception_ptr(std::runtime_error("connection refused")),
+        std::make_exception_ptr(std::logic_error("x"))};
     EXPECT_STREQ(af::TaskGroupError(two).what(),
                  "asyncfiber: unhandled errors in a TaskGroup (2 sub-exceptions), the first: "
                  "connection refused");

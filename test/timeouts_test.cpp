@@ -221,7 +221,8 @@ TEST(WaitFor, AsyncioWaitForCancelled) {
     af::run([] {
         SlowTask t;
 
-        auto waitfortask = af::async([&] { af::wait_for([&] { t.run(); }, SlowTask::kTimeout * 2); });
+        auto waitfortask =
+            af::async([&] { af::wait_for([&] { t.run(); }, SlowTask::kTimeout * 2); });
         af::sleep(0s);
         waitfortask.cancel();
         af::wait({waitfortask});
@@ -248,7 +249,15 @@ TEST(WaitFor, AsyncioWaitForTimeout) {
 // passed while fn ran without suspending (it ran as a task of its own before, and its value
 // was dropped when the timeout was handled after that task had finished).
 TEST(WaitFor, ValueProducedPastTheDeadlineIsReturned) {
-    af::run([] { EXPECT_EQ(af::wait_for([] { busy_for(30ms); return 42; }, 5ms), 42); });
+    af::run([] {
+        EXPECT_EQ(af::wait_for(
+                      [] {
+                          busy_for(30ms);
+                          return 42;
+                      },
+                      5ms),
+                  42);
+    });
 }
 
 // wait_for(task, d): the task finished with a value before the timeout was handled (in the
@@ -314,22 +323,23 @@ TEST(TimeoutObject, RescheduleLaterThenIntoThePast) {
         auto& loop = af::Loop::current();
         std::vector<std::string> order;
         af::Timeout kept;
-        EXPECT_THROW(af::timeout(20ms, [&](af::Timeout& cm) {
-                         kept = cm;
-                         cm.reschedule(loop.time() + 10s);
-                         af::sleep(60ms);  // past the first deadline: still running
-                         order.push_back("survived the first deadline");
-                         EXPECT_FALSE(cm.expired());
-                         cm.reschedule(loop.time() - 1s);  // in the past
-                         EXPECT_FALSE(cm.expired());       // not before the loop looks
-                         try {
-                             af::sleep(10s);
-                         } catch (const af::CancelledError&) {
-                             order.push_back("cancelled by the scope");
-                             EXPECT_TRUE(cm.expired());
-                             throw;
-                         }
-                     }),
+        EXPECT_THROW(af::timeout(20ms,
+                                 [&](af::Timeout& cm) {
+                                     kept = cm;
+                                     cm.reschedule(loop.time() + 10s);
+                                     af::sleep(60ms);  // past the first deadline: still running
+                                     order.push_back("survived the first deadline");
+                                     EXPECT_FALSE(cm.expired());
+                                     cm.reschedule(loop.time() - 1s);  // in the past
+                                     EXPECT_FALSE(cm.expired());       // not before the loop looks
+                                     try {
+                                         af::sleep(10s);
+                                     } catch (const af::CancelledError&) {
+                                         order.push_back("cancelled by the scope");
+                                         EXPECT_TRUE(cm.expired());
+                                         throw;
+                                     }
+                                 }),
                      af::TimeoutError);
         EXPECT_TRUE(kept.expired());
         EXPECT_EQ(order, (std::vector<std::string>{"survived the first deadline",
@@ -350,15 +360,16 @@ TEST(TimeoutObject, RescheduleToMaxDisablesThenReArms) {
         });
         EXPECT_EQ(result, 7);
         bool expired = false;
-        EXPECT_THROW(af::timeout_at(af::Clock::time_point::max(), [&](af::Timeout& cm) {
-                         cm.reschedule(loop.time() + 10ms);
-                         try {
-                             af::sleep(10s);
-                         } catch (const af::CancelledError&) {
-                             expired = cm.expired();
-                             throw;
-                         }
-                     }),
+        EXPECT_THROW(af::timeout_at(af::Clock::time_point::max(),
+                                    [&](af::Timeout& cm) {
+                                        cm.reschedule(loop.time() + 10ms);
+                                        try {
+                                            af::sleep(10s);
+                                        } catch (const af::CancelledError&) {
+                                            expired = cm.expired();
+                                            throw;
+                                        }
+                                    }),
                      af::TimeoutError);
         EXPECT_TRUE(expired);
     });

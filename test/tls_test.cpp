@@ -155,11 +155,13 @@ TEST(Tls, DefaultClientContextIsSecure) {
 TEST(Tls, DefaultClientRejectsAnUnknownCa) {
     // SslContext::client() trusts the system's CAs only; the test CA is not one of them.
     af::SslContext client = af::SslContext::client();
-    auto e = handshake_error<af::SslCertVerificationError>(server_context(), tls_to(client, "localhost"));
+    auto e = handshake_error<af::SslCertVerificationError>(server_context(),
+                                                           tls_to(client, "localhost"));
     EXPECT_EQ(e.verify_code(), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
     EXPECT_EQ(e.reason(), "certificate verify failed");
     EXPECT_EQ(e.verify_message(), "unable to get local issuer certificate");
-    EXPECT_NE(std::string(e.what()).find("certificate verify failed: unable to get local issuer certificate"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "certificate verify failed: unable to get local issuer certificate"),
               std::string::npos)
         << e.what();
 }
@@ -175,7 +177,8 @@ TEST(Tls, UnverifiedClientOnlyWhenToldExplicitly) {
     af::run([&] {
         af::SslContext sctx = server_context();
         af::Server s = af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(sctx));
-        auto rw = af::open_connection("127.0.0.1", s.port(), tls_to(client, "not-the-name.example"));
+        auto rw =
+            af::open_connection("127.0.0.1", s.port(), tls_to(client, "not-the-name.example"));
         expect_echo(rw, "ok\n");
         rw.second.close();
         close_and_wait(s);
@@ -354,7 +357,8 @@ TEST(Tls, ProtocolMismatchIsAnSslErrorNamingTheCause) {
             ADD_FAILURE() << e.what();
         } catch (const af::SslError& e) {
             EXPECT_EQ(e.reason(), "wrong version number") << e.what();
-            EXPECT_NE(std::string(e.what()).find("TLS handshake with 127.0.0.1:"), std::string::npos)
+            EXPECT_NE(std::string(e.what()).find("TLS handshake with 127.0.0.1:"),
+                      std::string::npos)
                 << e.what();
         }
         close_and_wait(http);
@@ -391,7 +395,7 @@ TEST(Tls, ServerHandshakeFailuresCloseTheConnectionAndAreReportedOnlyInDebugMode
             plain.second.write("GET / HTTP/1.0\r\n\r\n");
             try {
                 EXPECT_EQ(plain.first.read(-1), "");  // closed without an answer
-            } catch (const std::system_error& e) {   // with its request unread: a reset
+            } catch (const std::system_error& e) {    // with its request unread: a reset
                 EXPECT_EQ(e.code().value(), ECONNRESET);
             }
             // The server goes on serving.
@@ -403,7 +407,8 @@ TEST(Tls, ServerHandshakeFailuresCloseTheConnectionAndAreReportedOnlyInDebugMode
             EXPECT_EQ(handled, 1);
             if (debug) {
                 ASSERT_EQ(reports.size(), 1u);
-                EXPECT_EQ(reports[0], "TLS handshake of an accepted connection failed: http request");
+                EXPECT_EQ(reports[0],
+                          "TLS handshake of an accepted connection failed: http request");
             } else {
                 EXPECT_TRUE(reports.empty());
             }
@@ -479,8 +484,8 @@ TEST(Tls, ClientHandshakeTimeoutIsATimeoutErrorAndLeavesNothing) {
     af::run([] {
         const std::size_t fds = probes::open_fds();
         // A server that accepts and never answers.
-        af::Server silent = af::start_server([](af::StreamReader r, af::StreamWriter) { r.read(-1); },
-                                             "127.0.0.1", 0);
+        af::Server silent = af::start_server(
+            [](af::StreamReader r, af::StreamWriter) { r.read(-1); }, "127.0.0.1", 0);
         af::SslContext c = client_context();
         af::ConnectOptions o = tls_to(c, "localhost");
         o.ssl_handshake_timeout = 200ms;
@@ -489,7 +494,8 @@ TEST(Tls, ClientHandshakeTimeoutIsATimeoutErrorAndLeavesNothing) {
             af::open_connection("127.0.0.1", silent.port(), o);
             ADD_FAILURE() << "no TimeoutError";
         } catch (const af::TimeoutError& e) {
-            EXPECT_NE(std::string(e.what()).find("did not complete within 200 ms"), std::string::npos)
+            EXPECT_NE(std::string(e.what()).find("did not complete within 200 ms"),
+                      std::string::npos)
                 << e.what();
         }
         EXPECT_GE(af::Clock::now() - t0, 200ms);
@@ -792,8 +798,8 @@ TEST(Tls, StartTlsUpgradesBothEndsInPlace) {
         af::Server s = af::start_server(
             [&](af::StreamReader r, af::StreamWriter w) {
                 EXPECT_EQ(r.readline(), "STARTTLS\n");
-                w.write("GO\n");      // in the clear, before the upgrade
-                w.start_tls(sctx);    // as the server: this end was accepted
+                w.write("GO\n");    // in the clear, before the upgrade
+                w.start_tls(sctx);  // as the server: this end was accepted
                 EXPECT_EQ(w.tls_info().version, "TLSv1.3");
                 echo_lines(r, w);
             },
@@ -889,7 +895,8 @@ TEST(Tls, StartTlsCancelledWhileFlushingKeepsThePlainStreamCancelledInTheHandsha
         // The peer reads nothing yet: start_tls waits for the queued plaintext to go out, and
         // a deadline there changes nothing: the stream is still plain, the bytes still queued.
         rw.second.write(std::string(4 << 20, 'p'));
-        EXPECT_THROW(af::timeout(50ms, [&] { rw.second.start_tls(c, "localhost"); }), af::TimeoutError);
+        EXPECT_THROW(af::timeout(50ms, [&] { rw.second.start_tls(c, "localhost"); }),
+                     af::TimeoutError);
         EXPECT_EQ(rw.second.tls_info().version, "");
         EXPECT_FALSE(rw.second.is_closing());
         EXPECT_GT(rw.second.write_buffer_size(), 0u);
@@ -924,7 +931,8 @@ struct TlsLink {
 std::unique_ptr<TlsLink> tls_link(af::ConnectionHandler h) {
     std::unique_ptr<TlsLink> l(new TlsLink);
     l->server = af::start_server(std::move(h), "127.0.0.1", 0, serve_tls(l->server_ctx));
-    auto rw = af::open_connection("127.0.0.1", l->server.port(), tls_to(l->client_ctx, "localhost"));
+    auto rw =
+        af::open_connection("127.0.0.1", l->server.port(), tls_to(l->client_ctx, "localhost"));
     l->r = rw.first;
     l->w = rw.second;
     return l;
@@ -969,7 +977,8 @@ TEST(Tls, PartialReadsReadExactlyAndIncompleteReads) {
 TEST(Tls, ReaduntilReadlineAndLimits) {
     af::run([] {
         auto l = tls_link([](af::StreamReader, af::StreamWriter w) {
-            w.write("a--b--" + std::string(200, 'x') + "--" + std::string(300, 'y') + "\nnext\ntail");
+            w.write("a--b--" + std::string(200, 'x') + "--" + std::string(300, 'y') +
+                    "\nnext\ntail");
         });
         l->r.set_limit(100);
         EXPECT_EQ(l->r.readuntil("--"), "a--");
@@ -1099,7 +1108,9 @@ TEST(Tls, CancellationStormLosesNoByte) {
     af::run([] {
         const std::size_t fds = probes::open_fds();
         const std::size_t total = 200000;
-        auto byte_at = [](std::size_t i) { return static_cast<char>(i % 10 == 9 ? '\n' : 'a' + i % 7); };
+        auto byte_at = [](std::size_t i) {
+            return static_cast<char>(i % 10 == 9 ? '\n' : 'a' + i % 7);
+        };
         af::SslContext sctx = server_context();
         af::Server s = af::start_server(
             [&](af::StreamReader r, af::StreamWriter w) {
@@ -1130,10 +1141,19 @@ TEST(Tls, CancellationStormLosesNoByte) {
                     try {
                         af::timeout(std::chrono::microseconds(rng() % 2000), [&] {
                             switch (rng() % 4) {
-                            case 0: got += rw.first.readexactly(std::min<std::size_t>(1 + rng() % 5000, total - got.size())); break;
-                            case 1: got += rw.first.readuntil("\n"); break;
-                            case 2: got += rw.first.readline(); break;
-                            default: got += rw.first.read(static_cast<std::ptrdiff_t>(1 + rng() % 9000)); break;
+                            case 0:
+                                got += rw.first.readexactly(
+                                    std::min<std::size_t>(1 + rng() % 5000, total - got.size()));
+                                break;
+                            case 1:
+                                got += rw.first.readuntil("\n");
+                                break;
+                            case 2:
+                                got += rw.first.readline();
+                                break;
+                            default:
+                                got += rw.first.read(static_cast<std::ptrdiff_t>(1 + rng() % 9000));
+                                break;
                             }
                         });
                     } catch (const af::TimeoutError&) {
@@ -1150,7 +1170,8 @@ TEST(Tls, CancellationStormLosesNoByte) {
         }
         // Handshakes cancelled at random points.
         for (int k = 0; k < 20; ++k) {
-            auto t = af::async([&] { af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost")); });
+            auto t = af::async(
+                [&] { af::open_connection("127.0.0.1", s.port(), tls_to(c, "localhost")); });
             af::sleep(std::chrono::microseconds(k * 150));
             if (t.cancel()) ++handshakes_cancelled;
             try {
@@ -1202,11 +1223,13 @@ TEST(Tls, ContextMisuseIsAClearError) {
     af::SslContext c = af::SslContext::client();
     EXPECT_THROW(c.use_certificate_chain("not a certificate"), af::SslError);
     try {
-        c.add_certificate_authority("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        c.add_certificate_authority(
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
         ADD_FAILURE() << "a broken certificate was accepted";
     } catch (const af::SslError& e) {
         EXPECT_FALSE(e.reason().empty());
-        EXPECT_NE(std::string(e.what()).find("SslContext::add_certificate_authority"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("SslContext::add_certificate_authority"),
+                  std::string::npos);
     }
     try {
         c.load_verify_file("/nonexistent/ca.pem");
@@ -1237,18 +1260,22 @@ TEST(Tls, ContextMisuseIsAClearError) {
         af::SslContext server = server_context();
         af::SslContext no_cert = af::SslContext::server();
         // The wrong side's context, a server context without a certificate, bad timeouts.
-        EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(client)), std::invalid_argument);
-        EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(no_cert)), std::invalid_argument);
+        EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(client)),
+                     std::invalid_argument);
+        EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(no_cert)),
+                     std::invalid_argument);
         af::ServerOptions bad = serve_tls(server);
         bad.ssl_handshake_timeout = 0s;
         EXPECT_THROW(af::start_server(echo_lines, "127.0.0.1", 0, bad), std::invalid_argument);
         af::Server s = af::start_server(echo_lines, "127.0.0.1", 0, serve_tls(server));
-        EXPECT_THROW(af::open_connection("127.0.0.1", s.port(), tls_to(server)), std::invalid_argument);
+        EXPECT_THROW(af::open_connection("127.0.0.1", s.port(), tls_to(server)),
+                     std::invalid_argument);
         af::ConnectOptions o = tls_to(client, "localhost");
         o.ssl_shutdown_timeout = -1s;
         EXPECT_THROW(af::open_connection("127.0.0.1", s.port(), o), std::invalid_argument);
         // A Unix connection has no host name to check: it must be named.
-        EXPECT_THROW(af::open_unix_connection("/tmp/none.sock", tls_to(client)), std::invalid_argument);
+        EXPECT_THROW(af::open_unix_connection("/tmp/none.sock", tls_to(client)),
+                     std::invalid_argument);
         close_and_wait(s);
     });
 }
@@ -1363,7 +1390,8 @@ TEST(Tls, HttpsGetExampleVerifiesTheServerAndFetches) {
         auto err = refused.communicate();
         EXPECT_EQ(refused.returncode(), 1);
         EXPECT_EQ(err.first, "");
-        EXPECT_NE(err.second.find("did not verify: unable to get local issuer certificate"), std::string::npos)
+        EXPECT_NE(err.second.find("did not verify: unable to get local issuer certificate"),
+                  std::string::npos)
             << err.second;
         close_and_wait(s);
     });

@@ -172,7 +172,8 @@ TEST(AsCompleted, DuplicateCoroutines) {
         af::timeout(10s, [] {
             std::vector<std::string> result;
             auto c = af::async([] { return std::string("ham"); });
-            std::vector<af::Task<std::string>> fs{c, c, af::async([] { return std::string("spam"); })};
+            std::vector<af::Task<std::string>> fs{c, c,
+                                                  af::async([] { return std::string("spam"); })};
             for (auto f : af::as_completed(fs)) result.push_back(af::await(f));
             EXPECT_EQ(std::set<std::string>(result.begin(), result.end()),
                       (std::set<std::string>{"ham", "spam"}));
@@ -187,7 +188,8 @@ TEST(AsCompleted, ResumeIterator) {
     af::run([] {
         auto coro = [](int i) { return af::async([i] { return i; }); };
         int iterations = 0;
-        auto iterator = af::as_completed(std::vector<af::Task<int>>{coro(0), coro(1), coro(2), coro(3)});
+        auto iterator =
+            af::as_completed(std::vector<af::Task<int>>{coro(0), coro(1), coro(2), coro(3)});
         std::vector<int> collected;
         for (auto f : iterator) {
             collected.push_back(af::await(f));

@@ -112,8 +112,12 @@ public:
     /// How many variables have a value in this context.
     std::size_t size() const noexcept { return detail::context_size(impl_.get()); }
 
-    friend bool operator==(const Context& a, const Context& b) noexcept { return a.impl_ == b.impl_; }
-    friend bool operator!=(const Context& a, const Context& b) noexcept { return a.impl_ != b.impl_; }
+    friend bool operator==(const Context& a, const Context& b) noexcept {
+        return a.impl_ == b.impl_;
+    }
+    friend bool operator!=(const Context& a, const Context& b) noexcept {
+        return a.impl_ != b.impl_;
+    }
 
 private:
     friend struct detail::Access;
@@ -188,8 +192,8 @@ namespace detail {
 struct BindingCore;  // lib/runtime/thread_local_bindings.cpp
 /// The operations of one bound thread_local of type T, type-erased.
 struct BindingOps {
-    void (*accessor)();                      // really T& (*)()
-    void* (*copy_current)(void (*accessor)());  // new T(accessor())
+    void (*accessor)();                                          // really T& (*)()
+    void* (*copy_current)(void (*accessor)());                   // new T(accessor())
     void (*exchange)(void (*accessor)(), void* value) noexcept;  // swap(accessor(), *value)
     void (*destroy)(void* value) noexcept;
 };

@@ -50,8 +50,8 @@ struct DatagramOptions {
 
 /// One received datagram.
 struct Datagram {
-    std::string data;     ///< its bytes (at most the `max` asked for)
-    SocketAddress from;   ///< the sender (a Unix sender that is not bound: empty host)
+    std::string data;        ///< its bytes (at most the `max` asked for)
+    SocketAddress from;      ///< the sender (a Unix sender that is not bound: empty host)
     bool truncated = false;  ///< it was longer than `max`: the rest was discarded
 };
 

@@ -93,7 +93,8 @@ public:
     IncompleteReadError(std::string partial, std::size_t expected)
         : Error("asyncfiber: " + std::to_string(partial.size()) + " bytes read on a total of " +
                 std::to_string(expected) + " expected bytes"),
-          partial_(std::move(partial)), expected_(expected) {}
+          partial_(std::move(partial)),
+          expected_(expected) {}
     const std::string& partial() const noexcept { return partial_; }
     std::size_t expected() const noexcept { return expected_; }
 
@@ -133,7 +134,8 @@ public:
 
 private:
     static std::string message(const std::vector<std::exception_ptr>& errors) {
-        std::string m = "asyncfiber: unhandled errors in a TaskGroup (" + std::to_string(errors.size()) +
+        std::string m = "asyncfiber: unhandled errors in a TaskGroup (" +
+                        std::to_string(errors.size()) +
                         (errors.size() == 1 ? " sub-exception)" : " sub-exceptions)");
         if (!errors.empty()) m += ", the first: " + detail::describe_exception(errors.front());
         return m;

@@ -81,7 +81,8 @@ template <class T>
 Task<T> as_task(const Task<T>& t) {
     return t;
 }
-template <class F, class = typename std::enable_if<!is_task<typename std::decay<F>::type>::value>::type>
+template <class F,
+          class = typename std::enable_if<!is_task<typename std::decay<F>::type>::value>::type>
 auto as_task(F&& fn) -> decltype(asyncfiber::async(std::forward<F>(fn))) {
     return asyncfiber::async(std::forward<F>(fn));
 }
@@ -95,9 +96,9 @@ using gathered_t = typename ResultOf<T>::type;
 
 /// asyncio.gather: runs every argument (a Task<T>, or a callable that is spawned as a task)
 /// and returns their values in argument order (void as af::None); the children the call
-/// creates start in argument order (see the top of this file). The first exception (or cancellation) of a
-/// child propagates at once; the other children keep running. Cancelling the caller cancels
-/// every child.
+/// creates start in argument order (see the top of this file). The first exception (or
+/// cancellation) of a child propagates at once; the other children keep running. Cancelling the
+/// caller cancels every child.
 template <class... A>
 std::tuple<detail::gathered_t<typename detail::as_task_t<A>::value_type>...> gather(A&&... args);
 

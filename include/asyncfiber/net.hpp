@@ -232,14 +232,12 @@ private:
 /// Connects over TCP. `host` is a name (resolved without blocking the loop) or an IPv4/IPv6
 /// literal; each resolved address is tried in turn. Throws std::system_error (e.g.
 /// connection refused) after the last one fails.
-std::pair<StreamReader, StreamWriter> open_connection(const std::string& host,
-                                                      unsigned short port,
+std::pair<StreamReader, StreamWriter> open_connection(const std::string& host, unsigned short port,
                                                       std::size_t limit = default_stream_limit);
 /// As above, with options; with `options.ssl` the TLS handshake is done before it returns
 /// (TimeoutError past `ssl_handshake_timeout`, SslError / SslCertVerificationError when it
 /// fails; the connection is closed then).
-std::pair<StreamReader, StreamWriter> open_connection(const std::string& host,
-                                                      unsigned short port,
+std::pair<StreamReader, StreamWriter> open_connection(const std::string& host, unsigned short port,
                                                       const ConnectOptions& options);
 
 /// Listens on every address `host` resolves to ("" or "*": every interface, IPv4 and IPv6;
@@ -248,8 +246,8 @@ Server start_server(ConnectionHandler handler, const std::string& host, unsigned
                     const ServerOptions& options = {});
 
 /// Connects to a Unix-domain stream socket.
-std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& path,
-                                                           std::size_t limit = default_stream_limit);
+std::pair<StreamReader, StreamWriter> open_unix_connection(
+    const std::string& path, std::size_t limit = default_stream_limit);
 /// As above, with options (TLS as for open_connection; name `server_hostname` when the
 /// context checks host names).
 std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& path,

@@ -39,9 +39,9 @@ struct ProcessOptions {
     Stdio stdin_mode = Stdio::inherit;
     Stdio stdout_mode = Stdio::inherit;
     Stdio stderr_mode = Stdio::inherit;
-    std::string cwd;                ///< empty: the parent's
-    bool replace_env = false;       ///< true: `env` is the whole environment
-    std::vector<std::string> env;   ///< "NAME=value" entries
+    std::string cwd;                           ///< empty: the parent's
+    bool replace_env = false;                  ///< true: `env` is the whole environment
+    std::vector<std::string> env;              ///< "NAME=value" entries
     std::size_t limit = default_stream_limit;  ///< buffer limit of the output pipes
     /// Closes every descriptor but 0, 1, 2 (and pass_fds) in the child, also those opened
     /// without close-on-exec (asyncio's and subprocess' default close_fds=True). False: the

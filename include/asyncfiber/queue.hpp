@@ -82,9 +82,7 @@ public:
 private:
     void push(T&& item);
     T pop();
-    void set_finished() noexcept {
-        notify_all(joiners_);
-    }
+    void set_finished() noexcept { notify_all(joiners_); }
 
     LoopAffinity affinity_;
     Store store_;
@@ -103,7 +101,8 @@ private:
 template <class T>
 class Queue : public detail::BasicQueue<T, detail::FifoStore<T>> {
 public:
-    explicit Queue(std::ptrdiff_t maxsize = 0) : detail::BasicQueue<T, detail::FifoStore<T>>(maxsize) {}
+    explicit Queue(std::ptrdiff_t maxsize = 0)
+        : detail::BasicQueue<T, detail::FifoStore<T>>(maxsize) {}
 };
 
 /// asyncio.LifoQueue: last in, first out.

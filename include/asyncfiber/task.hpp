@@ -28,8 +28,9 @@ using Clock = std::chrono::steady_clock;
 
 /// Options of one task. `af::async(af::TaskOptions{"fetcher", 512 * 1024}, fn)`.
 struct TaskOptions {
-    std::string name;            ///< empty: "Task-<id>"
-    std::size_t stack_size = 0;  ///< bytes of virtual stack (16 KiB to 1 GiB); 0: default_stack_size()
+    std::string name;  ///< empty: "Task-<id>"
+    std::size_t stack_size =
+        0;  ///< bytes of virtual stack (16 KiB to 1 GiB); 0: default_stack_size()
     /// asyncio's eager task factory: the task runs at once, inside af::async, until its first
     /// suspension (or its end); af::async then returns and the spawner goes on. A task that
     /// finishes without suspending is done when af::async returns and never went through the
@@ -129,7 +130,8 @@ private:
 
 namespace detail {
 template <class F, class... Args>
-using async_result_t = call_result_t<typename std::decay<F>::type&&, typename std::decay<Args>::type&&...>;
+using async_result_t =
+    call_result_t<typename std::decay<F>::type&&, typename std::decay<Args>::type&&...>;
 
 /// Creates the task block of fn(args...) and hands it to the running loop.
 template <class F, class... Args>

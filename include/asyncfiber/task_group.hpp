@@ -96,7 +96,8 @@ private:
 
 namespace detail {
 template <class F>
-using group_body_result_t = typename std::decay<decltype(std::declval<F&>()(std::declval<TaskGroup&>()))>::type;
+using group_body_result_t =
+    typename std::decay<decltype(std::declval<F&>()(std::declval<TaskGroup&>()))>::type;
 }  // namespace detail
 
 /// asyncio's `async with asyncio.TaskGroup() as g:` as a function scope, like af::timeout:

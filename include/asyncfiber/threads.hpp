@@ -56,7 +56,8 @@ constexpr AbandonOnCancel abandon_on_cancel{};
 /// for that reason). A call cancelled while its job still waits for a free thread ends at
 /// once, and the job never runs (its fn and args are then destroyed on the loop's thread).
 template <class F, class... Args,
-          class = typename std::enable_if<!std::is_same<typename std::decay<F>::type, AbandonOnCancel>::value>::type>
+          class = typename std::enable_if<
+              !std::is_same<typename std::decay<F>::type, AbandonOnCancel>::value>::type>
 detail::async_result_t<F, Args...> to_thread(F&& fn, Args&&... args);
 
 /// `af::to_thread(af::abandon_on_cancel, fn, args...)`: as above, but cancelling the task
@@ -78,7 +79,7 @@ detail::async_result_t<F, Args...> to_thread(AbandonOnCancel, F&& fn, Args&&... 
 /// could start the task).
 template <class F, class... Args>
 ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& loop, F&& fn,
-                                                                             Args&&... args);
+                                                                              Args&&... args);
 
 }  // namespace asyncfiber
 

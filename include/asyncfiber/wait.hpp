@@ -38,10 +38,11 @@ T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d);
 /// returned and never dropped with a task of its own. As in Python 3.12+, a duration <= 0
 /// does not start fn: the call lets the other tasks run once (a suspension point) and throws
 /// TimeoutError.
-template <class F, class Rep, class Period,
-          class = typename std::enable_if<!detail::is_task<typename std::decay<F>::type>::value>::type>
-auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d)
-    -> typename std::decay<decltype(std::forward<F>(fn)())>::type;
+template <
+    class F, class Rep, class Period,
+    class = typename std::enable_if<!detail::is_task<typename std::decay<F>::type>::value>::type>
+auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d) ->
+    typename std::decay<decltype(std::forward<F>(fn)())>::type;
 
 /// When af::wait returns (asyncio.FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED).
 enum class ReturnWhen { first_completed, first_exception, all_completed };
@@ -127,8 +128,8 @@ private:
 
     std::vector<Task<T>> tasks_;
     std::unique_ptr<detail::CompletionQueue> q_;
-    std::size_t current_ = 0;      // the task at the iterator's position (an index in tasks_)
-    bool current_valid_ = false;   // the position holds a task already consumed
+    std::size_t current_ = 0;     // the task at the iterator's position (an index in tasks_)
+    bool current_valid_ = false;  // the position holds a task already consumed
 };
 
 /// asyncio.as_completed: `for (auto t : af::as_completed(tasks)) use(af::await(t));` yields
@@ -140,7 +141,8 @@ AsCompleted<T> as_completed(std::vector<Task<T>> tasks) {
 /// With a timeout: dereferencing throws TimeoutError once it has passed. Nothing is cancelled.
 /// A timeout beyond the clock's range never passes; NaN throws std::invalid_argument.
 template <class T, class Rep, class Period>
-AsCompleted<T> as_completed(std::vector<Task<T>> tasks, std::chrono::duration<Rep, Period> timeout) {
+AsCompleted<T> as_completed(std::vector<Task<T>> tasks,
+                            std::chrono::duration<Rep, Period> timeout) {
     return AsCompleted<T>(std::move(tasks), detail::deadline_after(timeout));
 }
 

@@ -36,9 +36,10 @@ void report_orphaned_completion(OrphanedCompletion how, bool object_named) noexc
             "a Boost.Asio operation awaited with af::use_await completed after its task had "
             "stopped waiting (cancelled or timed out)";
         if (lost)
-            msg += "; what it produced (bytes it read, a connection it accepted...) is lost. "
-                   "Name the I/O object, af::use_await.cancels(obj), so that the operation is "
-                   "cancelled with its task";
+            msg +=
+                "; what it produced (bytes it read, a connection it accepted...) is lost. "
+                "Name the I/O object, af::use_await.cancels(obj), so that the operation is "
+                "cancelled with its task";
         else if (how == OrphanedCompletion::failed)
             msg += " and failed; the error was dropped";
         else
@@ -184,8 +185,7 @@ bool BridgeCore::forward_cancel_to_remote(void* core) {
     std::function<void()> fn;
     {
         std::lock_guard<std::mutex> lk(c->m_);
-        if (!c->extras_ || !c->extras_->cancel_remote || c->state_ != State::pending)
-            return false;
+        if (!c->extras_ || !c->extras_->cancel_remote || c->state_ != State::pending) return false;
         fn = c->extras_->cancel_remote;
     }
     fn();
@@ -255,8 +255,8 @@ bool forward_cancel(CancelHook* h, const std::string& msg) {
     try {
         runs_on = c->fn(c->arg);
     } catch (...) {
-        c->loop->report(ExceptionContext{"exception while cancelling an awaited operation",
-                                         std::current_exception(), {}});
+        c->loop->report(ExceptionContext{
+            "exception while cancelling an awaited operation", std::current_exception(), {}});
     }
     if (!runs_on) return false;  // the task is woken with CancelledError at once
     // Taken over: the task wakes when the operation completes, then throws CancelledError.

@@ -39,9 +39,10 @@ void notify(ChannelWaiter* w) noexcept {
 ChannelWaiters::~ChannelWaiters() {
     if (!getters_.empty() || !putters_.empty()) {
         // A task or thread still waits and would touch this channel when it wakes.
-        std::fputs("asyncfiber: an af::Channel was destroyed while a task or thread waited on it; "
-                   "a channel must outlive every call on it\n",
-                   stderr);
+        std::fputs(
+            "asyncfiber: an af::Channel was destroyed while a task or thread waited on it; "
+            "a channel must outlive every call on it\n",
+            stderr);
         std::terminate();
     }
 }

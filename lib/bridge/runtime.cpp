@@ -39,7 +39,8 @@ Runtime::Runtime(std::size_t loops) {
     for (std::size_t i = 0; i < loops; ++i) loops_.emplace_back(new Loop);
     threads_.reserve(loops);
     try {
-        for (std::size_t i = 0; i < loops; ++i) threads_.emplace_back([this, i] { thread_main(i); });
+        for (std::size_t i = 0; i < loops; ++i)
+            threads_.emplace_back([this, i] { thread_main(i); });
     } catch (...) {
         stop();  // the threads that did start
         throw;
@@ -50,9 +51,10 @@ Runtime::~Runtime() {
     if (detail::current_loop()) {
         // Joining from one of its threads would wait for itself; on another loop's thread it
         // would block that loop. Said loudly: the program is wrong.
-        std::fputs("asyncfiber: an af::Runtime was destroyed on a thread that runs a loop; "
-                   "destroy it on a plain thread\n",
-                   stderr);
+        std::fputs(
+            "asyncfiber: an af::Runtime was destroyed on a thread that runs a loop; "
+            "destroy it on a plain thread\n",
+            stderr);
     }
     stop();
     join_all();
@@ -122,7 +124,8 @@ namespace {
 struct RunState {
     detail::Mutex m;
     std::condition_variable cv;
-    std::vector<std::size_t> finished ASYNCFIBER_GUARDED_BY(m);  // indexes, in the order the mains ended
+    std::vector<std::size_t> finished
+        ASYNCFIBER_GUARDED_BY(m);  // indexes, in the order the mains ended
     // Filled under m before any done callback or the SIGINT watch can read it, then only read.
     std::vector<Future<void>> mains;
     bool interrupted ASYNCFIBER_GUARDED_BY(m) = false;
@@ -140,9 +143,10 @@ struct RunState {
 
 void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_main) {
     if (detail::current_loop())
-        throw RuntimeError("asyncfiber: Runtime::run called on a thread that runs a loop; it "
-                           "blocks until every loop's main task has ended: call it on a plain "
-                           "thread (from a task, spawn_on and af::await the futures)");
+        throw RuntimeError(
+            "asyncfiber: Runtime::run called on a thread that runs a loop; it "
+            "blocks until every loop's main task has ended: call it on a plain "
+            "thread (from a task, spawn_on and af::await the futures)");
     auto st = std::make_shared<RunState>();
     // SIGINT cancels every main task; its watch lives on loop 0 (any thread may receive the
     // signal, Asio hands it to the io_context that watches it).
@@ -162,7 +166,9 @@ void Runtime::run_mains(const std::function<Future<void>(std::size_t)>& spawn_ma
         Loop* first;
         ~Unwatch() {
             try {
-                rt->spawn_on(0, [this] { detail::Access::impl(*first)->io->unwatch_sigint(); }).get();
+                rt->spawn_on(0, [this] {
+                      detail::Access::impl(*first)->io->unwatch_sigint();
+                  }).get();
             } catch (...) {
                 // Stopped meanwhile: the loop's close ends the watch with it.
             }

@@ -214,12 +214,14 @@ bool withdraw_or_abandon(void* job) {
 std::size_t default_executor_size() noexcept { return detail::g_default_size.load(); }
 
 void set_default_executor_size(std::size_t threads) {
-    if (threads == 0) throw std::invalid_argument("asyncfiber: an executor needs at least one thread");
+    if (threads == 0)
+        throw std::invalid_argument("asyncfiber: an executor needs at least one thread");
     detail::g_default_size.store(threads);
 }
 
 void set_executor_size(Loop& loop, std::size_t threads) {
-    if (threads == 0) throw std::invalid_argument("asyncfiber: an executor needs at least one thread");
+    if (threads == 0)
+        throw std::invalid_argument("asyncfiber: an executor needs at least one thread");
     detail::pool_of(detail::Access::impl(loop))->set_max(threads);
 }
 

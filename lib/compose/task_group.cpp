@@ -20,7 +20,8 @@ struct TaskGroup::Member : detail::DoneListener {
 
 TaskGroup::TaskGroup() : owner_(detail::current_task_checked("af::TaskGroup")) {}
 
-TaskGroup::TaskGroup(Scoped) : owner_(detail::current_task_checked("af::task_group")), scoped_(true) {}
+TaskGroup::TaskGroup(Scoped)
+    : owner_(detail::current_task_checked("af::task_group")), scoped_(true) {}
 
 TaskGroup::~TaskGroup() {
     if (!joined_ && active_ > 0) {
@@ -39,8 +40,8 @@ TaskGroup::~TaskGroup() {
     if (!joined_ && !errors_.empty()) {
         if (detail::LoopImpl* L = detail::current_loop())
             for (auto& e : errors_)
-                L->report(ExceptionContext{"a task of a TaskGroup destroyed without join() failed",
-                                           e, {}});
+                L->report(ExceptionContext{
+                    "a task of a TaskGroup destroyed without join() failed", e, {}});
     }
 }
 
@@ -135,7 +136,8 @@ void TaskGroup::wait_all(Cancellation& any, Cancellation& from_outside) {
 
 void TaskGroup::join() {
     if (scoped_)
-        throw RuntimeError("asyncfiber: the group of af::task_group is joined when its body returns");
+        throw RuntimeError(
+            "asyncfiber: the group of af::task_group is joined when its body returns");
     if (joined_) throw RuntimeError("asyncfiber: TaskGroup::join called twice");
     Cancellation cancelled, from_outside;
     wait_all(cancelled, from_outside);

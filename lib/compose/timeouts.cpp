@@ -48,8 +48,9 @@ void TimeoutScope::reschedule(Clock::time_point when) {
                            (state_ == State::expired ? "expired" : "finished") +
                            " Timeout (its scope has ended)");
     if (state_ == State::expiring)
-        throw RuntimeError("asyncfiber: Timeout::reschedule: cannot change state of expiring Timeout "
-                           "(its deadline passed and its body was cancelled)");
+        throw RuntimeError(
+            "asyncfiber: Timeout::reschedule: cannot change state of expiring Timeout "
+            "(its deadline passed and its body was cancelled)");
     LoopImpl* L = task_->loop;
     check_loop_thread(L, "af::Timeout::reschedule", LoopUse::act);
     // The scope's own loop's timers, whichever loop (if any) this thread runs.

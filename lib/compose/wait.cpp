@@ -26,7 +26,7 @@ struct WaitState : detail::CancelHook {
     detail::TaskBase* self;
     ReturnWhen when;
     std::size_t pending;
-    bool failed = false;     // a task ended with an exception
+    bool failed = false;  // a task ended with an exception
     bool timed_out = false;
     // Once the wait is decided, the caller is woken through one call_soon hop, as asyncio's
     // completion callback sets the waiter future whose own callback then wakes the task: the
@@ -81,9 +81,11 @@ bool cancel_decided_wait(detail::CancelHook* h, const std::string& msg) {
 
 WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_point deadline) {
     if (!tasks.empty() && tasks[0])
-        detail::check_loop_thread(detail::Access::state(tasks[0])->loop, "af::wait", detail::LoopUse::await);
+        detail::check_loop_thread(detail::Access::state(tasks[0])->loop, "af::wait",
+                                  detail::LoopUse::await);
     detail::TaskBase* self = detail::current_task_checked("af::wait");
-    if (tasks.empty()) throw std::invalid_argument("asyncfiber: af::wait of an empty list of tasks");
+    if (tasks.empty())
+        throw std::invalid_argument("asyncfiber: af::wait of an empty list of tasks");
     if (when != ReturnWhen::first_completed && when != ReturnWhen::first_exception &&
         when != ReturnWhen::all_completed)
         throw std::invalid_argument("asyncfiber: af::wait with an invalid ReturnWhen value");
@@ -94,8 +96,10 @@ WaitResult wait_until(std::vector<TaskRef> tasks, ReturnWhen when, Clock::time_p
     for (auto& t : tasks) {
         if (!t) throw InvalidStateError("asyncfiber: af::wait of an empty Task handle");
         if (detail::Access::state(t)->loop != self->loop)
-            detail::check_loop_thread(detail::Access::state(t)->loop, "af::wait", detail::LoopUse::await);
-        if (detail::Access::state(t) == self) throw RuntimeError("asyncfiber: a task cannot wait for itself");
+            detail::check_loop_thread(detail::Access::state(t)->loop, "af::wait",
+                                      detail::LoopUse::await);
+        if (detail::Access::state(t) == self)
+            throw RuntimeError("asyncfiber: a task cannot wait for itself");
         if (seen.first_time(detail::Access::state(t))) unique.push_back(std::move(t));
     }
 
@@ -274,7 +278,9 @@ void wait_done_directly(TaskBase* self, TaskBase* t) {
     throw_if_cancelled(self);
     ShieldListener node;
     node.waiter = self;
-    node.on_done = [](DoneListener* l, TaskBase*) { wake(static_cast<ShieldListener*>(l)->waiter); };
+    node.on_done = [](DoneListener* l, TaskBase*) {
+        wake(static_cast<ShieldListener*>(l)->waiter);
+    };
     t->listeners.push_back(&node);
     while (!t->is_done()) {
         suspend(self, "af::shield");

@@ -126,7 +126,8 @@ std::pair<StreamReader, StreamWriter> open_unix_connection(const std::string& pa
     detail::check_tls_options(options, std::string(), "open_unix_connection");
     sockaddr_un un = detail::unix_address(path, "open_unix_connection");
     int err = 0;
-    auto core = detail::try_connect(L, reinterpret_cast<sockaddr*>(&un), sizeof un, options.limit, err);
+    auto core =
+        detail::try_connect(L, reinterpret_cast<sockaddr*>(&un), sizeof un, options.limit, err);
     if (!core) detail::throw_errno(err, "connect to " + path);
     return detail::client_streams(std::move(core), std::string(), options);
 }

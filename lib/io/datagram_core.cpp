@@ -139,9 +139,10 @@ void DatagramCore::send(const char* p, std::size_t n, const Address* to, const c
         // back off instead (see kSendBackoffFirst). Nothing was sent, so a cancellation
         // here loses nothing.
         std::shared_ptr<DatagramCore> keep = shared_from_this();
-        if (waited) backoff = backoff == Clock::duration::zero()
-                                  ? Clock::duration(kSendBackoffFirst)
-                                  : std::min<Clock::duration>(backoff * 2, kSendBackoffCap);
+        if (waited)
+            backoff = backoff == Clock::duration::zero()
+                          ? Clock::duration(kSendBackoffFirst)
+                          : std::min<Clock::duration>(backoff * 2, kSendBackoffCap);
         boost::system::error_code wec;
         if (backoff != Clock::duration::zero()) {
             // Another sender backing off too restarts the timer, waking this one early: it
@@ -170,13 +171,15 @@ void DatagramCore::arm_receive() {
     if (rarmed_ || landed_ || closed) return;
     rarmed_ = true;
     std::shared_ptr<DatagramCore> self = shared_from_this();
-    auto done = [self](const boost::system::error_code& ec, std::size_t n) { self->on_landed(ec, n); };
+    auto done = [self](const boost::system::error_code& ec, std::size_t n) {
+        self->on_landed(ec, n);
+    };
     if (peek_only_)
         sock_->async_receive_from(boost::asio::buffer(landing(), 0), landing_from_,
-                                 MSG_PEEK | MSG_TRUNC, std::move(done));
+                                  MSG_PEEK | MSG_TRUNC, std::move(done));
     else
         sock_->async_receive_from(boost::asio::buffer(landing(), kLanding), landing_from_,
-                                 MSG_TRUNC, std::move(done));
+                                  MSG_TRUNC, std::move(done));
 }
 
 void DatagramCore::on_landed(const boost::system::error_code& ec, std::size_t n) noexcept {
@@ -212,7 +215,7 @@ bool DatagramCore::try_receive(char* dst, std::size_t cap, std::string* out, Rec
             dst = landing();
             if (peek_only_ && cap > landing_size_) {
                 std::size_t len = sock_->receive_from(boost::asio::buffer(dst, 0), r.from,
-                                                     MSG_PEEK | MSG_TRUNC, ec);
+                                                      MSG_PEEK | MSG_TRUNC, ec);
                 if (ec == boost::asio::error::interrupted) continue;
                 if (kernel_has_nothing(ec)) return false;
                 if (ec) throw_asio_error(ec, what);
@@ -301,7 +304,8 @@ DatagramCore::Received DatagramCore::receive(char* dst, std::size_t cap, std::st
 }
 
 const SocketAddress& DatagramCore::sender_address(const Address& a) {
-    if (a.size() != last_sender_.size() || std::memcmp(a.data(), last_sender_.data(), a.size()) != 0) {
+    if (a.size() != last_sender_.size() ||
+        std::memcmp(a.data(), last_sender_.data(), a.size()) != 0) {
         last_sender_text_ = to_socket_address(a.data(), static_cast<socklen_t>(a.size()));
         last_sender_ = a;
     }

@@ -125,8 +125,8 @@ private:
     std::unique_ptr<char[]> landing_;
     std::size_t landing_size_ = 0;
     Address landing_from_;
-    bool landed_ = false;   // a datagram (or an error) is waiting to be taken
-    bool promised_ = false; // ... and a woken receiver is on its way to take it
+    bool landed_ = false;    // a datagram (or an error) is waiting to be taken
+    bool promised_ = false;  // ... and a woken receiver is on its way to take it
     boost::system::error_code landed_ec_;
     std::size_t landed_length_ = 0;
     List receivers_;  // Waiter nodes of the tasks waiting to receive, in arrival order

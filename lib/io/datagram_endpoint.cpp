@@ -57,10 +57,13 @@ std::shared_ptr<DatagramCore> open_udp(LoopImpl* L, const DatagramOptions& o, co
     try {
         boost::system::error_code ec;
         if (o.reuse_port) core->socket().set_option(ReusePort(true), ec);
-        if (!ec && o.allow_broadcast) core->socket().set_option(boost::asio::socket_base::broadcast(true), ec);
+        if (!ec && o.allow_broadcast)
+            core->socket().set_option(boost::asio::socket_base::broadcast(true), ec);
         if (ec) throw_asio_error(ec, "create_datagram_endpoint: setsockopt");
-        if (local) core->bind(to_address(*local), std::string(),
-                             "create_datagram_endpoint: bind to " + host_port(o.local_host, o.local_port));
+        if (local)
+            core->bind(
+                to_address(*local), std::string(),
+                "create_datagram_endpoint: bind to " + host_port(o.local_host, o.local_port));
         if (remote)
             core->connect(to_address(*remote), "create_datagram_endpoint: connect to " +
                                                    host_port(o.remote_host, o.remote_port));
@@ -107,8 +110,9 @@ Address destination(DatagramCore& c, const SocketAddress& to, const char* what) 
         return to_address(literal);
     for (const Endpoint& ep : resolve(c.loop, to.host, to.port, false))
         if (ep.addr.ss_family == c.family) return to_address(ep);
-    throw std::system_error(EAFNOSUPPORT, std::system_category(),
-                            std::string(what) + ": '" + to.host + "' has no address of the endpoint's family");
+    throw std::system_error(
+        EAFNOSUPPORT, std::system_category(),
+        std::string(what) + ": '" + to.host + "' has no address of the endpoint's family");
 }
 
 }  // namespace
@@ -120,13 +124,15 @@ DatagramEndpoint create_datagram_endpoint(const DatagramOptions& o) {
     detail::LoopImpl* L = detail::loop_checked("af::create_datagram_endpoint");
     detail::current_task_checked("af::create_datagram_endpoint");
     if (o.remote_host.empty() && o.remote_port != 0)
-        throw std::invalid_argument("asyncfiber: create_datagram_endpoint: remote_port without remote_host");
+        throw std::invalid_argument(
+            "asyncfiber: create_datagram_endpoint: remote_port without remote_host");
     std::exception_ptr last;
     if (o.remote_host.empty()) {
         const std::string host = o.local_host.empty() ? "0.0.0.0" : o.local_host;
         for (const auto& local : detail::resolve(L, host, o.local_port, true)) {
             try {
-                return detail::Access::make<DatagramEndpoint>(detail::open_udp(L, o, &local, nullptr));
+                return detail::Access::make<DatagramEndpoint>(
+                    detail::open_udp(L, o, &local, nullptr));
             } catch (const std::system_error&) {
                 last = std::current_exception();  // e.g. no IPv6 here: try the next address
             }
@@ -237,8 +243,8 @@ void DatagramEndpoint::sendto(const char* data, std::size_t n, const SocketAddre
     if (c.connected) {
         // As asyncio: a connected endpoint sends to its remote only.
         if (!detail::same_address(dest, c.remote))
-            throw std::invalid_argument(std::string("asyncfiber: ") + what + ": '" + to.to_string() +
-                                        "' is not the connected remote " +
+            throw std::invalid_argument(std::string("asyncfiber: ") + what + ": '" +
+                                        to.to_string() + "' is not the connected remote " +
                                         detail::from_address(c.remote).to_string());
         c.send(data, n, nullptr, what);
         return;
@@ -249,7 +255,8 @@ void DatagramEndpoint::sendto(const char* data, std::size_t n, const SocketAddre
 Datagram DatagramEndpoint::recvfrom(std::size_t max) {
     Datagram d;
     detail::DatagramCore& c = core();
-    detail::DatagramCore::Received r = c.receive(nullptr, max, &d.data, "DatagramEndpoint::recvfrom");
+    detail::DatagramCore::Received r =
+        c.receive(nullptr, max, &d.data, "DatagramEndpoint::recvfrom");
     d.from = c.sender_address(r.from);
     d.truncated = r.length > max;
     return d;
@@ -257,7 +264,8 @@ Datagram DatagramEndpoint::recvfrom(std::size_t max) {
 
 DatagramInfo DatagramEndpoint::recvfrom_into(char* buffer, std::size_t size) {
     const char* what = "DatagramEndpoint::recvfrom_into";
-    if (!buffer && size > 0) throw std::invalid_argument(std::string("asyncfiber: ") + what + ": null buffer");
+    if (!buffer && size > 0)
+        throw std::invalid_argument(std::string("asyncfiber: ") + what + ": null buffer");
     detail::DatagramCore& c = core();
     detail::DatagramCore::Received r = c.receive(buffer, size, nullptr, what);
     DatagramInfo info;

@@ -54,9 +54,13 @@ public:
     void deallocate(T* p, std::size_t) noexcept { memory_->deallocate(p); }
     HandlerMemory* memory() const noexcept { return memory_; }
     template <class U>
-    bool operator==(const HandlerAllocator<U>& o) const noexcept { return memory_ == o.memory(); }
+    bool operator==(const HandlerAllocator<U>& o) const noexcept {
+        return memory_ == o.memory();
+    }
     template <class U>
-    bool operator!=(const HandlerAllocator<U>& o) const noexcept { return memory_ != o.memory(); }
+    bool operator!=(const HandlerAllocator<U>& o) const noexcept {
+        return memory_ != o.memory();
+    }
 
 private:
     HandlerMemory* memory_;
@@ -68,7 +72,8 @@ template <class Handler>
 class WithMemory {
 public:
     using allocator_type = HandlerAllocator<void>;
-    WithMemory(HandlerMemory* memory, Handler handler) : memory_(memory), handler_(std::move(handler)) {}
+    WithMemory(HandlerMemory* memory, Handler handler)
+        : memory_(memory), handler_(std::move(handler)) {}
     allocator_type get_allocator() const noexcept { return allocator_type(memory_); }
     template <class... Args>
     void operator()(Args&&... args) {

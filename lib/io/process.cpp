@@ -61,11 +61,13 @@ std::string find_program(const std::string& name, const std::vector<std::string>
     std::size_t start = 0;
     for (;;) {
         std::size_t end = path.find(':', start);
-        std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        std::string dir =
+            path.substr(start, end == std::string::npos ? std::string::npos : end - start);
         if (dir.empty()) dir = ".";
         std::string full = dir + "/" + name;
         struct stat st;
-        if (::stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(full.c_str(), X_OK) == 0)
+        if (::stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            ::access(full.c_str(), X_OK) == 0)
             return full;
         if (end == std::string::npos) break;
         start = end + 1;
@@ -165,8 +167,10 @@ bool close_fds_except(const int* keep, std::size_t n, unsigned fd_limit) noexcep
                 int fd = 0;
                 bool digits = *name != '\0';
                 for (const char* c = name; *c; ++c) {
-                    if (*c < '0' || *c > '9') digits = false;
-                    else fd = fd * 10 + (*c - '0');
+                    if (*c < '0' || *c > '9')
+                        digits = false;
+                    else
+                        fd = fd * 10 + (*c - '0');
                 }
                 if (digits && fd >= 3 && fd != dir && !kept(fd, keep, n)) ::close(fd);
                 off += reclen;
@@ -293,8 +297,10 @@ void check_request(const std::vector<std::string>& argv, const ProcessOptions& o
     // exec and chdir take C strings: a NUL inside would cut the string short unnoticed.
     auto check_no_nul = [](const std::string& s, const char* what) {
         if (s.find('\0') != std::string::npos)
-            throw std::invalid_argument(std::string("asyncfiber: create_subprocess_exec: a NUL byte "
-                                                    "inside ") + what);
+            throw std::invalid_argument(
+                std::string("asyncfiber: create_subprocess_exec: a NUL byte "
+                            "inside ") +
+                what);
     };
     for (const auto& a : argv) check_no_nul(a, "an argument");
     for (const auto& e : o.env) check_no_nul(e, "an environment entry");
@@ -306,7 +312,8 @@ void check_request(const std::vector<std::string>& argv, const ProcessOptions& o
             throw std::invalid_argument("asyncfiber: create_subprocess_exec: pass_fds holds " +
                                         std::to_string(fd));
         if (::fcntl(fd, F_GETFD) < 0)
-            throw_errno(errno, "create_subprocess_exec: pass_fds: descriptor " + std::to_string(fd));
+            throw_errno(errno,
+                        "create_subprocess_exec: pass_fds: descriptor " + std::to_string(fd));
     }
 }
 
@@ -439,11 +446,13 @@ fail:
         throw_errno(failure.err,
                     "create_subprocess_exec: cannot set up the standard streams" + running);
     case ChildStep::close_fds:
-        throw_errno(failure.err, "create_subprocess_exec: cannot close or pass descriptors" +
-                                     running);
+        throw_errno(failure.err,
+                    "create_subprocess_exec: cannot close or pass descriptors" + running);
     case ChildStep::cwd:
-        throw_errno(failure.err, "create_subprocess_exec: cannot change to the working "
-                                 "directory '" + o.cwd + "'" + running);
+        throw_errno(failure.err,
+                    "create_subprocess_exec: cannot change to the working "
+                    "directory '" +
+                        o.cwd + "'" + running);
     case ChildStep::exec:
         break;
     }

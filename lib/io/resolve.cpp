@@ -55,12 +55,12 @@ std::vector<Endpoint> resolve(LoopImpl* L, const std::string& host, unsigned sho
     // Asio runs getaddrinfo on its own thread; only this task waits. Cancelling it cancels
     // the lookup (a late answer is dropped by use_await).
     boost::asio::ip::tcp::resolver resolver(L->io->context());
-    auto flags = passive ? boost::asio::ip::resolver_base::passive
-                         : boost::asio::ip::resolver_base::flags();
+    auto flags =
+        passive ? boost::asio::ip::resolver_base::passive : boost::asio::ip::resolver_base::flags();
     boost::system::error_code ec;
-    auto results = resolver.async_resolve(
-        host, std::to_string(port), flags | boost::asio::ip::resolver_base::numeric_service,
-        use_await[ec].cancels(resolver));
+    auto results = resolver.async_resolve(host, std::to_string(port),
+                                          flags | boost::asio::ip::resolver_base::numeric_service,
+                                          use_await[ec].cancels(resolver));
     if (ec) throw boost::system::system_error(ec, "resolve '" + host + "'");
     for (const auto& r : results) {
         Endpoint e;

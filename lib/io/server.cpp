@@ -104,9 +104,12 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
                 loop->report(ExceptionContext{
                     "accept failed: " + std::string(std::strerror(err)) +
                         "; the server retries every " +
-                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           kAcceptRetry).count()) + " ms",
-                    std::make_exception_ptr(std::system_error(err, std::system_category(), "accept")),
+                        std::to_string(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(kAcceptRetry)
+                                .count()) +
+                        " ms",
+                    std::make_exception_ptr(
+                        std::system_error(err, std::system_category(), "accept")),
                     {}});
             }
             schedule(i, kAcceptRetry);
@@ -139,8 +142,8 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
             };
             connections.emplace(key, core);
         } catch (...) {
-            loop->report(ExceptionContext{"could not set up an accepted connection",
-                                          std::current_exception(), {}});
+            loop->report(ExceptionContext{
+                "could not set up an accepted connection", std::current_exception(), {}});
             return;
         }
         ++active;
@@ -149,12 +152,13 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
             asyncfiber::async(&ServerState::run_connection, self, std::move(core));
         } catch (...) {
             --active;
-            loop->report(ExceptionContext{"could not start a connection task",
-                                          std::current_exception(), {}});
+            loop->report(ExceptionContext{
+                "could not start a connection task", std::current_exception(), {}});
         }
     }
 
-    static void run_connection(std::shared_ptr<ServerState> self, std::shared_ptr<StreamCore> core) {
+    static void run_connection(std::shared_ptr<ServerState> self,
+                               std::shared_ptr<StreamCore> core) {
         struct Done {
             ServerState* s;
             ~Done() { s->connection_done(); }
@@ -167,8 +171,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
             throw;
         } catch (...) {
             self->loop->report(ExceptionContext{"unhandled exception in a connection handler",
-                                                std::current_exception(),
-                                                current_task().name()});
+                                                std::current_exception(), current_task().name()});
         }
     }
 
@@ -201,9 +204,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     /// What wait_closed() waits for: no listener, no connection task, no open connection.
     bool finished() const noexcept { return closed && active == 0 && connections.empty(); }
 
-    void notify_closers() noexcept {
-        notify_all(closers);
-    }
+    void notify_closers() noexcept { notify_all(closers); }
 
     /// The open connections now (closing one may unlink it at once).
     std::vector<std::shared_ptr<StreamCore>> open_connections() const {

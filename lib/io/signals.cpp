@@ -27,7 +27,8 @@ void arm(detail::LoopImpl* L, std::weak_ptr<detail::SignalEntry> weak) {
         try {
             fn();
         } catch (...) {
-            L->report(ExceptionContext{"exception in a signal handler", std::current_exception(), {}});
+            L->report(
+                ExceptionContext{"exception in a signal handler", std::current_exception(), {}});
         }
     });
 }

@@ -11,10 +11,14 @@ namespace asyncfiber {
 
 std::string SocketAddress::to_string() const {
     switch (family) {
-    case Family::ipv4: return host + ":" + std::to_string(port);
-    case Family::ipv6: return "[" + host + "]:" + std::to_string(port);
-    case Family::unix_domain: return host;
-    case Family::none: break;
+    case Family::ipv4:
+        return host + ":" + std::to_string(port);
+    case Family::ipv6:
+        return "[" + host + "]:" + std::to_string(port);
+    case Family::unix_domain:
+        return host;
+    case Family::none:
+        break;
     }
     return std::string();
 }

@@ -124,11 +124,15 @@ void StreamCore::arm_read() {
     std::shared_ptr<StreamCore> self = shared_from_this();
     // A real read, not async_wait: Asio 1.74 re-registers the descriptor with epoll_ctl for
     // every wait, while a read it may try at once and keeps registered.
-    auto done = [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); };
+    auto done = [self](const boost::system::error_code& ec, std::size_t n) {
+        self->on_read(ec, n);
+    };
     if (sock_)
-        sock_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk), std::move(done));
+        sock_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk),
+                               std::move(done));
     else
-        desc_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk), std::move(done));
+        desc_->async_read_some(boost::asio::buffer(landing_.get(), kStreamReadChunk),
+                               std::move(done));
 }
 
 void StreamCore::on_read(const boost::system::error_code& ec, std::size_t n) noexcept {
@@ -207,8 +211,8 @@ bool StreamCore::receive(const char* what) {
         if (!tls_ && !rarmed_ && !read_would_block_) {
             // Try the system call first: bulk transfers find data waiting.
             char* p = rbuf.prepare(kStreamReadChunk);
-            ssize_t r = kind == Kind::socket ? ::recv(fd, p, rbuf.room(), 0)
-                                             : ::read(fd, p, rbuf.room());
+            ssize_t r =
+                kind == Kind::socket ? ::recv(fd, p, rbuf.room(), 0) : ::read(fd, p, rbuf.room());
             if (r > 0) {
                 rbuf.commit(static_cast<std::size_t>(r));
                 return true;
@@ -220,7 +224,8 @@ bool StreamCore::receive(const char* what) {
             int err = errno;
             if (err == EINTR) continue;
             if (err != EAGAIN && err != EWOULDBLOCK) {
-                rerror = std::make_exception_ptr(std::system_error(err, std::system_category(), "read"));
+                rerror =
+                    std::make_exception_ptr(std::system_error(err, std::system_category(), "read"));
                 continue;
             }
             // Request/response traffic: from now on let Asio try the read when it arms.
@@ -270,8 +275,8 @@ void StreamCore::wait_writable(const char* what) {
 
 long StreamCore::send_some(const char* p, std::size_t n) noexcept {
     for (;;) {
-        ssize_t r = kind == Kind::socket ? ::send(fd, p, n, MSG_NOSIGNAL)
-                                         : write_no_sigpipe(fd, p, n);
+        ssize_t r =
+            kind == Kind::socket ? ::send(fd, p, n, MSG_NOSIGNAL) : write_no_sigpipe(fd, p, n);
         if (r >= 0) return static_cast<long>(r);
         int err = errno;
         if (err == EINTR) continue;
@@ -283,7 +288,8 @@ long StreamCore::send_some(const char* p, std::size_t n) noexcept {
 
 void StreamCore::fail_write(int err) noexcept {
     try {
-        fail_write(std::make_exception_ptr(std::system_error(err, std::system_category(), "write")));
+        fail_write(
+            std::make_exception_ptr(std::system_error(err, std::system_category(), "write")));
     } catch (...) {
         fail_write(std::current_exception());
     }
@@ -341,9 +347,7 @@ void StreamCore::write(const char* p, std::size_t n) {
     arm_write();
 }
 
-void StreamCore::wake_drainers() noexcept {
-    notify_all(drainers_);
-}
+void StreamCore::wake_drainers() noexcept { notify_all(drainers_); }
 
 void StreamCore::wait_flushed(const char* what) {
     TaskBase* self = current_task_checked(what);
@@ -374,8 +378,9 @@ void StreamCore::drain() {
 void StreamCore::write_eof() {
     if (closing || eof_requested) return;
     if (tls_)  // as asyncio: close_notify would end reading too (see close())
-        throw RuntimeError("asyncfiber: StreamWriter::write_eof: a TLS stream cannot half-close; "
-                           "use close(), which sends close_notify");
+        throw RuntimeError(
+            "asyncfiber: StreamWriter::write_eof: a TLS stream cannot half-close; "
+            "use close(), which sends close_notify");
     if (kind == Kind::pipe) {  // a pipe's only way to signal EOF is to close
         close();
         return;

@@ -8,9 +8,9 @@
 // Its handler appends what came to the receive buffer and wakes the reader if one still
 // waits, so a cancelled read leaves at once (the core's default cancel path), the pending
 // read is simply reused by the next one, and nothing received is ever lost; a late completion
-// finds the core alive because every handler holds a reference to it. Writes go straight to the kernel when the send buffer is empty;
-// what it does not take is queued and flushed from a write-readiness handler, outside any
-// task, as asyncio's transports do.
+// finds the core alive because every handler holds a reference to it. Writes go straight to the
+// kernel when the send buffer is empty; what it does not take is queued and flushed from a
+// write-readiness handler, outside any task, as asyncio's transports do.
 //
 // TLS (stream_tls.cpp) is a second transport behind the same buffers: once start_tls() has
 // put a TlsChannel (an ssl::stream over the socket) in `tls_`, the pending read is an

@@ -42,8 +42,8 @@ std::string StreamReader::read(std::ptrdiff_t n) {
         c.check_no_reader("StreamReader::read");
         c.fill("StreamReader::read");
     }
-    std::size_t k = static_cast<std::size_t>(n) < c.rbuf.size() ? static_cast<std::size_t>(n)
-                                                                 : c.rbuf.size();
+    std::size_t k =
+        static_cast<std::size_t>(n) < c.rbuf.size() ? static_cast<std::size_t>(n) : c.rbuf.size();
     return c.rbuf.take(k);
 }
 

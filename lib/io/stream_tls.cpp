@@ -3,10 +3,10 @@
 //
 // Reads need little here: arm_read() starts an ssl::stream read into the landing buffer
 // (stream_tls_read.cpp) instead of a socket read, and on_read() handles both alike, so a
-// cancelled read leaves its TLS read pending and nothing decrypted is lost. Writes never suspend: write() appends to
-// the send buffer and tls_flush() keeps one ssl::stream write of up to a record in flight
-// (Asio may reread its plaintext until it completes, so that is a copy, `out`), consuming the
-// buffer as each completes; drain() works on the buffer as for plain streams.
+// cancelled read leaves its TLS read pending and nothing decrypted is lost. Writes never suspend:
+// write() appends to the send buffer and tls_flush() keeps one ssl::stream write of up to a record
+// in flight (Asio may reread its plaintext until it completes, so that is a copy, `out`), consuming
+// the buffer as each completes; drain() works on the buffer as for plain streams.
 #include "socket_address.hpp"
 #include "stream_tls.hpp"
 #include "tls_channel.hpp"
@@ -55,11 +55,12 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
     if (eof_requested) throw RuntimeError("asyncfiber: start_tls after write_eof()");
     const bool client = role == Role::client;
     if (ctx.server == client)
-        throw std::invalid_argument(
-            client ? "asyncfiber: TLS as a client needs a client-side SslContext (SslContext::client())"
-                   : "asyncfiber: TLS as a server needs a server-side SslContext (SslContext::server())");
-    const std::string host = client ? (server_hostname.empty() ? peer_host : server_hostname)
-                                    : std::string();
+        throw std::invalid_argument(client ? "asyncfiber: TLS as a client needs a client-side "
+                                             "SslContext (SslContext::client())"
+                                           : "asyncfiber: TLS as a server needs a server-side "
+                                             "SslContext (SslContext::server())");
+    const std::string host =
+        client ? (server_hostname.empty() ? peer_host : server_hostname) : std::string();
     if (client && ctx.check_hostname && host.empty())
         throw std::invalid_argument(
             "asyncfiber: the SslContext checks host names: name the server (server_hostname)");
@@ -92,7 +93,8 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
 
     // The TLS layer takes the socket over.
     try {
-        tls_->channel = std::make_shared<TlsChannel>(detail::Access::state(context), std::move(*sock_), client, host);
+        tls_->channel = std::make_shared<TlsChannel>(detail::Access::state(context),
+                                                     std::move(*sock_), client, host);
     } catch (...) {
         abort();  // the socket went with the failed channel
         throw;
@@ -119,9 +121,9 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
         throw;
     }
     if (closed)
-        throw std::system_error(ECONNABORTED, std::system_category(),
-                                "asyncfiber: the stream was closed during the TLS handshake with " +
-                                    tls_->peer);
+        throw std::system_error(
+            ECONNABORTED, std::system_category(),
+            "asyncfiber: the stream was closed during the TLS handshake with " + tls_->peer);
     if (const boost::system::error_code ec = tls_->handshake_error) {
         const std::string during = "TLS handshake with " + tls_->peer;
         std::exception_ptr e = ec == boost::asio::ssl::error::stream_truncated

@@ -12,10 +12,9 @@ namespace detail {
 
 void StreamCore::tls_read_some() {
     std::shared_ptr<StreamCore> self = shared_from_this();
-    tls_->channel->read_some(landing_.get(), kStreamReadChunk,
-                             [self](const boost::system::error_code& ec, std::size_t n) {
-                                 self->on_read(ec, n);
-                             });
+    tls_->channel->read_some(
+        landing_.get(), kStreamReadChunk,
+        [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 }  // namespace detail

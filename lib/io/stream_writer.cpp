@@ -38,7 +38,8 @@ std::size_t StreamWriter::write_buffer_size() const { return core().wbuf.size();
 void StreamWriter::set_write_buffer_limits(std::size_t high, std::size_t low) {
     if (low == 0) low = high / 4;
     if (low > high)
-        throw std::invalid_argument("asyncfiber: write buffer low-water mark above high-water mark");
+        throw std::invalid_argument(
+            "asyncfiber: write buffer low-water mark above high-water mark");
     detail::StreamCore& c = core();
     c.high = high;
     c.low = low;

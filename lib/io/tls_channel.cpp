@@ -30,7 +30,8 @@ TlsChannel::TlsChannel(std::shared_ptr<SslContextState> context, Socket&& socket
     SSL* s = ssl();
     // "[::1]" is how open_connection accepts an IPv6 literal; certificates name it bare.
     std::string name = host;
-    if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+    if (name.size() > 2 && name.front() == '[' && name.back() == ']')
+        name = name.substr(1, name.size() - 2);
     boost::system::error_code ec;
     boost::asio::ip::make_address(name, ec);
     const bool ip_literal = !ec;

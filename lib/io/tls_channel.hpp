@@ -36,9 +36,9 @@ public:
     // most one read and one write (or the handshake, or the shutdown) at a time.
     template <class Handler>
     void handshake(Handler h) {
-        stream_.async_handshake(client_ ? boost::asio::ssl::stream_base::client
-                                        : boost::asio::ssl::stream_base::server,
-                                keep_alive(std::move(h)));
+        stream_.async_handshake(
+            client_ ? boost::asio::ssl::stream_base::client : boost::asio::ssl::stream_base::server,
+            keep_alive(std::move(h)));
     }
     template <class Handler>
     void read_some(char* p, std::size_t n, Handler h) {
@@ -46,7 +46,8 @@ public:
     }
     template <class Handler>
     void write_some(const char* p, std::size_t n, Handler h) {
-        stream_.async_write_some(boost::asio::buffer(p, n), keep_alive(std::move(h), write_memory_));
+        stream_.async_write_some(boost::asio::buffer(p, n),
+                                 keep_alive(std::move(h), write_memory_));
     }
     /// Sends close_notify and waits for the peer's.
     template <class Handler>
@@ -78,7 +79,7 @@ private:
     }
 
     std::shared_ptr<SslContextState> context_;  // the SSL_CTX and what its callbacks read
-    HandlerMemory read_memory_, write_memory_;   // before stream_: pending operations use them
+    HandlerMemory read_memory_, write_memory_;  // before stream_: pending operations use them
     boost::asio::ssl::stream<Socket> stream_;
     const bool client_;
 };

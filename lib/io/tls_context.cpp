@@ -56,13 +56,16 @@ void check_key_matches(SslContextState& s, const char* call, bool had_key) {
     if (!SSL_CTX_get0_certificate(h)) return;
     if (SSL_CTX_get0_privatekey(h) ? SSL_CTX_check_private_key(h) != 1 : had_key) {
         ERR_clear_error();
-        boost::system::error_code ec(static_cast<int>(ERR_PACK(ERR_LIB_X509, 0, X509_R_KEY_VALUES_MISMATCH)),
-                                     boost::asio::error::get_ssl_category());
+        boost::system::error_code ec(
+            static_cast<int>(ERR_PACK(ERR_LIB_X509, 0, X509_R_KEY_VALUES_MISMATCH)),
+            boost::asio::error::get_ssl_category());
         check(ec, call);
     }
 }
 
-bool has_key(SslContextState& s) { return SSL_CTX_get0_privatekey(s.native.native_handle()) != nullptr; }
+bool has_key(SslContextState& s) {
+    return SSL_CTX_get0_privatekey(s.native.native_handle()) != nullptr;
+}
 
 }  // namespace
 
@@ -88,8 +91,9 @@ SslContextState::SslContextState(bool server_side)
 
 void check_tls_timeouts(Clock::duration handshake, Clock::duration shutdown, const char* who) {
     if (handshake <= Clock::duration::zero() || shutdown <= Clock::duration::zero())
-        throw std::invalid_argument(std::string("asyncfiber: ") + who +
-                                    ": ssl_handshake_timeout and ssl_shutdown_timeout must be positive");
+        throw std::invalid_argument(
+            std::string("asyncfiber: ") + who +
+            ": ssl_handshake_timeout and ssl_shutdown_timeout must be positive");
 }
 
 void check_server_context(const SslContext& ctx, const char* who) {
@@ -179,7 +183,8 @@ void SslContext::set_verify_peer(bool on) {
             "set_check_hostname(false) first");
     int mode = SSL_VERIFY_NONE;
     if (on) mode = s.server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER;
-    SSL_CTX_set_verify(s.native.native_handle(), mode, SSL_CTX_get_verify_callback(s.native.native_handle()));
+    SSL_CTX_set_verify(s.native.native_handle(), mode,
+                       SSL_CTX_get_verify_callback(s.native.native_handle()));
 }
 
 void SslContext::set_check_hostname(bool on) {
@@ -200,8 +205,9 @@ void SslContext::set_alpn_protocols(const std::vector<std::string>& protocols) {
     std::vector<unsigned char> wire;
     for (const std::string& p : protocols) {
         if (p.empty() || p.size() > 255)
-            throw std::invalid_argument("asyncfiber: an ALPN protocol name must be 1 to 255 bytes, not " +
-                                        std::to_string(p.size()));
+            throw std::invalid_argument(
+                "asyncfiber: an ALPN protocol name must be 1 to 255 bytes, not " +
+                std::to_string(p.size()));
         wire.push_back(static_cast<unsigned char>(p.size()));
         wire.insert(wire.end(), p.begin(), p.end());
     }

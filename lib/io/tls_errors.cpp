@@ -58,7 +58,8 @@ std::exception_ptr tls_failure(const boost::system::error_code& ec, SSL* ssl,
     }
 }
 
-[[noreturn]] void throw_context_error(const boost::system::error_code& ec, const std::string& call) {
+[[noreturn]] void throw_context_error(const boost::system::error_code& ec,
+                                      const std::string& call) {
     const std::string reason = ec.category() == boost::asio::error::get_ssl_category()
                                    ? openssl_reason(static_cast<unsigned long>(ec.value()))
                                    : ec.message();

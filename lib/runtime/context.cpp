@@ -21,7 +21,8 @@ std::atomic<std::uint32_t> g_task_local_use{0};
 struct ContextMap {
     std::vector<std::pair<std::uint64_t, ContextValue>> items;
 
-    std::vector<std::pair<std::uint64_t, ContextValue>>::const_iterator find(std::uint64_t var) const {
+    std::vector<std::pair<std::uint64_t, ContextValue>>::const_iterator find(
+        std::uint64_t var) const {
         auto it = std::lower_bound(items.begin(), items.end(), var,
                                    [](const std::pair<std::uint64_t, ContextValue>& e,
                                       std::uint64_t v) { return e.first < v; });
@@ -30,8 +31,8 @@ struct ContextMap {
 };
 
 struct ContextImpl {
-    std::shared_ptr<ContextMap> map;  // null: no value; shared by copies until one writes
-    std::atomic<bool> entered{false}; // inside a Context::run of it
+    std::shared_ptr<ContextMap> map;   // null: no value; shared by copies until one writes
+    std::atomic<bool> entered{false};  // inside a Context::run of it
 };
 
 namespace {
@@ -55,9 +56,8 @@ void put(ContextImpl& c, std::uint64_t var, ContextValue value) {
         c.map = std::make_shared<ContextMap>(*c.map);
     auto& items = c.map->items;
     auto it = std::lower_bound(items.begin(), items.end(), var,
-                               [](const std::pair<std::uint64_t, ContextValue>& e, std::uint64_t v) {
-                                   return e.first < v;
-                               });
+                               [](const std::pair<std::uint64_t, ContextValue>& e,
+                                  std::uint64_t v) { return e.first < v; });
     const bool present = it != items.end() && it->first == var;
     if (!value) {
         if (present) items.erase(it);
@@ -140,8 +140,9 @@ void throw_lookup_error(const std::string& name) {
 
 ContextScope::ContextScope(const std::shared_ptr<ContextImpl>& ctx) {
     if (!ctx)
-        throw InvalidStateError("asyncfiber: Context::run of an empty Context handle (make one "
-                                "with af::copy_context() or af::Context::create())");
+        throw InvalidStateError(
+            "asyncfiber: Context::run of an empty Context handle (make one "
+            "with af::copy_context() or af::Context::create())");
     slot_ = &current_slot();
     if (*slot_ == ctx || ctx->entered.exchange(true))
         throw RuntimeError("asyncfiber: cannot enter the context: it is already entered");

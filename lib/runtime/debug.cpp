@@ -36,7 +36,8 @@ char* lowest_resident_page(char* lo, char* hi) noexcept {
     const std::size_t page = StackPool::page_size();
     unsigned char vec[256];
     for (char* p = lo; p < hi;) {
-        const std::size_t pages = std::min<std::size_t>(sizeof vec, static_cast<std::size_t>(hi - p) / page);
+        const std::size_t pages =
+            std::min<std::size_t>(sizeof vec, static_cast<std::size_t>(hi - p) / page);
         if (pages == 0) break;
         if (::mincore(p, pages * page, vec) != 0) return lo;
         for (std::size_t i = 0; i < pages; ++i)
@@ -86,19 +87,25 @@ bool awaited_by_someone(TaskBase* t) {
 void put_state(TextOut& o, LoopImpl* L, TaskBase* t, std::int64_t now) {
     const char* what = t->waiting_on();
     switch (t->status) {
-    case TaskStatus::created: o.put("ready (not started)"); break;
+    case TaskStatus::created:
+        o.put("ready (not started)");
+        break;
     case TaskStatus::ready:
         o.put("ready");
         if (what) o.put(" (in ").put(what).put(')');
         break;
-    case TaskStatus::running: o.put(t == L->running ? "running" : "running (?)"); break;
+    case TaskStatus::running:
+        o.put(t == L->running ? "running" : "running (?)");
+        break;
     case TaskStatus::suspended:
         if (what && std::strcmp(what, "sleep") == 0)
             o.put("sleeping until now+").ms(t->stack->wake_ns - now);
         else
             o.put("waiting on ").put(what ? what : "?");
         break;
-    case TaskStatus::done: o.put("done"); break;
+    case TaskStatus::done:
+        o.put("done");
+        break;
     }
     if (t->must_cancel) o.put(", cancelling");
 }
@@ -179,8 +186,8 @@ struct IndexedAwaits {
 };
 
 template <class Graph>
-void put_subtree(TextOut& o, LoopImpl* L, Graph& g, TaskBase* t, std::int64_t now,
-                 TaskBase** path, int depth, char* prefix, std::size_t prefix_len, bool last) {
+void put_subtree(TextOut& o, LoopImpl* L, Graph& g, TaskBase* t, std::int64_t now, TaskBase** path,
+                 int depth, char* prefix, std::size_t prefix_len, bool last) {
     o.put(prefix, prefix_len).put(last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ");
     o.put('#').num(t->id).put(" '");
     put_task_name(o, t);
@@ -250,7 +257,8 @@ void write_dump(LoopImpl* L, TextOut& o, bool in_signal) {
         g.L = L;
         put_tree(o, L, g, now);
     } else {
-        o.put("  (left out here with more than ").num(kSignalTreeMaxTasks)
+        o.put("  (left out here with more than ")
+            .num(kSignalTreeMaxTasks)
             .put(" tasks; af::dump_tasks prints it)\n");
     }
 }
@@ -266,7 +274,8 @@ void put_task_name(TextOut& o, const TaskBase* t) noexcept {
 #if defined(__clang__) || defined(__GNUC__)
 __attribute__((no_sanitize_address))
 #endif
-std::size_t stack_high_water(const StackInfo& s) noexcept {
+std::size_t
+stack_high_water(const StackInfo& s) noexcept {
     if (!s.limit || s.size == 0) return 0;
     char* top = s.top();  // the frames end here; the StackInfo record lies above
     char* p = std::min(lowest_resident_page(s.limit, s.limit + s.size), top);
@@ -306,9 +315,10 @@ void report_never_awaited(LoopImpl* L) noexcept {
         TaskBase* t = TaskBase::from_live(n);
         if (t->awaited) continue;
         try {
-            L->report(ExceptionContext{"task was destroyed but it is pending (never awaited; "
-                                       "the loop's close cancels it)",
-                                       nullptr, TaskName(*t).str()});
+            L->report(
+                ExceptionContext{"task was destroyed but it is pending (never awaited; "
+                                 "the loop's close cancels it)",
+                                 nullptr, TaskName(*t).str()});
         } catch (...) {
         }
     }
@@ -346,12 +356,14 @@ CallGraph node_of(detail::TaskBase* t) {
     CallGraph g;
     t->add_ref();
     g.task = detail::Access::adopt<TaskRef>(t);
-    if (t->status == detail::TaskStatus::suspended && t->waiting_on()) g.waiting_on = t->waiting_on();
+    if (t->status == detail::TaskStatus::suspended && t->waiting_on())
+        g.waiting_on = t->waiting_on();
     return g;
 }
 
 /// The tasks awaiting `t` (each once), leaving out those on `path` (an await cycle).
-std::vector<detail::TaskBase*> awaiters_of(detail::TaskBase* t, const std::vector<detail::TaskBase*>& path) {
+std::vector<detail::TaskBase*> awaiters_of(detail::TaskBase* t,
+                                           const std::vector<detail::TaskBase*>& path) {
     std::vector<detail::TaskBase*> out;
     detail::for_each_listener(t, [&](detail::DoneListener* l) {
         detail::TaskBase* w = l->waiter;
@@ -406,7 +418,8 @@ CallGraph capture_call_graph(const TaskRef& task) {
     detail::TaskBase* t = detail::Access::state(task);
     if (!t) throw InvalidStateError("asyncfiber: capture_call_graph of an empty Task handle");
     if (!t->loop || t->loop != detail::current_loop())
-        throw RuntimeError("asyncfiber: capture_call_graph called outside the task's loop (its thread)");
+        throw RuntimeError(
+            "asyncfiber: capture_call_graph called outside the task's loop (its thread)");
     return build_call_graph(t);
 }
 

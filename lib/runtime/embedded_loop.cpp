@@ -44,7 +44,8 @@ namespace asyncfiber {
 namespace detail {
 
 struct Embedding {
-    Embedding(LoopImpl* l, boost::asio::io_context& c) : loop(l), io(c), timer(new boost::asio::steady_timer(c)) {}
+    Embedding(LoopImpl* l, boost::asio::io_context& c)
+        : loop(l), io(c), timer(new boost::asio::steady_timer(c)) {}
     LoopImpl* loop;  // null once the loop has released its resources (loop thread only)
     boost::asio::io_context& io;
     std::unique_ptr<boost::asio::steady_timer> timer;
@@ -84,7 +85,8 @@ void bind_to_this_thread(LoopImpl* L) {
     const std::thread::id me = std::this_thread::get_id();
     std::thread::id cur = L->running_on.load(std::memory_order_acquire);
     if (cur == me) return;
-    if (cur != std::thread::id() || !L->running_on.compare_exchange_strong(cur, me)) throw_run_by_two_threads();
+    if (cur != std::thread::id() || !L->running_on.compare_exchange_strong(cur, me))
+        throw_run_by_two_threads();
     try {
         adopt_loop_on_this_thread(L);  // refuses when its tasks are on another thread's stacks
         install_overflow_guard();
@@ -102,8 +104,9 @@ class Inside {
 public:
     explicit Inside(LoopImpl* L) : L_(L) {
         if (entered_loop())
-            throw RuntimeError("asyncfiber: the io_context of an embedded loop is run inside a "
-                               "task or callback of another loop on this thread");
+            throw RuntimeError(
+                "asyncfiber: the io_context of an embedded loop is run inside a "
+                "task or callback of another loop on this thread");
         bind_to_this_thread(L);
         L->entered = true;
         L->wake_on_push = false;
@@ -174,7 +177,8 @@ void rearm(LoopImpl* L, bool in_handler) noexcept {
         if (L->ready_head) {
             post_drive(e, in_handler);
         } else {
-            Clock::time_point until = L->timers.empty() ? Clock::time_point::max() : L->timers.next_deadline();
+            Clock::time_point until =
+                L->timers.empty() ? Clock::time_point::max() : L->timers.next_deadline();
             // Memory to give back later bounds the wait, as in LoopImpl::run, but only while
             // the loop holds work anyway: an idle loop must let io.run() return.
             if (L->stacks && (L->live_count > 0 || !L->timers.empty()))
@@ -189,7 +193,8 @@ void rearm(LoopImpl* L, bool in_handler) noexcept {
         hold_work(*e, L->live_count > 0 || !L->timers.empty());
     } catch (...) {
         L->report(ExceptionContext{"an embedded loop could not queue its handler in the io_context",
-                                   std::current_exception(), {}});
+                                   std::current_exception(),
+                                   {}});
     }
 }
 
@@ -210,7 +215,7 @@ void drive(const std::shared_ptr<Embedding>& e) {
         }
     } catch (...) {
         rearm(L, true);  // the thread the loop belongs to carries on
-        throw;     // out of this thread's io.run(), as a throwing handler does
+        throw;           // out of this thread's io.run(), as a throwing handler does
     }
     rearm(L, true);
 }
@@ -234,8 +239,8 @@ struct InsidePost {
             try {
                 fn();
             } catch (...) {
-                L->report(ExceptionContext{"exception in a function posted to the loop",
-                                           std::current_exception(), {}});
+                L->report(ExceptionContext{
+                    "exception in a function posted to the loop", std::current_exception(), {}});
             }
         } catch (...) {
             boost::asio::post(e->io, std::move(*this));  // for the thread the loop belongs to
@@ -278,16 +283,19 @@ void request_drive(LoopImpl* L) noexcept {
         // A handler of the library's own (an I/O completion) woke a task on a thread that the
         // loop does not belong to: the io_context is run by two threads. Said loudly; the
         // loop's next handler on that thread refuses it.
-        L->report(ExceptionContext{"the io_context of an embedded loop is run by more than one "
-                                   "thread: a task was woken on a thread the loop does not "
-                                   "belong to (run the io_context on one thread only)",
-                                   nullptr, {}});
+        L->report(
+            ExceptionContext{"the io_context of an embedded loop is run by more than one "
+                             "thread: a task was woken on a thread the loop does not "
+                             "belong to (run the io_context on one thread only)",
+                             nullptr,
+                             {}});
     }
     try {
         post_drive(e, false);
     } catch (...) {
         L->report(ExceptionContext{"an embedded loop could not queue its handler in the io_context",
-                                   std::current_exception(), {}});
+                                   std::current_exception(),
+                                   {}});
     }
 }
 
@@ -315,7 +323,8 @@ LoopImpl* embedded_loop_running_here() noexcept {
 }
 
 void bind_embedded_if_running_here(LoopImpl* L) {
-    if (L->embedding && L->embedding->loop && L->embedding->io.get_executor().running_in_this_thread())
+    if (L->embedding && L->embedding->loop &&
+        L->embedding->io.get_executor().running_in_this_thread())
         bind_to_this_thread(L);
 }
 

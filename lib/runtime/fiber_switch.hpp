@@ -23,12 +23,13 @@
 // sanitizers, announces its switches exactly when the application it is linked into is
 // sanitized, and costs one predictable branch on a null pointer per switch side otherwise.
 extern "C" {
-__attribute__((weak)) void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom,
-                                                          std::size_t size);
+__attribute__((weak)) void __sanitizer_start_switch_fiber(void** fake_stack_save,
+                                                          const void* bottom, std::size_t size);
 __attribute__((weak)) void __sanitizer_finish_switch_fiber(void* fake_stack_save,
                                                            const void** bottom_old,
                                                            std::size_t* size_old);
-__attribute__((weak)) void __asan_unpoison_memory_region(void const volatile* addr, std::size_t size);
+__attribute__((weak)) void __asan_unpoison_memory_region(void const volatile* addr,
+                                                         std::size_t size);
 __attribute__((weak)) void* __tsan_get_current_fiber();
 __attribute__((weak)) void* __tsan_create_fiber(unsigned flags);
 __attribute__((weak)) void __tsan_destroy_fiber(void* fiber);
@@ -79,13 +80,15 @@ inline void detect_sanitizers() noexcept {
         g_sanitizer_fibers.store(true, std::memory_order_relaxed);
 }
 
-inline bool sanitizer_fibers() noexcept { return g_sanitizer_fibers.load(std::memory_order_relaxed); }
+inline bool sanitizer_fibers() noexcept {
+    return g_sanitizer_fibers.load(std::memory_order_relaxed);
+}
 
 struct SanitizerThreadState {
-    void* sched_fake = nullptr;        // ASan: the scheduler's fake-stack save slot
-    const void* sched_bottom = nullptr; // ASan: the scheduler's (thread's) stack
+    void* sched_fake = nullptr;          // ASan: the scheduler's fake-stack save slot
+    const void* sched_bottom = nullptr;  // ASan: the scheduler's (thread's) stack
     std::size_t sched_size = 0;
-    void* sched_fiber = nullptr;       // TSan: the thread's own fiber
+    void* sched_fiber = nullptr;  // TSan: the thread's own fiber
 };
 
 inline SanitizerThreadState& sanitizer_thread_state() noexcept {
@@ -111,7 +114,8 @@ __attribute__((always_inline)) inline void san_leave_scheduler(TaskBase* t) noex
 __attribute__((always_inline)) inline void san_fiber_finished(TaskBase* t) noexcept {
     // A finished fiber never returned from its frames: clear their poison before the stack is
     // reused by another task.
-    if (__asan_unpoison_memory_region) __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
+    if (__asan_unpoison_memory_region)
+        __asan_unpoison_memory_region(t->stack->limit, t->stack->size);
     if (__tsan_destroy_fiber && t->extras().sanitizer_fiber) {
         __tsan_destroy_fiber(t->extras().sanitizer_fiber);
         t->extras().sanitizer_fiber = nullptr;
@@ -119,7 +123,8 @@ __attribute__((always_inline)) inline void san_fiber_finished(TaskBase* t) noexc
 }
 
 /// Scheduler, after `t` switched back (`finished`: for the last time).
-__attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t, bool finished) noexcept {
+__attribute__((always_inline)) inline void san_arrive_scheduler(TaskBase* t,
+                                                                bool finished) noexcept {
     if (__sanitizer_finish_switch_fiber)
         __sanitizer_finish_switch_fiber(sanitizer_thread_state().sched_fake, nullptr, nullptr);
     if (finished) san_fiber_finished(t);

@@ -25,7 +25,8 @@ IoDriver::IoDriver(LoopImpl* loop)
           io_.get_executor())) {}
 
 // An embedded loop holds work only while something is pending (embedded_loop.cpp).
-IoDriver::IoDriver(LoopImpl* loop, boost::asio::io_context& borrowed) : loop_(loop), io_(borrowed) {}
+IoDriver::IoDriver(LoopImpl* loop, boost::asio::io_context& borrowed)
+    : loop_(loop), io_(borrowed) {}
 
 IoDriver::~IoDriver() {
     unwatch_sigint();
@@ -55,8 +56,8 @@ void IoDriver::run_guarded(Run run) {
         run(io_);
     } catch (...) {
         // A handler threw. asyncio logs exceptions from callbacks and goes on; so do we.
-        loop_->report(ExceptionContext{"exception in a Boost.Asio handler run by the loop",
-                                       std::current_exception(), {}});
+        loop_->report(ExceptionContext{
+            "exception in a Boost.Asio handler run by the loop", std::current_exception(), {}});
     }
 }
 

@@ -42,7 +42,8 @@ public:
     /// A share in an owned io_context's life (the borrowed one's belongs to the application:
     /// a handle that does not own it). See detail/loop_executor.hpp.
     std::shared_ptr<boost::asio::io_context> share() const noexcept {
-        return own_ ? own_ : std::shared_ptr<boost::asio::io_context>(std::shared_ptr<void>(), &io_);
+        return own_ ? own_
+                    : std::shared_ptr<boost::asio::io_context>(std::shared_ptr<void>(), &io_);
     }
 
     /// Runs the handlers that are ready, without blocking.

@@ -121,7 +121,8 @@ void LoopImpl::run_callback(CallbackItem* cb) noexcept {
             CallbackContextScope own_context;  // what fn sets stays with it
             fn();
         } catch (const CancelledError&) {
-            report(ExceptionContext{"CancelledError escaped a loop callback", std::current_exception(), {}});
+            report(ExceptionContext{
+                "CancelledError escaped a loop callback", std::current_exception(), {}});
         } catch (...) {
             report(ExceptionContext{"exception in a loop callback", std::current_exception(), {}});
         }
@@ -151,8 +152,9 @@ void default_report(const ExceptionContext& ctx) noexcept {
 
 LoopEntry::LoopEntry(LoopImpl* loop, bool handle_sigint) : loop_(loop), sigint_(false) {
     if (entered_loop())
-        throw RuntimeError("asyncfiber: a loop is already running on this thread "
-                           "(run() and run_until_complete() cannot be nested)");
+        throw RuntimeError(
+            "asyncfiber: a loop is already running on this thread "
+            "(run() and run_until_complete() cannot be nested)");
     if (loop->closed) throw RuntimeError("asyncfiber: the loop is closed");
     // An embedded loop stays bound to its thread between its handlers (embedded_loop.cpp).
     const std::thread::id runner = loop->running_on.load();
@@ -243,10 +245,11 @@ SpawnScope::SpawnScope(LoopImpl* L) {
     LoopImpl* cur = entered_loop();
     if (cur == L) return;  // in a task or callback of this loop: af::async
     if (cur)
-        throw RuntimeError("asyncfiber: Loop::spawn from a task or callback of another loop: a "
-                           "loop's tasks start on its own thread; use "
-                           "af::run_coroutine_threadsafe(loop, fn) or "
-                           "loop.call_soon_threadsafe(fn)");
+        throw RuntimeError(
+            "asyncfiber: Loop::spawn from a task or callback of another loop: a "
+            "loop's tasks start on its own thread; use "
+            "af::run_coroutine_threadsafe(loop, fn) or "
+            "loop.call_soon_threadsafe(fn)");
     check_loop_thread(L, "Loop::spawn", LoopUse::act);
     if (L->closed) throw RuntimeError("asyncfiber: Loop::spawn on a closed loop");
     // A plain handler of an embedded loop's io_context: the loop is this thread's from now on.
@@ -314,9 +317,10 @@ Loop::~Loop() {
         // still runs, or the loop runs): the block stays, and the thread whose stacks they use
         // finishes them when it exits, then closes and releases it.
         L->owner = nullptr;
-        std::string line = "asyncfiber: a Loop was destroyed before it could be closed (" + why +
-                           "); its " + std::to_string(L->live_count) +
-                           " task(s) are cancelled and finished when the thread they run on exits\n";
+        std::string line =
+            "asyncfiber: a Loop was destroyed before it could be closed (" + why + "); its " +
+            std::to_string(L->live_count) +
+            " task(s) are cancelled and finished when the thread they run on exits\n";
         std::fputs(line.c_str(), stderr);
     } else {
         L->owner = nullptr;
@@ -326,10 +330,12 @@ Loop::~Loop() {
 }
 
 Loop& Loop::current() {
-    detail::LoopImpl* L = detail::loop_checked("af::Loop::current");  // a plain handler too (embedded loop)
+    detail::LoopImpl* L =
+        detail::loop_checked("af::Loop::current");  // a plain handler too (embedded loop)
     if (!L->owner)
-        throw RuntimeError("asyncfiber: the running loop's Loop object was destroyed (its tasks "
-                           "are being finished at the exit of their thread)");
+        throw RuntimeError(
+            "asyncfiber: the running loop's Loop object was destroyed (its tasks "
+            "are being finished at the exit of their thread)");
     return *L->owner;
 }
 
@@ -343,17 +349,17 @@ void Loop::stop() {
     // From another thread the flag could go unseen by a loop blocked in its io_context.
     detail::check_loop_thread(impl_, "Loop::stop", detail::LoopUse::act);
     if (impl_->embedding)
-        throw RuntimeError("asyncfiber: Loop::stop on a loop over the application's io_context: "
-                           "it runs as long as the application runs the io_context (io.stop() "
-                           "stops that)");
+        throw RuntimeError(
+            "asyncfiber: Loop::stop on a loop over the application's io_context: "
+            "it runs as long as the application runs the io_context (io.stop() "
+            "stops that)");
     impl_->stop_requested = true;
 }
 
 void Loop::close() {
     if (impl_->closed) return;
     const std::thread::id runner = impl_->running_on.load();
-    if (impl_->entered)
-        throw RuntimeError("asyncfiber: cannot close a running loop");
+    if (impl_->entered) throw RuntimeError("asyncfiber: cannot close a running loop");
     // An embedded loop is bound to the thread that runs its io_context (between its handlers).
     if (runner != std::thread::id() && runner != std::this_thread::get_id()) {
         if (impl_->embedding) detail::check_loop_thread(impl_, "Loop::close", detail::LoopUse::act);
@@ -363,7 +369,8 @@ void Loop::close() {
         if (detail::loop_tasks_belong_to_another_thread(impl_))
             throw RuntimeError(
                 "asyncfiber: Loop::close on a thread other than the one that ran the loop, "
-                "while " + std::to_string(impl_->live_count) +
+                "while " +
+                std::to_string(impl_->live_count) +
                 " of its tasks are suspended on that thread's stacks (a task never moves to "
                 "another thread): close the loop on that thread; when that thread exits, it "
                 "finishes them itself");
@@ -410,8 +417,8 @@ void Loop::call_soon_threadsafe(std::function<void()> fn) {
             detail::CallbackContextScope own_context;  // what fn sets stays with it
             fn();
         } catch (...) {
-            L->report(ExceptionContext{"exception in a call_soon_threadsafe callback",
-                                       std::current_exception(), {}});
+            L->report(ExceptionContext{
+                "exception in a call_soon_threadsafe callback", std::current_exception(), {}});
         }
     });
 }
@@ -428,7 +435,8 @@ void Loop::set_slow_callback_duration(Clock::duration d) {
 
 void Loop::set_watchdog(Clock::duration d) {
     if (d < Clock::duration::zero())
-        throw std::invalid_argument("asyncfiber: set_watchdog needs a duration of zero (off) or more");
+        throw std::invalid_argument(
+            "asyncfiber: set_watchdog needs a duration of zero (off) or more");
     impl_->watch.setting = d;
     impl_->watch.set = true;
     detail::watchdog_update(impl_);

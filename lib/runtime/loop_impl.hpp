@@ -140,12 +140,12 @@ struct LoopImpl {
     ReadyItem* ready_tail = nullptr;
     std::size_t ready_count = 0;
     TimerHeap timers;
-    List live;                     // every task not done (the loop holds a reference)
+    List live;  // every task not done (the loop holds a reference)
     std::size_t live_count = 0;
-    std::uint64_t spawned = 0;     // tasks ever spawned on this loop
-    TaskBase* running = nullptr;   // the task whose fiber runs now
-    void* sched_fctx = nullptr;    // the scheduler's context while a task runs
-    EhState* eh_globals = nullptr; // this thread's C++ exception state
+    std::uint64_t spawned = 0;      // tasks ever spawned on this loop
+    TaskBase* running = nullptr;    // the task whose fiber runs now
+    void* sched_fctx = nullptr;     // the scheduler's context while a task runs
+    EhState* eh_globals = nullptr;  // this thread's C++ exception state
     EhState sched_eh;
     StackPool* stacks = nullptr;
     std::unique_ptr<IoDriver> io;
@@ -161,7 +161,7 @@ struct LoopImpl {
     /// Set by close(); written under post_m, since call_soon_threadsafe reads it from other
     /// threads.
     bool closed = false;
-    bool interrupted = false;      // SIGINT cancelled main_task (af::run)
+    bool interrupted = false;  // SIGINT cancelled main_task (af::run)
     std::mutex post_m;
     bool debug = false;
     std::uint64_t iterations = 0;
@@ -188,8 +188,8 @@ struct LoopImpl {
     /// An embedded loop outside its handlers: a task or callback made ready must ask the
     /// io_context for a drive (request_drive).
     bool wake_on_push = false;
-    bool driving = false;     // an embedded loop's drive handler runs
-    bool end_drive = false;   // ...and returns to the io_context after this iteration
+    bool driving = false;    // an embedded loop's drive handler runs
+    bool end_drive = false;  // ...and returns to the io_context after this iteration
     /// Streams, servers, processes and signal handlers of this loop (io_objects.cpp); declared
     /// after `io` so that it goes first.
     std::shared_ptr<IoObjects> io_objects;

@@ -76,10 +76,12 @@ void finish_at_thread_exit(LoopImpl* L) noexcept {
         }
         unbind_embedded(L);  // its thread is gone: another may run its io_context now
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "asyncfiber: finishing a loop's tasks at the exit of their thread failed: %s\n",
-                     e.what());
+        std::fprintf(
+            stderr, "asyncfiber: finishing a loop's tasks at the exit of their thread failed: %s\n",
+            e.what());
     } catch (...) {
-        std::fputs("asyncfiber: finishing a loop's tasks at the exit of their thread failed\n", stderr);
+        std::fputs("asyncfiber: finishing a loop's tasks at the exit of their thread failed\n",
+                   stderr);
     }
 }
 

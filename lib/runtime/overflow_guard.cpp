@@ -50,8 +50,9 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
         // pointer is below the task's stack (by less than a sane frame: this task's).
         const char* sp = stack_pointer_of(uctx);
         if (sp && sp < limit && static_cast<std::size_t>(limit - sp) <= kFarthestFrame)
-            report_stack_overflow(t, "the stack pointer went below the stack's limit (a frame "
-                                     "larger than the guard page jumped it)");
+            report_stack_overflow(t,
+                                  "the stack pointer went below the stack's limit (a frame "
+                                  "larger than the guard page jumped it)");
     }
     // Not ours: hand it to the previous handler (or the default action).
     if (call_previous_handler(sig == SIGSEGV ? g_prev_segv : g_prev_bus, sig, info, uctx)) return;
@@ -110,8 +111,9 @@ void report_stack_overflow(const TaskBase* t, const char* how) noexcept {
     o.num(size);
     o.put(" bytes (");
     o.num(size / 1024);
-    o.put(" KiB). Give the task a larger stack with af::async(af::TaskOptions{name, bytes}, "
-          "fn) or raise the default with af::set_default_stack_size(bytes).\n");
+    o.put(
+        " KiB). Give the task a larger stack with af::async(af::TaskOptions{name, bytes}, "
+        "fn) or raise the default with af::set_default_stack_size(bytes).\n");
     o.flush();
     std::abort();
 }

@@ -174,9 +174,8 @@ bool LoopImpl::start_fiber(TaskBase* t) {
         finish(t);
         return false;
     }
-    t->fctx = fctx::make_fcontext(t->stack->top(),
-                                  static_cast<std::size_t>(t->stack->top() - t->stack->limit),
-                                  &task_entry);
+    t->fctx = fctx::make_fcontext(
+        t->stack->top(), static_cast<std::size_t>(t->stack->top() - t->stack->limit), &task_entry);
     return true;
 }
 
@@ -196,8 +195,9 @@ void LoopImpl::resume(TaskBase* t) {
     const std::int64_t step_start = debug ? now_ns() : 0;
     // Bound thread_locals (af::bind_thread_local) are swapped the same way, on a path of
     // their own, so that a program that binds none pays one load and one branch per switch.
-    const fctx::transfer_t r =
-        __builtin_expect(thread_locals_bound(), 0) ? run_step_swapping_thread_locals(t) : run_step(t);
+    const fctx::transfer_t r = __builtin_expect(thread_locals_bound(), 0)
+                                   ? run_step_swapping_thread_locals(t)
+                                   : run_step(t);
     t->stack->eh = *eh_globals;
     *eh_globals = sched_eh;
     running = nullptr;
@@ -279,7 +279,8 @@ void LoopImpl::look_at_io() {
 void LoopImpl::finish(TaskBase* t) noexcept {
     // Once per task, on its own loop, after its stack went back (start_fiber: never had one).
     ASYNCFIBER_ASSERT(t->status != TaskStatus::done, "a task finished twice");
-    ASYNCFIBER_ASSERT(t->loop == this && live_count > 0, "a task finished by a loop it does not count on");
+    ASYNCFIBER_ASSERT(t->loop == this && live_count > 0,
+                      "a task finished by a loop it does not count on");
     ASYNCFIBER_ASSERT(t->stack == nullptr, "a task finished while it still holds its stack");
     t->status = TaskStatus::done;
     static_cast<LiveLink*>(t)->unlink();
@@ -452,7 +453,8 @@ void park(Waiter& w, const char* what) {
     TaskBase* self = w.task;
     // The waiter is its own task's, queued on the primitive's list before it parks: whoever
     // notifies finds it there, and the task that suspends is the one it wakes.
-    ASYNCFIBER_ASSERT(self && self->loop->running == self, "a waiter parked by a task other than its own");
+    ASYNCFIBER_ASSERT(self && self->loop->running == self,
+                      "a waiter parked by a task other than its own");
     ASYNCFIBER_ASSERT(w.linked() && !w.notified, "a waiter parked while not on a wait list");
     throw_if_cancelled(self);
     WaiterCancelHook hook;

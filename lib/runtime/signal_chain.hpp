@@ -23,7 +23,8 @@ inline void install_handler(int sig, void (*handler)(int, siginfo_t*, void*), in
 
 /// Calls `prev` for `sig` if it is a function; false if it is SIG_DFL or SIG_IGN (then the
 /// caller decides what the default means for its signal).
-inline bool call_previous_handler(const struct sigaction& prev, int sig, siginfo_t* info, void* uctx) {
+inline bool call_previous_handler(const struct sigaction& prev, int sig, siginfo_t* info,
+                                  void* uctx) {
     if (prev.sa_flags & SA_SIGINFO) {
         if (!prev.sa_sigaction) return false;
         prev.sa_sigaction(sig, info, uctx);

@@ -113,12 +113,12 @@ struct StackPool::Slab {
     SizeClass* cls = nullptr;
     std::uint32_t count = 0;
     std::uint32_t live = 0;
-    bool guarded = false;   // every stack has a guard page below it
-    bool budgeted = false;  // the guards are PROT_NONE pages counted in the budget
+    bool guarded = false;                   // every stack has a guard page below it
+    bool budgeted = false;                  // the guards are PROT_NONE pages counted in the budget
     std::vector<std::uint32_t> free_slots;  // LIFO: the last freed is the warmest
     std::vector<bool> dirty;                // per slot: pages may be resident
 #ifdef ASYNCFIBER_VALGRIND
-    std::vector<unsigned> vg_ids;           // per slot in use: Valgrind's stack id
+    std::vector<unsigned> vg_ids;  // per slot in use: Valgrind's stack id
 #endif
 };
 
@@ -126,8 +126,8 @@ struct StackPool::SizeClass {
     std::size_t size = 0;    // usable bytes
     std::size_t stride = 0;  // size + one guard page
     std::uint32_t per_slab = 0;
-    std::vector<Slab*> slabs;        // every slab of this class
-    std::vector<Slab*> with_free;    // slabs that have a free slot (may hold stale entries)
+    std::vector<Slab*> slabs;      // every slab of this class
+    std::vector<Slab*> with_free;  // slabs that have a free slot (may hold stale entries)
 };
 
 std::size_t StackPool::page_size() noexcept {
@@ -283,11 +283,13 @@ void StackPool::release(StackInfo* st) noexcept {
     Slab* s = static_cast<Slab*>(st->slot);
     SizeClass& cls = *s->cls;
     auto slot = static_cast<std::uint32_t>((st->limit - s->base) / cls.stride);
-    ASYNCFIBER_ASSERT(s->live > 0 && slot < s->count &&
-                          static_cast<std::size_t>(st->limit - s->base) % cls.stride == cls.stride - cls.size,
-                      "a stack released that is not a live stack of its slab");
-    ASYNCFIBER_ASSERT(std::find(s->free_slots.begin(), s->free_slots.end(), slot) == s->free_slots.end(),
-                      "a stack released twice");
+    ASYNCFIBER_ASSERT(
+        s->live > 0 && slot < s->count &&
+            static_cast<std::size_t>(st->limit - s->base) % cls.stride == cls.stride - cls.size,
+        "a stack released that is not a live stack of its slab");
+    ASYNCFIBER_ASSERT(
+        std::find(s->free_slots.begin(), s->free_slots.end(), slot) == s->free_slots.end(),
+        "a stack released twice");
 #ifdef ASYNCFIBER_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_ids[slot]);
 #endif

@@ -49,9 +49,9 @@ public:
     static std::size_t guard_budget() noexcept;
 
     struct Stats {
-        std::size_t live = 0;           // stacks in use
-        std::size_t free = 0;           // stacks ready for reuse
-        std::size_t slabs = 0;          // mappings held
+        std::size_t live = 0;   // stacks in use
+        std::size_t free = 0;   // stacks ready for reuse
+        std::size_t slabs = 0;  // mappings held
     };
     Stats stats() const noexcept;
 

@@ -34,8 +34,7 @@ TaskBase* checked_here(TaskBase* p, const char* what) {
 
 TaskBase::~TaskBase() {
     if (outcome == TaskOutcome::error && !retrieved) {
-        ExceptionContext ctx{"Task exception was never retrieved", error,
-                             TaskName(*this).str()};
+        ExceptionContext ctx{"Task exception was never retrieved", error, TaskName(*this).str()};
         if (LoopImpl* L = current_loop())
             L->report(ctx);
         else
@@ -91,7 +90,8 @@ bool cancel_task(TaskBase* t, const std::string& msg) {
         return false;
     }
     ++t->cancel_requests;
-    if (t->status == TaskStatus::suspended && t->cancel_hook && t->cancel_hook->forward(t->cancel_hook, msg))
+    if (t->status == TaskStatus::suspended && t->cancel_hook &&
+        t->cancel_hook->forward(t->cancel_hook, msg))
         return true;  // handed on to what it awaits; it wakes when that ends
     t->must_cancel = true;
     t->set_cancel_msg(msg);
@@ -184,8 +184,7 @@ void on_child_done(DoneListener* l, TaskBase* child) {
     GatherState* g = c->g;
     const bool was_finished = g->finished();
     --g->remaining;
-    if (g->failed < 0 && child->outcome != TaskOutcome::value)
-        g->failed = c - g->nodes;
+    if (g->failed < 0 && child->outcome != TaskOutcome::value) g->failed = c - g->nodes;
     if (g->finished() && !was_finished) {
         g->hop.refs = 2;
         g->hop.queued = true;
@@ -242,7 +241,9 @@ void start_in_argument_order(TaskBase* const* tasks, std::size_t n) {
     std::sort(by_id.begin(), by_id.end());
     by_id.erase(std::unique(by_id.begin(), by_id.end(),
                             [](const std::pair<std::uint64_t, std::size_t>& a,
-                               const std::pair<std::uint64_t, std::size_t>& b) { return a.first == b.first; }),
+                               const std::pair<std::uint64_t, std::size_t>& b) {
+                                return a.first == b.first;
+                            }),
                 by_id.end());
     std::vector<std::size_t> by_position;
     by_position.reserve(by_id.size());
@@ -335,9 +336,13 @@ bool TaskRef::cancel(std::string msg) {
     return detail::cancel_task(detail::checked_here(p_.get(), "Task::cancel"), msg);
 }
 
-int TaskRef::cancelling() const { return static_cast<int>(detail::checked(p_.get())->cancel_requests); }
+int TaskRef::cancelling() const {
+    return static_cast<int>(detail::checked(p_.get())->cancel_requests);
+}
 
-int TaskRef::uncancel() { return detail::uncancel_task(detail::checked_here(p_.get(), "Task::uncancel")); }
+int TaskRef::uncancel() {
+    return detail::uncancel_task(detail::checked_here(p_.get(), "Task::uncancel"));
+}
 
 std::exception_ptr TaskRef::exception() const {
     detail::TaskBase* t = detail::checked(p_.get());

@@ -24,7 +24,7 @@ namespace {
 
 Mutex g_bindings_m;
 std::vector<std::shared_ptr<BindingCore>> g_bindings ASYNCFIBER_GUARDED_BY(g_bindings_m);
-std::atomic<std::uint64_t> g_generation{0};          // bumped by every bind and unbind
+std::atomic<std::uint64_t> g_generation{0};  // bumped by every bind and unbind
 
 struct ThreadView {
     std::uint64_t generation = 0;
@@ -86,7 +86,9 @@ void unregister_binding(const std::shared_ptr<BindingCore>& core) noexcept {
     for (auto it = active.rbegin(); it != active.rend(); ++it)
         if (it->first == core.get()) core->ops.exchange(core->ops.accessor, it->second);
     active.erase(std::remove_if(active.begin(), active.end(),
-                                [&](const std::pair<BindingCore*, void*>& a) { return a.first == core.get(); }),
+                                [&](const std::pair<BindingCore*, void*>& a) {
+                                    return a.first == core.get();
+                                }),
                  active.end());
 }
 

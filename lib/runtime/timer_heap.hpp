@@ -82,8 +82,7 @@ public:
         if (run_head_) n = run_head_;
         if (!heap_.empty()) {
             const Entry& top = heap_.front();
-            if (!n || top.when < n->when || (top.when == n->when && top.seq < n->seq))
-                n = top.node;
+            if (!n || top.when < n->when || (top.when == n->when && top.seq < n->seq)) n = top.node;
         }
         if (!n || n->when > now) return nullptr;
         remove(n);

@@ -122,8 +122,8 @@ struct PendingReport {
     const Watchdog* from = nullptr;
     std::function<void(const WatchdogReport&)> handler;  // empty: stderr
     WatchdogReport report;
-    std::string who;                 // running: "task 'x' (id 3)", "a loop callback", ...
-    bool answered = false;           // running: the loop's thread answered the signal
+    std::string who;        // running: "task 'x' (id 3)", "a loop callback", ...
+    bool answered = false;  // running: the loop's thread answered the signal
     std::vector<void*> frames;
     std::uintptr_t pc = 0;
 };
@@ -275,7 +275,8 @@ std::vector<std::string> symbolize(void* const* frames, int n, std::uintptr_t pc
         // Above the interrupted frame the addresses are return addresses: the call is the
         // instruction before.
         const std::uintptr_t lookup = i == first && pc ? addr : addr - 1;
-        boost::stacktrace::frame f(reinterpret_cast<boost::stacktrace::frame::native_frame_ptr_t>(lookup));
+        boost::stacktrace::frame f(
+            reinterpret_cast<boost::stacktrace::frame::native_frame_ptr_t>(lookup));
         std::string line = f.name();
         if (line.empty()) {
             char buf[32];
@@ -356,11 +357,13 @@ void Reporter::deliver(PendingReport& p) noexcept {
                 r.stack = symbolize(p.frames.data(), static_cast<int>(p.frames.size()), p.pc);
             } catch (...) {  // no memory: the report goes without frames
             }
-            r.message = "asyncfiber: watchdog: " + p.who + " has been running for " + ms_text(r.elapsed) +
-                        " without suspending (threshold " + ms_text(r.threshold) + "): the loop is blocked. ";
+            r.message = "asyncfiber: watchdog: " + p.who + " has been running for " +
+                        ms_text(r.elapsed) + " without suspending (threshold " +
+                        ms_text(r.threshold) + "): the loop is blocked. ";
             if (!p.answered) {
-                r.message += "The loop's thread did not answer the watchdog's signal (SIGURG blocked "
-                             "or handled elsewhere): no stack trace.\n";
+                r.message +=
+                    "The loop's thread did not answer the watchdog's signal (SIGURG blocked "
+                    "or handled elsewhere): no stack trace.\n";
             } else {
                 r.message += "Stack of the loop's thread:\n";
                 for (std::size_t i = 0; i < r.stack.size(); ++i)
@@ -372,7 +375,8 @@ void Reporter::deliver(PendingReport& p) noexcept {
                 p.handler(r);
                 return;
             } catch (...) {
-                std::fputs("asyncfiber: the watchdog handler threw; falling back to stderr\n", stderr);
+                std::fputs("asyncfiber: the watchdog handler threw; falling back to stderr\n",
+                           stderr);
             }
         }
         std::fputs(r.message.c_str(), stderr);
@@ -495,8 +499,9 @@ void Watchdog::run() {
         // dump is waited for; without a threshold only SIGQUIT and stop wake the thread.
         Clock::duration period = Clock::duration::max();
         if (threshold > Clock::duration::zero())
-            period = std::min<Clock::duration>(std::max<Clock::duration>(threshold / 8, std::chrono::milliseconds(1)),
-                                               std::chrono::seconds(1));
+            period = std::min<Clock::duration>(
+                std::max<Clock::duration>(threshold / 8, std::chrono::milliseconds(1)),
+                std::chrono::seconds(1));
         if (reported) period = std::min<Clock::duration>(period, std::chrono::milliseconds(10));
         if (dump_waiting) period = std::min<Clock::duration>(period, std::chrono::milliseconds(5));
         if (period == Clock::duration::max())
@@ -586,7 +591,8 @@ PendingReport Watchdog::ended_report(const WatchdogReport& running, Clock::durat
     p.report = running;
     p.report.kind = WatchdogReport::Kind::ended;
     p.report.elapsed = elapsed;
-    p.report.message = "asyncfiber: watchdog: " + running_who + ": the step ended after " + ms_text(elapsed) + "\n";
+    p.report.message = "asyncfiber: watchdog: " + running_who + ": the step ended after " +
+                       ms_text(elapsed) + "\n";
     return p;
 }
 
@@ -607,7 +613,8 @@ void watchdog_update(LoopImpl* L) {
     if (!L->watch.thread) {
         L->watch.thread.reset(new Watchdog(L));
         L->watch.thread->set_handler(L->watch.handler);
-        if (L->entered && L->running_on.load() == std::this_thread::get_id()) L->watch.thread->entered(L->debug);
+        if (L->entered && L->running_on.load() == std::this_thread::get_id())
+            L->watch.thread->entered(L->debug);
     } else if (L->entered && L->running_on.load() == std::this_thread::get_id()) {
         L->watch.thread->set_quit_service(L->debug);
     }
@@ -624,8 +631,8 @@ void watchdog_loop_entered(LoopImpl* L) noexcept {
         try {
             watchdog_update(L);  // debug mode or ASYNCFIBER_WATCHDOG_MS on a loop never run
         } catch (...) {
-            L->report(ExceptionContext{"the watchdog thread could not be started",
-                                       std::current_exception(), {}});
+            L->report(ExceptionContext{
+                "the watchdog thread could not be started", std::current_exception(), {}});
         }
         if (L->watch.thread) return;  // update entered it
     }
@@ -655,7 +662,8 @@ void watchdog_read_environment(LoopImpl* L) {
         return;
     }
     // Saturates rather than overflows (a threshold of centuries is "never").
-    const long long max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration::max()).count();
+    const long long max_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration::max()).count();
     L->watch.setting = std::chrono::milliseconds(std::min(ms, max_ms));
     L->watch.set = true;
 }

@@ -32,8 +32,12 @@ class Watchdog;
 /// next suspension, or a callback) runs, even between steps; each step has its own values.
 class StepMark {
 public:
-    void begin() noexcept { v_.store(v_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-    void end() noexcept { v_.store(v_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+    void begin() noexcept {
+        v_.store(v_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    void end() noexcept {
+        v_.store(v_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
     std::uint64_t load() const noexcept { return v_.load(std::memory_order_relaxed); }
     static bool in_step(std::uint64_t v) noexcept { return v & 1; }
 

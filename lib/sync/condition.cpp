@@ -65,7 +65,9 @@ void Condition::wait(std::unique_lock<Lock>& lk) {
             "asyncfiber: Condition::wait(unique_lock) with a lock that is not the condition's "
             "(build the condition on that lock: af::Condition cond(lock))");
     if (!lk.owns_lock())
-        throw RuntimeError("asyncfiber: Condition::wait(unique_lock) with a unique_lock that does not own the lock");
+        throw RuntimeError(
+            "asyncfiber: Condition::wait(unique_lock) with a unique_lock that does not own the "
+            "lock");
     // wait() holds the lock again whenever it returns or throws, so `lk` keeps owning it.
     wait();
 }
@@ -80,7 +82,8 @@ void Condition::notify(std::size_t n) {
 void Condition::notify_all() {
     affinity_.check("Condition");
     if (!lock_->locked())
-        throw RuntimeError("asyncfiber: Condition::notify_all without holding the condition's lock");
+        throw RuntimeError(
+            "asyncfiber: Condition::notify_all without holding the condition's lock");
     wake(static_cast<std::size_t>(-1));
 }
 

@@ -154,11 +154,13 @@ struct Scenario {
                 for (std::size_t i = 1; i < st.size(); ++i) ts.push_back(var(st[i]));
                 log_outcome(label, "gather", [&] {
                     std::string joined;
-                    for (auto& r : af::gather(std::move(ts))) joined += (joined.empty() ? "" : ",") + r;
+                    for (auto& r : af::gather(std::move(ts)))
+                        joined += (joined.empty() ? "" : ",") + r;
                     return joined;
                 });
             } else if (op == "cancel") {
-                log(label, "cancel " + st.at(1) + " -> " + (var(st[1]).cancel() ? "True" : "False"));
+                log(label,
+                    "cancel " + st.at(1) + " -> " + (var(st[1]).cancel() ? "True" : "False"));
             } else if (op == "raise") {
                 throw Boom(st.at(1));
             } else if (op == "wait") {
@@ -202,11 +204,15 @@ struct Scenario {
                 // A lock guard, as `async with lock:` (std::unique_lock: the guard's release
                 // must also run when the acquisition itself is cancelled: then it owns nothing).
                 std::unique_lock<af::Lock> guard(lock(st.at(1)), std::defer_lock);
-                hold(label, st[1], std::stoi(st.at(2)), [&] { guard.lock(); },
-                     [&] { if (guard.owns_lock()) guard.unlock(); });
+                hold(
+                    label, st[1], std::stoi(st.at(2)), [&] { guard.lock(); },
+                    [&] {
+                        if (guard.owns_lock()) guard.unlock();
+                    });
             } else if (op == "held") {
                 af::Semaphore& m = sem(st.at(1));
-                hold(label, st[1], std::stoi(st.at(2)), [&] { m.acquire(); }, [&] { m.release(); });
+                hold(
+                    label, st[1], std::stoi(st.at(2)), [&] { m.acquire(); }, [&] { m.release(); });
             } else if (op == "pump") {
                 const int k = std::stoi(st.at(1));
                 for (int n = 0;;) {

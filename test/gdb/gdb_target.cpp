@@ -20,7 +20,8 @@ int main() {
         auto leaf = af::async(af::TaskOptions{"leaf", 0}, [&never] { never.wait(); });
         auto mid = af::async(af::TaskOptions{"mid", 0}, [leaf]() mutable { af::await(leaf); });
         auto other = af::async(af::TaskOptions{"other", 0}, [&never] { never.wait(); });
-        auto root = af::async(af::TaskOptions{"root", 0}, [mid, other]() mutable { af::gather(mid, other); });
+        auto root = af::async(af::TaskOptions{"root", 0},
+                              [mid, other]() mutable { af::gather(mid, other); });
         af::sleep(std::chrono::milliseconds(1));  // every task is now suspended
         std::raise(SIGTRAP);
         named.cancel();

@@ -91,7 +91,8 @@ void run_single_loop() {
     af::run([] {
         // Tasks that throw and catch across switches, interleaved.
         std::vector<af::Task<void>> throwers;
-        for (int t = 0; t < 16; ++t) throwers.push_back(af::async([t] { exceptions_across_switches(t); }));
+        for (int t = 0; t < 16; ++t)
+            throwers.push_back(af::async([t] { exceptions_across_switches(t); }));
         af::gather(std::move(throwers));
 
         // Deep stacks (about 100 KiB of frames each) suspended at the bottom.

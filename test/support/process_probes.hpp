@@ -35,7 +35,9 @@ inline std::size_t open_io_fds() {
             ssize_t len = ::readlink(path, target, sizeof target - 1);
             if (len <= 0) continue;
             target[len] = '\0';
-            if (std::strncmp(target, "socket:", 7) == 0 || std::strncmp(target, "anon_inode:", 11) == 0) ++n;
+            if (std::strncmp(target, "socket:", 7) == 0 ||
+                std::strncmp(target, "anon_inode:", 11) == 0)
+                ++n;
         }
         ::closedir(d);
     }

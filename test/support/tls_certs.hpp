@@ -106,22 +106,27 @@ inline Issued issue(const Spec& spec, const Issued* issuer = nullptr) {
     X509_set_pubkey(x.get(), key.get());
     X509_NAME* name = X509_get_subject_name(x.get());
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0);
+                               reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1,
+                               -1, 0);
     X509_set_issuer_name(x.get(), issuer ? X509_get_subject_name(issuer_cert.get()) : name);
     X509V3_CTX v3;
     X509V3_set_ctx_nodb(&v3);
     X509V3_set_ctx(&v3, issuer ? issuer_cert.get() : x.get(), x.get(), nullptr, nullptr, 0);
-    detail::add_ext(x.get(), &v3, NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    detail::add_ext(x.get(), &v3, NID_key_usage,
-                    spec.ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature");
-    if (!spec.ca) detail::add_ext(x.get(), &v3, NID_ext_key_usage, spec.client ? "clientAuth" : "serverAuth");
+    detail::add_ext(x.get(), &v3, NID_basic_constraints,
+                    spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    detail::add_ext(
+        x.get(), &v3, NID_key_usage,
+        spec.ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature");
+    if (!spec.ca)
+        detail::add_ext(x.get(), &v3, NID_ext_key_usage, spec.client ? "clientAuth" : "serverAuth");
     std::string san;
     for (const std::string& d : spec.dns) san += (san.empty() ? "DNS:" : ",DNS:") + d;
     for (const std::string& ip : spec.ips) san += (san.empty() ? "IP:" : ",IP:") + ip;
     if (!san.empty()) detail::add_ext(x.get(), &v3, NID_subject_alt_name, san);
     detail::add_ext(x.get(), &v3, NID_subject_key_identifier, "hash");
     detail::add_ext(x.get(), &v3, NID_authority_key_identifier, "keyid:always");
-    if (!X509_sign(x.get(), issuer ? issuer_key.get() : key.get(), EVP_sha256())) detail::fail("X509_sign");
+    if (!X509_sign(x.get(), issuer ? issuer_key.get() : key.get(), EVP_sha256()))
+        detail::fail("X509_sign");
     Owned<BIO> cb(BIO_new(BIO_s_mem())), kb(BIO_new(BIO_s_mem()));
     if (!PEM_write_bio_X509(cb.get(), x.get()) ||
         !PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr))

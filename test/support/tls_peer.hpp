@@ -16,7 +16,8 @@ namespace tls_peer {
 
 /// An SSL_CTX for a peer: a server with `cert_pem` / `key_pem`, or a client that trusts
 /// nothing and checks nothing (the peer is the test's, not the code under test).
-inline SSL_CTX* make_ctx(bool server, const std::string& cert_pem = {}, const std::string& key_pem = {}) {
+inline SSL_CTX* make_ctx(bool server, const std::string& cert_pem = {},
+                         const std::string& key_pem = {}) {
     SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (!ctx) throw std::runtime_error("SSL_CTX_new");
     if (server) {
@@ -26,7 +27,8 @@ inline SSL_CTX* make_ctx(bool server, const std::string& cert_pem = {}, const st
         BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
         EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
         BIO_free(kb);
-        bool ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+        bool ok =
+            x && k && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1;
         X509_free(x);
         EVP_PKEY_free(k);
         if (!ok) throw std::runtime_error("tls_peer: certificate or key");
@@ -63,7 +65,8 @@ public:
         std::string s;
         char buf[16384];
         int n;
-        while ((n = BIO_read(out_, buf, sizeof buf)) > 0) s.append(buf, static_cast<std::size_t>(n));
+        while ((n = BIO_read(out_, buf, sizeof buf)) > 0)
+            s.append(buf, static_cast<std::size_t>(n));
         return s;
     }
     /// One handshake step: true once it is done; throws on failure.
@@ -79,7 +82,9 @@ public:
     /// The records for `plain` (one per 16 KiB).
     std::string encrypt(const std::string& plain) {
         if (!plain.empty() && SSL_write(ssl_, plain.data(), static_cast<int>(plain.size())) <= 0)
-            throw std::runtime_error(std::string("tls_peer: SSL_write failed: ") + ERR_error_string(ERR_get_error(), nullptr) + " state " + SSL_state_string_long(ssl_));
+            throw std::runtime_error(std::string("tls_peer: SSL_write failed: ") +
+                                     ERR_error_string(ERR_get_error(), nullptr) + " state " +
+                                     SSL_state_string_long(ssl_));
         return take_output();
     }
     /// Decrypts what was fed; sets `closed` when the peer's close_notify came.
@@ -110,7 +115,8 @@ private:
 
 /// Runs the handshake of `tls` over a plain stream: reads what the other end sends, writes
 /// what OpenSSL answers, until done (bytes read beyond the handshake stay in `tls`).
-inline void handshake_over(MemoryTls& tls, asyncfiber::StreamReader& r, asyncfiber::StreamWriter& w) {
+inline void handshake_over(MemoryTls& tls, asyncfiber::StreamReader& r,
+                           asyncfiber::StreamWriter& w) {
     for (;;) {
         bool done = tls.handshake_step();
         std::string out = tls.take_output();

@@ -23,9 +23,9 @@ namespace detail {
                                    int line) noexcept;
 }  // namespace detail
 }  // namespace asyncfiber
-#define ASYNCFIBER_ASSERT(condition, message)                                                  \
-    (__builtin_expect(!!(condition), 1)                                                         \
-         ? (void)0                                                                              \
+#define ASYNCFIBER_ASSERT(condition, message) \
+    (__builtin_expect(!!(condition), 1)       \
+         ? (void)0                            \
          : ::asyncfiber::detail::assertion_failed(#condition, message, __FILE__, __LINE__))
 #else
 // Not evaluated, but still compiled: the condition stays valid code, and what it names

@@ -61,7 +61,8 @@ void Channel<T>::shutdown(bool immediate) {
 
 template <class T>
 std::size_t Channel<T>::checked(std::size_t capacity) {
-    if (capacity == 0) throw std::invalid_argument("asyncfiber: a Channel needs a capacity of at least 1");
+    if (capacity == 0)
+        throw std::invalid_argument("asyncfiber: a Channel needs a capacity of at least 1");
     return capacity;
 }
 template <class T>

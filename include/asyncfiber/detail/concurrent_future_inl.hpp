@@ -13,8 +13,8 @@ template <class R>
 struct ThreadsafeRun {
     std::promise<R> promise;
     Loop* loop = nullptr;
-    bool set = false;                  // loop thread only: the promise is satisfied
-    TaskBase* task = nullptr;          // loop thread only: the task, until its done callback
+    bool set = false;          // loop thread only: the promise is satisfied
+    TaskBase* task = nullptr;  // loop thread only: the task, until its done callback
     std::atomic<bool> ended_cancelled{false};  // written before the promise is satisfied
 
     /// Loop thread: the task ended cancelled (or never started): the future holds

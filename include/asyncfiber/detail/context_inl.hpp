@@ -88,9 +88,9 @@ struct BindingOpsOf {
 template <class T>
 ThreadLocalBinding bind_thread_local(T& (*accessor)()) {
     static_assert(std::is_copy_constructible<T>::value, "a bound thread_local must be copyable");
-    static_assert(std::is_nothrow_move_constructible<T>::value &&
-                      std::is_nothrow_move_assignable<T>::value,
-                  "a bound thread_local is swapped at every switch: its moves must not throw");
+    static_assert(
+        std::is_nothrow_move_constructible<T>::value && std::is_nothrow_move_assignable<T>::value,
+        "a bound thread_local is swapped at every switch: its moves must not throw");
     if (!accessor) throw std::invalid_argument("asyncfiber: bind_thread_local needs an accessor");
     detail::BindingOps ops{reinterpret_cast<void (*)()>(accessor),
                            &detail::BindingOpsOf<T>::copy_current,

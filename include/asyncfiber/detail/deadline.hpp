@@ -51,9 +51,9 @@ Clock::time_point after(Rep count, Clock::time_point now, std::true_type) noexce
 // __builtin_mul_overflow above) instead of <cmath>, which would weigh on every includer.
 template <class Rep, class Ratio>
 Clock::time_point after(Rep count, Clock::time_point now, std::false_type) {
-    const long double ticks = __builtin_ceill(static_cast<long double>(count) *
-                                              static_cast<long double>(Ratio::num) /
-                                              static_cast<long double>(Ratio::den));
+    const long double ticks =
+        __builtin_ceill(static_cast<long double>(count) * static_cast<long double>(Ratio::num) /
+                        static_cast<long double>(Ratio::den));
     if (__builtin_isnan(ticks)) throw std::invalid_argument("asyncfiber: a duration is NaN");
     constexpr Ticks kMax = std::numeric_limits<Ticks>::max();
     constexpr Ticks kMin = std::numeric_limits<Ticks>::min();

@@ -152,7 +152,8 @@ std::tuple<detail::gathered_t<typename detail::as_task_t<A>::value_type>...> gat
 template <class T>
 std::vector<detail::gathered_t<T>> gather(std::vector<Task<T>> tasks) {
     std::ptrdiff_t failed = detail::wait_vector(tasks, detail::GatherMode::first_error);
-    if (failed >= 0) detail::Access::state(tasks[static_cast<std::size_t>(failed)])->rethrow_if_failed();
+    if (failed >= 0)
+        detail::Access::state(tasks[static_cast<std::size_t>(failed)])->rethrow_if_failed();
     std::vector<detail::gathered_t<T>> out;
     out.reserve(tasks.size());
     for (auto& t : tasks) {

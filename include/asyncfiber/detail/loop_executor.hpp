@@ -19,7 +19,8 @@ namespace detail {
 
 class LoopExecutor {
 public:
-    explicit LoopExecutor(std::shared_ptr<boost::asio::io_context> io) noexcept : io_(std::move(io)) {}
+    explicit LoopExecutor(std::shared_ptr<boost::asio::io_context> io) noexcept
+        : io_(std::move(io)) {}
 
     boost::asio::io_context& context() const noexcept { return *io_; }
     void on_work_started() const noexcept { io_->get_executor().on_work_started(); }
@@ -36,8 +37,12 @@ public:
     void defer(F&& f, const A& a) const {
         io_->get_executor().defer(std::forward<F>(f), a);
     }
-    friend bool operator==(const LoopExecutor& a, const LoopExecutor& b) noexcept { return a.io_ == b.io_; }
-    friend bool operator!=(const LoopExecutor& a, const LoopExecutor& b) noexcept { return a.io_ != b.io_; }
+    friend bool operator==(const LoopExecutor& a, const LoopExecutor& b) noexcept {
+        return a.io_ == b.io_;
+    }
+    friend bool operator!=(const LoopExecutor& a, const LoopExecutor& b) noexcept {
+        return a.io_ != b.io_;
+    }
 
 private:
     std::shared_ptr<boost::asio::io_context> io_;

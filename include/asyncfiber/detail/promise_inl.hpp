@@ -82,7 +82,8 @@ T Future<T>::await_value() {
 }
 template <class T>
 void Future<T>::check(const char* what) const {
-    if (!valid()) throw InvalidStateError(std::string("asyncfiber: ") + what + " of an empty Future");
+    if (!valid())
+        throw InvalidStateError(std::string("asyncfiber: ") + what + " of an empty Future");
 }
 
 // ======================================================================================

@@ -40,41 +40,47 @@ struct RemoteRun {
 }  // namespace detail
 
 template <class F, class... Args>
-Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& fn, Args&&... args) {
+Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& fn,
+                                                             Args&&... args) {
     using R = detail::async_result_t<F, Args...>;
-    using Call = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+    using Call =
+        std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
     check_index(i);
     auto core = detail::IntrusivePtr<detail::Shared<R>>::adopt(new detail::Shared<R>);
     auto remote = std::make_shared<detail::RemoteTask>();
     remote->loop = loops_[i].get();
     core->set_remote_cancel([remote] { detail::RemoteTask::request_cancel(remote); });
-    auto call = std::make_shared<Call>(std::forward<F>(fn),
-                                       std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    auto call = std::make_shared<Call>(
+        std::forward<F>(fn),
+        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
     auto run = std::make_shared<detail::RemoteRun<R>>(core, remote);
     std::shared_ptr<std::atomic<bool>> stopping = stopping_;
     auto start = [run, call, stopping]() mutable {
         detail::RemoteTask& remote = *run->remote;
         if (remote.cancel_requested.load() || stopping->load() || remote.loop->is_closed())
             return;  // dropping `run` fails the future with CancelledError
-        Task<void> t = asyncfiber::async([call](std::shared_ptr<detail::RemoteRun<R>> r) {
-            detail::Shared<R>& out = *r->core.get();
-            std::exception_ptr err;
-            std::unique_ptr<CancelledError> cancelled;
-            try {
-                detail::call_and_store(std::get<0>(*call), std::get<1>(*call), [&out](auto&&... v) {
-                    out.emplace(std::forward<decltype(v)>(v)...);
-                });
-            } catch (const CancelledError& e) {
-                err = std::current_exception();
-                cancelled.reset(new CancelledError(e));
-            } catch (...) {
-                err = std::current_exception();
-            }
-            // Handed over outside the catch blocks: once the future has the exception, this
-            // thread holds no reference to it (the awaiting thread may read it, then free it).
-            if (err) out.set_error(std::move(err));
-            if (cancelled) throw *cancelled;  // the task counts as cancelled (a copy of its own)
-        }, std::move(run));
+        Task<void> t = asyncfiber::async(
+            [call](std::shared_ptr<detail::RemoteRun<R>> r) {
+                detail::Shared<R>& out = *r->core.get();
+                std::exception_ptr err;
+                std::unique_ptr<CancelledError> cancelled;
+                try {
+                    detail::call_and_store(
+                        std::get<0>(*call), std::get<1>(*call),
+                        [&out](auto&&... v) { out.emplace(std::forward<decltype(v)>(v)...); });
+                } catch (const CancelledError& e) {
+                    err = std::current_exception();
+                    cancelled.reset(new CancelledError(e));
+                } catch (...) {
+                    err = std::current_exception();
+                }
+                // Handed over outside the catch blocks: once the future has the exception, this
+                // thread holds no reference to it (the awaiting thread may read it, then free it).
+                if (err) out.set_error(std::move(err));
+                if (cancelled)
+                    throw *cancelled;  // the task counts as cancelled (a copy of its own)
+            },
+            std::move(run));
         remote.task = detail::Access::state(t);
     };
     post(i, std::move(start));  // not posted once stopped: `run` dropped here fails the future
@@ -86,7 +92,8 @@ template <class F>
 void Runtime::run(F&& fn) {
     auto shared = std::make_shared<typename std::decay<F>::type>(std::forward<F>(fn));
     run_mains([this, shared](std::size_t i) {
-        return spawn_on(i, [shared](std::size_t index) { (*shared)(index); }, i);
+        return spawn_on(
+            i, [shared](std::size_t index) { (*shared)(index); }, i);
     });
 }
 

@@ -10,7 +10,8 @@
 //   it off the list and makes the task ready. The node lives on the waiting task's stack and
 //   unlinks itself in its destructor, so a waiter that leaves by cancellation never leaves a
 //   dangling entry behind.
-// - TimerNode: an entry in the loop's deadlines (lib/runtime/timer_heap.hpp); fire() runs on the loop
+// - TimerNode: an entry in the loop's deadlines (lib/runtime/timer_heap.hpp); fire() runs on the
+// loop
 //   when it is due.
 #pragma once
 

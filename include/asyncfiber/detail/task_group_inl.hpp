@@ -15,10 +15,10 @@ Task<detail::async_result_t<F, Args...>> TaskGroup::spawn(F&& fn, Args&&... args
 }
 template <class F, class... Args>
 Task<detail::async_result_t<F, Args...>> TaskGroup::spawn(TaskOptions options, F&& fn,
-                                                         Args&&... args) {
+                                                          Args&&... args) {
     check_open();
-    auto t = asyncfiber::async(std::move(options), std::forward<F>(fn),
-                               std::forward<Args>(args)...);
+    auto t =
+        asyncfiber::async(std::move(options), std::forward<F>(fn), std::forward<Args>(args)...);
     adopt(detail::Access::state(t));
     return t;
 }

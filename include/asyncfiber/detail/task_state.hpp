@@ -75,11 +75,11 @@ struct StackInfo {
     /// Bytes reserved for this record at the top of the stack.
     static constexpr std::size_t kReserved = 64;
 
-    char* limit = nullptr;    // lowest usable address
-    void* slot = nullptr;     // the pool's bookkeeping
-    std::uint32_t size = 0;   // the stack's size, this record included
-    bool guarded = false;     // a guard page (marker or PROT_NONE) lies below `limit`
-    EhState eh;               // the task's exception state while it is away
+    char* limit = nullptr;   // lowest usable address
+    void* slot = nullptr;    // the pool's bookkeeping
+    std::uint32_t size = 0;  // the stack's size, this record included
+    bool guarded = false;    // a guard page (marker or PROT_NONE) lies below `limit`
+    EhState eh;              // the task's exception state while it is away
     // What the task waits on while it is away, for dumps: kept here rather than in the task
     // block because only a task that has run (and so has a stack) can wait.
     const char* waiting_on = nullptr;  // the last suspension point's name (stale while running)
@@ -97,7 +97,7 @@ struct TaskExtras {
     TaskExtras& operator=(const TaskExtras&) = delete;
     ~TaskExtras();  // lib/runtime/context.cpp
 
-    std::string name;                 // empty: "Task-<id>"
+    std::string name;  // empty: "Task-<id>"
     std::string cancel_msg;
     std::size_t stack_size = 0;       // requested; 0 = the default
     void* sanitizer_fiber = nullptr;  // ThreadSanitizer's fiber (sanitized builds only)
@@ -170,9 +170,7 @@ public:
     void set_cancel_msg(const std::string& msg) {
         if (extras_ || !msg.empty()) extras().cancel_msg = msg;
     }
-    std::size_t requested_stack_size() const noexcept {
-        return extras_ ? extras_->stack_size : 0;
-    }
+    std::size_t requested_stack_size() const noexcept { return extras_ ? extras_->stack_size : 0; }
     /// What the task waits on (the suspension point's name) while it is suspended, or waited
     /// on before it was woken while it is ready; null for a task that has not run yet.
     const char* waiting_on() const noexcept {
@@ -182,22 +180,22 @@ public:
     // ---- bookkeeping; small fields first so that they share the ReadyItem's padding ----
     TaskStatus status = TaskStatus::created;
     TaskOutcome outcome = TaskOutcome::none;
-    bool must_cancel = false;         // a cancellation waits to be thrown at a suspension point
-    bool retrieved = false;           // someone looked at the outcome
-    bool awaited = false;             // someone awaited/gathered it (debug: "never awaited")
-    bool has_body = false;            // the callable and its arguments are alive
+    bool must_cancel = false;  // a cancellation waits to be thrown at a suspension point
+    bool retrieved = false;    // someone looked at the outcome
+    bool awaited = false;      // someone awaited/gathered it (debug: "never awaited")
+    bool has_body = false;     // the callable and its arguments are alive
     /// Operations it may still complete without waiting before it must yield (cooperate()):
     /// refilled each time the loop resumes it. Fills the last byte of padding.
     std::uint8_t budget = 0;
     std::uint32_t refs = 1;
     std::uint32_t cancel_requests = 0;  // asyncio's cancelling()
     LoopImpl* loop = nullptr;
-    void* fctx = nullptr;             // the suspended fiber context
-    StackInfo* stack = nullptr;       // at the top of its stack, while it has one
+    void* fctx = nullptr;        // the suspended fiber context
+    StackInfo* stack = nullptr;  // at the top of its stack, while it has one
     std::uint64_t id = 0;
-    List listeners;                   // DoneListener nodes
+    List listeners;                     // DoneListener nodes
     CancelHook* cancel_hook = nullptr;  // while suspended: where a cancel goes
-    std::int64_t created_ns = 0;      // loop time at spawn, for dumps
+    std::int64_t created_ns = 0;        // loop time at spawn, for dumps
     std::exception_ptr error;
 
 private:

@@ -27,13 +27,15 @@ bool withdraw_or_abandon(void* job);
 template <class F, class... Args>
 async_result_t<F, Args...> run_in_pool(bool abandon, F&& fn, Args&&... args) {
     using R = async_result_t<F, Args...>;
-    using Job = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+    using Job =
+        std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
     TaskBase* self = current_task_checked("af::to_thread");
     throw_if_cancelled(self);
     auto core = IntrusivePtr<Shared<R>>::adopt(new Shared<R>);
     // shared_ptr: std::function needs a copyable target; the job itself may be move-only.
-    auto job = std::make_shared<Job>(std::forward<F>(fn),
-                                     std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    auto job = std::make_shared<Job>(
+        std::forward<F>(fn),
+        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
     CompleterRef<Shared<R>> completer(core.get());
     std::shared_ptr<PoolJob> queued = submit_to_pool([completer, job]() mutable {
         std::exception_ptr err;
@@ -71,13 +73,15 @@ detail::async_result_t<F, Args...> to_thread(AbandonOnCancel, F&& fn, Args&&... 
 
 template <class F, class... Args>
 ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Loop& loop, F&& fn,
-                                                                             Args&&... args) {
+                                                                              Args&&... args) {
     using R = detail::async_result_t<F, Args...>;
-    using Call = std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+    using Call =
+        std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
     auto run = std::make_shared<detail::ThreadsafeRun<R>>();
     run->loop = &loop;
-    auto call = std::make_shared<Call>(std::forward<F>(fn),
-                                       std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    auto call = std::make_shared<Call>(
+        std::forward<F>(fn),
+        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
     auto fut = detail::Access::make<ConcurrentFuture<R>>(run);
     auto start = [run, call] {
         if (run->loop->is_closed()) {  // posted before it closed: fails now, as asyncio's would
@@ -102,7 +106,8 @@ ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Lo
                 run->set = true;
             }
         });
-        run->task = detail::Access::state(t);  // for ConcurrentFuture::cancel(), until the callback below
+        run->task =
+            detail::Access::state(t);  // for ConcurrentFuture::cancel(), until the callback below
         t.add_done_callback([run](TaskRef) {
             run->task = nullptr;
             // Cancelled before its first step: the body never ran.

@@ -141,12 +141,11 @@ public:
     static return_type initiate(Initiation&& init, RawToken&& token, IArgs&&... iargs) {
         const use_await_t tok = token;
         TaskBase* self = current_task_checked("af::use_await");
-        cooperate(self);  // before the operation starts: a cancellation here loses nothing
+        cooperate(self);           // before the operation starts: a cancellation here loses nothing
         throw_if_cancelled(self);  // a pending cancellation: do not even start the operation
         auto core = IntrusivePtr<Shared<Stored>>::adopt(new Shared<Stored>);
         std::forward<Initiation>(init)(
-            UseAwaitHandler<Stored>(core.get(), current_loop_executor(),
-                                    tok.cancel_.fn != nullptr),
+            UseAwaitHandler<Stored>(core.get(), current_loop_executor(), tok.cancel_.fn != nullptr),
             std::forward<IArgs>(iargs)...);
         core->wait("a Boost.Asio operation", tok.cancel_.fn, tok.cancel_.obj, true);
         Stored v = core->take();

@@ -56,7 +56,8 @@ void wait_done_no_forward(TaskBase* t);
 template <class T, class Rep, class Period>
 T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
     if (!t) throw InvalidStateError("asyncfiber: wait_for of an empty Task handle");
-    detail::check_loop_thread(detail::Access::state(t)->loop, "af::wait_for", detail::LoopUse::await);
+    detail::check_loop_thread(detail::Access::state(t)->loop, "af::wait_for",
+                              detail::LoopUse::await);
     try {
         return timeout(d, [&t]() -> T {
             detail::await_done(detail::Access::state(t));
@@ -71,8 +72,8 @@ T wait_for(Task<T> t, std::chrono::duration<Rep, Period> d) {
 }
 
 template <class F, class Rep, class Period, class>
-auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d)
-    -> typename std::decay<decltype(std::forward<F>(fn)())>::type {
+auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d) ->
+    typename std::decay<decltype(std::forward<F>(fn)())>::type {
     if (d <= d.zero()) {
         yield_now();
         throw TimeoutError();
@@ -117,10 +118,12 @@ Task<T> shield(Task<T> t) {
     if (!t) throw InvalidStateError("asyncfiber: shield of an empty Task handle");
     detail::check_loop_thread(detail::Access::state(t)->loop, "af::shield", detail::LoopUse::await);
     if (t.done()) return t;
-    return asyncfiber::async([](Task<T> inner) -> T {
-        detail::wait_done_no_forward(detail::Access::state(inner));
-        return detail::take_done(inner);
-    }, std::move(t));
+    return asyncfiber::async(
+        [](Task<T> inner) -> T {
+            detail::wait_done_no_forward(detail::Access::state(inner));
+            return detail::take_done(inner);
+        },
+        std::move(t));
 }
 
 }  // namespace asyncfiber

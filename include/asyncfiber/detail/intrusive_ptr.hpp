@@ -20,20 +20,12 @@ public:
         r.p_ = p;
         return r;
     }
-    /// Adds a reference of its own.
-    static IntrusivePtr share(T* p) noexcept {
-        if (p) p->add_ref();
-        return adopt(p);
-    }
-
     IntrusivePtr(const IntrusivePtr& o) noexcept : p_(o.p_) {
         if (p_) p_->add_ref();
     }
     IntrusivePtr(IntrusivePtr&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
     IntrusivePtr& operator=(IntrusivePtr o) noexcept {
-        T* t = p_;
-        p_ = o.p_;
-        o.p_ = t;
+        swap(o);
         return *this;
     }
     ~IntrusivePtr() {
@@ -42,15 +34,7 @@ public:
 
     T* get() const noexcept { return p_; }
     T* operator->() const noexcept { return p_; }
-    T& operator*() const noexcept { return *p_; }
     explicit operator bool() const noexcept { return p_ != nullptr; }
-    /// Gives the reference up without releasing it (the caller now owns it).
-    T* detach() noexcept {
-        T* p = p_;
-        p_ = nullptr;
-        return p;
-    }
-    void reset() noexcept { IntrusivePtr().swap(*this); }
     void swap(IntrusivePtr& o) noexcept {
         T* t = p_;
         p_ = o.p_;

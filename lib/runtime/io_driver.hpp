@@ -10,7 +10,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -63,6 +65,10 @@ public:
     void unwatch_sigint();
 
 private:
+    /// Before an owned io_context blocks, after work came from other threads since the last
+    /// wait: watches for the next post for a few microseconds (until `deadline` at most) and
+    /// runs it. True if it ran something; false to block as usual.
+    bool spin_for_post(std::chrono::steady_clock::time_point deadline);
     /// Runs `run(io)`, restarting a stopped io_context first and reporting what a handler
     /// throws instead of letting it out of the loop.
     template <class Run>
@@ -74,6 +80,13 @@ private:
     /// that holds the last work would stop the application's io_context).
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::unique_ptr<boost::asio::signal_set> sigint_;
+    /// Posts so far (any thread); what the loop saw of them when it last went idle; how long
+    /// it watches for the next one (halved after each watch in vain, doubled after each
+    /// catch, within [kMinSpin, kMaxSpin]: a peer that answers within microseconds keeps it
+    /// long, a thread pool whose jobs take milliseconds makes it short).
+    std::atomic<std::uint64_t> posts_{0};
+    std::uint64_t posts_seen_ = 0;
+    std::int64_t spin_ns_;
 };
 
 }  // namespace detail

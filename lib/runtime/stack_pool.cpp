@@ -32,6 +32,12 @@ std::atomic<std::size_t> g_guarded_in_use{0};
 // A slab holds this much address space at most (fewer, larger stacks for big sizes).
 constexpr std::size_t kSlabBytes = 16u << 20;
 constexpr std::uint32_t kMaxSlabStacks = 64;
+// Slabs take their address space from reservations of this size (64 default slabs), so that a
+// burst maps once per 64 slabs instead of once per slab: every mmap takes the address space's
+// lock for writing, against the page faults of the process's other threads, which made two
+// loops spawning stacks at once scale 1.5x instead of 2x (docs/multicore.md). Address space
+// only: nothing is committed until a stack touches it.
+constexpr std::size_t kReservationBytes = std::size_t(1) << 30;
 // Free stacks whose pages stay resident even when the loop idles.
 constexpr std::size_t kHotFreeStacks = 64;
 
@@ -161,6 +167,40 @@ StackPool& StackPool::for_this_thread() {
 StackPool::~StackPool() {
     for (auto& c : classes_)
         for (Slab* s : c->slabs) free_slab(s);
+    if (reserved_left_) ::munmap(reserved_, reserved_left_);
+}
+
+char* StackPool::map_slab(std::size_t bytes) {
+    const int prot = PROT_READ | PROT_WRITE;
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK;
+    if (bytes > kReservationBytes / 4) {  // a few huge stacks: a mapping of their own
+        void* p = ::mmap(nullptr, bytes, prot, flags, -1, 0);
+        if (p == MAP_FAILED) throw std::bad_alloc();
+        // Stacks touch one or two pages each: a transparent huge page would make every stack
+        // cost 2 MiB (and its zeroing) instead of 4 KiB.
+        ::madvise(p, bytes, MADV_NOHUGEPAGE);
+        return static_cast<char*>(p);
+    }
+    if (reserved_left_ < bytes) {
+        void* p = ::mmap(nullptr, kReservationBytes, prot, flags, -1, 0);
+        // Under strict overcommit (vm.overcommit_memory=2) MAP_NORESERVE is ignored and a
+        // reservation counts in full: take only the slab then.
+        std::size_t got = kReservationBytes;
+        if (p == MAP_FAILED) {
+            p = ::mmap(nullptr, bytes, prot, flags, -1, 0);
+            if (p == MAP_FAILED) throw std::bad_alloc();
+            got = bytes;
+        }
+        ::madvise(p, got, MADV_NOHUGEPAGE);  // (as above)
+        if (reserved_left_) ::munmap(reserved_, reserved_left_);  // too small a rest
+        reserved_ = static_cast<char*>(p);
+        reserved_left_ = got;
+    }
+    // Each slab is unmapped on its own when it is freed (free_slab), as if mapped alone.
+    char* p = reserved_;
+    reserved_ += bytes;
+    reserved_left_ -= bytes;
+    return p;
 }
 
 StackPool::SizeClass& StackPool::size_class(std::size_t size) {
@@ -181,13 +221,7 @@ StackPool::Slab* StackPool::new_slab(SizeClass& cls) {
     s->cls = &cls;
     s->count = cls.per_slab;
     s->bytes = cls.stride * cls.per_slab;
-    void* p = ::mmap(nullptr, s->bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    s->base = static_cast<char*>(p);
-    // Stacks touch one or two pages each: a transparent huge page would make every stack
-    // cost 2 MiB (and its zeroing) instead of 4 KiB.
-    ::madvise(p, s->bytes, MADV_NOHUGEPAGE);
+    s->base = map_slab(s->bytes);
     // A guard page below every stack: a guard marker where the kernel has them (no extra
     // mapping, so no limit), else PROT_NONE while the process-wide budget lasts (each one
     // splits the mapping, see the budget).

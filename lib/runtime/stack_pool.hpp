@@ -61,12 +61,17 @@ private:
     SizeClass& size_class(std::size_t size);
     Slab* new_slab(SizeClass& cls);
     void free_slab(Slab* s) noexcept;
+    /// Address space for a slab, from the current reservation (see kReservationBytes).
+    char* map_slab(std::size_t bytes);
 
     std::vector<std::unique_ptr<SizeClass>> classes_;
     SizeClass* default_class_ = nullptr;
     std::size_t default_class_size_ = 0;
     std::size_t dirty_free_ = 0;
     std::size_t kept_by_trim_ = 0;  // dirty free stacks the last trim() kept (hot slabs)
+    // What is left of the address space reserved for the next slabs.
+    char* reserved_ = nullptr;
+    std::size_t reserved_left_ = 0;
 };
 
 /// Smallest and largest usable stack.

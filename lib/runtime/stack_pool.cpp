@@ -191,7 +191,7 @@ char* StackPool::map_slab(std::size_t bytes) {
             if (p == MAP_FAILED) throw std::bad_alloc();
             got = bytes;
         }
-        ::madvise(p, got, MADV_NOHUGEPAGE);  // (as above)
+        ::madvise(p, got, MADV_NOHUGEPAGE);                       // (as above)
         if (reserved_left_) ::munmap(reserved_, reserved_left_);  // too small a rest
         reserved_ = static_cast<char*>(p);
         reserved_left_ = got;

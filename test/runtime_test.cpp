@@ -155,6 +155,19 @@ TEST(Idle, ASleepingLoopUsesNoCpu) {
     EXPECT_LT(probes::cpu_seconds() - before, 0.05);
 }
 
+// A loop that other threads fed watches for their next post a few microseconds before it
+// sleeps (io_driver.cpp); once they stop, it must sleep, not go on watching.
+TEST(Idle, ALoopFedByAnotherThreadSleepsOnceTheFeedingStops) {
+    double during = 0;
+    af::run([&] {
+        for (int i = 0; i < 200; ++i) EXPECT_EQ(af::to_thread([i] { return i + 1; }), i + 1);
+        const double before = probes::cpu_seconds();
+        af::sleep(300ms);
+        during = probes::cpu_seconds() - before;
+    });
+    EXPECT_LT(during, 0.05);
+}
+
 TEST(ExplicitLoop, RunUntilCompleteTwiceThenClose) {
     af::Loop loop;
     EXPECT_EQ(loop.run_until_complete([] { return 1; }), 1);

@@ -390,6 +390,26 @@ TEST(TaskBlocks, BlocksOfManySizesAreReusedWithoutMixingUp) {
     });
 }
 
+// Blocks are carved from regions of their loop's thread; the last handle of a task may go on
+// another thread, whose cache then holds the block, and the region goes back only when every
+// block of it did. Run under TSan and Valgrind in CI.
+TEST(TaskBlocks, BlocksFreedOnAnotherThreadGoBackSafely) {
+    for (int round = 0; round < 3; ++round) {
+        std::vector<af::Task<long>> kept;
+        af::run([&] {
+            std::vector<af::Task<long>> tasks;
+            for (long i = 0; i < 5000; ++i) tasks.push_back(af::async([i] { return i * 2; }));
+            auto values = af::gather(tasks);
+            for (long i = 0; i < 5000; ++i) EXPECT_EQ(values[static_cast<std::size_t>(i)], i * 2);
+            kept = std::move(tasks);
+        });
+        std::thread other([&kept] {
+            kept.clear();  // the blocks join this thread's cache, and go back when it ends
+        });
+        other.join();
+    }
+}
+
 namespace {
 template <class F>
 std::string runtime_error_of(F&& f) {

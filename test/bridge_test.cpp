@@ -11,8 +11,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -555,6 +558,60 @@ TEST(Threadsafe, SleepingLoopWakesPromptlyWhenPoked) {
         EXPECT_LT(af::Clock::now() - poked, 1s);  // generous: it would be 10 s if missed
         th.join();
         sleeper.cancel();
+    });
+}
+
+// A thread that answers at random moments finds the loop running, watching for posts or
+// asleep in epoll_wait, and each of its posts must wake it (the handshake between
+// IoDriver::post and IoDriver::sleep): a lost wake-up shows as a TimeoutError.
+TEST(Threadsafe, PostsAtRandomMomentsAlwaysWakeTheLoop) {
+    // Outlive the loop: a round that failed is still answered later, maybe as it closes.
+    std::vector<std::unique_ptr<af::Event>> events;
+    af::run([&] {
+        af::Loop& loop = af::Loop::current();
+        constexpr int kRounds = 2000;
+        std::mutex m;
+        std::condition_variable cv;
+        af::Event* current = nullptr;
+        int round = 0;
+        std::thread th([&] {
+            std::mt19937 rng(7);
+            for (int i = 1; i <= kRounds; ++i) {
+                af::Event* ev;
+                {
+                    std::unique_lock<std::mutex> lk(m);
+                    cv.wait(lk, [&] { return round >= i; });
+                    ev = current;
+                }
+                std::this_thread::sleep_for(std::chrono::microseconds(rng() % 120));
+                loop.call_soon_threadsafe([ev] { ev->set(); });
+            }
+        });
+        int answered = 0;
+        for (int i = 1; i <= kRounds; ++i) {
+            events.emplace_back(new af::Event);
+            af::Event& ev = *events.back();
+            {
+                std::lock_guard<std::mutex> lk(m);
+                current = &ev;
+                round = i;
+            }
+            cv.notify_one();
+            try {
+                af::wait_for([&] { ev.wait(); }, 5s);
+                ++answered;
+            } catch (const af::TimeoutError&) {
+                ADD_FAILURE() << "round " << i << ": the post did not wake the loop";
+                break;
+            }
+        }
+        {
+            std::lock_guard<std::mutex> lk(m);
+            round = kRounds;  // lets the thread finish if a round failed
+        }
+        cv.notify_one();
+        th.join();
+        EXPECT_EQ(answered, kRounds);
     });
 }
 

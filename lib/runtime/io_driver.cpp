@@ -2,6 +2,7 @@
 
 #include "embedded_loop.hpp"
 #include "loop_impl.hpp"
+#include "sanitizers.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -49,6 +50,12 @@ IoDriver::IoDriver(LoopImpl* loop, boost::asio::io_context& borrowed)
 
 IoDriver::~IoDriver() {
     unwatch_sigint();
+    // What was posted and never ran goes unrun, as the io_context's own handlers do.
+    Posted* p = posted_.exchange(nullptr, std::memory_order_acquire);
+    while (p) {
+        std::unique_ptr<Posted> item(p);
+        p = p->next;
+    }
     if (own_) {
         // What the loop left in its io_context goes now, while the loop exists (as
         // ~io_context would do it); the object itself goes with the last share.
@@ -80,54 +87,104 @@ void IoDriver::run_guarded(Run run) {
     }
 }
 
+std::size_t IoDriver::run_posted() {
+    Posted* p = posted_.exchange(nullptr, std::memory_order_acquire);
+    if (!p) return 0;
+    announce_acquire(&posted_);
+    Posted* fifo = nullptr;  // the stack holds the newest first
+    while (p) {
+        Posted* next = p->next;
+        p->next = fifo;
+        fifo = p;
+        p = next;
+    }
+    std::size_t n = 0;
+    while (fifo) {
+        std::unique_ptr<Posted> item(fifo);
+        fifo = fifo->next;
+        ++n;
+        try {
+            item->fn();
+        } catch (...) {
+            // As for a throwing Asio handler: reported, and the loop goes on.
+            loop_->report(ExceptionContext{
+                "exception in a callback posted to the loop", std::current_exception(), {}});
+        }
+    }
+    fed_ = true;
+    return n;
+}
+
 void IoDriver::poll() {
+    if (own_) run_posted();
     run_guarded([](boost::asio::io_context& io) { io.poll(); });
 }
 
 bool IoDriver::spin_for_post(std::chrono::steady_clock::time_point deadline) {
     using Clock = std::chrono::steady_clock;
     // Only an owned io_context (a borrowed one is the application's to run), and only when
-    // other threads posted since the last wait: a loop fed by its own I/O and timers alone
-    // never spins.
-    if (!own_) return false;
-    const std::uint64_t seen = posts_.load(std::memory_order_acquire);
-    const bool fed = seen != posts_seen_;
-    posts_seen_ = seen;
-    if (!fed) return false;
-    // What is queued or ready already needs no watch. (Read before the poll: a post that
-    // lands between the read and the poll is run by the poll or ends the watch at once.)
-    std::size_t ran = 0;
-    run_guarded([&ran](boost::asio::io_context& io) { ran = io.poll(); });
-    if (ran != 0) return true;
+    // posted work ran since the last watch: a loop fed by its own I/O and timers alone never
+    // watches.
+    if (!own_ || !fed_) return false;
+    fed_ = false;
     const Clock::time_point start = Clock::now();
     if (deadline <= start) return false;
     const Clock::time_point until = deadline - start > std::chrono::nanoseconds(spin_ns_)
                                         ? start + std::chrono::nanoseconds(spin_ns_)
                                         : deadline;
+    // I/O and what other io_contexts post through Asio (af::use_await's completions) are
+    // looked at every few microseconds meanwhile, so the watch delays them that much at most.
+    constexpr auto kLookAtIoEvery = std::chrono::microseconds(8);
+    Clock::time_point look_at_io = start + kLookAtIoEvery;
     for (unsigned i = 1;; ++i) {
         cpu_relax();
-        if (posts_.load(std::memory_order_acquire) != seen) {
+        if (posted_.load(std::memory_order_relaxed) != nullptr) {
             spin_ns_ = std::min(spin_ns_ * 2, kMaxSpinNs);
-            poll();
+            run_posted();
             return true;
         }
-        if (i % 16 == 0 && Clock::now() >= until) {
+        if (i % 16 != 0) continue;
+        const Clock::time_point now = Clock::now();
+        if (now >= until) {
             spin_ns_ = std::max(spin_ns_ / 2, kMinSpinNs);
             return false;
+        }
+        if (now >= look_at_io) {
+            std::size_t ran = 0;
+            run_guarded([&ran](boost::asio::io_context& io) { ran = io.poll(); });
+            if (ran != 0) return true;
+            look_at_io = now + kLookAtIoEvery;
         }
     }
 }
 
-void IoDriver::wait() {
-    if (spin_for_post(std::chrono::steady_clock::time_point::max())) return;
-    run_guarded([](boost::asio::io_context& io) { io.run_one(); });
+template <class Block>
+void IoDriver::sleep(Block block) {
+    if (own_) {
+        // Dekker's handshake with post(): either the poster sees sleeping_ set and wakes the
+        // io_context, or this sees its item and does not block.
+        sleeping_.store(true, std::memory_order_seq_cst);
+        if (posted_.load(std::memory_order_seq_cst) != nullptr) {
+            sleeping_.store(false, std::memory_order_relaxed);
+            poll();
+            return;
+        }
+    }
+    run_guarded(block);
+    if (own_) sleeping_.store(false, std::memory_order_relaxed);
     poll();
 }
 
+void IoDriver::wait() {
+    if (own_ && run_posted() != 0) return;
+    if (spin_for_post(std::chrono::steady_clock::time_point::max())) return;
+    sleep([](boost::asio::io_context& io) { io.run_one(); });
+}
+
 void IoDriver::wait_until(std::chrono::steady_clock::time_point deadline) {
+    if (own_ && run_posted() != 0) return;
     if (spin_for_post(deadline)) return;
-    run_guarded([deadline](boost::asio::io_context& io) { io.run_one_until(deadline); });
-    poll();
+    sleep([deadline](boost::asio::io_context& io) { io.run_one_until(deadline); });
 }
 
 void IoDriver::post(std::function<void()> fn) {
@@ -135,8 +192,16 @@ void IoDriver::post(std::function<void()> fn) {
         post_inside_embedded(loop_, std::move(fn));
         return;
     }
-    boost::asio::post(io_, std::move(fn));
-    posts_.fetch_add(1, std::memory_order_release);
+    auto* item = new Posted{nullptr, std::move(fn)};
+    announce_release(&posted_);
+    Posted* head = posted_.load(std::memory_order_relaxed);
+    do {
+        item->next = head;
+    } while (!posted_.compare_exchange_weak(head, item, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed));
+    if (sleeping_.load(std::memory_order_seq_cst) &&
+        sleeping_.exchange(false, std::memory_order_seq_cst))
+        boost::asio::post(io_, [] {});  // ends the loop's run_one; its poll runs the item
 }
 
 void IoDriver::watch_sigint(std::function<void()> on_sigint) {

@@ -1,9 +1,11 @@
 // Internal: the loop's Boost.Asio side. The loop blocks here when no task is ready (until
 // the next deadline, an I/O completion or a post from another thread), and polls here now
-// and then while tasks keep it busy, so that I/O handlers are never starved. An embedded loop
-// (Loop(io_context&)) borrows the application's io_context instead, which runs the loop as
-// one of its handlers (embedded_loop.cpp): the loop never blocks in it then, except to finish
-// its tasks when it is closed.
+// and then while tasks keep it busy, so that I/O handlers are never starved. What other
+// threads post to an owned loop bypasses Asio (a lock-free queue of its own, see Posted),
+// and a loop that such posts kept busy watches for the next one briefly before it sleeps. An
+// embedded loop (Loop(io_context&)) borrows the application's io_context instead, which runs the
+// loop as one of its handlers (embedded_loop.cpp): the loop never blocks in it then, except to
+// finish its tasks when it is closed.
 #pragma once
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -65,6 +67,19 @@ public:
     void unwatch_sigint();
 
 private:
+    /// What other threads posted to an owned io_context: a lock-free stack that post()
+    /// pushes to and the loop takes whole, so that a hop from another thread costs neither
+    /// Asio's scheduler lock nor a system call while the loop is awake. Run in posting order.
+    struct Posted {
+        Posted* next;
+        std::function<void()> fn;
+    };
+    /// Runs what was posted so far; how many.
+    std::size_t run_posted();
+    /// Blocks in the io_context (until `deadline`) unless something was posted, telling
+    /// posters to wake it (see post()).
+    template <class Block>
+    void sleep(Block block);
     /// Before an owned io_context blocks, after work came from other threads since the last
     /// wait: watches for the next post for a few microseconds (until `deadline` at most) and
     /// runs it. True if it ran something; false to block as usual.
@@ -80,12 +95,15 @@ private:
     /// that holds the last work would stop the application's io_context).
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::unique_ptr<boost::asio::signal_set> sigint_;
-    /// Posts so far (any thread); what the loop saw of them when it last went idle; how long
-    /// it watches for the next one (halved after each watch in vain, doubled after each
-    /// catch, within [kMinSpin, kMaxSpin]: a peer that answers within microseconds keeps it
-    /// long, a thread pool whose jobs take milliseconds makes it short).
-    std::atomic<std::uint64_t> posts_{0};
-    std::uint64_t posts_seen_ = 0;
+    std::atomic<Posted*> posted_{nullptr};
+    /// Set by the loop before it blocks in the io_context; a poster that clears it wakes the
+    /// io_context with an empty Asio handler (so one poster wakes it, once per sleep).
+    std::atomic<bool> sleeping_{false};
+    /// Whether posted work ran since the loop last watched; how long it watches for the next
+    /// (halved after each watch in vain, doubled after each catch, within [kMinSpin,
+    /// kMaxSpin]: a peer that answers within microseconds keeps it long, a thread pool whose
+    /// jobs take milliseconds makes it short).
+    bool fed_ = false;
     std::int64_t spin_ns_;
 };
 

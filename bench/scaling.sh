@@ -33,10 +33,12 @@ trap 'rm -f "$out" "$out.a" "$out.b"' EXIT
 for _ in $(seq "$runs"); do
   for w in $ours_workloads; do "$ours" "$w" | awk -v w="$w" '$1 == w { print "ours", w, $2 }' >> "$out"; done
   # The machine's own ceiling for two of anything: two processes of the one-loop workload at
-  # once (nothing shared but the kernel and the hardware).
+  # once (nothing shared but the kernel and the hardware). Scored as the 2-loop figures are:
+  # by the slower of the two (the 2-loop run ends when its last loop does).
   for w in echo_msgs_per_s skynet1M_ms; do
     "$ours" "$w" > "$out.a" & "$ours" "$w" > "$out.b"; wait
-    cat "$out.a" "$out.b" | awk -v w="$w" '$1 == w { print "pair", w, $2 }' >> "$out"
+    cat "$out.a" "$out.b" | awk -v w="$w" '$1 == w { print $2 }' | sort -g | \
+      awk -v w="$w" 'NR == 1 { lo = $1 } END { print "pair", w, (w ~ /_ms$/ ? $1 : lo) }' >> "$out"
   done
   for w in $go_workloads; do GOMAXPROCS=2 "$goanchor" "$w" | awk -v w="$w" '$1 == w { print "go", w, $2 }' >> "$out"; done
 done
@@ -54,7 +56,7 @@ g = lambda w: m[("go", w)]
 print()
 print(f"echo, 2 loops / 1 loop:             {o('echo_2loops_msgs_per_s') / o('echo_msgs_per_s'):.2f}x   (goal >= 1.7)")
 print(f"skynet work, 2 loops / 1 loop:      {2 * o('skynet1M_ms') / o('skynet1M_2loops_ms'):.2f}x   (goal >= 1.85)")
-p = lambda w: m[("pair", w)]  # the median of both processes' figures
+p = lambda w: m[("pair", w)]  # per pair, the slower process's figure
 print(f"two processes at once / one:        echo {2 * p('echo_msgs_per_s') / o('echo_msgs_per_s'):.2f}x, "
       f"skynet {2 * o('skynet1M_ms') / p('skynet1M_ms'):.2f}x   (the machine's ceiling for 2 loops)")
 pf = o('page_fault_ns') / o('page_fault_2threads_ns')

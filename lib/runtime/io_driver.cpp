@@ -22,8 +22,8 @@ std::atomic<bool> g_sigint_taken{false};
 // epoll_wait. Waking a sleeping thread through the io_context's eventfd costs tens of
 // microseconds on a virtual machine (the kernel scheduler, and the host for an idle vCPU);
 // a peer loop that answers within the watch costs a cache-line transfer instead. The bound
-// is what an idle loop can spend in vain per burst of posts; I/O readiness is not looked at
-// while it watches, so it also bounds the delay added to I/O.
+// is what an idle loop can spend in vain per burst of posts (I/O is looked at every few
+// microseconds meanwhile, see spin_for_post).
 constexpr std::int64_t kMaxSpinNs = 50000;
 constexpr std::int64_t kMinSpinNs = 1000;
 

@@ -41,6 +41,18 @@ constexpr std::size_t kReservationBytes = std::size_t(1) << 30;
 // Free stacks whose pages stay resident even when the loop idles.
 constexpr std::size_t kHotFreeStacks = 64;
 
+/// Fresh address space for stacks (committed only as they touch it), or null if the system
+/// refuses it.
+char* map_stack_space(std::size_t bytes) noexcept {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    // Stacks touch one or two pages each: a transparent huge page would make every stack
+    // cost 2 MiB (and its zeroing) instead of 4 KiB.
+    ::madvise(p, bytes, MADV_NOHUGEPAGE);
+    return static_cast<char*>(p);
+}
+
 // Linux 6.13+: guard markers (madvise MADV_GUARD_INSTALL) make a page fault like PROT_NONE
 // without splitting the mapping, so every stack can have one. Older kernels say EINVAL.
 #ifndef MADV_GUARD_INSTALL
@@ -171,29 +183,22 @@ StackPool::~StackPool() {
 }
 
 char* StackPool::map_slab(std::size_t bytes) {
-    const int prot = PROT_READ | PROT_WRITE;
-    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK;
     if (bytes > kReservationBytes / 4) {  // a few huge stacks: a mapping of their own
-        void* p = ::mmap(nullptr, bytes, prot, flags, -1, 0);
-        if (p == MAP_FAILED) throw std::bad_alloc();
-        // Stacks touch one or two pages each: a transparent huge page would make every stack
-        // cost 2 MiB (and its zeroing) instead of 4 KiB.
-        ::madvise(p, bytes, MADV_NOHUGEPAGE);
-        return static_cast<char*>(p);
+        if (char* p = map_stack_space(bytes)) return p;
+        throw std::bad_alloc();
     }
     if (reserved_left_ < bytes) {
-        void* p = ::mmap(nullptr, kReservationBytes, prot, flags, -1, 0);
         // Under strict overcommit (vm.overcommit_memory=2) MAP_NORESERVE is ignored and a
         // reservation counts in full: take only the slab then.
         std::size_t got = kReservationBytes;
-        if (p == MAP_FAILED) {
-            p = ::mmap(nullptr, bytes, prot, flags, -1, 0);
-            if (p == MAP_FAILED) throw std::bad_alloc();
+        char* p = map_stack_space(got);
+        if (!p) {
             got = bytes;
+            p = map_stack_space(got);
         }
-        ::madvise(p, got, MADV_NOHUGEPAGE);                       // (as above)
+        if (!p) throw std::bad_alloc();
         if (reserved_left_) ::munmap(reserved_, reserved_left_);  // too small a rest
-        reserved_ = static_cast<char*>(p);
+        reserved_ = p;
         reserved_left_ = got;
     }
     // Each slab is unmapped on its own when it is freed (free_slab), as if mapped alone.

@@ -89,6 +89,7 @@ void sem_wait_retry(sem_t* s) noexcept {
 struct sigaction g_prev_urg;
 struct sigaction g_prev_quit;
 std::once_flag g_urg_installed;
+std::atomic<int> g_threads_running{0};  // watchdog_threads_running()
 
 void on_watchdog_signal(int sig, siginfo_t* info, void* uctx);
 
@@ -390,7 +391,22 @@ Watchdog::Watchdog(LoopImpl* L) : L_(L) {
     std::call_once(g_urg_installed, install_signal_handler);
     ::sem_init(&wake_, 0, 0);
     ::sem_init(&answered_, 0, 0);
-    thread_ = std::thread([this] { run(); });
+    g_threads_running.fetch_add(1, std::memory_order_relaxed);
+    try {
+        thread_ = std::thread([this] {
+            run();
+            g_threads_running.fetch_sub(1, std::memory_order_release);
+        });
+    } catch (...) {
+        g_threads_running.fetch_sub(1, std::memory_order_relaxed);
+        ::sem_destroy(&wake_);
+        ::sem_destroy(&answered_);
+        throw;
+    }
+}
+
+int watchdog_threads_running() noexcept {
+    return g_threads_running.load(std::memory_order_acquire);
 }
 
 Watchdog::~Watchdog() {

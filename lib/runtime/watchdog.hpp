@@ -74,6 +74,10 @@ void watchdog_loop_left(LoopImpl* L) noexcept;
 void watchdog_set_handler(LoopImpl* L, std::function<void(const WatchdogReport&)> fn);
 /// Reads ASYNCFIBER_WATCHDOG_MS into the settings (a new loop).
 void watchdog_read_environment(LoopImpl* L);
+/// How many watchdog threads of this process have started and not yet returned from their
+/// function. A joined thread is gone from this count when its join returns, whereas the kernel
+/// may list it in /proc/self/task a moment longer; tests read this to tell the two apart.
+int watchdog_threads_running() noexcept;
 
 }  // namespace detail
 }  // namespace asyncfiber

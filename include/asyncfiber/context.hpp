@@ -12,10 +12,12 @@
 //
 // Copying a context shares its values (an immutable map, copied on the first write), so
 // spawning a task costs one reference count when contexts are in use and nothing when no
-// ContextVar was ever set. See docs/migrating-callbacks.md.
+// ContextVar was ever set. See docs/migrating-callbacks.md. The Context handle itself is in
+// detail/context_handle.hpp, which task.hpp includes without the rest of this header.
 #pragma once
 
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/context_handle.hpp>
 #include <asyncfiber/errors.hpp>
 
 #include <cstddef>
@@ -28,11 +30,7 @@
 
 namespace asyncfiber {
 
-template <class T>
-class ContextVar;
-
 namespace detail {
-struct ContextImpl;  // lib/runtime/context.cpp
 /// A value of one variable in a context: immutable once stored, shared by copies.
 using ContextValue = std::shared_ptr<const void>;
 
@@ -42,14 +40,12 @@ std::uint64_t new_context_var_id() noexcept;
 ContextValue context_find(const ContextImpl* ctx, std::uint64_t var) noexcept;
 /// The context the calling code runs in (its task's, or its thread's), or null: empty.
 const ContextImpl* current_context_or_null() noexcept;
-/// How many variables `ctx` holds.
-std::size_t context_size(const ContextImpl* ctx) noexcept;
 
 /// What a Token remembers (shared by its copies, so that a used token is used in all).
 struct TokenState {
     std::uint64_t var = 0;
-    std::shared_ptr<ContextImpl> context;  // where the value was set
-    ContextValue old_value;                // null: the variable had no value
+    ContextPtr context;      // where the value was set
+    ContextValue old_value;  // null: the variable had no value
     bool used = false;
 };
 /// Sets `var` to `value` in the current context (created for a task or thread on first use).
@@ -58,77 +54,7 @@ std::shared_ptr<TokenState> context_set(std::uint64_t var, ContextValue value);
 /// variable or another context.
 void context_reset(std::uint64_t var, const std::shared_ptr<TokenState>& token);
 [[noreturn]] void throw_lookup_error(const std::string& name);
-
-/// Makes `ctx` the current context of the calling code for the scope's lifetime.
-class ContextScope {
-public:
-    /// Throws InvalidStateError for an empty handle, RuntimeError for a context already
-    /// entered (by a Context::run that has not returned, or as the calling task's own).
-    explicit ContextScope(const std::shared_ptr<ContextImpl>& ctx);
-    ~ContextScope();
-    ContextScope(const ContextScope&) = delete;
-    ContextScope& operator=(const ContextScope&) = delete;
-
-private:
-    std::shared_ptr<ContextImpl>* slot_;  // the task's or the thread's current context
-    std::shared_ptr<ContextImpl> previous_;
-    ContextImpl* entered_;
-};
 }  // namespace detail
-
-/// A set of context variables' values (Python's contextvars.Context). A shared handle:
-/// copies of the handle are the same context; Context::copy() makes a new one. A
-/// default-constructed handle is empty (TaskOptions::context left empty: a copy of the
-/// creator's context); Context::create() makes a new context holding no value. A context
-/// is used by one thread at a time.
-class Context {
-public:
-    Context() noexcept = default;
-    /// A new context holding no value (Python's `contextvars.Context()`).
-    static Context create();
-
-    explicit operator bool() const noexcept { return impl_ != nullptr; }
-
-    /// Runs fn(args...) with this context as the current one and returns its result: what
-    /// fn sets lands in this context. Throws RuntimeError if the context is entered already
-    /// (a Context::run of it has not returned, or it is the calling task's own context),
-    /// InvalidStateError for an empty handle. Inside a task, fn may suspend.
-    template <class F, class... Args>
-    auto run(F&& fn, Args&&... args) const
-        -> decltype(std::forward<F>(fn)(std::forward<Args>(args)...));
-
-    /// A new context with the same values (Python's Context.copy()).
-    Context copy() const;
-    /// Whether `var` has a value in this context (not counting its default).
-    template <class T>
-    bool contains(const ContextVar<T>& var) const noexcept;
-    /// The value of `var` in this context; LookupError if it has none (its default is not
-    /// looked at, as Python's ctx[var]).
-    template <class T>
-    T get(const ContextVar<T>& var) const;
-    /// The value of `var` in this context, or `fallback`.
-    template <class T>
-    T get(const ContextVar<T>& var, T fallback) const;
-    /// How many variables have a value in this context.
-    std::size_t size() const noexcept { return detail::context_size(impl_.get()); }
-
-    friend bool operator==(const Context& a, const Context& b) noexcept {
-        return a.impl_ == b.impl_;
-    }
-    friend bool operator!=(const Context& a, const Context& b) noexcept {
-        return a.impl_ != b.impl_;
-    }
-
-private:
-    friend struct detail::Access;
-    const std::shared_ptr<detail::ContextImpl>& impl() const noexcept { return impl_; }
-    explicit Context(std::shared_ptr<detail::ContextImpl> impl) noexcept : impl_(std::move(impl)) {}
-    std::shared_ptr<detail::ContextImpl> impl_;
-};
-
-/// A copy of the current context (Python's contextvars.copy_context()): of the running
-/// task's, or, outside a task, of the calling thread's.
-Context copy_context();
 
 /// A context variable (Python's contextvars.ContextVar). Copies of the object are the same
 /// variable. Values are copied in and out (T must be copy-constructible).

@@ -17,7 +17,6 @@
 
 #include <cstddef>
 #include <exception>
-#include <memory>
 #include <new>
 #include <tuple>
 #include <type_traits>

@@ -6,7 +6,7 @@
 // in argument order, whatever order the compiler evaluated them in: see gather.hpp).
 #pragma once
 
-#include <asyncfiber/context.hpp>
+#include <asyncfiber/detail/context_handle.hpp>
 #include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/deadline.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>

@@ -6,6 +6,7 @@
 
 #include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/deadline.hpp>
+#include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
@@ -13,13 +14,15 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <utility>
 
 namespace asyncfiber {
 
 namespace detail {
 class TimeoutScope;
+/// The reference count of a scope shared by Timeout handles (lib/compose/timeouts.cpp).
+void intrusive_add_ref(TimeoutScope* s) noexcept;
+void intrusive_release(TimeoutScope* s) noexcept;
 }  // namespace detail
 
 /// asyncio.Timeout, the scope object of timeout()/timeout_at(): given to a body that takes an
@@ -46,9 +49,9 @@ private:
     friend struct detail::Access;
     /// Arms a scope in the calling task (timeout_at does).
     static Timeout enter(Clock::time_point when);
-    detail::TimeoutScope& scope() const noexcept { return *scope_; }
+    detail::TimeoutScope& scope() const noexcept { return *scope_.get(); }
     detail::TimeoutScope& checked() const;
-    std::shared_ptr<detail::TimeoutScope> scope_;
+    detail::IntrusivePtr<detail::TimeoutScope> scope_;
 };
 
 /// asyncio.timeout_at: runs fn() in the calling task; if `when` passes first, fn's current

@@ -33,17 +33,24 @@ struct ContextMap {
 struct ContextImpl {
     std::shared_ptr<ContextMap> map;   // null: no value; shared by copies until one writes
     std::atomic<bool> entered{false};  // inside a Context::run of it
+    std::atomic<std::uint32_t> refs{1};
 };
+
+void intrusive_add_ref(ContextImpl* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+
+void intrusive_release(ContextImpl* c) noexcept {
+    if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
+}
 
 namespace {
 
 std::atomic<std::uint64_t> g_next_var_id{1};
 
 /// The context of code that runs outside tasks on this thread (null: empty).
-thread_local std::shared_ptr<ContextImpl> t_context;
+thread_local ContextPtr t_context;
 
 /// Where the calling code's current context is kept.
-std::shared_ptr<ContextImpl>& current_slot() {
+ContextPtr& current_slot() {
     TaskBase* t = current_task_or_null();
     return t ? task_locals(t).context : t_context;
 }
@@ -68,8 +75,10 @@ void put(ContextImpl& c, std::uint64_t var, ContextValue value) {
     }
 }
 
-std::shared_ptr<ContextImpl> copy_of(const ContextImpl* from) {
-    auto c = std::make_shared<ContextImpl>();
+ContextPtr new_context() { return ContextPtr::adopt(new ContextImpl); }
+
+ContextPtr copy_of(const ContextImpl* from) {
+    ContextPtr c = new_context();
     if (from) c->map = from->map;
     return c;
 }
@@ -101,7 +110,7 @@ const ContextImpl* current_context_or_null() noexcept {
     return x && x->locals ? x->locals->context.get() : nullptr;
 }
 
-std::shared_ptr<ContextImpl> exchange_thread_context(std::shared_ptr<ContextImpl> ctx) noexcept {
+ContextPtr exchange_thread_context(ContextPtr ctx) noexcept {
     std::swap(ctx, t_context);
     return ctx;
 }
@@ -112,13 +121,13 @@ std::size_t context_size(const ContextImpl* ctx) noexcept {
 
 std::shared_ptr<TokenState> context_set(std::uint64_t var, ContextValue value) {
     if (!contexts_in_use()) g_task_local_use.fetch_or(kContextsUsed, std::memory_order_relaxed);
-    std::shared_ptr<ContextImpl>& slot = current_slot();
-    if (!slot) slot = std::make_shared<ContextImpl>();
+    ContextPtr& slot = current_slot();
+    if (!slot) slot = new_context();
     auto token = std::make_shared<TokenState>();
     token->var = var;
     token->context = slot;
     token->old_value = context_find(slot.get(), var);
-    put(*slot, var, std::move(value));
+    put(*slot.get(), var, std::move(value));
     return token;
 }
 
@@ -127,10 +136,10 @@ void context_reset(std::uint64_t var, const std::shared_ptr<TokenState>& token) 
     if (token->used) throw RuntimeError("asyncfiber: the Token has already been used once");
     if (token->var != var)
         throw RuntimeError("asyncfiber: the Token was created by a different ContextVar");
-    std::shared_ptr<ContextImpl>& slot = current_slot();
+    ContextPtr& slot = current_slot();
     if (slot != token->context)
         throw RuntimeError("asyncfiber: the Token was created in a different Context");
-    put(*slot, var, token->old_value);
+    put(*slot.get(), var, token->old_value);
     token->used = true;
 }
 
@@ -138,7 +147,7 @@ void throw_lookup_error(const std::string& name) {
     throw LookupError("asyncfiber: no value for the ContextVar '" + name + "'");
 }
 
-ContextScope::ContextScope(const std::shared_ptr<ContextImpl>& ctx) {
+ContextScope::ContextScope(const ContextPtr& ctx) {
     if (!ctx)
         throw InvalidStateError(
             "asyncfiber: Context::run of an empty Context handle (make one "
@@ -154,13 +163,13 @@ ContextScope::ContextScope(const std::shared_ptr<ContextImpl>& ctx) {
 ContextScope::~ContextScope() {
     // The slot still holds the entered context (nothing else replaces a current context),
     // so it lives until the entered flag is cleared.
-    std::shared_ptr<ContextImpl> entered = std::move(*slot_);
+    ContextPtr entered = std::move(*slot_);
     *slot_ = std::move(previous_);
     entered_->entered.store(false);
 }
 
 void init_task_locals(TaskBase* t, const Context* explicit_context) {
-    std::shared_ptr<ContextImpl> ctx;
+    ContextPtr ctx;
     if (explicit_context && *explicit_context) {
         ctx = detail::Access::impl(*explicit_context);
     } else if (contexts_in_use()) {
@@ -174,7 +183,7 @@ void init_task_locals(TaskBase* t, const Context* explicit_context) {
 
 }  // namespace detail
 
-Context Context::create() { return Context(std::make_shared<detail::ContextImpl>()); }
+Context Context::create() { return Context(detail::new_context()); }
 
 Context Context::copy() const {
     if (!impl_) throw InvalidStateError("asyncfiber: Context::copy of an empty Context handle");

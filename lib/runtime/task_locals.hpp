@@ -47,8 +47,8 @@ struct TaskLocals {
     TaskLocals& operator=(const TaskLocals&) = delete;
     ~TaskLocals();
 
-    std::shared_ptr<ContextImpl> context;  // null: the empty context
-    std::vector<BoundValue> values;        // one per binding the task has run under
+    ContextPtr context;              // null: the empty context
+    std::vector<BoundValue> values;  // one per binding the task has run under
 };
 
 /// The task's TaskLocals, created on first use.
@@ -72,7 +72,7 @@ std::size_t swap_in_thread_locals(TaskBase* t) noexcept;
 void swap_out_thread_locals(std::size_t mark = 0) noexcept;
 
 /// Puts `ctx` in place as the calling thread's context outside tasks; returns the one before.
-std::shared_ptr<ContextImpl> exchange_thread_context(std::shared_ptr<ContextImpl> ctx) noexcept;
+ContextPtr exchange_thread_context(ContextPtr ctx) noexcept;
 
 /// Around a callback run on the thread's own stack (a loop callback, a function posted by
 /// call_soon_threadsafe, a to_thread job): it starts in an empty context of its own, so that
@@ -82,7 +82,7 @@ std::shared_ptr<ContextImpl> exchange_thread_context(std::shared_ptr<ContextImpl
 class CallbackContextScope {
 public:
     CallbackContextScope() noexcept : active_(contexts_in_use()) {
-        if (active_) saved_ = exchange_thread_context(nullptr);
+        if (active_) saved_ = exchange_thread_context(ContextPtr());
     }
     ~CallbackContextScope() {
         // Also when the callback set the first ContextVar ever: the thread's context was
@@ -94,7 +94,7 @@ public:
 
 private:
     bool active_;
-    std::shared_ptr<ContextImpl> saved_;
+    ContextPtr saved_;
 };
 
 /// `fn` made to run in a copy of the caller's context, as asyncio's call_soon(context=None)

@@ -1,17 +1,10 @@
 // Internal: the definitions of the templates that asyncfiber/context.hpp declares (Context's
-// accessors and run, ContextVar, bind_thread_local).
+// accessors, ContextVar, bind_thread_local).
 #pragma once
 
 #include <asyncfiber/context.hpp>
 
 namespace asyncfiber {
-
-template <class F, class... Args>
-auto Context::run(F&& fn, Args&&... args) const
-    -> decltype(std::forward<F>(fn)(std::forward<Args>(args)...)) {
-    detail::ContextScope scope(impl_);
-    return std::forward<F>(fn)(std::forward<Args>(args)...);
-}
 
 template <class T>
 bool Context::contains(const ContextVar<T>& var) const noexcept {

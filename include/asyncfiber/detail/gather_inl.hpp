@@ -111,11 +111,11 @@ template <class T>
 std::ptrdiff_t wait_vector(std::vector<Task<T>>& tasks, GatherMode mode) {
     // Small gathers keep the list of children on the stack.
     TaskBase* inline_states[16];
-    std::unique_ptr<TaskBase*[]> heap_states;
+    std::vector<TaskBase*> heap_states;
     TaskBase** states = inline_states;
     if (tasks.size() > 16) {
-        heap_states.reset(new TaskBase*[tasks.size()]);
-        states = heap_states.get();
+        heap_states.resize(tasks.size());
+        states = heap_states.data();
     }
     std::size_t n = 0;
     for (auto& t : tasks) {

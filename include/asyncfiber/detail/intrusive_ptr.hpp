@@ -1,7 +1,11 @@
 // Internal: an owning pointer to an object that counts its own references (a task block, a
 // callback, a promise's shared state). The one reference-counting handle of the library: the
-// public handles (TaskRef, Handle, Promise/Future) hold one. T provides add_ref() and
-// release() (which deletes the object at zero); whether the count is atomic is T's business.
+// public handles (TaskRef, Handle, Promise/Future, Context) hold one. T provides add_ref()
+// and release() (which deletes the object at zero); whether the count is atomic is T's
+// business. A type that the public headers only declare (its definition is in lib/) gives
+// instead a pair of functions `intrusive_add_ref(T*)` and `intrusive_release(T*)` beside it,
+// defined out of line, which are found by argument-dependent lookup and chosen over the
+// defaults below.
 //
 // Unlike std::shared_ptr it costs one pointer and no control block, and it does not need
 // <memory>, which the public headers avoid for their weight (docs/performance.md).
@@ -9,6 +13,15 @@
 
 namespace asyncfiber {
 namespace detail {
+
+template <class T>
+void intrusive_add_ref(T* p) noexcept {
+    p->add_ref();
+}
+template <class T>
+void intrusive_release(T* p) noexcept {
+    p->release();
+}
 
 template <class T>
 class IntrusivePtr {
@@ -21,7 +34,7 @@ public:
         return r;
     }
     IntrusivePtr(const IntrusivePtr& o) noexcept : p_(o.p_) {
-        if (p_) p_->add_ref();
+        if (p_) intrusive_add_ref(p_);
     }
     IntrusivePtr(IntrusivePtr&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
     IntrusivePtr& operator=(IntrusivePtr o) noexcept {
@@ -29,7 +42,7 @@ public:
         return *this;
     }
     ~IntrusivePtr() {
-        if (p_) p_->release();
+        if (p_) intrusive_release(p_);
     }
 
     T* get() const noexcept { return p_; }

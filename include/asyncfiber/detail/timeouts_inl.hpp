@@ -48,11 +48,15 @@ private:
     /// Leaves the scope: true when it was expiring (its cancellation is then to be taken back).
     bool end() noexcept;
 
+    friend void intrusive_add_ref(TimeoutScope* s) noexcept;
+    friend void intrusive_release(TimeoutScope* s) noexcept;
+
     Timer timer_;
     TaskBase* task_;
     Clock::time_point when_;
     std::uint32_t cancelling_at_entry_;
     State state_ = State::entered;
+    std::uint32_t refs_ = 1;  // the Timeout handles'; atomic operations only (timeouts.cpp)
 };
 
 template <class F>
@@ -71,12 +75,12 @@ inline void Timeout::reschedule(Clock::time_point when) { checked().reschedule(w
 inline bool Timeout::expired() const { return checked().expired(); }
 inline Timeout Timeout::enter(Clock::time_point when) {
     Timeout t;
-    t.scope_ = std::make_shared<detail::TimeoutScope>(when);
+    t.scope_ = detail::IntrusivePtr<detail::TimeoutScope>::adopt(new detail::TimeoutScope(when));
     return t;
 }
 inline detail::TimeoutScope& Timeout::checked() const {
     if (!scope_) throw InvalidStateError("asyncfiber: use of an empty af::Timeout handle");
-    return *scope_;
+    return *scope_.get();
 }
 
 namespace detail {

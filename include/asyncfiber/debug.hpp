@@ -102,7 +102,7 @@ public:
     void feed_eof();
 
 private:
-    std::shared_ptr<detail::StreamHandle> h_;
+    detail::IntrusivePtr<detail::StreamHandle> h_;
 };
 
 }  // namespace debug

@@ -15,12 +15,12 @@
 #pragma once
 
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +31,12 @@ namespace detail {
 class StreamCore;
 class StreamHandle;
 struct ServerState;
+struct ServerHandle;
+/// The reference counts behind the handles below (lib/io/stream_writer.cpp, server.cpp).
+void intrusive_add_ref(StreamHandle* h) noexcept;
+void intrusive_release(StreamHandle* h) noexcept;
+void intrusive_add_ref(ServerHandle* h) noexcept;
+void intrusive_release(ServerHandle* h) noexcept;
 }  // namespace detail
 
 class SslContext;
@@ -83,13 +89,14 @@ public:
     /// Bytes received and not read yet.
     std::size_t buffered() const;
 
-    explicit operator bool() const noexcept { return h_ != nullptr; }
+    explicit operator bool() const noexcept { return static_cast<bool>(h_); }
 
 private:
     friend struct detail::Access;
-    explicit StreamReader(std::shared_ptr<detail::StreamHandle> h) noexcept : h_(std::move(h)) {}
+    explicit StreamReader(detail::IntrusivePtr<detail::StreamHandle> h) noexcept
+        : h_(std::move(h)) {}
     detail::StreamCore& core() const;
-    std::shared_ptr<detail::StreamHandle> h_;
+    detail::IntrusivePtr<detail::StreamHandle> h_;
 };
 
 /// The writing side of a stream (asyncio.StreamWriter). A cheap handle: copies share it.
@@ -141,13 +148,14 @@ public:
     /// What the TLS handshake negotiated; empty fields for a plain connection.
     TlsInfo tls_info() const;
 
-    explicit operator bool() const noexcept { return h_ != nullptr; }
+    explicit operator bool() const noexcept { return static_cast<bool>(h_); }
 
 private:
     friend struct detail::Access;
-    explicit StreamWriter(std::shared_ptr<detail::StreamHandle> h) noexcept : h_(std::move(h)) {}
+    explicit StreamWriter(detail::IntrusivePtr<detail::StreamHandle> h) noexcept
+        : h_(std::move(h)) {}
     detail::StreamCore& core() const;
-    std::shared_ptr<detail::StreamHandle> h_;
+    detail::IntrusivePtr<detail::StreamHandle> h_;
 };
 
 /// Called in a new task for every accepted connection. When it returns (or throws: the
@@ -220,13 +228,13 @@ public:
     /// cancelled, closes the server and rethrows.
     void serve_forever();
 
-    explicit operator bool() const noexcept { return s_ != nullptr; }
+    explicit operator bool() const noexcept { return static_cast<bool>(s_); }
 
 private:
     friend struct detail::Access;
-    explicit Server(std::shared_ptr<detail::ServerState> s) noexcept : s_(std::move(s)) {}
+    explicit Server(detail::IntrusivePtr<detail::ServerHandle> s) noexcept : s_(std::move(s)) {}
     detail::ServerState& state() const;
-    std::shared_ptr<detail::ServerState> s_;
+    detail::IntrusivePtr<detail::ServerHandle> s_;
 };
 
 /// Connects over TCP. `host` is a name (resolved without blocking the loop) or an IPv4/IPv6

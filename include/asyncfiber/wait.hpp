@@ -3,6 +3,7 @@
 // Timeout: asyncio's timeouts.py) are in timeouts.hpp, included here.
 #pragma once
 
+#include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/task.hpp>
@@ -13,7 +14,6 @@
 #include <cstdint>
 #include <exception>
 #include <iterator>
-#include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -127,7 +127,7 @@ private:
     void advance();
 
     std::vector<Task<T>> tasks_;
-    std::unique_ptr<detail::CompletionQueue> q_;
+    detail::IntrusivePtr<detail::CompletionQueue> q_;  // this object's alone (move-only)
     std::size_t current_ = 0;     // the task at the iterator's position (an index in tasks_)
     bool current_valid_ = false;  // the position holds a task already consumed
 };

@@ -178,42 +178,52 @@ struct CompletionQueue::Timer : TimerNode {
 
 CompletionQueue::CompletionQueue(std::vector<TaskBase*> tasks, Clock::time_point deadline)
     : n_(0), nodes_(new Node[tasks.size()]) {
-    for (TaskBase* t : tasks) check_loop_thread(t->loop, "af::as_completed", LoopUse::await);
-    loop_checked("af::as_completed");
-    finished_.reserve(tasks.size());
-    // Tasks given twice would be yielded twice: only the first counts. Each task keeps its
-    // index among those given, which is what next() returns.
-    DuplicateFilter seen(tasks.size());
-    for (std::size_t i = 0; i < tasks.size(); ++i) {
-        TaskBase* t = tasks[i];
-        if (!seen.first_time(t)) continue;
-        ++n_;
-        if (t->is_done()) {
-            finished_.push_back(i);
-            continue;
+    try {
+        for (TaskBase* t : tasks) check_loop_thread(t->loop, "af::as_completed", LoopUse::await);
+        loop_checked("af::as_completed");
+        finished_.reserve(tasks.size());
+        // Tasks given twice would be yielded twice: only the first counts. Each task keeps its
+        // index among those given, which is what next() returns.
+        DuplicateFilter seen(tasks.size());
+        for (std::size_t i = 0; i < tasks.size(); ++i) {
+            TaskBase* t = tasks[i];
+            if (!seen.first_time(t)) continue;
+            ++n_;
+            if (t->is_done()) {
+                finished_.push_back(i);
+                continue;
+            }
+            nodes_[i].q = this;
+            nodes_[i].index = i;
+            nodes_[i].on_done = [](DoneListener* l, TaskBase*) {
+                Node* nd = static_cast<Node*>(l);
+                nd->q->on_done(nd->index);
+            };
+            t->listeners.push_back(&nodes_[i]);
         }
-        nodes_[i].q = this;
-        nodes_[i].index = i;
-        nodes_[i].on_done = [](DoneListener* l, TaskBase*) {
-            Node* nd = static_cast<Node*>(l);
-            nd->q->on_done(nd->index);
-        };
-        t->listeners.push_back(&nodes_[i]);
-    }
-    if (deadline != Clock::time_point::max()) {
-        timer_.reset(new Timer);
-        timer_->q = this;
-        timer_->fire = [](TimerNode* n) {
-            CompletionQueue* q = static_cast<Timer*>(n)->q;
-            q->timed_out_ = true;
-            if (q->waiter_) wake(q->waiter_);
-        };
-        add_timer(*timer_, deadline);
+        if (deadline != Clock::time_point::max()) {
+            timer_ = new Timer;
+            timer_->q = this;
+            timer_->fire = [](TimerNode* n) {
+                CompletionQueue* q = static_cast<Timer*>(n)->q;
+                q->timed_out_ = true;
+                if (q->waiter_) wake(q->waiter_);
+            };
+            add_timer(*timer_, deadline);
+        }
+    } catch (...) {
+        // The destructor does not run. add_timer is the last call that can throw, so the
+        // timer is not armed; the nodes unlink themselves.
+        delete timer_;
+        delete[] nodes_;
+        throw;
     }
 }
 
 CompletionQueue::~CompletionQueue() {
     if (timer_) remove_timer(*timer_);
+    delete timer_;
+    delete[] nodes_;
 }
 
 void CompletionQueue::on_done(std::size_t index) noexcept {

@@ -20,7 +20,8 @@ FedStream::FedStream(std::size_t limit) {
     int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) detail::throw_errno(errno, "eventfd");
     auto core = std::make_shared<detail::StreamCore>(L, fd, detail::StreamCore::Kind::pipe, limit);
-    h_ = std::make_shared<detail::StreamHandle>(std::move(core));
+    h_ = detail::IntrusivePtr<detail::StreamHandle>::adopt(
+        new detail::StreamHandle(std::move(core)));
 }
 
 StreamReader FedStream::reader() const { return detail::Access::make<StreamReader>(h_); }

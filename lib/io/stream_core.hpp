@@ -28,6 +28,7 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -195,6 +196,8 @@ public:
     StreamHandle(const StreamHandle&) = delete;
     StreamHandle& operator=(const StreamHandle&) = delete;
     std::shared_ptr<StreamCore> core;
+    /// The user's copies (IntrusivePtr); atomic: a copy may end on another thread.
+    std::atomic<std::uint32_t> refs{1};
 };
 
 /// A reader/writer pair over one new stream.

@@ -7,8 +7,16 @@
 namespace asyncfiber {
 
 namespace detail {
+void intrusive_add_ref(StreamHandle* h) noexcept {
+    h->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void intrusive_release(StreamHandle* h) noexcept {
+    if (h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete h;
+}
+
 std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCore> core) {
-    auto h = std::make_shared<StreamHandle>(std::move(core));
+    auto h = IntrusivePtr<StreamHandle>::adopt(new StreamHandle(std::move(core)));
     return {Access::make<StreamReader>(h), Access::make<StreamWriter>(h)};
 }
 }  // namespace detail
@@ -54,7 +62,7 @@ SocketAddress StreamWriter::peer_address() const {
 void StreamWriter::start_tls(const SslContext& context, std::string server_hostname) {
     detail::StreamCore& c = core();
     // The handle keeps the core alive while the handshake waits.
-    std::shared_ptr<detail::StreamHandle> keep = h_;
+    detail::IntrusivePtr<detail::StreamHandle> keep = h_;
     c.start_tls(context, server_hostname);
 }
 

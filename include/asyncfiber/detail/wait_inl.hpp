@@ -32,6 +32,11 @@ public:
     std::size_t next();
     std::size_t size() const noexcept { return n_; }
     std::size_t yielded() const noexcept { return yielded_; }
+    /// For the IntrusivePtr of its one owner (an AsCompleted, on the loop's thread).
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) delete this;
+    }
 
     struct Node;
     struct Timer;
@@ -41,12 +46,13 @@ private:
     void on_done(std::size_t index) noexcept;
     std::size_t n_;
     std::size_t yielded_ = 0;
-    std::unique_ptr<Node[]> nodes_;
+    Node* nodes_;  // one per task given (owned; Node is defined in lib/compose/wait.cpp)
     std::vector<std::size_t> finished_;  // indexes, in completion order
     std::size_t head_ = 0;
-    std::unique_ptr<Timer> timer_;
+    Timer* timer_ = nullptr;  // owned; only with a deadline
     bool timed_out_ = false;
     TaskBase* waiter_ = nullptr;
+    std::uint32_t refs_ = 1;
 };
 
 /// Waits for `t` to finish without passing a cancellation of the caller on to it.
@@ -83,7 +89,9 @@ auto wait_for(F&& fn, std::chrono::duration<Rep, Period> d) ->
 
 template <class T>
 AsCompleted<T>::AsCompleted(std::vector<Task<T>> tasks, Clock::time_point deadline)
-    : tasks_(std::move(tasks)), q_(new detail::CompletionQueue(states(tasks_), deadline)) {}
+    : tasks_(std::move(tasks)),
+      q_(detail::IntrusivePtr<detail::CompletionQueue>::adopt(
+          new detail::CompletionQueue(states(tasks_), deadline))) {}
 
 template <class T>
 std::vector<detail::TaskBase*> AsCompleted<T>::states(const std::vector<Task<T>>& ts) {

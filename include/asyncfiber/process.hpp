@@ -13,9 +13,9 @@
 #pragma once
 
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/net.hpp>
 
-#include <memory>
 #include <string>
 #include <sys/types.h>
 #include <utility>
@@ -25,7 +25,11 @@ namespace asyncfiber {
 
 namespace detail {
 struct ProcessState;
-}
+struct ProcessHandle;
+/// The reference count behind Process handles (lib/io/process.cpp).
+void intrusive_add_ref(ProcessHandle* h) noexcept;
+void intrusive_release(ProcessHandle* h) noexcept;
+}  // namespace detail
 
 /// What a child's standard stream is connected to.
 enum class Stdio {
@@ -78,13 +82,13 @@ public:
     void terminate();  ///< SIGTERM
     void kill();       ///< SIGKILL
 
-    explicit operator bool() const noexcept { return s_ != nullptr; }
+    explicit operator bool() const noexcept { return static_cast<bool>(s_); }
 
 private:
     friend struct detail::Access;
-    explicit Process(std::shared_ptr<detail::ProcessState> s) noexcept : s_(std::move(s)) {}
+    explicit Process(detail::IntrusivePtr<detail::ProcessHandle> s) noexcept : s_(std::move(s)) {}
     detail::ProcessState& state() const;
-    std::shared_ptr<detail::ProcessState> s_;
+    detail::IntrusivePtr<detail::ProcessHandle> s_;
 };
 
 /// Starts argv[0] (looked up in PATH if it has no '/') with arguments argv[1...]. Throws

@@ -9,6 +9,7 @@
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/process.hpp>
 
+#include <atomic>
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -488,6 +489,26 @@ pid_t spawn(const ExecImage& image, ChildStdio& stdio, const std::string& name,
     return pid;
 }
 
+}  // namespace
+
+/// What the user's Process copies share (IntrusivePtr): a share in the process's state, whose
+/// reaping watch holds another.
+struct ProcessHandle {
+    explicit ProcessHandle(std::shared_ptr<ProcessState> st) noexcept : s(std::move(st)) {}
+    std::shared_ptr<ProcessState> s;
+    std::atomic<std::uint32_t> refs{1};  // atomic: a copy may end on another thread
+};
+
+void intrusive_add_ref(ProcessHandle* h) noexcept {
+    h->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void intrusive_release(ProcessHandle* h) noexcept {
+    if (h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete h;
+}
+
+namespace {
+
 // Adopt: the running child goes to the loop, which reaps it; the parent's pipe ends become
 // its streams.
 Process adopt(LoopImpl* L, pid_t pid, ChildStdio& stdio, std::size_t limit) {
@@ -501,7 +522,8 @@ Process adopt(LoopImpl* L, pid_t pid, ChildStdio& stdio, std::size_t limit) {
     if (stdio.parent[0].fd >= 0) s->in = make_stream_pair(pipe_core(stdio.parent[0])).second;
     if (stdio.parent[1].fd >= 0) s->out = make_stream_pair(pipe_core(stdio.parent[1])).first;
     if (stdio.parent[2].fd >= 0) s->err = make_stream_pair(pipe_core(stdio.parent[2])).first;
-    return detail::Access::make<Process>(s);
+    return Access::make<Process>(
+        IntrusivePtr<ProcessHandle>::adopt(new ProcessHandle(std::move(s))));
 }
 
 }  // namespace
@@ -519,7 +541,7 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
 
 detail::ProcessState& Process::state() const {
     if (!s_) throw InvalidStateError("asyncfiber: use of an empty Process");
-    return *s_;
+    return *s_->s;
 }
 
 pid_t Process::pid() const { return state().pid; }

@@ -16,6 +16,7 @@
 
 #include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
+#include <asyncfiber/detail/state_share.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <chrono>
@@ -31,12 +32,9 @@ namespace detail {
 class StreamCore;
 class StreamHandle;
 struct ServerState;
-struct ServerHandle;
-/// The reference counts behind the handles below (lib/io/stream_writer.cpp, server.cpp).
+/// The reference count behind StreamReader/StreamWriter (lib/io/stream_writer.cpp).
 void intrusive_add_ref(StreamHandle* h) noexcept;
 void intrusive_release(StreamHandle* h) noexcept;
-void intrusive_add_ref(ServerHandle* h) noexcept;
-void intrusive_release(ServerHandle* h) noexcept;
 }  // namespace detail
 
 class SslContext;
@@ -232,9 +230,10 @@ public:
 
 private:
     friend struct detail::Access;
-    explicit Server(detail::IntrusivePtr<detail::ServerHandle> s) noexcept : s_(std::move(s)) {}
+    explicit Server(detail::IntrusivePtr<detail::StateShare<detail::ServerState>> s) noexcept
+        : s_(std::move(s)) {}
     detail::ServerState& state() const;
-    detail::IntrusivePtr<detail::ServerHandle> s_;
+    detail::IntrusivePtr<detail::StateShare<detail::ServerState>> s_;
 };
 
 /// Connects over TCP. `host` is a name (resolved without blocking the loop) or an IPv4/IPv6

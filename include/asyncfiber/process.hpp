@@ -14,6 +14,7 @@
 
 #include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
+#include <asyncfiber/detail/state_share.hpp>
 #include <asyncfiber/net.hpp>
 
 #include <string>
@@ -25,10 +26,6 @@ namespace asyncfiber {
 
 namespace detail {
 struct ProcessState;
-struct ProcessHandle;
-/// The reference count behind Process handles (lib/io/process.cpp).
-void intrusive_add_ref(ProcessHandle* h) noexcept;
-void intrusive_release(ProcessHandle* h) noexcept;
 }  // namespace detail
 
 /// What a child's standard stream is connected to.
@@ -86,9 +83,10 @@ public:
 
 private:
     friend struct detail::Access;
-    explicit Process(detail::IntrusivePtr<detail::ProcessHandle> s) noexcept : s_(std::move(s)) {}
+    explicit Process(detail::IntrusivePtr<detail::StateShare<detail::ProcessState>> s) noexcept
+        : s_(std::move(s)) {}
     detail::ProcessState& state() const;
-    detail::IntrusivePtr<detail::ProcessHandle> s_;
+    detail::IntrusivePtr<detail::StateShare<detail::ProcessState>> s_;
 };
 
 /// Starts argv[0] (looked up in PATH if it has no '/') with arguments argv[1...]. Throws

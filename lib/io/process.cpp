@@ -4,12 +4,12 @@
 // and an Asio wait on it runs waitpid(WNOHANG); without pidfds the loop polls waitpid every
 // 20 ms. A child still running when the loop closes is handed to a detached thread that
 // waits for it, so no zombie is left behind either way.
+#include "runtime/state_share.hpp"
 #include "stream_core.hpp"
 
 #include <asyncfiber/gather.hpp>
 #include <asyncfiber/process.hpp>
 
-#include <atomic>
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -491,21 +491,9 @@ pid_t spawn(const ExecImage& image, ChildStdio& stdio, const std::string& name,
 
 }  // namespace
 
-/// What the user's Process copies share (IntrusivePtr): a share in the process's state, whose
-/// reaping watch holds another.
-struct ProcessHandle {
-    explicit ProcessHandle(std::shared_ptr<ProcessState> st) noexcept : s(std::move(st)) {}
-    std::shared_ptr<ProcessState> s;
-    std::atomic<std::uint32_t> refs{1};  // atomic: a copy may end on another thread
-};
-
-void intrusive_add_ref(ProcessHandle* h) noexcept {
-    h->refs.fetch_add(1, std::memory_order_relaxed);
-}
-
-void intrusive_release(ProcessHandle* h) noexcept {
-    if (h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete h;
-}
+// The count behind Process handles (asyncfiber/detail/state_share.hpp).
+template void intrusive_add_ref<ProcessState>(StateShare<ProcessState>*) noexcept;
+template void intrusive_release<ProcessState>(StateShare<ProcessState>*) noexcept;
 
 namespace {
 
@@ -522,8 +510,7 @@ Process adopt(LoopImpl* L, pid_t pid, ChildStdio& stdio, std::size_t limit) {
     if (stdio.parent[0].fd >= 0) s->in = make_stream_pair(pipe_core(stdio.parent[0])).second;
     if (stdio.parent[1].fd >= 0) s->out = make_stream_pair(pipe_core(stdio.parent[1])).first;
     if (stdio.parent[2].fd >= 0) s->err = make_stream_pair(pipe_core(stdio.parent[2])).first;
-    return Access::make<Process>(
-        IntrusivePtr<ProcessHandle>::adopt(new ProcessHandle(std::move(s))));
+    return share_state<Process>(std::move(s));
 }
 
 }  // namespace
@@ -541,7 +528,7 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, const Proce
 
 detail::ProcessState& Process::state() const {
     if (!s_) throw InvalidStateError("asyncfiber: use of an empty Process");
-    return *s_->s;
+    return *s_->state;
 }
 
 pid_t Process::pid() const { return state().pid; }

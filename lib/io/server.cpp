@@ -6,6 +6,7 @@
 // the pending connection keeps the socket readable) and the condition is reported once.
 // A TLS server's handshake runs in the connection's task, before its handler.
 #include "resolve.hpp"
+#include "runtime/state_share.hpp"
 #include "socket_address.hpp"
 #include "stream_core.hpp"
 #include "tls_context.hpp"
@@ -13,7 +14,6 @@
 #include <asyncfiber/net.hpp>
 #include <asyncfiber/tls.hpp>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <netinet/in.h>
@@ -291,28 +291,9 @@ void check_options(const ServerOptions& o, const char* who) {
 }
 
 }  // namespace
-/// What the user's Server copies share (IntrusivePtr): a share in the server's state, whose
-/// own connections and callbacks hold others.
-struct ServerHandle {
-    explicit ServerHandle(std::shared_ptr<ServerState> st) noexcept : s(std::move(st)) {}
-    std::shared_ptr<ServerState> s;
-    std::atomic<std::uint32_t> refs{1};  // atomic: a copy may end on another thread
-};
-
-void intrusive_add_ref(ServerHandle* h) noexcept {
-    h->refs.fetch_add(1, std::memory_order_relaxed);
-}
-
-void intrusive_release(ServerHandle* h) noexcept {
-    if (h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete h;
-}
-
-namespace {
-/// A Server handle for a started server.
-Server server_handle(std::shared_ptr<ServerState> s) {
-    return Access::make<Server>(IntrusivePtr<ServerHandle>::adopt(new ServerHandle(std::move(s))));
-}
-}  // namespace
+// The count behind Server handles (asyncfiber/detail/state_share.hpp).
+template void intrusive_add_ref<ServerState>(StateShare<ServerState>*) noexcept;
+template void intrusive_release<ServerState>(StateShare<ServerState>*) noexcept;
 
 }  // namespace detail
 
@@ -343,7 +324,7 @@ Server start_server(ConnectionHandler handler, const std::string& host, unsigned
     if (s->listeners.empty())
         detail::throw_errno(err, "start_server on " + host + ":" + std::to_string(port));
     s->start();
-    return detail::server_handle(std::move(s));
+    return detail::share_state<Server>(std::move(s));
 }
 
 Server start_unix_server(ConnectionHandler handler, const std::string& path,
@@ -361,12 +342,12 @@ Server start_unix_server(ConnectionHandler handler, const std::string& path,
     s->unix_path = path;
     s->add_listener(fd);
     s->start();
-    return detail::server_handle(std::move(s));
+    return detail::share_state<Server>(std::move(s));
 }
 
 detail::ServerState& Server::state() const {
     if (!s_) throw InvalidStateError("asyncfiber: use of an empty Server");
-    return *s_->s;
+    return *s_->state;
 }
 
 unsigned short Server::port() const {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include "byte_buffer.hpp"
+#include "runtime/atomic_refs.hpp"
 #include "io_objects.hpp"
 
 #include <asyncfiber/detail/suspend.hpp>
@@ -28,7 +29,6 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -196,8 +196,7 @@ public:
     StreamHandle(const StreamHandle&) = delete;
     StreamHandle& operator=(const StreamHandle&) = delete;
     std::shared_ptr<StreamCore> core;
-    /// The user's copies (IntrusivePtr); atomic: a copy may end on another thread.
-    std::atomic<std::uint32_t> refs{1};
+    AtomicRefs refs;  // the user's copies (IntrusivePtr)
 };
 
 /// A reader/writer pair over one new stream.

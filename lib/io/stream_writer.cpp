@@ -7,12 +7,10 @@
 namespace asyncfiber {
 
 namespace detail {
-void intrusive_add_ref(StreamHandle* h) noexcept {
-    h->refs.fetch_add(1, std::memory_order_relaxed);
-}
+void intrusive_add_ref(StreamHandle* h) noexcept { h->refs.add(); }
 
 void intrusive_release(StreamHandle* h) noexcept {
-    if (h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete h;
+    if (h->refs.drop()) delete h;
 }
 
 std::pair<StreamReader, StreamWriter> make_stream_pair(std::shared_ptr<StreamCore> core) {

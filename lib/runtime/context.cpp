@@ -6,6 +6,7 @@
 // thread_local at every switch keeps switches free of it. A context's values are an immutable
 // map shared by its copies (copy_context, a task's start): copying is one reference count,
 // and the first write to a shared map copies it.
+#include "atomic_refs.hpp"
 #include "loop_impl.hpp"
 #include "task_locals.hpp"
 
@@ -33,13 +34,13 @@ struct ContextMap {
 struct ContextImpl {
     std::shared_ptr<ContextMap> map;   // null: no value; shared by copies until one writes
     std::atomic<bool> entered{false};  // inside a Context::run of it
-    std::atomic<std::uint32_t> refs{1};
+    AtomicRefs refs;
 };
 
-void intrusive_add_ref(ContextImpl* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+void intrusive_add_ref(ContextImpl* c) noexcept { c->refs.add(); }
 
 void intrusive_release(ContextImpl* c) noexcept {
-    if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
+    if (c->refs.drop()) delete c;
 }
 
 namespace {

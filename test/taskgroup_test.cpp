@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <typeindex>
+#include <type_traits>
 #include <typeinfo>
 #include <vector>
 
@@ -1498,4 +1499,30 @@ TEST(TaskGroupError, WhatNamesTheFirstFailureAndTheCount) {
             EXPECT_NE(std::string(e.what()).find("boom"), std::string::npos) << e.what();
         }
     });
+}
+
+// Not a mirror: the error's copies (a throw copies it; std::exception_ptr may copy it again)
+// share one list and one message, and copying cannot throw.
+TEST(TaskGroup, ErrorCopiesShareTheListAndTheMessage) {
+    static_assert(std::is_nothrow_copy_constructible<af::TaskGroupError>::value, "");
+    static_assert(std::is_nothrow_copy_assignable<af::TaskGroupError>::value, "");
+    std::vector<std::exception_ptr> errors{
+        std::make_exception_ptr(std::runtime_error("connection refused")),
+        std::make_exception_ptr(af::TimeoutError())};
+    auto copy = std::make_unique<af::TaskGroupError>(af::TaskGroupError(errors));
+    EXPECT_STREQ(copy->what(),
+                 "asyncfiber: unhandled errors in a TaskGroup (2 sub-exceptions), the first: "
+                 "connection refused");
+    af::TaskGroupError other(std::vector<std::exception_ptr>{});
+    EXPECT_STREQ(other.what(), "asyncfiber: unhandled errors in a TaskGroup (0 sub-exceptions)");
+    other = *copy;
+    af::TaskGroupError third(other);
+    copy.reset();  // the list outlives the copy it was made for
+    const af::TaskGroupError& same = other;
+    other = same;  // assigning an error to itself keeps its list
+    ASSERT_EQ(other.exceptions().size(), 2u);
+    EXPECT_EQ(&other.exceptions(), &third.exceptions());
+    EXPECT_EQ(other.exceptions()[0], errors[0]);
+    EXPECT_EQ(other.exceptions()[1], errors[1]);
+    EXPECT_STREQ(other.what(), third.what());
 }

@@ -90,11 +90,7 @@ public:
 /// readexactly() met EOF first; partial() holds what was read.
 class IncompleteReadError : public Error {
 public:
-    IncompleteReadError(std::string partial, std::size_t expected)
-        : Error("asyncfiber: " + std::to_string(partial.size()) + " bytes read on a total of " +
-                std::to_string(expected) + " expected bytes"),
-          partial_(std::move(partial)),
-          expected_(expected) {}
+    IncompleteReadError(std::string partial, std::size_t expected);
     const std::string& partial() const noexcept { return partial_; }
     std::size_t expected() const noexcept { return expected_; }
 
@@ -128,19 +124,18 @@ std::string describe_exception(const std::exception_ptr& e);
 /// connection refused".
 class TaskGroupError : public Error {
 public:
-    explicit TaskGroupError(std::vector<std::exception_ptr> errors)
-        : Error(message(errors)), errors_(std::move(errors)) {}
-    const std::vector<std::exception_ptr>& exceptions() const noexcept { return errors_; }
+    explicit TaskGroupError(std::vector<std::exception_ptr> errors);
+    TaskGroupError(const TaskGroupError& other) noexcept;
+    TaskGroupError& operator=(const TaskGroupError& other) noexcept;
+    ~TaskGroupError() override;
+    const std::vector<std::exception_ptr>& exceptions() const noexcept;
 
 private:
-    static std::string message(const std::vector<std::exception_ptr>& errors) {
-        std::string m = "asyncfiber: unhandled errors in a TaskGroup (" +
-                        std::to_string(errors.size()) +
-                        (errors.size() == 1 ? " sub-exception)" : " sub-exceptions)");
-        if (!errors.empty()) m += ", the first: " + detail::describe_exception(errors.front());
-        return m;
-    }
-    std::vector<std::exception_ptr> errors_;
+    // The list lives in lib/runtime/errors.cpp, shared by the copies of one error (as
+    // std::runtime_error shares its message: copying an exception must not throw), so that
+    // including this header does not instantiate std::vector's code in every file.
+    struct Errors;
+    Errors* errors_;
 };
 
 /// Thrown at a suspension point of a cancelled task. Deliberately NOT a std::exception.

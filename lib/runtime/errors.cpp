@@ -1,5 +1,8 @@
-// Describing an exception in one line, for the loop's reports and TaskGroupError::what().
+// The errors' out-of-line members, and describing an exception in one line for the loop's
+// reports and TaskGroupError::what().
 #include <asyncfiber/errors.hpp>
+
+#include "atomic_refs.hpp"
 
 #include <cstdlib>
 #include <cxxabi.h>
@@ -34,5 +37,53 @@ std::string describe_exception(const std::exception_ptr& e) {
     }
 }
 
+void throw_empty_callback() { throw InvalidStateError("asyncfiber: call of an empty callback"); }
+
 }  // namespace detail
+
+IncompleteReadError::IncompleteReadError(std::string partial, std::size_t expected)
+    : Error("asyncfiber: " + std::to_string(partial.size()) + " bytes read on a total of " +
+            std::to_string(expected) + " expected bytes"),
+      partial_(std::move(partial)),
+      expected_(expected) {}
+
+struct TaskGroupError::Errors {
+    detail::AtomicRefs refs;
+    std::vector<std::exception_ptr> list;
+};
+
+namespace {
+std::string task_group_message(const std::vector<std::exception_ptr>& errors) {
+    std::string m = "asyncfiber: unhandled errors in a TaskGroup (" +
+                    std::to_string(errors.size()) +
+                    (errors.size() == 1 ? " sub-exception)" : " sub-exceptions)");
+    if (!errors.empty()) m += ", the first: " + detail::describe_exception(errors.front());
+    return m;
+}
+}  // namespace
+
+TaskGroupError::TaskGroupError(std::vector<std::exception_ptr> errors)
+    : Error(task_group_message(errors)), errors_(new Errors{{}, std::move(errors)}) {}
+
+TaskGroupError::TaskGroupError(const TaskGroupError& other) noexcept
+    : Error(other), errors_(other.errors_) {
+    errors_->refs.add();
+}
+
+TaskGroupError& TaskGroupError::operator=(const TaskGroupError& other) noexcept {
+    other.errors_->refs.add();
+    if (errors_->refs.drop()) delete errors_;
+    Error::operator=(other);
+    errors_ = other.errors_;
+    return *this;
+}
+
+TaskGroupError::~TaskGroupError() {
+    if (errors_->refs.drop()) delete errors_;
+}
+
+const std::vector<std::exception_ptr>& TaskGroupError::exceptions() const noexcept {
+    return errors_->list;
+}
+
 }  // namespace asyncfiber

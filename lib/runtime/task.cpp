@@ -44,6 +44,34 @@ TaskBase::~TaskBase() {
     if (loop) loop->release();
 }
 
+namespace {
+const std::string& no_string() noexcept {
+    static const std::string none;
+    return none;
+}
+}  // namespace
+
+TaskExtras& TaskBase::extras() {
+    if (!extras_) extras_ = new TaskExtras;
+    return *extras_;
+}
+
+const std::string& TaskBase::given_name() const noexcept {
+    return extras_ ? extras_->name : no_string();
+}
+
+const std::string& TaskBase::cancel_msg() const noexcept {
+    return extras_ ? extras_->cancel_msg : no_string();
+}
+
+void TaskBase::set_cancel_msg(const std::string& msg) {
+    if (extras_ || !msg.empty()) extras().cancel_msg = msg;
+}
+
+std::size_t TaskBase::requested_stack_size() const noexcept {
+    return extras_ ? extras_->stack_size : 0;
+}
+
 void TaskBase::rethrow_if_failed() {
     retrieved = true;
     if (outcome == TaskOutcome::error) std::rethrow_exception(error);

@@ -155,22 +155,17 @@ public:
     /// Throws the stored exception or CancelledError; marks the outcome as retrieved.
     void rethrow_if_failed();
 
+    // The rare fields' accessors are defined in lib/runtime/task.cpp, so that this header
+    // instantiates none of std::string's code.
     /// The rarely used fields, created on first use.
-    TaskExtras& extras() {
-        if (!extras_) extras_ = new TaskExtras;
-        return *extras_;
-    }
+    TaskExtras& extras();
     /// The rarely used fields, or null while none was needed.
     TaskExtras* extras_if_any() const noexcept { return extras_; }
     /// The name given to the task; empty if none (it is then called "Task-<id>").
-    const std::string& given_name() const noexcept { return extras_ ? extras_->name : empty(); }
-    const std::string& cancel_msg() const noexcept {
-        return extras_ ? extras_->cancel_msg : empty();
-    }
-    void set_cancel_msg(const std::string& msg) {
-        if (extras_ || !msg.empty()) extras().cancel_msg = msg;
-    }
-    std::size_t requested_stack_size() const noexcept { return extras_ ? extras_->stack_size : 0; }
+    const std::string& given_name() const noexcept;
+    const std::string& cancel_msg() const noexcept;
+    void set_cancel_msg(const std::string& msg);
+    std::size_t requested_stack_size() const noexcept;
     /// What the task waits on (the suspension point's name) while it is suspended, or waited
     /// on before it was woken while it is ready; null for a task that has not run yet.
     const char* waiting_on() const noexcept {
@@ -199,10 +194,6 @@ public:
     std::exception_ptr error;
 
 private:
-    static const std::string& empty() noexcept {
-        static const std::string e;
-        return e;
-    }
     TaskExtras* extras_ = nullptr;  // owned; a plain pointer so that debuggers read it easily
 };
 

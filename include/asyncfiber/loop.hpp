@@ -2,11 +2,11 @@
 #pragma once
 
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/callback.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <chrono>
 #include <exception>
-#include <functional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -119,20 +119,24 @@ public:
     /// The loop's clock.
     Clock::time_point time() const { return Clock::now(); }
 
+    // The callbacks below take any callable with the right arguments, a move-only one
+    // included (detail/callback.hpp); an empty one (nullptr, an empty std::function) throws
+    // std::invalid_argument, except for the handlers, where it restores the default.
+
     /// On the loop's thread (RuntimeError from another thread while the loop runs).
-    Handle call_soon(std::function<void()> fn);
+    Handle call_soon(detail::Callback<void()> fn);
     /// `when` == Clock::time_point::max(): never (the callback stays until cancelled).
-    Handle call_at(Clock::time_point when, std::function<void()> fn);
+    Handle call_at(Clock::time_point when, detail::Callback<void()> fn);
     /// A delay beyond the clock's range (hours::max(), infinity) means never; NaN throws
     /// std::invalid_argument.
     template <class Rep, class Period>
-    Handle call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
+    Handle call_later(std::chrono::duration<Rep, Period> delay, detail::Callback<void()> fn) {
         return call_at(detail::deadline_after(delay), std::move(fn));
     }
     /// The only member that may be called from any thread: runs fn on the loop soon, waking
     /// the loop if it sleeps. Throws RuntimeError("Event loop is closed") once the loop is
     /// closed; what was posted before runs when it closes.
-    void call_soon_threadsafe(std::function<void()> fn);
+    void call_soon_threadsafe(detail::Callback<void()> fn);
 
     void set_debug(bool on);
     bool get_debug() const noexcept;
@@ -147,9 +151,9 @@ public:
     void set_watchdog(Clock::duration d);
     /// Where the watchdog's reports go (stderr by default; an empty function restores that).
     /// Called on the watchdog's own thread, since the loop's thread is the one blocked.
-    void set_watchdog_handler(std::function<void(const WatchdogReport&)> fn);
+    void set_watchdog_handler(detail::Callback<void(const WatchdogReport&)> fn);
     /// Replaces the default handler (which prints to stderr); an empty function restores it.
-    void set_exception_handler(std::function<void(const ExceptionContext&)> fn);
+    void set_exception_handler(detail::Callback<void(const ExceptionContext&)> fn);
     /// Reports to the exception handler.
     void call_exception_handler(const ExceptionContext& ctx);
 
@@ -160,7 +164,7 @@ public:
     /// Runs fn on the loop (outside any task) each time signal `sig` arrives, replacing a
     /// handler this loop had for it. For SIGINT it replaces run()'s "cancel main". Throws
     /// std::invalid_argument for a signal that cannot be caught, RuntimeError once closed.
-    void add_signal_handler(int sig, std::function<void()> fn);
+    void add_signal_handler(int sig, detail::Callback<void()> fn);
     /// Removes the handler and restores the signal's default action; false if there was none.
     bool remove_signal_handler(int sig);
 

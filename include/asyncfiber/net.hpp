@@ -15,13 +15,13 @@
 #pragma once
 
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/callback.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/state_share.hpp>
 #include <asyncfiber/task.hpp>
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,7 +159,7 @@ private:
 /// Called in a new task for every accepted connection. When it returns (or throws: the
 /// exception goes to the loop's exception handler) and no copy of the pair is kept, the
 /// connection is closed once queued data is sent, or aborted once close_timeout has passed.
-using ConnectionHandler = std::function<void(StreamReader, StreamWriter)>;
+using ConnectionHandler = detail::Callback<void(StreamReader, StreamWriter)>;
 
 struct ServerOptions {
     std::size_t limit = default_stream_limit;  ///< each connection's reader limit

@@ -13,6 +13,7 @@
 
 #include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
+#include <asyncfiber/detail/callback.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
@@ -103,7 +104,7 @@ public:
     /// Any thread: `fn()` runs once the future is done, on the thread that completes it (the
     /// promise's, the remote loop's), or at once on this thread if it is done already. fn
     /// must not block; an exception from it is reported on stderr.
-    void add_done_callback(std::function<void()> fn);
+    void add_done_callback(detail::Callback<void()> fn);
 
 private:
     friend class Promise<T>;

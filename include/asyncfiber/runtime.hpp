@@ -19,7 +19,6 @@
 #include <asyncfiber/detail/thread_annotations.hpp>
 #include <mutex>
 #include <thread>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>

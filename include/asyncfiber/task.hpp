@@ -8,6 +8,7 @@
 
 #include <asyncfiber/detail/context_handle.hpp>
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/callback.hpp>
 #include <asyncfiber/detail/deadline.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/task_state.hpp>
@@ -16,7 +17,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -80,12 +80,15 @@ public:
     /// Unique, increasing per process.
     std::uint64_t id() const;
     /// Calls fn(task) on the loop once the task is done (soon, if it already is).
-    void add_done_callback(std::function<void(TaskRef)> fn);
+    void add_done_callback(detail::Callback<void(TaskRef)> fn);
 
     friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.p_ == b.p_; }
     friend bool operator!=(const TaskRef& a, const TaskRef& b) noexcept { return a.p_ != b.p_; }
     friend bool operator<(const TaskRef& a, const TaskRef& b) noexcept {
-        return std::less<detail::TaskBase*>()(a.p_.get(), b.p_.get());
+        // The blocks' addresses as integers: the total order std::less gives pointers,
+        // without <functional>.
+        return reinterpret_cast<std::uintptr_t>(a.p_.get()) <
+               reinterpret_cast<std::uintptr_t>(b.p_.get());
     }
 
 protected:
@@ -157,12 +160,12 @@ Task<detail::async_result_t<F, Args...>> async(TaskOptions options, F&& fn, Args
 /// exception. Cancelling the caller cancels `t` too (as awaiting a task does in asyncio).
 template <class T>
 T await(Task<T>& t);
-inline void await(Task<void>& t);
+void await(Task<void>& t);
 
 /// As above, but moves the value out of the task.
 template <class T>
 T await(Task<T>&& t);
-inline void await(Task<void>&& t);
+void await(Task<void>&& t);
 
 /// Suspends the calling task until `deadline`. Throws CancelledError if the task is cancelled
 /// before or while it sleeps.

@@ -22,7 +22,6 @@
 #include <functional>
 #include <future>
 #include <memory>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 

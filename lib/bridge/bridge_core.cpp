@@ -75,7 +75,7 @@ void BridgeCore::set_broken() noexcept {
 
 void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
     state_ = s;
-    std::vector<std::function<void()>> callbacks;
+    std::vector<Callback<void()>> callbacks;
     if (extras_) {
         callbacks.swap(extras_->callbacks);
         if (extras_->blocked_count) extras_->blocked.notify_all();
@@ -108,7 +108,7 @@ void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
     run_done_callbacks(callbacks);
 }
 
-void BridgeCore::run_done_callbacks(std::vector<std::function<void()>>& callbacks) noexcept {
+void BridgeCore::run_done_callbacks(std::vector<Callback<void()>>& callbacks) noexcept {
     for (auto& fn : callbacks) {
         try {
             fn();
@@ -140,7 +140,7 @@ void BridgeCore::block(const char* what) {
     --x.blocked_count;
 }
 
-void BridgeCore::add_done_callback(std::function<void()> fn) {
+void BridgeCore::add_done_callback(Callback<void()> fn) {
     if (!fn) throw std::invalid_argument("asyncfiber: add_done_callback with an empty function");
     {
         std::lock_guard<std::mutex> lk(m_);

@@ -27,7 +27,8 @@ protected:
 
 struct SignalEntry {
     std::unique_ptr<boost::asio::signal_set> set;
-    std::function<void()> fn;
+    // Shared, so that a running handler stays alive when it removes or replaces itself.
+    std::shared_ptr<Callback<void()>> fn;
 };
 
 struct IoObjects {

@@ -22,10 +22,10 @@ void arm(detail::LoopImpl* L, std::weak_ptr<detail::SignalEntry> weak) {
         if (ec) return;  // removed or the loop is closing
         auto entry = weak.lock();
         if (!entry) return;
-        std::function<void()> fn = entry->fn;  // the handler may remove itself
+        std::shared_ptr<detail::Callback<void()>> fn = entry->fn;  // it may remove itself
         arm(L, weak);
         try {
-            fn();
+            (*fn)();
         } catch (...) {
             L->report(
                 ExceptionContext{"exception in a signal handler", std::current_exception(), {}});
@@ -35,7 +35,7 @@ void arm(detail::LoopImpl* L, std::weak_ptr<detail::SignalEntry> weak) {
 
 }  // namespace
 
-void Loop::add_signal_handler(int sig, std::function<void()> fn) {
+void Loop::add_signal_handler(int sig, detail::Callback<void()> fn) {
     if (impl_->closed) throw RuntimeError("asyncfiber: add_signal_handler on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: add_signal_handler needs a function");
     if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
@@ -44,7 +44,7 @@ void Loop::add_signal_handler(int sig, std::function<void()> fn) {
     detail::IoObjects& o = detail::io_objects(impl_);
     auto it = o.signals.find(sig);
     if (it != o.signals.end()) {
-        it->second->fn = std::move(fn);
+        it->second->fn = std::make_shared<detail::Callback<void()>>(std::move(fn));
         return;
     }
     auto e = std::make_shared<detail::SignalEntry>();
@@ -54,7 +54,7 @@ void Loop::add_signal_handler(int sig, std::function<void()> fn) {
     if (ec)
         throw std::invalid_argument("asyncfiber: signal " + std::to_string(sig) +
                                     " cannot be handled: " + ec.message());
-    e->fn = std::move(fn);
+    e->fn = std::make_shared<detail::Callback<void()>>(std::move(fn));
     o.signals[sig] = e;
     if (sig == SIGINT) impl_->io->unwatch_sigint();  // after ours is in place: no gap
     arm(impl_, e);

@@ -223,7 +223,7 @@ void drive(const std::shared_ptr<Embedding>& e) {
 /// A function posted from any thread, run inside the loop as its callbacks are.
 struct InsidePost {
     std::shared_ptr<Embedding> e;
-    std::function<void()> fn;
+    Callback<void()> fn;
 
     void operator()() {
         LoopImpl* L = e->loop;
@@ -303,7 +303,7 @@ void embedded_timers_changed(LoopImpl* L) noexcept {
     if (L->wake_on_push) rearm(L, false);  // inside a handler, its end re-arms
 }
 
-void post_inside_embedded(LoopImpl* L, std::function<void()> fn) {
+void post_inside_embedded(LoopImpl* L, Callback<void()> fn) {
     std::shared_ptr<Embedding> e = L->embedding;
     boost::asio::io_context& io = e->io;
     boost::asio::post(io, InsidePost{std::move(e), std::move(fn)});

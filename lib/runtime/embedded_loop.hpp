@@ -22,7 +22,7 @@ void embedded_timers_changed(LoopImpl* L) noexcept;
 
 /// Posts fn to run inside the embedded loop (current on the thread, as a callback) on its
 /// thread; dropped unrun if the loop's resources are gone by then. Any thread.
-void post_inside_embedded(LoopImpl* L, std::function<void()> fn);
+void post_inside_embedded(LoopImpl* L, Callback<void()> fn);
 
 /// The embedded loop whose io_context runs a handler on this thread now (current_loop() in a
 /// plain handler), or nullptr. Cheap when the program has no embedded loop.

@@ -2,6 +2,8 @@
 // reports and TaskGroupError::what().
 #include <asyncfiber/errors.hpp>
 
+#include <asyncfiber/detail/callback.hpp>
+
 #include "atomic_refs.hpp"
 
 #include <cstdlib>

@@ -187,7 +187,7 @@ void IoDriver::wait_until(std::chrono::steady_clock::time_point deadline) {
     sleep([deadline](boost::asio::io_context& io) { io.run_one_until(deadline); });
 }
 
-void IoDriver::post(std::function<void()> fn) {
+void IoDriver::post(Callback<void()> fn) {
     if (!own_) {
         post_inside_embedded(loop_, std::move(fn));
         return;

@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <asyncfiber/detail/callback.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -58,7 +60,7 @@ public:
     void wait_until(std::chrono::steady_clock::time_point deadline);
     /// Any thread: runs fn on the loop's thread, waking it if it blocks; on an embedded loop,
     /// inside the loop (as its callbacks run), dropped unrun if the loop is gone by then.
-    void post(std::function<void()> fn);
+    void post(Callback<void()> fn);
 
     /// While the loop runs a main task: SIGINT cancels it (only if SIGINT has its default
     /// disposition, as asyncio.run does). The first SIGINT restores the default, so a second
@@ -72,7 +74,7 @@ private:
     /// Asio's scheduler lock nor a system call while the loop is awake. Run in posting order.
     struct Posted {
         Posted* next;
-        std::function<void()> fn;
+        Callback<void()> fn;
     };
     /// Runs what was posted so far; how many.
     std::size_t run_posted();

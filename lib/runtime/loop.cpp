@@ -77,7 +77,7 @@ void LoopImpl::finish_close() {
     unbind_embedded(this);
 }
 
-void LoopImpl::post_threadsafe(std::function<void()> fn) {
+void LoopImpl::post_threadsafe(Callback<void()> fn) {
     std::lock_guard<std::mutex> g(post_m);
     if (closed) throw RuntimeError("asyncfiber: Event loop is closed");
     io->post(std::move(fn));
@@ -86,7 +86,7 @@ void LoopImpl::post_threadsafe(std::function<void()> fn) {
 namespace {
 /// A callback item with two references: the returned Handle's and the loop's (released when
 /// it has run or is cancelled).
-CallbackItem* new_callback(LoopImpl* loop, std::function<void()> fn) {
+CallbackItem* new_callback(LoopImpl* loop, Callback<void()> fn) {
     auto* cb = new CallbackItem;
     cb->loop = loop;
     cb->fn = std::move(fn);
@@ -96,13 +96,13 @@ CallbackItem* new_callback(LoopImpl* loop, std::function<void()> fn) {
 }
 }  // namespace
 
-Handle LoopImpl::call_soon(std::function<void()> fn) {
+Handle LoopImpl::call_soon(Callback<void()> fn) {
     CallbackItem* cb = new_callback(this, std::move(fn));
     push_ready(cb);
     return Handle(cb);
 }
 
-Handle LoopImpl::call_at(Clock::time_point when, std::function<void()> fn) {
+Handle LoopImpl::call_at(Clock::time_point when, Callback<void()> fn) {
     CallbackItem* cb = new_callback(this, std::move(fn));
     cb->timer.fire = [](TimerNode* n) {
         CallbackItem* c = static_cast<CallbackItem::Timer*>(n)->item;
@@ -116,7 +116,7 @@ void LoopImpl::run_callback(CallbackItem* cb) noexcept {
     cb->queued = false;
     if (!cb->cancelled) {
         try {
-            std::function<void()> fn = std::move(cb->fn);
+            Callback<void()> fn = std::move(cb->fn);
             cb->fn = nullptr;
             CallbackContextScope own_context;  // what fn sets stays with it
             fn();
@@ -385,7 +385,7 @@ void Loop::close() {
 bool Loop::is_running() const noexcept { return impl_->entered; }
 bool Loop::is_closed() const noexcept { return impl_->closed; }
 
-Handle Loop::call_soon(std::function<void()> fn) {
+Handle Loop::call_soon(detail::Callback<void()> fn) {
     detail::check_loop_thread(impl_, "Loop::call_soon", detail::LoopUse::act);
     if (impl_->closed) throw RuntimeError("asyncfiber: call_soon on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: call_soon needs a function");
@@ -393,7 +393,7 @@ Handle Loop::call_soon(std::function<void()> fn) {
     return impl_->call_soon(std::move(fn));
 }
 
-Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
+Handle Loop::call_at(Clock::time_point when, detail::Callback<void()> fn) {
     detail::check_loop_thread(impl_, "Loop::call_at", detail::LoopUse::act);
     if (impl_->closed) throw RuntimeError("asyncfiber: call_at on a closed loop");
     if (!fn) throw std::invalid_argument("asyncfiber: call_at needs a function");
@@ -403,11 +403,11 @@ Handle Loop::call_at(Clock::time_point when, std::function<void()> fn) {
     return h;
 }
 
-void Loop::call_soon_threadsafe(std::function<void()> fn) {
+void Loop::call_soon_threadsafe(detail::Callback<void()> fn) {
     if (!fn) throw std::invalid_argument("asyncfiber: call_soon_threadsafe needs a function");
     fn = detail::with_current_context(std::move(fn));  // the calling thread's (or task's)
     detail::LoopImpl* L = impl_;
-    L->post_threadsafe([L, fn] {
+    L->post_threadsafe([L, fn = std::move(fn)] {
         struct Step {  // a step for the watchdog, as call_soon's callbacks are
             detail::StepMark& m;
             ~Step() { m.end(); }
@@ -442,11 +442,11 @@ void Loop::set_watchdog(Clock::duration d) {
     detail::watchdog_update(impl_);
 }
 
-void Loop::set_watchdog_handler(std::function<void(const WatchdogReport&)> fn) {
+void Loop::set_watchdog_handler(detail::Callback<void(const WatchdogReport&)> fn) {
     detail::watchdog_set_handler(impl_, std::move(fn));
 }
 
-void Loop::set_exception_handler(std::function<void(const ExceptionContext&)> fn) {
+void Loop::set_exception_handler(detail::Callback<void(const ExceptionContext&)> fn) {
     impl_->exception_handler = std::move(fn);
 }
 

@@ -47,7 +47,7 @@ struct CallbackItem : ReadyItem {
     bool queued = false;  // in the ready queue or the timer heap (the loop holds a ref)
     LoopImpl* loop = nullptr;
     Timer timer;
-    std::function<void()> fn;
+    Callback<void()> fn;
 
     void add_ref() noexcept { ++refs; }
     void release() noexcept {
@@ -80,7 +80,7 @@ struct LoopImpl {
     /// Whether some live task has a stack, i.e. runs on the stacks of the thread that ran it.
     bool has_started_tasks() const noexcept;
     /// Queues fn from any thread (call_soon_threadsafe); RuntimeError once closed.
-    void post_threadsafe(std::function<void()> fn);
+    void post_threadsafe(Callback<void()> fn);
 
     // ---- ready queue ----
     void push_ready(ReadyItem* it) noexcept {
@@ -129,8 +129,8 @@ struct LoopImpl {
 
     // ---- callbacks (loop.cpp) ----
     /// Queues fn; the Handle may be dropped (the loop keeps its own reference).
-    Handle call_soon(std::function<void()> fn);
-    Handle call_at(Clock::time_point when, std::function<void()> fn);
+    Handle call_soon(Callback<void()> fn);
+    Handle call_at(Clock::time_point when, Callback<void()> fn);
     void run_callback(CallbackItem* cb) noexcept;
     void report(const ExceptionContext& ctx) noexcept;
 
@@ -169,7 +169,7 @@ struct LoopImpl {
     bool budget_yield = false;
     std::int64_t io_looked_at_ns = 0;  // when the loop last polled or waited on its io_context
     Clock::duration slow_step = std::chrono::milliseconds(100);
-    std::function<void(const ExceptionContext&)> exception_handler;
+    Callback<void(const ExceptionContext&)> exception_handler;
     /// Run by Loop::close() once every task is done, last added first (e.g. the thread
     /// pool's shutdown).
     std::vector<std::function<void()>> close_hooks;

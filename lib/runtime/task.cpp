@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -393,18 +395,19 @@ std::uint64_t TaskRef::id() const { return detail::checked(p_.get())->id; }
 
 namespace {
 struct CallbackListener : detail::DoneListener {
-    std::function<void(TaskRef)> fn;
+    detail::Callback<void(TaskRef)> fn;
 };
 }  // namespace
 
-void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
+void TaskRef::add_done_callback(detail::Callback<void(TaskRef)> fn) {
     detail::TaskBase* t = detail::checked_here(p_.get(), "Task::add_done_callback");
+    if (!fn) throw std::invalid_argument("asyncfiber: add_done_callback with an empty function");
     detail::LoopImpl* L = t->loop;
     if (L->closed) throw RuntimeError("asyncfiber: add_done_callback on a task of a closed loop");
     fn = detail::with_current_context(std::move(fn));  // runs in a copy of the caller's context
     if (t->is_done()) {
         TaskRef self = *this;
-        L->call_soon([fn, self] { fn(self); });
+        L->call_soon([fn = std::move(fn), self] { fn(self); });
         return;
     }
     auto* node = new CallbackListener;
@@ -414,10 +417,18 @@ void TaskRef::add_done_callback(std::function<void(TaskRef)> fn) {
         done->add_ref();
         TaskRef ref = detail::Access::adopt<TaskRef>(done);
         auto f = std::move(owned->fn);
-        done->loop->call_soon([f, ref] { f(ref); });
+        done->loop->call_soon([f = std::move(f), ref] { f(ref); });
     };
     t->listeners.push_back(node);
 }
+
+void await(Task<void>& t) {
+    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
+    detail::await_done(detail::Access::state(t));
+    detail::Access::typed(t)->value();
+}
+
+void await(Task<void>&& t) { await(t); }
 
 TaskRef current_task() {
     // As asyncio.current_task(): no running loop is an error; a loop running a callback (not

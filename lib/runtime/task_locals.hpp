@@ -103,7 +103,7 @@ template <class Fn>
 Fn with_current_context(Fn fn) {
     if (!contexts_in_use()) return fn;
     Context ctx = copy_context();
-    return [ctx, fn](auto&&... args) mutable {
+    return [ctx, fn = std::move(fn)](auto&&... args) mutable {
         return ctx.run(fn, std::forward<decltype(args)>(args)...);
     };
 }

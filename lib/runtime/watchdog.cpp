@@ -121,7 +121,7 @@ class Watchdog;
 // A report on its way to the handler: the running one still has raw frames.
 struct PendingReport {
     const Watchdog* from = nullptr;
-    std::function<void(const WatchdogReport&)> handler;  // empty: stderr
+    WatchdogHandler handler;  // null: stderr
     WatchdogReport report;
     std::string who;        // running: "task 'x' (id 3)", "a loop callback", ...
     bool answered = false;  // running: the loop's thread answered the signal
@@ -141,7 +141,7 @@ public:
         threshold_ns_.store(to_ns(d), std::memory_order_relaxed);
         ::sem_post(&wake_);
     }
-    void set_handler(const std::function<void(const WatchdogReport&)>& fn) {
+    void set_handler(const WatchdogHandler& fn) {
         MutexLock lk(handler_m_);
         handler_ = fn;
     }
@@ -199,7 +199,7 @@ private:
     int quit_slot_ = -1;  // the loop's thread's (entered, left, destruction)
     pthread_t loop_thread_ ASYNCFIBER_GUARDED_BY(m_){};
     Mutex handler_m_;
-    std::function<void(const WatchdogReport&)> handler_ ASYNCFIBER_GUARDED_BY(handler_m_);
+    WatchdogHandler handler_ ASYNCFIBER_GUARDED_BY(handler_m_);
     std::thread thread_;
 };
 
@@ -373,7 +373,7 @@ void Reporter::deliver(PendingReport& p) noexcept {
         }
         if (p.handler) {
             try {
-                p.handler(r);
+                (*p.handler)(r);
                 return;
             } catch (...) {
                 std::fputs("asyncfiber: the watchdog handler threw; falling back to stderr\n",
@@ -659,8 +659,9 @@ void watchdog_loop_left(LoopImpl* L) noexcept {
     if (L->watch.thread) L->watch.thread->left();
 }
 
-void watchdog_set_handler(LoopImpl* L, std::function<void(const WatchdogReport&)> fn) {
-    L->watch.handler = std::move(fn);
+void watchdog_set_handler(LoopImpl* L, Callback<void(const WatchdogReport&)> fn) {
+    L->watch.handler =
+        fn ? std::make_shared<const Callback<void(const WatchdogReport&)>>(std::move(fn)) : nullptr;
     if (L->watch.thread) L->watch.thread->set_handler(L->watch.handler);
 }
 

@@ -49,13 +49,17 @@ struct WatchdogDeleter {
     void operator()(Watchdog* w) const noexcept;  // stops and joins the thread
 };
 
+/// Loop::set_watchdog_handler's function, shared by the loop, its watchdog thread and the
+/// reports on their way (null: stderr).
+using WatchdogHandler = std::shared_ptr<const Callback<void(const WatchdogReport&)>>;
+
 /// The watchdog settings of one loop and its thread (created while it is needed).
 struct WatchdogState {
     /// Loop::set_watchdog's duration (zero: off) once it was called (or the environment set
     /// it); until then the watchdog follows debug mode, on at the slow-callback duration.
     bool set = false;
     Clock::duration setting{};
-    std::function<void(const WatchdogReport&)> handler;  // empty: stderr
+    WatchdogHandler handler;  // null: stderr
     std::unique_ptr<Watchdog, WatchdogDeleter> thread;
 };
 
@@ -71,7 +75,7 @@ void watchdog_stop(LoopImpl* L) noexcept;
 void watchdog_loop_entered(LoopImpl* L) noexcept;
 void watchdog_loop_left(LoopImpl* L) noexcept;
 /// Loop::set_watchdog_handler.
-void watchdog_set_handler(LoopImpl* L, std::function<void(const WatchdogReport&)> fn);
+void watchdog_set_handler(LoopImpl* L, Callback<void(const WatchdogReport&)> fn);
 /// Reads ASYNCFIBER_WATCHDOG_MS into the settings (a new loop).
 void watchdog_read_environment(LoopImpl* L);
 /// How many watchdog threads of this process have started and not yet returned from their

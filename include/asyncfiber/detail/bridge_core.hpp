@@ -9,6 +9,7 @@
 // wake and only stores (or drops) its value.
 #pragma once
 
+#include <asyncfiber/detail/callback.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
@@ -74,7 +75,7 @@ public:
     void block(const char* what);
     /// Runs `fn()` once the state is no longer pending: on the thread that completes it, or
     /// at once on this thread when it already is.
-    void add_done_callback(std::function<void()> fn);
+    void add_done_callback(Callback<void()> fn);
     /// Makes the core remote: cancel() then calls `cancel_remote()` (any thread, outside the
     /// lock) instead of completing at once, and the core completes when what it stands for
     /// has ended. Set before the core is shared.
@@ -107,14 +108,14 @@ protected:
 private:
     /// What only an af::Future uses, allocated on first use.
     struct Extras {
-        std::vector<std::function<void()>> callbacks;
+        std::vector<Callback<void()>> callbacks;
         std::condition_variable blocked;  // plain threads in block()
         std::size_t blocked_count = 0;
         std::function<void()> cancel_remote;
         bool cancel_requested = false;
     };
     Extras& extras();  // under m_
-    static void run_done_callbacks(std::vector<std::function<void()>>& callbacks) noexcept;
+    static void run_done_callbacks(std::vector<Callback<void()>>& callbacks) noexcept;
     std::unique_ptr<Extras> extras_;  // guarded by m_
 
     std::atomic<std::uint32_t> refs_{1};

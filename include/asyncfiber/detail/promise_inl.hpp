@@ -68,7 +68,7 @@ bool Future<T>::cancel() {
     return core_->cancel();
 }
 template <class T>
-void Future<T>::add_done_callback(std::function<void()> fn) {
+void Future<T>::add_done_callback(detail::Callback<void()> fn) {
     check("add_done_callback()");
     core_->add_done_callback(std::move(fn));
 }

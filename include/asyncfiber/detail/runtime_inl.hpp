@@ -44,15 +44,13 @@ Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& 
                                                              Args&&... args) {
     using R = detail::async_result_t<F, Args...>;
     using Call =
-        std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+        detail::BoundCall<typename std::decay<F>::type, typename std::decay<Args>::type...>;
     check_index(i);
     auto core = detail::IntrusivePtr<detail::Shared<R>>::adopt(new detail::Shared<R>);
     auto remote = std::make_shared<detail::RemoteTask>();
     remote->loop = loops_[i].get();
     core->set_remote_cancel([remote] { detail::RemoteTask::request_cancel(remote); });
-    auto call = std::make_shared<Call>(
-        std::forward<F>(fn),
-        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    auto call = std::make_shared<Call>(std::forward<F>(fn), std::forward<Args>(args)...);
     auto run = std::make_shared<detail::RemoteRun<R>>(core, remote);
     std::shared_ptr<std::atomic<bool>> stopping = stopping_;
     auto start = [run, call, stopping]() mutable {
@@ -65,8 +63,7 @@ Future<detail::async_result_t<F, Args...>> Runtime::spawn_on(std::size_t i, F&& 
                 std::exception_ptr err;
                 std::unique_ptr<CancelledError> cancelled;
                 try {
-                    detail::call_and_store(
-                        std::get<0>(*call), std::get<1>(*call),
+                    call->call_into(
                         [&out](auto&&... v) { out.emplace(std::forward<decltype(v)>(v)...); });
                 } catch (const CancelledError& e) {
                     err = std::current_exception();

@@ -63,20 +63,12 @@ T await(Task<T>& t) {
     return detail::Access::typed(t)->value();
 }
 
-inline void await(Task<void>& t) {
-    if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
-    detail::await_done(detail::Access::state(t));
-    detail::Access::typed(t)->value();
-}
-
 template <class T>
 T await(Task<T>&& t) {
     if (!t) throw InvalidStateError("asyncfiber: await of an empty Task handle");
     detail::await_done(detail::Access::state(t));
     return std::move(detail::Access::typed(t)->value());
 }
-
-inline void await(Task<void>&& t) { await(t); }
 
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {

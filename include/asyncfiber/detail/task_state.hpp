@@ -15,7 +15,6 @@
 #include <exception>
 #include <new>
 #include <string>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -243,42 +242,70 @@ template <class F, class... Args>
 using call_result_t =
     typename std::decay<decltype(std::declval<F>()(std::declval<Args>()...))>::type;
 
-template <class F, class Tuple, class Store, std::size_t... I>
-void call_and_store(F& f, Tuple& args, Store& store, std::index_sequence<I...>, std::false_type) {
-    store(std::move(f)(std::move(std::get<I>(args))...));
-}
-template <class F, class Tuple, class Store, std::size_t... I>
-void call_and_store(F& f, Tuple& args, Store& store, std::index_sequence<I...>, std::true_type) {
-    std::move(f)(std::move(std::get<I>(args))...);
-    store();
-}
-/// Calls `f` once with the elements of `args` (both moved from) and hands the result to
-/// `store(result)`, or calls `store()` when `f` returns void: how a task's body, a to_thread
-/// job and a call run on another loop (run_coroutine_threadsafe, Runtime) keep what they got.
-template <class F, class... A, class Store>
-void call_and_store(F& f, std::tuple<A...>& args, Store store) {
-    using R = decltype(std::move(f)(std::declval<A&&>()...));
-    call_and_store(f, args, store, std::index_sequence_for<A...>{}, std::is_void<R>{});
-}
+/// One of a BoundCall's arguments (the index tells arguments of one type apart).
+template <std::size_t I, class T>
+struct BoundArg {
+    template <class U>
+    explicit BoundArg(U&& u) : value(std::forward<U>(u)) {}
+    T value;
+};
+
+template <class Indices, class F, class... Args>
+class BoundCallImpl;
+
+/// A callable with its arguments, called once: how a task's body, a to_thread job and a call
+/// run on another loop (Runtime::spawn_on) keep what they were given, and then what they got.
+/// (Its own few lines rather than std::tuple, whose header costs every file that includes
+/// task.hpp about as much as the rest of it: docs/performance.md, "Header weight".)
+template <std::size_t... I, class F, class... Args>
+class BoundCallImpl<std::index_sequence<I...>, F, Args...> : BoundArg<I, Args>... {
+public:
+    template <class FF, class... AA>
+    explicit BoundCallImpl(FF&& f, AA&&... a)
+        : BoundArg<I, Args>(std::forward<AA>(a))..., f_(std::forward<FF>(f)) {}
+
+    using result_type = decltype(std::declval<F&&>()(std::declval<Args&&>()...));
+
+    /// Calls the callable with the arguments (both moved from) and hands the result to
+    /// `store(result)`, or calls `store()` when the callable returns void.
+    template <class Store>
+    void call_into(Store&& store) {
+        call_into(store, std::is_void<result_type>{});
+    }
+
+private:
+    template <class Store>
+    void call_into(Store& store, std::false_type) {
+        store(std::move(f_)(std::move(static_cast<BoundArg<I, Args>&>(*this).value)...));
+    }
+    template <class Store>
+    void call_into(Store& store, std::true_type) {
+        std::move(f_)(std::move(static_cast<BoundArg<I, Args>&>(*this).value)...);
+        store();
+    }
+
+    F f_;
+};
+
+template <class F, class... Args>
+using BoundCall = BoundCallImpl<std::index_sequence_for<Args...>, F, Args...>;
 
 /// The concrete task: the callable and its decayed arguments, kept until the task has run.
 template <class R, class F, class... Args>
 class TaskImpl final : public TaskState<R> {
-    using Body = std::tuple<F, std::tuple<Args...>>;
+    using Body = BoundCall<F, Args...>;
 
 public:
     template <class FF, class... AA>
     explicit TaskImpl(FF&& f, AA&&... a) {
-        ::new (static_cast<void*>(&body_))
-            Body(std::forward<FF>(f), std::tuple<Args...>(std::forward<AA>(a)...));
+        ::new (static_cast<void*>(&body_)) Body(std::forward<FF>(f), std::forward<AA>(a)...);
         this->has_body = true;
     }
     ~TaskImpl() override { drop_body(); }
 
     void run_body() override {
-        Body& b = *body();
-        call_and_store(std::get<0>(b), std::get<1>(b),
-                       [this](auto&&... v) { this->set_value(std::forward<decltype(v)>(v)...); });
+        body()->call_into(
+            [this](auto&&... v) { this->set_value(std::forward<decltype(v)>(v)...); });
     }
     void drop_body() noexcept override {
         if (this->has_body) {

@@ -27,22 +27,18 @@ bool withdraw_or_abandon(void* job);
 template <class F, class... Args>
 async_result_t<F, Args...> run_in_pool(bool abandon, F&& fn, Args&&... args) {
     using R = async_result_t<F, Args...>;
-    using Job =
-        std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+    using Job = BoundCall<typename std::decay<F>::type, typename std::decay<Args>::type...>;
     TaskBase* self = current_task_checked("af::to_thread");
     throw_if_cancelled(self);
     auto core = IntrusivePtr<Shared<R>>::adopt(new Shared<R>);
     // shared_ptr: std::function needs a copyable target; the job itself may be move-only.
-    auto job = std::make_shared<Job>(
-        std::forward<F>(fn),
-        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    auto job = std::make_shared<Job>(std::forward<F>(fn), std::forward<Args>(args)...);
     CompleterRef<Shared<R>> completer(core.get());
     std::shared_ptr<PoolJob> queued = submit_to_pool([completer, job]() mutable {
         std::exception_ptr err;
         try {
             Shared<R>& out = *completer.get();
-            call_and_store(std::get<0>(*job), std::get<1>(*job),
-                           [&out](auto&&... v) { out.emplace(std::forward<decltype(v)>(v)...); });
+            job->call_into([&out](auto&&... v) { out.emplace(std::forward<decltype(v)>(v)...); });
         } catch (...) {
             err = std::current_exception();
         }
@@ -76,12 +72,10 @@ ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Lo
                                                                               Args&&... args) {
     using R = detail::async_result_t<F, Args...>;
     using Call =
-        std::tuple<typename std::decay<F>::type, std::tuple<typename std::decay<Args>::type...>>;
+        detail::BoundCall<typename std::decay<F>::type, typename std::decay<Args>::type...>;
     auto run = std::make_shared<detail::ThreadsafeRun<R>>();
     run->loop = &loop;
-    auto call = std::make_shared<Call>(
-        std::forward<F>(fn),
-        std::tuple<typename std::decay<Args>::type...>(std::forward<Args>(args)...));
+    auto call = std::make_shared<Call>(std::forward<F>(fn), std::forward<Args>(args)...);
     auto fut = detail::Access::make<ConcurrentFuture<R>>(run);
     auto start = [run, call] {
         if (run->loop->is_closed()) {  // posted before it closed: fails now, as asyncio's would
@@ -93,9 +87,8 @@ ConcurrentFuture<detail::async_result_t<F, Args...>> run_coroutine_threadsafe(Lo
         Task<void> t = asyncfiber::async([run, call] {
             try {
                 std::promise<R>& p = run->promise;
-                detail::call_and_store(std::get<0>(*call), std::get<1>(*call), [&p](auto&&... v) {
-                    p.set_value(std::forward<decltype(v)>(v)...);
-                });
+                call->call_into(
+                    [&p](auto&&... v) { p.set_value(std::forward<decltype(v)>(v)...); });
                 run->set = true;
             } catch (const CancelledError&) {
                 run->set_cancelled(std::current_exception());

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Formats the C++ sources with clang-format and the repository's .clang-format (the style the
 # code is written in), or checks them.
-#   scripts/format.sh             formats every tracked source in place
+#   scripts/format.sh             formats every source git knows of (tracked, or new and not
+#                                 ignored) in place
 #   scripts/format.sh --check     changes nothing; lists the files clang-format would change
 #                                 and exits 1 if there are any
 #   scripts/format.sh [--check] FILE...   only those files
@@ -18,7 +19,8 @@ cf=${CLANG_FORMAT:-clang-format}
 command -v "$cf" >/dev/null || { echo "scripts/format.sh: $cf not found (scripts/install-deps.sh installs it)" >&2; exit 2; }
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  mapfile -t files < <(git ls-files -- '*.cpp' '*.hpp' '*.h' '*.cc')
+  # New files too, so that a check before `git add` sees what a commit will hold.
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.cpp' '*.hpp' '*.h' '*.cc')
 fi
 if [ "$check" = 0 ]; then
   "$cf" -i --style=file "${files[@]}"

@@ -116,9 +116,8 @@ void LoopImpl::run_callback(CallbackItem* cb) noexcept {
     cb->queued = false;
     if (!cb->cancelled) {
         try {
-            Callback<void()> fn = std::move(cb->fn);
-            cb->fn = nullptr;
-            CallbackContextScope own_context;  // what fn sets stays with it
+            Callback<void()> fn = std::move(cb->fn);  // leaves cb->fn empty
+            CallbackContextScope own_context;         // what fn sets stays with it
             fn();
         } catch (const CancelledError&) {
             report(ExceptionContext{

@@ -15,14 +15,13 @@
 // taken nothing and a cancelled put has put nothing, as with asyncio.Queue.
 #pragma once
 
-#include <asyncfiber/detail/bridge_core.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/intrusive_list.hpp>
+#include <asyncfiber/detail/ring_buffer.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/errors.hpp>
 
 #include <cstddef>
-#include <deque>
-#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -30,30 +29,46 @@ namespace asyncfiber {
 
 namespace detail {
 
-/// The waiting side of a Channel, the same for every element type (lib/bridge/channel.cpp).
-/// Everything here runs under `m`, which the caller holds.
+/// The waiting side of a Channel and its mutex, the same for every element type
+/// (lib/bridge/channel.cpp). Everything but lock() runs with the mutex held by the caller.
 class ChannelWaiters {
 public:
-    ChannelWaiters() = default;
+    ChannelWaiters();
     ChannelWaiters(const ChannelWaiters&) = delete;
     ChannelWaiters& operator=(const ChannelWaiters&) = delete;
     ~ChannelWaiters();
 
+    /// The channel's mutex (a std::mutex, kept in lib/ so that this header needs no <mutex>).
+    void lock();
+    void unlock() noexcept;
+
     /// Waits until notify_one/notify_all on `getters` (get) or not (put) picks this caller:
-    /// suspends the calling task, or blocks a plain thread. Returns with `lk` held. A
-    /// cancelled task throws CancelledError (with `lk` held), having passed a notification it
-    /// had received on to the next waiter. RuntimeError on a loop's thread outside a task.
-    void wait(std::unique_lock<std::mutex>& lk, bool getter, const char* what);
+    /// suspends the calling task, or blocks a plain thread, with the mutex released meanwhile.
+    /// Returns with the mutex held. A cancelled task throws CancelledError (with the mutex
+    /// held), having passed a notification it had received on to the next waiter.
+    /// RuntimeError on a loop's thread outside a task.
+    void wait(bool getter, const char* what);
     /// Tells the first getter (or putter) that an item (a slot) may be there. Cheap if none.
     void notify_one(bool getter) noexcept;
     /// Tells every waiter (shutdown).
     void notify_all() noexcept;
 
-    std::mutex m;
-
 private:
+    alignas(16) unsigned char mutex_[64];  // the std::mutex, constructed in lib/
     List getters_;
     List putters_;
+};
+
+/// Holds a channel's mutex for a scope.
+class ChannelLock {
+public:
+    explicit ChannelLock(ChannelWaiters& w) : w_(w) { w_.lock(); }
+    ~ChannelLock() { w_.unlock(); }
+    ChannelLock(const ChannelLock&) = delete;
+    ChannelLock& operator=(const ChannelLock&) = delete;
+
+private:
+    ChannelWaiters& w_;
 };
 
 }  // namespace detail
@@ -88,12 +103,12 @@ public:
 
     /// The number of items in the channel (a snapshot: other threads may change it).
     std::size_t qsize() const {
-        std::lock_guard<std::mutex> lk(w_.m);
+        detail::ChannelLock lk(w_);
         return items_.size();
     }
     std::size_t capacity() const noexcept { return capacity_; }
     bool is_shutdown() const {
-        std::lock_guard<std::mutex> lk(w_.m);
+        detail::ChannelLock lk(w_);
         return shutdown_;
     }
 
@@ -113,7 +128,7 @@ private:
 
     mutable detail::ChannelWaiters w_;
     const std::size_t capacity_;
-    std::deque<T> items_;
+    detail::RingBuffer<T> items_;
     bool shutdown_ = false;
 };
 

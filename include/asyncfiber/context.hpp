@@ -18,11 +18,13 @@
 
 #include <asyncfiber/detail/access.hpp>
 #include <asyncfiber/detail/context_handle.hpp>
+#include <asyncfiber/detail/intrusive_ptr.hpp>
+#include <asyncfiber/detail/state_share.hpp>
 #include <asyncfiber/errors.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -31,28 +33,71 @@
 namespace asyncfiber {
 
 namespace detail {
-/// A value of one variable in a context: immutable once stored, shared by copies.
-using ContextValue = std::shared_ptr<const void>;
+// Everything a ContextVar shares lives in objects the library allocates and counts
+// (lib/runtime/context.cpp), held here through IntrusivePtrs: this header needs no <memory>
+// (docs/performance.md, "Header weight").
 
-/// A fresh identity for a ContextVar (never reused).
-std::uint64_t new_context_var_id() noexcept;
-/// The value of variable `var` in `ctx`, or null.
-ContextValue context_find(const ContextImpl* ctx, std::uint64_t var) noexcept;
+/// A value of one variable in a context: immutable once stored, shared by the contexts that
+/// hold it.
+struct ValueBox;
+void intrusive_add_ref(ValueBox* v) noexcept;
+void intrusive_release(ValueBox* v) noexcept;
+using ContextValue = IntrusivePtr<ValueBox>;
+
+/// How a value of one type is made and destroyed in a box, type-erased.
+struct ValueOps {
+    std::size_t size;
+    std::size_t align;
+    void (*move_into)(void* to, void* from);  // new (to) T(std::move(*from))
+    void (*destroy)(void* value) noexcept;
+};
+template <class T>
+struct ValueOpsOf {
+    static void move_into(void* to, void* from) { ::new (to) T(std::move(*static_cast<T*>(from))); }
+    static void destroy(void* value) noexcept { static_cast<T*>(value)->~T(); }
+    static constexpr ValueOps ops{sizeof(T), alignof(T), &move_into, &destroy};
+};
+template <class T>
+constexpr ValueOps ValueOpsOf<T>::ops;
+
+/// A new box holding a value moved from `*from`, which `ops` describe.
+ContextValue make_context_value(const ValueOps& ops, void* from);
+/// The value a box holds.
+const void* context_value(const ValueBox* box) noexcept;
+
+/// A variable's name and default, shared by the copies of the ContextVar object.
+struct VarCore;
+void intrusive_add_ref(VarCore* v) noexcept;
+void intrusive_release(VarCore* v) noexcept;
+/// A new variable, with a fresh identity (never reused), and its default if any.
+IntrusivePtr<VarCore> new_context_var(std::string name, ContextValue fallback);
+std::uint64_t context_var_id(const VarCore* v) noexcept;
+const std::string& context_var_name(const VarCore* v) noexcept;
+/// The default's box, or null.
+const ValueBox* context_var_default(const VarCore* v) noexcept;
+
+/// The value of variable `var` in `ctx` (`keep` then holds its box, so that it outlives a
+/// change of the context while it is copied out), or null.
+const void* context_find(const ContextImpl* ctx, std::uint64_t var, ContextValue& keep) noexcept;
 /// The context the calling code runs in (its task's, or its thread's), or null: empty.
 const ContextImpl* current_context_or_null() noexcept;
 
-/// What a Token remembers (shared by its copies, so that a used token is used in all).
-struct TokenState {
-    std::uint64_t var = 0;
-    ContextPtr context;      // where the value was set
-    ContextValue old_value;  // null: the variable had no value
-    bool used = false;
-};
+/// What a Token remembers: the variable, the context it was set in, the value it replaced
+/// and whether it was used (shared by the Token's copies, so that a used token is used in
+/// all).
+struct TokenState;
+void intrusive_add_ref(TokenState* t) noexcept;
+void intrusive_release(TokenState* t) noexcept;
+using TokenPtr = IntrusivePtr<TokenState>;
+/// The value the set() replaced, or null.
+const ValueBox* token_old_value(const TokenState* t) noexcept;
+bool token_used(const TokenState* t) noexcept;
+
 /// Sets `var` to `value` in the current context (created for a task or thread on first use).
-std::shared_ptr<TokenState> context_set(std::uint64_t var, ContextValue value);
+TokenPtr context_set(std::uint64_t var, ContextValue value);
 /// Puts back what `token` remembers; RuntimeError for a used token, or one of another
 /// variable or another context.
-void context_reset(std::uint64_t var, const std::shared_ptr<TokenState>& token);
+void context_reset(std::uint64_t var, const TokenPtr& token);
 [[noreturn]] void throw_lookup_error(const std::string& name);
 }  // namespace detail
 
@@ -70,22 +115,24 @@ public:
         Token() noexcept = default;
         /// Whether the variable had a value before the set() (Python: old_value is not
         /// Token.MISSING).
-        bool has_old_value() const noexcept { return st_ && st_->old_value; }
+        bool has_old_value() const noexcept {
+            return st_ && detail::token_old_value(st_.get()) != nullptr;
+        }
         /// That value; LookupError if it had none.
         T old_value() const;
         /// Whether reset() took it already.
-        bool used() const noexcept { return st_ && st_->used; }
+        bool used() const noexcept { return st_ && detail::token_used(st_.get()); }
 
     private:
         friend class ContextVar;
-        explicit Token(std::shared_ptr<detail::TokenState> st) noexcept : st_(std::move(st)) {}
-        std::shared_ptr<detail::TokenState> st_;
+        explicit Token(detail::TokenPtr st) noexcept : st_(std::move(st)) {}
+        detail::TokenPtr st_;
     };
 
     explicit ContextVar(std::string name);
     ContextVar(std::string name, T default_value);
 
-    const std::string& name() const noexcept { return core_->name; }
+    const std::string& name() const noexcept { return detail::context_var_name(core_.get()); }
 
     /// The value in the current context, else the default; LookupError if neither exists.
     T get() const;
@@ -102,14 +149,11 @@ public:
 private:
     friend struct detail::Access;
     /// The variable's identity in contexts.
-    std::uint64_t id() const noexcept { return core_->id; }
-    struct Core {
-        Core(std::string n, std::uint64_t i) : name(std::move(n)), id(i) {}
-        std::string name;
-        std::uint64_t id;
-        std::shared_ptr<const T> fallback;
-    };
-    std::shared_ptr<Core> core_;
+    std::uint64_t id() const noexcept { return id_; }
+    /// The value `found` points to, or the default, or LookupError.
+    T value_or_default(const void* found) const;
+    detail::IntrusivePtr<detail::VarCore> core_;
+    std::uint64_t id_;  // core_'s, kept here: every lookup needs it
 };
 
 // ---- legacy thread_locals ----
@@ -123,8 +167,8 @@ struct BindingOps {
     void (*exchange)(void (*accessor)(), void* value) noexcept;  // swap(accessor(), *value)
     void (*destroy)(void* value) noexcept;
 };
-std::shared_ptr<BindingCore> register_binding(const BindingOps& ops);
-void unregister_binding(const std::shared_ptr<BindingCore>& b) noexcept;
+IntrusivePtr<StateShare<BindingCore>> register_binding(const BindingOps& ops);
+void unregister_binding(StateShare<BindingCore>* b) noexcept;
 }  // namespace detail
 
 /// Keeps a legacy thread_local task-local while it lives (see bind_thread_local). Movable;
@@ -143,18 +187,19 @@ public:
         return *this;
     }
     ~ThreadLocalBinding() { reset(); }
-    explicit operator bool() const noexcept { return core_ != nullptr; }
+    explicit operator bool() const noexcept { return static_cast<bool>(core_); }
     /// Ends the binding now.
     void reset() noexcept {
-        if (core_) detail::unregister_binding(core_);
+        if (core_) detail::unregister_binding(core_.get());
         core_.reset();
     }
 
 private:
     friend struct detail::Access;
-    explicit ThreadLocalBinding(std::shared_ptr<detail::BindingCore> c) noexcept
+    explicit ThreadLocalBinding(
+        detail::IntrusivePtr<detail::StateShare<detail::BindingCore>> c) noexcept
         : core_(std::move(c)) {}
-    std::shared_ptr<detail::BindingCore> core_;
+    detail::IntrusivePtr<detail::StateShare<detail::BindingCore>> core_;
 };
 
 /// Makes the thread_local that `accessor` returns (the calling thread's object: a function

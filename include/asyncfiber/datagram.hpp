@@ -19,10 +19,11 @@
 #pragma once
 
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/intrusive_ptr.hpp>
+#include <asyncfiber/detail/state_share.hpp>
 #include <asyncfiber/net.hpp>
 
 #include <cstddef>
-#include <memory>
 #include <string>
 
 namespace asyncfiber {
@@ -102,13 +103,14 @@ public:
     void close();
     bool is_closing() const;
 
-    explicit operator bool() const noexcept { return c_ != nullptr; }
+    explicit operator bool() const noexcept { return static_cast<bool>(c_); }
 
 private:
     friend struct detail::Access;
-    explicit DatagramEndpoint(std::shared_ptr<detail::DatagramCore> c) noexcept;
+    using Share = detail::StateShare<detail::DatagramCore>;
+    explicit DatagramEndpoint(detail::IntrusivePtr<Share> c) noexcept;
     detail::DatagramCore& core() const;
-    std::shared_ptr<detail::DatagramCore> c_;
+    detail::IntrusivePtr<Share> c_;  // a share in the socket's state, which its handlers share
 };
 
 /// A UDP endpoint (asyncio's loop.create_datagram_endpoint): bound to local_host/local_port,

@@ -5,14 +5,12 @@
 // thread's loop throws RuntimeError). Element types only need to be movable.
 #pragma once
 
+#include <asyncfiber/detail/loop_affinity.hpp>
+#include <asyncfiber/detail/ring_buffer.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/errors.hpp>
-#include <asyncfiber/sync.hpp>
 
-#include <algorithm>
 #include <cstddef>
-#include <deque>
-#include <functional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -30,6 +28,13 @@ template <class T, class Compare>
 class HeapStore;
 
 /// The queue logic shared by the three kinds; Store says in which order items come out.
+/// PriorityQueue's default order: `a < b`, as Python's heapq compares. (Not std::less, only so
+/// that this header need not include <functional>; any comparison object can be given.)
+template <class T>
+struct Less {
+    bool operator()(const T& a, const T& b) const { return a < b; }
+};
+
 template <class T, class Store>
 class BasicQueue {
 public:
@@ -113,10 +118,10 @@ public:
         : detail::BasicQueue<T, detail::LifoStore<T>>(maxsize) {}
 };
 
-/// asyncio.PriorityQueue: the smallest item under Compare comes out first (with the default
-/// std::less, as Python's heap order does). Items that compare equal come out in no
-/// particular order; put (priority, sequence) pairs for a stable order.
-template <class T, class Compare = std::less<T>>
+/// asyncio.PriorityQueue: the smallest item under Compare comes out first (with the default,
+/// `a < b`, in Python's heap order; std::greater<T> gives a max-queue). Items that compare
+/// equal come out in no particular order; put (priority, sequence) pairs for a stable order.
+template <class T, class Compare = detail::Less<T>>
 class PriorityQueue : public detail::BasicQueue<T, detail::HeapStore<T, Compare>> {
 public:
     explicit PriorityQueue(std::ptrdiff_t maxsize = 0, Compare comp = Compare())

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <asyncfiber/detail/intrusive_list.hpp>
+#include <asyncfiber/detail/loop_affinity.hpp>
 #include <asyncfiber/errors.hpp>
 #include <asyncfiber/task.hpp>
 
@@ -22,23 +23,6 @@
 #include <mutex>
 
 namespace asyncfiber {
-
-namespace detail {
-/// Binds a primitive to the loop that first uses it and refuses any other.
-class LoopAffinity {
-public:
-    void check(const char* what);
-    /// The same, for a caller that already knows the loop it runs on (a task's loop): the
-    /// common case is one comparison.
-    void check(const void* running_loop, const char* what) {
-        if (running_loop != loop_) bind(running_loop, what);
-    }
-
-private:
-    void bind(const void* running_loop, const char* what);
-    const void* loop_ = nullptr;
-};
-}  // namespace detail
 
 /// asyncio.Event: wait() suspends until set() is called; set() wakes every waiter (FIFO).
 class Event {

@@ -25,10 +25,11 @@
 #pragma once
 
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/intrusive_ptr.hpp>
+#include <asyncfiber/detail/state_share.hpp>
 #include <asyncfiber/errors.hpp>
 #include <asyncfiber/net.hpp>
 
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -129,13 +130,14 @@ public:
     /// True for a context made by server().
     bool is_server() const;
 
-    explicit operator bool() const noexcept { return s_ != nullptr; }
+    explicit operator bool() const noexcept { return static_cast<bool>(s_); }
 
 private:
     friend struct detail::Access;
-    const std::shared_ptr<detail::SslContextState>& state() const;
-    explicit SslContext(std::shared_ptr<detail::SslContextState> s) noexcept : s_(std::move(s)) {}
-    std::shared_ptr<detail::SslContextState> s_;
+    using Share = detail::StateShare<detail::SslContextState>;
+    const detail::IntrusivePtr<Share>& state() const noexcept { return s_; }
+    explicit SslContext(detail::IntrusivePtr<Share> s) noexcept : s_(std::move(s)) {}
+    detail::IntrusivePtr<Share> s_;  // a share in the state, which connections share too
 };
 
 }  // namespace asyncfiber

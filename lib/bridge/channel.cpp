@@ -11,6 +11,8 @@
 
 #include <cstdio>
 #include <exception>
+#include <mutex>
+#include <new>
 
 namespace asyncfiber {
 namespace detail {
@@ -36,6 +38,22 @@ void notify(ChannelWaiter* w) noexcept {
 }
 }  // namespace
 
+namespace {
+std::mutex& mutex_in(unsigned char* storage) noexcept {
+    return *reinterpret_cast<std::mutex*>(storage);
+}
+}  // namespace
+
+ChannelWaiters::ChannelWaiters() {
+    static_assert(sizeof(std::mutex) <= sizeof(mutex_) && alignof(std::mutex) <= 16,
+                  "ChannelWaiters::mutex_ is too small for a std::mutex here");
+    ::new (static_cast<void*>(mutex_)) std::mutex;
+}
+
+void ChannelWaiters::lock() { mutex_in(mutex_).lock(); }
+
+void ChannelWaiters::unlock() noexcept { mutex_in(mutex_).unlock(); }
+
 ChannelWaiters::~ChannelWaiters() {
     if (!getters_.empty() || !putters_.empty()) {
         // A task or thread still waits and would touch this channel when it wakes.
@@ -45,9 +63,17 @@ ChannelWaiters::~ChannelWaiters() {
             stderr);
         std::terminate();
     }
+    mutex_in(mutex_).~mutex();
 }
 
-void ChannelWaiters::wait(std::unique_lock<std::mutex>& lk, bool getter, const char* what) {
+void ChannelWaiters::wait(bool getter, const char* what) {
+    // The caller's lock, held here as a unique_lock for the waiting below, and still held
+    // when this returns or throws.
+    std::unique_lock<std::mutex> lk(mutex_in(mutex_), std::adopt_lock);
+    struct KeepLocked {
+        std::unique_lock<std::mutex>& lk;
+        ~KeepLocked() { lk.release(); }
+    } keep{lk};
     TaskBase* self = current_task_or_null();
     if (!self && current_loop())
         throw RuntimeError(std::string("asyncfiber: ") + what +

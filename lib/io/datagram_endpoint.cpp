@@ -2,6 +2,7 @@
 // over a DatagramCore: resolving, binding and connecting, addresses to and from SocketAddress.
 #include "datagram_core.hpp"
 #include "runtime/io_driver.hpp"
+#include "runtime/state_share.hpp"
 #include "resolve.hpp"
 #include "socket_address.hpp"
 #include "stream_core.hpp"
@@ -131,7 +132,7 @@ DatagramEndpoint create_datagram_endpoint(const DatagramOptions& o) {
         const std::string host = o.local_host.empty() ? "0.0.0.0" : o.local_host;
         for (const auto& local : detail::resolve(L, host, o.local_port, true)) {
             try {
-                return detail::Access::make<DatagramEndpoint>(
+                return detail::share_state<DatagramEndpoint>(
                     detail::open_udp(L, o, &local, nullptr));
             } catch (const std::system_error&) {
                 last = std::current_exception();  // e.g. no IPv6 here: try the next address
@@ -156,7 +157,7 @@ DatagramEndpoint create_datagram_endpoint(const DatagramOptions& o) {
         }
         for (const auto& local : candidates) {
             try {
-                return detail::Access::make<DatagramEndpoint>(
+                return detail::share_state<DatagramEndpoint>(
                     detail::open_udp(L, o, bind_local ? &local : nullptr, &remote));
             } catch (const std::system_error&) {
                 last = std::current_exception();
@@ -189,14 +190,19 @@ DatagramEndpoint create_unix_datagram_endpoint(std::string local_path, std::stri
         core->close();
         throw;
     }
-    return detail::Access::make<DatagramEndpoint>(std::move(core));
+    return detail::share_state<DatagramEndpoint>(std::move(core));
 }
 
 // ---- DatagramEndpoint ----
 
 DatagramEndpoint::DatagramEndpoint() noexcept = default;
-DatagramEndpoint::DatagramEndpoint(std::shared_ptr<detail::DatagramCore> c) noexcept
-    : c_(std::move(c)) {}
+namespace detail {
+// The handle's share counting (detail/state_share.hpp), instantiated beside the state.
+template void intrusive_add_ref<DatagramCore>(StateShare<DatagramCore>*) noexcept;
+template void intrusive_release<DatagramCore>(StateShare<DatagramCore>*) noexcept;
+}  // namespace detail
+
+DatagramEndpoint::DatagramEndpoint(detail::IntrusivePtr<Share> c) noexcept : c_(std::move(c)) {}
 DatagramEndpoint::DatagramEndpoint(DatagramEndpoint&&) noexcept = default;
 
 DatagramEndpoint& DatagramEndpoint::operator=(DatagramEndpoint&& o) noexcept {
@@ -208,21 +214,22 @@ DatagramEndpoint& DatagramEndpoint::operator=(DatagramEndpoint&& o) noexcept {
 }
 
 DatagramEndpoint::~DatagramEndpoint() {
-    if (!c_ || c_->closed) return;
-    if (c_->on_own_thread()) {
-        c_->close();
+    if (!c_ || c_->state->closed) return;
+    if (c_->state->on_own_thread()) {
+        c_->state->close();
         return;
     }
     // Another thread, while the loop may be running: closing here would race with the loop,
     // so the loop's thread does it (as call_soon_threadsafe would).
-    std::shared_ptr<detail::DatagramCore> c = std::move(c_);
+    std::shared_ptr<detail::DatagramCore> c = c_->state;
+    c_.reset();
     detail::LoopImpl* L = c->loop;
     L->io->post([c] { c->close(); });
 }
 
 detail::DatagramCore& DatagramEndpoint::core() const {
     if (!c_) throw InvalidStateError("asyncfiber: use of an empty (moved-from) DatagramEndpoint");
-    return *c_;
+    return *c_->state;
 }
 
 void DatagramEndpoint::send(const std::string& data) { send(data.data(), data.size()); }

@@ -7,6 +7,7 @@
 // write() appends to the send buffer and tls_flush() keeps one ssl::stream write of up to a record
 // in flight (Asio may reread its plaintext until it completes, so that is a copy, `out`), consuming
 // the buffer as each completes; drain() works on the buffer as for plain streams.
+#include "runtime/state_share.hpp"
 #include "socket_address.hpp"
 #include "stream_tls.hpp"
 #include "tls_channel.hpp"
@@ -93,7 +94,7 @@ void StreamCore::start_tls(const SslContext& context, const std::string& server_
 
     // The TLS layer takes the socket over.
     try {
-        tls_->channel = std::make_shared<TlsChannel>(detail::Access::state(context),
+        tls_->channel = std::make_shared<TlsChannel>(detail::Access::state(context)->state,
                                                      std::move(*sock_), client, host);
     } catch (...) {
         abort();  // the socket went with the failed channel

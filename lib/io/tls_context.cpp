@@ -1,6 +1,8 @@
 // af::SslContext: Boost.Asio's ssl::context with Python's secure defaults, shared by handles.
 #include "tls_context.hpp"
 
+#include "runtime/state_share.hpp"
+
 #include <boost/asio/buffer.hpp>
 
 #include <cerrno>
@@ -109,20 +111,22 @@ void check_server_context(const SslContext& ctx, const char* who) {
 
 SslContextState& state_of(const SslContext& ctx) {
     if (!ctx) throw InvalidStateError("asyncfiber: use of an empty SslContext");
-    return *detail::Access::state(ctx);
+    return *detail::Access::state(ctx)->state;
 }
+
+// The handle's share counting (detail/state_share.hpp), instantiated beside the state.
+template void intrusive_add_ref<SslContextState>(StateShare<SslContextState>*) noexcept;
+template void intrusive_release<SslContextState>(StateShare<SslContextState>*) noexcept;
 
 }  // namespace detail
 
 SslContext SslContext::client() {
-    return SslContext(std::make_shared<detail::SslContextState>(false));
+    return detail::share_state<SslContext>(std::make_shared<detail::SslContextState>(false));
 }
 
 SslContext SslContext::server() {
-    return SslContext(std::make_shared<detail::SslContextState>(true));
+    return detail::share_state<SslContext>(std::make_shared<detail::SslContextState>(true));
 }
-
-const std::shared_ptr<detail::SslContextState>& SslContext::state() const { return s_; }
 
 void SslContext::use_certificate_chain_file(const std::string& path) {
     detail::SslContextState& s = detail::state_of(*this);

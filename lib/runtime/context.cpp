@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <new>
 
 namespace asyncfiber {
 namespace detail {
@@ -31,6 +33,30 @@ struct ContextMap {
     }
 };
 
+/// One value, with its count, in one allocation: the value follows the box, aligned for it.
+struct ValueBox {
+    AtomicRefs refs;
+    void (*destroy)(void* value) noexcept;
+    void* value;
+};
+
+struct VarCore {
+    VarCore(std::string n, std::uint64_t i, ContextValue d)
+        : name(std::move(n)), id(i), fallback(std::move(d)) {}
+    AtomicRefs refs;
+    std::string name;
+    std::uint64_t id;
+    ContextValue fallback;  // null: no default
+};
+
+struct TokenState {
+    AtomicRefs refs;
+    std::uint64_t var = 0;
+    ContextPtr context;      // where the value was set
+    ContextValue old_value;  // null: the variable had no value
+    bool used = false;
+};
+
 struct ContextImpl {
     std::shared_ptr<ContextMap> map;   // null: no value; shared by copies until one writes
     std::atomic<bool> entered{false};  // inside a Context::run of it
@@ -42,6 +68,49 @@ void intrusive_add_ref(ContextImpl* c) noexcept { c->refs.add(); }
 void intrusive_release(ContextImpl* c) noexcept {
     if (c->refs.drop()) delete c;
 }
+
+void intrusive_add_ref(ValueBox* v) noexcept { v->refs.add(); }
+
+void intrusive_release(ValueBox* v) noexcept {
+    if (!v->refs.drop()) return;
+    v->destroy(v->value);
+    v->~ValueBox();
+    std::free(v);
+}
+
+ContextValue make_context_value(const ValueOps& ops, void* from) {
+    std::size_t align = ops.align < alignof(ValueBox) ? alignof(ValueBox) : ops.align;
+    if (align < sizeof(void*)) align = sizeof(void*);  // posix_memalign's least
+    const std::size_t offset = (sizeof(ValueBox) + ops.align - 1) / ops.align * ops.align;
+    void* raw = nullptr;
+    if (posix_memalign(&raw, align, offset + ops.size) != 0) throw std::bad_alloc();
+    void* value = static_cast<char*>(raw) + offset;
+    try {
+        ops.move_into(value, from);
+    } catch (...) {
+        std::free(raw);
+        throw;
+    }
+    return ContextValue::adopt(new (raw) ValueBox{{}, ops.destroy, value});
+}
+
+const void* context_value(const ValueBox* box) noexcept { return box->value; }
+
+void intrusive_add_ref(VarCore* v) noexcept { v->refs.add(); }
+
+void intrusive_release(VarCore* v) noexcept {
+    if (v->refs.drop()) delete v;
+}
+
+void intrusive_add_ref(TokenState* t) noexcept { t->refs.add(); }
+
+void intrusive_release(TokenState* t) noexcept {
+    if (t->refs.drop()) delete t;
+}
+
+const ValueBox* token_old_value(const TokenState* t) noexcept { return t->old_value.get(); }
+
+bool token_used(const TokenState* t) noexcept { return t->used; }
 
 namespace {
 
@@ -94,14 +163,32 @@ TaskLocals& task_locals(TaskBase* t) {
     return *x.locals;
 }
 
-std::uint64_t new_context_var_id() noexcept {
-    return g_next_var_id.fetch_add(1, std::memory_order_relaxed);
+IntrusivePtr<VarCore> new_context_var(std::string name, ContextValue fallback) {
+    return IntrusivePtr<VarCore>::adopt(
+        new VarCore(std::move(name), g_next_var_id.fetch_add(1, std::memory_order_relaxed),
+                    std::move(fallback)));
 }
 
-ContextValue context_find(const ContextImpl* ctx, std::uint64_t var) noexcept {
+std::uint64_t context_var_id(const VarCore* v) noexcept { return v->id; }
+
+const std::string& context_var_name(const VarCore* v) noexcept { return v->name; }
+
+const ValueBox* context_var_default(const VarCore* v) noexcept { return v->fallback.get(); }
+
+namespace {
+/// The box of `var`'s value in `ctx`, or null.
+const ContextValue* find_box(const ContextImpl* ctx, std::uint64_t var) noexcept {
     if (!ctx || !ctx->map) return nullptr;
     auto it = ctx->map->find(var);
-    return it == ctx->map->items.end() ? nullptr : it->second;
+    return it == ctx->map->items.end() ? nullptr : &it->second;
+}
+}  // namespace
+
+const void* context_find(const ContextImpl* ctx, std::uint64_t var, ContextValue& keep) noexcept {
+    const ContextValue* box = find_box(ctx, var);
+    if (!box) return nullptr;
+    keep = *box;
+    return keep->value;
 }
 
 const ContextImpl* current_context_or_null() noexcept {
@@ -120,19 +207,19 @@ std::size_t context_size(const ContextImpl* ctx) noexcept {
     return ctx && ctx->map ? ctx->map->items.size() : 0;
 }
 
-std::shared_ptr<TokenState> context_set(std::uint64_t var, ContextValue value) {
+TokenPtr context_set(std::uint64_t var, ContextValue value) {
     if (!contexts_in_use()) g_task_local_use.fetch_or(kContextsUsed, std::memory_order_relaxed);
     ContextPtr& slot = current_slot();
     if (!slot) slot = new_context();
-    auto token = std::make_shared<TokenState>();
+    TokenPtr token = TokenPtr::adopt(new TokenState);
     token->var = var;
     token->context = slot;
-    token->old_value = context_find(slot.get(), var);
+    if (const ContextValue* old = find_box(slot.get(), var)) token->old_value = *old;
     put(*slot.get(), var, std::move(value));
     return token;
 }
 
-void context_reset(std::uint64_t var, const std::shared_ptr<TokenState>& token) {
+void context_reset(std::uint64_t var, const TokenPtr& token) {
     if (!token) throw RuntimeError("asyncfiber: ContextVar::reset with an empty Token");
     if (token->used) throw RuntimeError("asyncfiber: the Token has already been used once");
     if (token->var != var)

@@ -7,6 +7,7 @@
 // takes no lock. The copy a step swapped in with is the one it swaps out with, so a binding
 // that ends meanwhile on another thread still gives that thread its own value back.
 #include "loop_impl.hpp"
+#include "state_share.hpp"
 #include "task_locals.hpp"
 
 #include <asyncfiber/detail/thread_annotations.hpp>
@@ -57,9 +58,15 @@ TaskLocals::~TaskLocals() {
     for (BoundValue& v : values) v.binding->ops.destroy(v.value);
 }
 
-std::shared_ptr<BindingCore> register_binding(const BindingOps& ops) {
+// The count behind ThreadLocalBinding handles (asyncfiber/detail/state_share.hpp).
+template void intrusive_add_ref<BindingCore>(StateShare<BindingCore>*) noexcept;
+template void intrusive_release<BindingCore>(StateShare<BindingCore>*) noexcept;
+
+IntrusivePtr<StateShare<BindingCore>> register_binding(const BindingOps& ops) {
     auto core = std::make_shared<BindingCore>();
     core->ops = ops;
+    // The handle first: nothing can throw once the binding is in the list.
+    auto handle = IntrusivePtr<StateShare<BindingCore>>::adopt(new StateShare<BindingCore>(core));
     MutexLock g(g_bindings_m);
     for (const auto& b : g_bindings)
         if (b->ops.accessor == ops.accessor)
@@ -68,10 +75,11 @@ std::shared_ptr<BindingCore> register_binding(const BindingOps& ops) {
     g_bindings.push_back(core);
     g_generation.fetch_add(1, std::memory_order_release);
     g_task_local_use.fetch_add(kOneBinding, std::memory_order_relaxed);
-    return core;
+    return handle;
 }
 
-void unregister_binding(const std::shared_ptr<BindingCore>& core) noexcept {
+void unregister_binding(StateShare<BindingCore>* share) noexcept {
+    const std::shared_ptr<BindingCore>& core = share->state;
     {
         MutexLock g(g_bindings_m);
         auto it = std::find(g_bindings.begin(), g_bindings.end(), core);

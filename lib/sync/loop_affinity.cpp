@@ -1,8 +1,8 @@
-// detail::LoopAffinity (declared in sync.hpp): every primitive of sync.hpp and af::Queue
-// belongs to the loop that first uses it, and refuses the others.
+// detail::LoopAffinity (declared in detail/loop_affinity.hpp): every primitive of sync.hpp and
+// af::Queue belongs to the loop that first uses it, and refuses the others.
 #include "runtime/loop_impl.hpp"
 
-#include <asyncfiber/sync.hpp>
+#include <asyncfiber/detail/loop_affinity.hpp>
 
 #include <string>
 

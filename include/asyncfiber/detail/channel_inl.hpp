@@ -9,11 +9,11 @@ namespace asyncfiber {
 template <class T>
 void Channel<T>::put(T item) {
     begin();
-    std::unique_lock<std::mutex> lk(w_.m);
+    detail::ChannelLock lk(w_);
     for (;;) {
         if (shutdown_) throw QueueShutDown();
         if (items_.size() < capacity_) break;
-        w_.wait(lk, false, "Channel::put");
+        w_.wait(false, "Channel::put");
     }
     items_.push_back(std::move(item));
     w_.notify_one(true);
@@ -22,18 +22,18 @@ void Channel<T>::put(T item) {
 template <class T>
 T Channel<T>::get() {
     begin();
-    std::unique_lock<std::mutex> lk(w_.m);
+    detail::ChannelLock lk(w_);
     for (;;) {
         if (!items_.empty()) break;
         if (shutdown_) throw QueueShutDown();
-        w_.wait(lk, true, "Channel::get");
+        w_.wait(true, "Channel::get");
     }
     return take();
 }
 
 template <class T>
 void Channel<T>::put_nowait(T item) {
-    std::lock_guard<std::mutex> lk(w_.m);
+    detail::ChannelLock lk(w_);
     if (shutdown_) throw QueueShutDown();
     if (items_.size() >= capacity_) throw QueueFull();
     items_.push_back(std::move(item));
@@ -42,7 +42,7 @@ void Channel<T>::put_nowait(T item) {
 
 template <class T>
 T Channel<T>::get_nowait() {
-    std::lock_guard<std::mutex> lk(w_.m);
+    detail::ChannelLock lk(w_);
     if (items_.empty()) {
         if (shutdown_) throw QueueShutDown();
         throw QueueEmpty();
@@ -52,8 +52,8 @@ T Channel<T>::get_nowait() {
 
 template <class T>
 void Channel<T>::shutdown(bool immediate) {
-    std::deque<T> dropped;  // destroyed after the lock is released
-    std::lock_guard<std::mutex> lk(w_.m);
+    detail::RingBuffer<T> dropped;  // destroyed after the lock is released
+    detail::ChannelLock lk(w_);
     shutdown_ = true;
     if (immediate) dropped.swap(items_);
     w_.notify_all();
@@ -71,8 +71,7 @@ void Channel<T>::begin() {
 }
 template <class T>
 T Channel<T>::take() {
-    T v(std::move(items_.front()));
-    items_.pop_front();
+    T v(items_.pop_front());
     w_.notify_one(false);
     return v;
 }

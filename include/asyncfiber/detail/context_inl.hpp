@@ -8,60 +8,74 @@ namespace asyncfiber {
 
 template <class T>
 bool Context::contains(const ContextVar<T>& var) const noexcept {
-    return detail::context_find(impl_.get(), detail::Access::var_id(var)) != nullptr;
+    detail::ContextValue keep;
+    return detail::context_find(impl_.get(), detail::Access::var_id(var), keep) != nullptr;
 }
 
 template <class T>
 T Context::get(const ContextVar<T>& var) const {
-    detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
+    detail::ContextValue keep;
+    const void* v = detail::context_find(impl_.get(), detail::Access::var_id(var), keep);
     if (!v) detail::throw_lookup_error(var.name());
-    return *static_cast<const T*>(v.get());
+    return *static_cast<const T*>(v);
 }
 
 template <class T>
 T Context::get(const ContextVar<T>& var, T fallback) const {
-    detail::ContextValue v = detail::context_find(impl_.get(), detail::Access::var_id(var));
-    return v ? *static_cast<const T*>(v.get()) : fallback;
+    detail::ContextValue keep;
+    const void* v = detail::context_find(impl_.get(), detail::Access::var_id(var), keep);
+    return v ? *static_cast<const T*>(v) : fallback;
 }
 
 template <class T>
 T ContextVar<T>::Token::old_value() const {
     if (!has_old_value()) detail::throw_lookup_error("Token.old_value");
-    return *static_cast<const T*>(st_->old_value.get());
+    // The token's own reference keeps the value alive.
+    return *static_cast<const T*>(detail::context_value(detail::token_old_value(st_.get())));
 }
 
 template <class T>
 ContextVar<T>::ContextVar(std::string name)
-    : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {}
+    : core_(detail::new_context_var(std::move(name), detail::ContextValue())),
+      id_(detail::context_var_id(core_.get())) {}
 
 template <class T>
 ContextVar<T>::ContextVar(std::string name, T default_value)
-    : core_(std::make_shared<Core>(std::move(name), detail::new_context_var_id())) {
-    core_->fallback = std::make_shared<const T>(std::move(default_value));
+    : core_(detail::new_context_var(
+          std::move(name), detail::make_context_value(detail::ValueOpsOf<T>::ops, &default_value))),
+      id_(detail::context_var_id(core_.get())) {}
+
+template <class T>
+T ContextVar<T>::value_or_default(const void* found) const {
+    if (found) return *static_cast<const T*>(found);
+    // The variable's own reference keeps its default alive.
+    if (const detail::ValueBox* d = detail::context_var_default(core_.get()))
+        return *static_cast<const T*>(detail::context_value(d));
+    detail::throw_lookup_error(name());
 }
 
 template <class T>
 T ContextVar<T>::get() const {
-    detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
-    if (v) return *static_cast<const T*>(v.get());
-    if (core_->fallback) return *core_->fallback;
-    detail::throw_lookup_error(core_->name);
+    detail::ContextValue keep;
+    return value_or_default(detail::context_find(detail::current_context_or_null(), id_, keep));
 }
 
 template <class T>
 T ContextVar<T>::get(T fallback) const {
-    detail::ContextValue v = detail::context_find(detail::current_context_or_null(), id());
-    return v ? *static_cast<const T*>(v.get()) : fallback;
+    detail::ContextValue keep;
+    const void* v = detail::context_find(detail::current_context_or_null(), id_, keep);
+    return v ? *static_cast<const T*>(v) : fallback;
 }
 
 template <class T>
 typename ContextVar<T>::Token ContextVar<T>::set(T value) {
-    return Token(detail::context_set(id(), std::make_shared<const T>(std::move(value))));
+    return Token(
+        detail::context_set(id_, detail::make_context_value(detail::ValueOpsOf<T>::ops, &value)));
 }
 
 template <class T>
 void ContextVar<T>::reset(Token token) {
-    detail::context_reset(id(), token.st_);
+    detail::context_reset(id_, token.st_);
 }
 
 namespace detail {

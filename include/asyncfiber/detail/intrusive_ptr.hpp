@@ -48,6 +48,8 @@ public:
     T* get() const noexcept { return p_; }
     T* operator->() const noexcept { return p_; }
     explicit operator bool() const noexcept { return p_ != nullptr; }
+    /// Drops the reference held, if any.
+    void reset() noexcept { IntrusivePtr().swap(*this); }
     void swap(IntrusivePtr& o) noexcept {
         T* t = p_;
         p_ = o.p_;

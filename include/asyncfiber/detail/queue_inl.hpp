@@ -12,17 +12,13 @@ namespace detail {
 template <class T>
 class FifoStore {
 public:
-    void push(T&& v) { d_.push_back(std::move(v)); }
-    T pop() {
-        T v = std::move(d_.front());
-        d_.pop_front();
-        return v;
-    }
-    std::size_t size() const noexcept { return d_.size(); }
-    void clear() { d_.clear(); }
+    void push(T&& v) { items_.push_back(std::move(v)); }
+    T pop() { return items_.pop_front(); }
+    std::size_t size() const noexcept { return items_.size(); }
+    void clear() noexcept { items_.clear(); }
 
 private:
-    std::deque<T> d_;
+    RingBuffer<T> items_;
 };
 
 /// LIFO storage (asyncio.LifoQueue).
@@ -42,33 +38,53 @@ private:
     std::vector<T> v_;
 };
 
-/// Heap storage (asyncio.PriorityQueue): pops the smallest element under Compare first, as
-/// Python's heapq does with `<`. A raw heap rather than std::priority_queue, whose top() is
-/// const and so cannot hand out move-only elements.
+/// Heap storage (asyncio.PriorityQueue): a binary min-heap under Compare, so the smallest
+/// element comes out first, as Python's heapq does with `<`. Written out rather than
+/// std::priority_queue, whose top() is const and so cannot hand out move-only elements, and
+/// rather than std::push_heap/pop_heap, whose header (<algorithm>) the public headers avoid.
 template <class T, class Compare>
 class HeapStore {
 public:
-    explicit HeapStore(Compare c = Compare()) : greater_{std::move(c)} {}
+    explicit HeapStore(Compare c = Compare()) : less_(std::move(c)) {}
     void push(T&& v) {
         v_.push_back(std::move(v));
-        std::push_heap(v_.begin(), v_.end(), greater_);
+        // Sift up: move the new element's parents down until its place is found.
+        std::size_t hole = v_.size() - 1;
+        T item(std::move(v_[hole]));
+        while (hole > 0) {
+            const std::size_t parent = (hole - 1) / 2;
+            if (!less_(item, v_[parent])) break;
+            v_[hole] = std::move(v_[parent]);
+            hole = parent;
+        }
+        v_[hole] = std::move(item);
     }
     T pop() {
-        std::pop_heap(v_.begin(), v_.end(), greater_);
-        T v = std::move(v_.back());
+        T top(std::move(v_.front()));
+        T last(std::move(v_.back()));
         v_.pop_back();
-        return v;
+        const std::size_t n = v_.size();
+        if (n > 0) {
+            // Sift down from the root: move the smaller child up until `last` fits.
+            std::size_t hole = 0;
+            for (;;) {
+                std::size_t child = 2 * hole + 1;
+                if (child >= n) break;
+                if (child + 1 < n && less_(v_[child + 1], v_[child])) ++child;
+                if (!less_(v_[child], last)) break;
+                v_[hole] = std::move(v_[child]);
+                hole = child;
+            }
+            v_[hole] = std::move(last);
+        }
+        return top;
     }
     std::size_t size() const noexcept { return v_.size(); }
     void clear() { v_.clear(); }
 
 private:
-    struct Greater {
-        Compare less;
-        bool operator()(const T& a, const T& b) { return less(b, a); }
-    };
     std::vector<T> v_;
-    Greater greater_;
+    Compare less_;
 };
 
 template <class T, class Store>

@@ -72,11 +72,6 @@ private:
 namespace detail {
 
 template <class T>
-struct is_task : std::false_type {};
-template <class T>
-struct is_task<Task<T>> : std::true_type {};
-
-template <class T>
 Task<T> as_task(const Task<T>& t) {
     return t;
 }

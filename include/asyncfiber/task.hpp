@@ -144,6 +144,12 @@ Task<async_result_t<F, Args...>> spawn_task(std::string name, std::size_t stack,
 
 template <class F>
 struct is_task_options : std::is_same<typename std::decay<F>::type, TaskOptions> {};
+
+/// Whether T is a Task (gather and wait_for take tasks as they are, callables as new tasks).
+template <class T>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<Task<T>> : std::true_type {};
 }  // namespace detail
 
 /// Spawns fn(args...) as a task of the running loop (asyncio.create_task). The callable and

@@ -5,7 +5,6 @@
 
 #include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/suspend.hpp>
-#include <asyncfiber/gather.hpp>
 #include <asyncfiber/task.hpp>
 #include <asyncfiber/timeouts.hpp>
 

@@ -19,6 +19,7 @@
 #include <asyncfiber/detail/intrusive_list.hpp>
 #include <asyncfiber/detail/ring_buffer.hpp>
 #include <asyncfiber/detail/task_state.hpp>
+#include <asyncfiber/detail/thread_mutex.hpp>
 #include <asyncfiber/errors.hpp>
 
 #include <cstddef>
@@ -33,14 +34,13 @@ namespace detail {
 /// (lib/bridge/channel.cpp). Everything but lock() runs with the mutex held by the caller.
 class ChannelWaiters {
 public:
-    ChannelWaiters();
+    ChannelWaiters() = default;
     ChannelWaiters(const ChannelWaiters&) = delete;
     ChannelWaiters& operator=(const ChannelWaiters&) = delete;
     ~ChannelWaiters();
 
-    /// The channel's mutex (a std::mutex, kept in lib/ so that this header needs no <mutex>).
-    void lock();
-    void unlock() noexcept;
+    /// The channel's mutex.
+    ThreadMutex m;
 
     /// Waits until notify_one/notify_all on `getters` (get) or not (put) picks this caller:
     /// suspends the calling task, or blocks a plain thread, with the mutex released meanwhile.
@@ -54,22 +54,10 @@ public:
     void notify_all() noexcept;
 
 private:
-    alignas(16) unsigned char mutex_[64];  // the std::mutex, constructed in lib/
     List getters_;
     List putters_;
 };
 
-/// Holds a channel's mutex for a scope.
-class ChannelLock {
-public:
-    explicit ChannelLock(ChannelWaiters& w) : w_(w) { w_.lock(); }
-    ~ChannelLock() { w_.unlock(); }
-    ChannelLock(const ChannelLock&) = delete;
-    ChannelLock& operator=(const ChannelLock&) = delete;
-
-private:
-    ChannelWaiters& w_;
-};
 
 }  // namespace detail
 
@@ -103,12 +91,12 @@ public:
 
     /// The number of items in the channel (a snapshot: other threads may change it).
     std::size_t qsize() const {
-        detail::ChannelLock lk(w_);
+        detail::ThreadMutexLock lk(w_.m);
         return items_.size();
     }
     std::size_t capacity() const noexcept { return capacity_; }
     bool is_shutdown() const {
-        detail::ChannelLock lk(w_);
+        detail::ThreadMutexLock lk(w_.m);
         return shutdown_;
     }
 

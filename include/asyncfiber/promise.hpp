@@ -19,7 +19,6 @@
 #include <asyncfiber/errors.hpp>
 
 #include <exception>
-#include <functional>
 #include <string>
 #include <system_error>
 #include <type_traits>

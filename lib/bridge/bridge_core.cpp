@@ -1,6 +1,7 @@
 // The thread-safe state between an awaiting task and whatever completes it (bridge_core.hpp).
 #include "runtime/io_driver.hpp"
 #include "runtime/loop_impl.hpp"
+#include "runtime/thread_mutex.hpp"
 
 #include <asyncfiber/bridge.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
@@ -9,9 +10,13 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <condition_variable>
 #include <cstdio>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace asyncfiber {
 namespace detail {
@@ -51,11 +56,11 @@ void report_orphaned_completion(OrphanedCompletion how, bool object_named) noexc
 }
 
 void BridgeCore::drop_completer() noexcept {
-    if (completers_.fetch_sub(1, std::memory_order_acq_rel) == 1) set_broken();
+    if (__atomic_sub_fetch(&completers_, 1u, __ATOMIC_ACQ_REL) == 0) set_broken();
 }
 
 bool BridgeCore::set_error(std::exception_ptr e) {
-    std::unique_lock<std::mutex> lk(m_);
+    ThreadMutexLock lk(m_);
     if (state_ != State::pending) return false;
     if (!abandoned_) error_ = std::move(e);
     publish(lk, State::error);
@@ -63,7 +68,7 @@ bool BridgeCore::set_error(std::exception_ptr e) {
 }
 
 void BridgeCore::set_broken() noexcept {
-    std::unique_lock<std::mutex> lk(m_);
+    ThreadMutexLock lk(m_);
     if (state_ != State::pending) return;
     try {
         publish(lk, State::broken);
@@ -73,7 +78,33 @@ void BridgeCore::set_broken() noexcept {
     }
 }
 
-void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
+struct BridgeCore::Extras {
+    std::vector<Callback<void()>> callbacks;
+    std::condition_variable blocked;  // plain threads in block()
+    std::size_t blocked_count = 0;
+    // Shared, so that it is called outside the lock while a copy of the core may drop it.
+    std::shared_ptr<Callback<void()>> cancel_remote;
+    bool cancel_requested = false;
+};
+
+BridgeCore::~BridgeCore() { delete extras_; }
+
+namespace {
+void run_done_callbacks(std::vector<Callback<void()>>& callbacks) noexcept {
+    for (auto& fn : callbacks) {
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "asyncfiber: exception in a done callback of af::Future: %s\n",
+                         e.what());
+        } catch (...) {
+            std::fputs("asyncfiber: exception in a done callback of af::Future\n", stderr);
+        }
+    }
+}
+}  // namespace
+
+void BridgeCore::publish(ThreadMutexLock& lk, State s) {
     state_ = s;
     std::vector<Callback<void()>> callbacks;
     if (extras_) {
@@ -96,7 +127,7 @@ void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
         L->io->post([keep] {
             TaskBase* t;
             {
-                std::lock_guard<std::mutex> g(keep->m_);
+                ThreadMutexLock g(keep->m_);
                 t = keep->waiter_;
             }
             if (t) wake(t);
@@ -108,21 +139,8 @@ void BridgeCore::publish(std::unique_lock<std::mutex>& lk, State s) {
     run_done_callbacks(callbacks);
 }
 
-void BridgeCore::run_done_callbacks(std::vector<Callback<void()>>& callbacks) noexcept {
-    for (auto& fn : callbacks) {
-        try {
-            fn();
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "asyncfiber: exception in a done callback of af::Future: %s\n",
-                         e.what());
-        } catch (...) {
-            std::fputs("asyncfiber: exception in a done callback of af::Future\n", stderr);
-        }
-    }
-}
-
 BridgeCore::Extras& BridgeCore::extras() {
-    if (!extras_) extras_.reset(new Extras);
+    if (!extras_) extras_ = new Extras;
     return *extras_;
 }
 
@@ -132,7 +150,7 @@ void BridgeCore::block(const char* what) {
                            " called on a thread that runs a loop: blocking it would stop every "
                            "task of that loop (and may wait for one of them forever). In a "
                            "task, use af::await(future)");
-    std::unique_lock<std::mutex> lk(m_);
+    std::unique_lock<std::mutex> lk(native(m_));
     if (state_ != State::pending) return;
     Extras& x = extras();
     ++x.blocked_count;
@@ -143,7 +161,7 @@ void BridgeCore::block(const char* what) {
 void BridgeCore::add_done_callback(Callback<void()> fn) {
     if (!fn) throw std::invalid_argument("asyncfiber: add_done_callback with an empty function");
     {
-        std::lock_guard<std::mutex> lk(m_);
+        ThreadMutexLock lk(m_);
         if (state_ == State::pending) {
             extras().callbacks.push_back(std::move(fn));
             return;
@@ -152,22 +170,23 @@ void BridgeCore::add_done_callback(Callback<void()> fn) {
     fn();  // already complete: the caller's thread is the one that completes it
 }
 
-void BridgeCore::set_remote_cancel(std::function<void()> cancel_remote) {
-    std::lock_guard<std::mutex> lk(m_);
-    extras().cancel_remote = std::move(cancel_remote);
+void BridgeCore::set_remote_cancel(Callback<void()> cancel_remote) {
+    auto fn = std::make_shared<Callback<void()>>(std::move(cancel_remote));
+    ThreadMutexLock lk(m_);
+    extras().cancel_remote = std::move(fn);
 }
 
 bool BridgeCore::cancel() {
-    std::unique_lock<std::mutex> lk(m_);
+    ThreadMutexLock lk(m_);
     if (state_ != State::pending) return extras_ && extras_->cancel_requested;
     Extras& x = extras();
     if (x.cancel_requested) return true;
     x.cancel_requested = true;
     if (x.cancel_remote) {
         // The remote side completes the core when it has ended; take() then says cancelled.
-        std::function<void()> fn = x.cancel_remote;
+        std::shared_ptr<Callback<void()>> fn = x.cancel_remote;
         lk.unlock();
-        fn();
+        (*fn)();
         return true;
     }
     error_ = std::make_exception_ptr(CancelledError());
@@ -176,29 +195,29 @@ bool BridgeCore::cancel() {
 }
 
 bool BridgeCore::cancel_requested() const {
-    std::lock_guard<std::mutex> lk(m_);
+    ThreadMutexLock lk(m_);
     return extras_ && extras_->cancel_requested;
 }
 
 bool BridgeCore::forward_cancel_to_remote(void* core) {
     auto* c = static_cast<BridgeCore*>(core);
-    std::function<void()> fn;
+    std::shared_ptr<Callback<void()>> fn;
     {
-        std::lock_guard<std::mutex> lk(c->m_);
+        ThreadMutexLock lk(c->m_);
         if (!c->extras_ || !c->extras_->cancel_remote || c->state_ != State::pending) return false;
         fn = c->extras_->cancel_remote;
     }
-    fn();
+    (*fn)();
     return true;  // the awaiting task wakes when the remote side has ended
 }
 
 bool BridgeCore::ready() const {
-    std::lock_guard<std::mutex> lk(m_);
+    ThreadMutexLock lk(m_);
     return state_ != State::pending;
 }
 
 void BridgeCore::check_take() {
-    std::lock_guard<std::mutex> lk(m_);
+    ThreadMutexLock lk(m_);
     switch (state_) {
     case State::pending:
         throw InvalidStateError("asyncfiber: the result is not ready yet");
@@ -235,7 +254,7 @@ void BridgeCore::check_take() {
 }
 
 bool BridgeCore::abandoned() const {
-    std::lock_guard<std::mutex> lk(m_);
+    ThreadMutexLock lk(m_);
     return abandoned_;
 }
 
@@ -270,7 +289,7 @@ void BridgeCore::wait(const char* what, bool (*on_cancel)(void*), void* arg,
                       bool abandon_on_cancel) {
     TaskBase* self = current_task_checked(what);
     {
-        std::lock_guard<std::mutex> lk(m_);
+        ThreadMutexLock lk(m_);
         if (waiter_) throw InvalidStateError("asyncfiber: another task already awaits this");
         if (state_ != State::pending) return;  // not a suspension point
         if (self->must_cancel && abandon_on_cancel) abandoned_ = true;
@@ -283,7 +302,7 @@ void BridgeCore::wait(const char* what, bool (*on_cancel)(void*), void* arg,
         bool abandon;
         CancelCall call;
         ~Registration() {
-            std::lock_guard<std::mutex> lk(core->m_);
+            ThreadMutexLock lk(core->m_);
             core->waiter_ = nullptr;
             core->loop_ = nullptr;
             if (abandon && core->state_ == State::pending) core->abandoned_ = true;
@@ -291,7 +310,7 @@ void BridgeCore::wait(const char* what, bool (*on_cancel)(void*), void* arg,
         }
     } reg{this, self, abandon_on_cancel, CancelCall{on_cancel, arg, self->loop}};
     {
-        std::lock_guard<std::mutex> lk(m_);
+        ThreadMutexLock lk(m_);
         waiter_ = self;
         loop_ = self->loop;
     }
@@ -301,7 +320,7 @@ void BridgeCore::wait(const char* what, bool (*on_cancel)(void*), void* arg,
     }
     for (;;) {
         {
-            std::lock_guard<std::mutex> lk(m_);
+            ThreadMutexLock lk(m_);
             if (state_ != State::pending) break;
         }
         suspend(self, what);

@@ -5,6 +5,7 @@
 // (waking a task through its loop's io_context, or a blocked thread, and a wake that arrives
 // after the task left finds nobody), so the channel itself only keeps lists of who waits.
 #include "runtime/loop_impl.hpp"
+#include "runtime/thread_mutex.hpp"
 
 #include <asyncfiber/channel.hpp>
 #include <asyncfiber/detail/bridge_core.hpp>
@@ -12,7 +13,6 @@
 #include <cstdio>
 #include <exception>
 #include <mutex>
-#include <new>
 
 namespace asyncfiber {
 namespace detail {
@@ -38,22 +38,6 @@ void notify(ChannelWaiter* w) noexcept {
 }
 }  // namespace
 
-namespace {
-std::mutex& mutex_in(unsigned char* storage) noexcept {
-    return *reinterpret_cast<std::mutex*>(storage);
-}
-}  // namespace
-
-ChannelWaiters::ChannelWaiters() {
-    static_assert(sizeof(std::mutex) <= sizeof(mutex_) && alignof(std::mutex) <= 16,
-                  "ChannelWaiters::mutex_ is too small for a std::mutex here");
-    ::new (static_cast<void*>(mutex_)) std::mutex;
-}
-
-void ChannelWaiters::lock() { mutex_in(mutex_).lock(); }
-
-void ChannelWaiters::unlock() noexcept { mutex_in(mutex_).unlock(); }
-
 ChannelWaiters::~ChannelWaiters() {
     if (!getters_.empty() || !putters_.empty()) {
         // A task or thread still waits and would touch this channel when it wakes.
@@ -63,13 +47,12 @@ ChannelWaiters::~ChannelWaiters() {
             stderr);
         std::terminate();
     }
-    mutex_in(mutex_).~mutex();
 }
 
 void ChannelWaiters::wait(bool getter, const char* what) {
     // The caller's lock, held here as a unique_lock for the waiting below, and still held
     // when this returns or throws.
-    std::unique_lock<std::mutex> lk(mutex_in(mutex_), std::adopt_lock);
+    std::unique_lock<std::mutex> lk(native(m), std::adopt_lock);
     struct KeepLocked {
         std::unique_lock<std::mutex>& lk;
         ~KeepLocked() { lk.release(); }

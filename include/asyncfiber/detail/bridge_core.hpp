@@ -12,17 +12,12 @@
 #include <asyncfiber/detail/callback.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/task_state.hpp>
+#include <asyncfiber/detail/thread_mutex.hpp>
 #include <asyncfiber/errors.hpp>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <new>
-#include <vector>
 #include <type_traits>
 #include <utility>
 
@@ -36,16 +31,18 @@ public:
     BridgeCore() noexcept = default;
     BridgeCore(const BridgeCore&) = delete;
     BridgeCore& operator=(const BridgeCore&) = delete;
-    virtual ~BridgeCore() = default;
+    virtual ~BridgeCore();
 
-    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    // The counts are plain fields changed with the compiler's atomic built-ins (GCC and
+    // Clang), so that this header needs no <atomic>.
+    void add_ref() noexcept { __atomic_fetch_add(&refs_, 1u, __ATOMIC_RELAXED); }
     void release() noexcept {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        if (__atomic_sub_fetch(&refs_, 1u, __ATOMIC_ACQ_REL) == 0) delete this;
     }
 
     /// Completers are the copies of a callback / handler that may still complete the await.
     /// When the last one goes away while nothing was set, the await ends with BrokenPromise.
-    void add_completer() noexcept { completers_.fetch_add(1, std::memory_order_relaxed); }
+    void add_completer() noexcept { __atomic_fetch_add(&completers_, 1u, __ATOMIC_RELAXED); }
     void drop_completer() noexcept;
 
     /// Any thread. Completes with an exception; false if it was already completed.
@@ -79,7 +76,7 @@ public:
     /// Makes the core remote: cancel() then calls `cancel_remote()` (any thread, outside the
     /// lock) instead of completing at once, and the core completes when what it stands for
     /// has ended. Set before the core is shared.
-    void set_remote_cancel(std::function<void()> cancel_remote);
+    void set_remote_cancel(Callback<void()> cancel_remote);
     /// Pending: a plain core completes with CancelledError, a remote one asks its remote side
     /// to stop (once). Returns whether it is cancelled: false when it completed otherwise.
     bool cancel();
@@ -97,29 +94,23 @@ protected:
     /// Under `lk`, with state_ == pending: sets `s` and wakes the waiting task, directly when
     /// on its loop's thread, otherwise through the loop's io_context (thread-safe).
     /// Runs the done callbacks and wakes blocked threads too; returns with `lk` unlocked.
-    void publish(std::unique_lock<std::mutex>& lk, State s);
+    void publish(ThreadMutexLock& lk, State s);
 
-    mutable std::mutex m_;
+    mutable ThreadMutex m_;
     State state_ = State::pending;
     bool abandoned_ = false;  // the waiter left by cancellation: store nothing more
     bool taken_ = false;
     std::exception_ptr error_;
 
 private:
-    /// What only an af::Future uses, allocated on first use.
-    struct Extras {
-        std::vector<Callback<void()>> callbacks;
-        std::condition_variable blocked;  // plain threads in block()
-        std::size_t blocked_count = 0;
-        std::function<void()> cancel_remote;
-        bool cancel_requested = false;
-    };
-    Extras& extras();  // under m_
-    static void run_done_callbacks(std::vector<Callback<void()>>& callbacks) noexcept;
-    std::unique_ptr<Extras> extras_;  // guarded by m_
+    /// What only an af::Future uses (done callbacks, blocked threads, a remote cancel),
+    /// allocated on first use (lib/bridge/bridge_core.cpp).
+    struct Extras;
+    Extras& extras();           // under m_
+    Extras* extras_ = nullptr;  // guarded by m_
 
-    std::atomic<std::uint32_t> refs_{1};
-    std::atomic<std::uint32_t> completers_{0};
+    std::uint32_t refs_ = 1;
+    std::uint32_t completers_ = 0;
     TaskBase* waiter_ = nullptr;  // guarded by m_; set only while that task is suspended here
     LoopImpl* loop_ = nullptr;    // the waiter's loop (alive while waiter_ is set)
 };
@@ -138,7 +129,7 @@ public:
     /// the result); false if already completed. Drops the value if the waiter left.
     template <class... A>
     bool emplace(A&&... a) {
-        std::unique_lock<std::mutex> lk(m_);
+        ThreadMutexLock lk(m_);
         if (state_ != State::pending) return false;
         if (abandoned_) {
             publish(lk, State::value);
@@ -182,7 +173,7 @@ template <>
 class Shared<void> final : public BridgeCore {
 public:
     bool emplace() {
-        std::unique_lock<std::mutex> lk(m_);
+        ThreadMutexLock lk(m_);
         if (state_ != State::pending) return false;
         publish(lk, State::value);
         return true;

@@ -9,7 +9,7 @@ namespace asyncfiber {
 template <class T>
 void Channel<T>::put(T item) {
     begin();
-    detail::ChannelLock lk(w_);
+    detail::ThreadMutexLock lk(w_.m);
     for (;;) {
         if (shutdown_) throw QueueShutDown();
         if (items_.size() < capacity_) break;
@@ -22,7 +22,7 @@ void Channel<T>::put(T item) {
 template <class T>
 T Channel<T>::get() {
     begin();
-    detail::ChannelLock lk(w_);
+    detail::ThreadMutexLock lk(w_.m);
     for (;;) {
         if (!items_.empty()) break;
         if (shutdown_) throw QueueShutDown();
@@ -33,7 +33,7 @@ T Channel<T>::get() {
 
 template <class T>
 void Channel<T>::put_nowait(T item) {
-    detail::ChannelLock lk(w_);
+    detail::ThreadMutexLock lk(w_.m);
     if (shutdown_) throw QueueShutDown();
     if (items_.size() >= capacity_) throw QueueFull();
     items_.push_back(std::move(item));
@@ -42,7 +42,7 @@ void Channel<T>::put_nowait(T item) {
 
 template <class T>
 T Channel<T>::get_nowait() {
-    detail::ChannelLock lk(w_);
+    detail::ThreadMutexLock lk(w_.m);
     if (items_.empty()) {
         if (shutdown_) throw QueueShutDown();
         throw QueueEmpty();
@@ -53,7 +53,7 @@ T Channel<T>::get_nowait() {
 template <class T>
 void Channel<T>::shutdown(bool immediate) {
     detail::RingBuffer<T> dropped;  // destroyed after the lock is released
-    detail::ChannelLock lk(w_);
+    detail::ThreadMutexLock lk(w_.m);
     shutdown_ = true;
     if (immediate) dropped.swap(items_);
     w_.notify_all();

@@ -15,9 +15,9 @@
 // taken nothing and a cancelled put has put nothing, as with asyncio.Queue.
 #pragma once
 
-#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/intrusive_list.hpp>
 #include <asyncfiber/detail/ring_buffer.hpp>
+#include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/detail/task_state.hpp>
 #include <asyncfiber/detail/thread_mutex.hpp>
 #include <asyncfiber/errors.hpp>
@@ -31,7 +31,7 @@ namespace asyncfiber {
 namespace detail {
 
 /// The waiting side of a Channel and its mutex, the same for every element type
-/// (lib/bridge/channel.cpp). Everything but lock() runs with the mutex held by the caller.
+/// (lib/bridge/channel.cpp). Everything but `m` itself runs with `m` held by the caller.
 class ChannelWaiters {
 public:
     ChannelWaiters() = default;
@@ -57,7 +57,6 @@ private:
     List getters_;
     List putters_;
 };
-
 
 }  // namespace detail
 

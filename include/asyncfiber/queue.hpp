@@ -27,7 +27,6 @@ class LifoStore;
 template <class T, class Compare>
 class HeapStore;
 
-/// The queue logic shared by the three kinds; Store says in which order items come out.
 /// PriorityQueue's default order: `a < b`, as Python's heapq compares. (Not std::less, only so
 /// that this header need not include <functional>; any comparison object can be given.)
 template <class T>
@@ -35,6 +34,7 @@ struct Less {
     bool operator()(const T& a, const T& b) const { return a < b; }
 };
 
+/// The queue logic shared by the three kinds; Store says in which order items come out.
 template <class T, class Store>
 class BasicQueue {
 public:

@@ -25,7 +25,7 @@ private:
 };
 
 /// Holds a ThreadMutex, as std::unique_lock does: locked on construction, unlocked on
-/// destruction unless unlock() (or release()) came first.
+/// destruction unless unlock() came first.
 class ThreadMutexLock {
 public:
     explicit ThreadMutexLock(ThreadMutex& m) : m_(&m) { m.lock(); }
@@ -39,7 +39,6 @@ public:
         m_->unlock();
         m_ = nullptr;
     }
-    bool owns_lock() const noexcept { return m_ != nullptr; }
 
 private:
     ThreadMutex* m_;

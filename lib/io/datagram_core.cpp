@@ -50,7 +50,7 @@ void throw_asio_error(const boost::system::error_code& ec, const std::string& wh
 DatagramCore::DatagramCore(LoopImpl* L, int fam)
     : loop(L),
       family(fam),
-      sock_(new Protocol::socket(L->io->context())),
+      sock_(new DatagramSocket(L->io->context())),
       backoff_(new boost::asio::steady_timer(L->io->context())),
       peek_only_(fam == AF_UNIX) {
     // Asio opens sockets without close-on-exec, which a child process must not inherit; so
@@ -150,7 +150,7 @@ void DatagramCore::send(const char* p, std::size_t n, const Address* to, const c
             backoff_->expires_after(backoff);
             backoff_->async_wait(use_await[wec]);
         } else {
-            sock_->async_wait(Protocol::socket::wait_write, use_await[wec]);
+            sock_->async_wait(DatagramSocket::wait_write, use_await[wec]);
         }
         if (closed) throw_closed(what);
         waited = true;

@@ -20,12 +20,12 @@
 // a task that parks holds one too, so destroying the endpoint while it waits is safe.
 #pragma once
 
+#include "asio_types.hpp"
 #include "io_objects.hpp"
 
 #include <asyncfiber/datagram.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 
-#include <boost/asio/generic/datagram_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
@@ -53,7 +53,7 @@ public:
     DatagramCore& operator=(const DatagramCore&) = delete;
 
     // ---- set-up (before the endpoint is handed out) ----
-    Protocol::socket& socket() noexcept { return *sock_; }
+    DatagramSocket& socket() noexcept { return *sock_; }
     /// Binds; for a Unix socket, remembers the path to remove on close.
     void bind(const Address& a, const std::string& unix_path, const std::string& what);
     void connect(const Address& a, const std::string& what);
@@ -113,7 +113,7 @@ private:
 
     // Asio objects of the loop's io_context: released by close(), so that an endpoint that
     // outlives its loop touches none of it.
-    std::unique_ptr<Protocol::socket> sock_;
+    std::unique_ptr<DatagramSocket> sock_;
     std::unique_ptr<boost::asio::steady_timer> backoff_;  // see kSendBackoffFirst
     const std::thread::id owner_thread_ = std::this_thread::get_id();
     bool peek_only_;  // Unix sockets: the pending operation peeks, the task receives

@@ -200,7 +200,7 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
         if (pfd >= 0) {
             try {
                 ::fcntl(pfd, F_SETFD, FD_CLOEXEC);
-                pidfd.reset(new boost::asio::posix::stream_descriptor(loop->io->context(), pfd));
+                pidfd.reset(new Descriptor(loop->io->context(), pfd));
             } catch (...) {
                 ::close(pfd);
                 pidfd.reset();
@@ -208,10 +208,9 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
         }
         if (pidfd) {
             std::shared_ptr<ProcessState> self = shared_from_this();
-            pidfd->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                              [self](const boost::system::error_code& ec) {
-                                  if (!ec) self->try_reap();
-                              });
+            pidfd->async_wait(Descriptor::wait_read, [self](const boost::system::error_code& ec) {
+                if (!ec) self->try_reap();
+            });
         } else {
             poll();
         }
@@ -276,7 +275,7 @@ struct ProcessState final : std::enable_shared_from_this<ProcessState>, IoLink {
     pid_t pid = -1;
     bool exited = false;
     int code = 0;
-    std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd;
+    std::unique_ptr<Descriptor> pidfd;
     Handle poller;
     List waiters;
     StreamWriter in;

@@ -36,7 +36,7 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
     struct Listener {
         int fd = -1;
-        std::unique_ptr<boost::asio::posix::stream_descriptor> desc;
+        std::unique_ptr<Descriptor> desc;
         SocketAddress addr;
         bool armed = false;
     };
@@ -55,7 +55,7 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         Listener l;
         l.fd = fd;
         try {
-            l.desc.reset(new boost::asio::posix::stream_descriptor(loop->io->context(), fd));
+            l.desc.reset(new Descriptor(loop->io->context(), fd));
         } catch (...) {
             ::close(fd);
             throw;
@@ -75,11 +75,10 @@ struct ServerState final : std::enable_shared_from_this<ServerState>, IoLink {
         if (closed || l.armed) return;
         l.armed = true;
         std::shared_ptr<ServerState> self = shared_from_this();
-        l.desc->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                           [self, i](const boost::system::error_code& ec) {
-                               self->listeners[i].armed = false;
-                               if (!ec && !self->closed) self->accept_ready(i);
-                           });
+        l.desc->async_wait(Descriptor::wait_read, [self, i](const boost::system::error_code& ec) {
+            self->listeners[i].armed = false;
+            if (!ec && !self->closed) self->accept_ready(i);
+        });
     }
 
     void accept_ready(std::size_t i) {

@@ -97,10 +97,10 @@ StreamCore::StreamCore(LoopImpl* L, int f, Kind k, std::size_t lim)
             ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
             len = sizeof proto;
             ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
-            sock_.reset(new boost::asio::generic::stream_protocol::socket(
-                L->io->context(), boost::asio::generic::stream_protocol(domain, proto), fd));
+            sock_.reset(new StreamSocket(L->io->context(),
+                                         boost::asio::generic::stream_protocol(domain, proto), fd));
         } else {
-            desc_.reset(new boost::asio::posix::stream_descriptor(L->io->context(), fd));
+            desc_.reset(new Descriptor(L->io->context(), fd));
         }
     } catch (...) {
         ::close(fd);
@@ -255,7 +255,7 @@ void StreamCore::arm_write() {
     if (sock_)
         sock_->async_wait(boost::asio::socket_base::wait_write, std::move(done));
     else
-        desc_->async_wait(boost::asio::posix::stream_descriptor::wait_write, std::move(done));
+        desc_->async_wait(Descriptor::wait_write, std::move(done));
 }
 
 void StreamCore::on_writable() noexcept {

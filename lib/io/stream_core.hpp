@@ -19,15 +19,13 @@
 // parsing, limits, drain(), cancellation) is the same code for both.
 #pragma once
 
+#include "asio_types.hpp"
 #include "byte_buffer.hpp"
 #include "runtime/atomic_refs.hpp"
 #include "io_objects.hpp"
 
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/net.hpp>
-
-#include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <chrono>
 #include <exception>
@@ -171,8 +169,8 @@ private:
     void tls_abort() noexcept;
     std::string describe_peer() const;
 
-    std::unique_ptr<boost::asio::generic::stream_protocol::socket> sock_;  // sockets
-    std::unique_ptr<boost::asio::posix::stream_descriptor> desc_;          // pipes
+    std::unique_ptr<StreamSocket> sock_;  // sockets
+    std::unique_ptr<Descriptor> desc_;    // pipes
     StreamWaiter reader_;
     bool rarmed_ = false;
     bool read_would_block_ = false;

@@ -5,11 +5,11 @@
 // and a stream that a user keeps past the end of its loop keeps no Asio object with it.
 #pragma once
 
+#include "asio_types.hpp"
 #include "handler_memory.hpp"
 #include "tls_context.hpp"
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
 #include <memory>
@@ -21,7 +21,7 @@ namespace detail {
 
 class TlsChannel : public std::enable_shared_from_this<TlsChannel> {
 public:
-    using Socket = boost::asio::generic::stream_protocol::socket;
+    using Socket = StreamSocket;
 
     /// Takes the socket over. A client sends `host` as SNI (unless it is an IP literal) and,
     /// if the context checks host names, accepts only a certificate for it.

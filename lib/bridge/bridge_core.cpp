@@ -56,7 +56,7 @@ void report_orphaned_completion(OrphanedCompletion how, bool object_named) noexc
 }
 
 void BridgeCore::drop_completer() noexcept {
-    if (__atomic_sub_fetch(&completers_, 1u, __ATOMIC_ACQ_REL) == 0) set_broken();
+    if (completers_.drop()) set_broken();
 }
 
 bool BridgeCore::set_error(std::exception_ptr e) {

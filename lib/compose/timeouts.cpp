@@ -23,15 +23,10 @@ TimeoutScope::TimeoutScope(Clock::time_point when)
 
 TimeoutScope::~TimeoutScope() { finish(); }
 
-// A copy of a Timeout handle may end on another thread (a lambda that captured it), so the
-// count is atomic. The compiler's atomic built-ins on a plain field keep <atomic> out of the
-// public header (docs/performance.md, "Header weight").
-void intrusive_add_ref(TimeoutScope* s) noexcept {
-    __atomic_fetch_add(&s->refs_, 1u, __ATOMIC_RELAXED);
-}
+void intrusive_add_ref(TimeoutScope* s) noexcept { s->refs_.add(); }
 
 void intrusive_release(TimeoutScope* s) noexcept {
-    if (__atomic_sub_fetch(&s->refs_, 1u, __ATOMIC_ACQ_REL) == 0) delete s;
+    if (s->refs_.drop()) delete s;
 }
 
 void TimeoutScope::fire(TimerNode* n) {

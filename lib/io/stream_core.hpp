@@ -21,9 +21,9 @@
 
 #include "asio_types.hpp"
 #include "byte_buffer.hpp"
-#include "runtime/atomic_refs.hpp"
 #include "io_objects.hpp"
 
+#include <asyncfiber/detail/atomic_count.hpp>
 #include <asyncfiber/detail/suspend.hpp>
 #include <asyncfiber/net.hpp>
 
@@ -194,7 +194,7 @@ public:
     StreamHandle(const StreamHandle&) = delete;
     StreamHandle& operator=(const StreamHandle&) = delete;
     std::shared_ptr<StreamCore> core;
-    AtomicRefs refs;  // the user's copies (IntrusivePtr)
+    AtomicCount refs;  // the user's copies (IntrusivePtr)
 };
 
 /// A reader/writer pair over one new stream.

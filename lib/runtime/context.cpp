@@ -6,9 +6,10 @@
 // thread_local at every switch keeps switches free of it. A context's values are an immutable
 // map shared by its copies (copy_context, a task's start): copying is one reference count,
 // and the first write to a shared map copies it.
-#include "atomic_refs.hpp"
 #include "loop_impl.hpp"
 #include "task_locals.hpp"
+
+#include <asyncfiber/detail/atomic_count.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -35,7 +36,7 @@ struct ContextMap {
 
 /// One value, with its count, in one allocation: the value follows the box, aligned for it.
 struct ValueBox {
-    AtomicRefs refs;
+    AtomicCount refs;
     void (*destroy)(void* value) noexcept;
     void* value;
 };
@@ -43,14 +44,14 @@ struct ValueBox {
 struct VarCore {
     VarCore(std::string n, std::uint64_t i, ContextValue d)
         : name(std::move(n)), id(i), fallback(std::move(d)) {}
-    AtomicRefs refs;
+    AtomicCount refs;
     std::string name;
     std::uint64_t id;
     ContextValue fallback;  // null: no default
 };
 
 struct TokenState {
-    AtomicRefs refs;
+    AtomicCount refs;
     std::uint64_t var = 0;
     ContextPtr context;      // where the value was set
     ContextValue old_value;  // null: the variable had no value
@@ -60,7 +61,7 @@ struct TokenState {
 struct ContextImpl {
     std::shared_ptr<ContextMap> map;   // null: no value; shared by copies until one writes
     std::atomic<bool> entered{false};  // inside a Context::run of it
-    AtomicRefs refs;
+    AtomicCount refs;
 };
 
 void intrusive_add_ref(ContextImpl* c) noexcept { c->refs.add(); }

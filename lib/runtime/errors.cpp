@@ -4,7 +4,7 @@
 
 #include <asyncfiber/detail/callback.hpp>
 
-#include "atomic_refs.hpp"
+#include <asyncfiber/detail/atomic_count.hpp>
 
 #include <cstdlib>
 #include <cxxabi.h>
@@ -50,7 +50,7 @@ IncompleteReadError::IncompleteReadError(std::string partial, std::size_t expect
       expected_(expected) {}
 
 struct TaskGroupError::Errors {
-    detail::AtomicRefs refs;
+    detail::AtomicCount refs;
     std::vector<std::exception_ptr> list;
 };
 

@@ -3,9 +3,8 @@
 // instantiates the count's two functions for it (see server.cpp, process.cpp).
 #pragma once
 
-#include "atomic_refs.hpp"
-
 #include <asyncfiber/detail/access.hpp>
+#include <asyncfiber/detail/atomic_count.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/state_share.hpp>
 
@@ -19,7 +18,7 @@ template <class State>
 struct StateShare {
     explicit StateShare(std::shared_ptr<State> st) noexcept : state(std::move(st)) {}
     std::shared_ptr<State> state;
-    AtomicRefs refs;
+    AtomicCount refs;
 };
 
 template <class State>

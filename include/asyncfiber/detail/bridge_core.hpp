@@ -9,6 +9,7 @@
 // wake and only stores (or drops) its value.
 #pragma once
 
+#include <asyncfiber/detail/atomic_count.hpp>
 #include <asyncfiber/detail/callback.hpp>
 #include <asyncfiber/detail/intrusive_ptr.hpp>
 #include <asyncfiber/detail/task_state.hpp>
@@ -33,16 +34,14 @@ public:
     BridgeCore& operator=(const BridgeCore&) = delete;
     virtual ~BridgeCore();
 
-    // The counts are plain fields changed with the compiler's atomic built-ins (GCC and
-    // Clang), so that this header needs no <atomic>.
-    void add_ref() noexcept { __atomic_fetch_add(&refs_, 1u, __ATOMIC_RELAXED); }
+    void add_ref() noexcept { refs_.add(); }
     void release() noexcept {
-        if (__atomic_sub_fetch(&refs_, 1u, __ATOMIC_ACQ_REL) == 0) delete this;
+        if (refs_.drop()) delete this;
     }
 
     /// Completers are the copies of a callback / handler that may still complete the await.
     /// When the last one goes away while nothing was set, the await ends with BrokenPromise.
-    void add_completer() noexcept { __atomic_fetch_add(&completers_, 1u, __ATOMIC_RELAXED); }
+    void add_completer() noexcept { completers_.add(); }
     void drop_completer() noexcept;
 
     /// Any thread. Completes with an exception; false if it was already completed.
@@ -109,8 +108,8 @@ private:
     Extras& extras();           // under m_
     Extras* extras_ = nullptr;  // guarded by m_
 
-    std::uint32_t refs_ = 1;
-    std::uint32_t completers_ = 0;
+    AtomicCount refs_;
+    AtomicCount completers_{0};
     TaskBase* waiter_ = nullptr;  // guarded by m_; set only while that task is suspended here
     LoopImpl* loop_ = nullptr;    // the waiter's loop (alive while waiter_ is set)
 };

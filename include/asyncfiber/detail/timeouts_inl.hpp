@@ -3,6 +3,7 @@
 // members and timeout_at.
 #pragma once
 
+#include <asyncfiber/detail/atomic_count.hpp>
 #include <asyncfiber/timeouts.hpp>
 
 namespace asyncfiber {
@@ -56,7 +57,7 @@ private:
     Clock::time_point when_;
     std::uint32_t cancelling_at_entry_;
     State state_ = State::entered;
-    std::uint32_t refs_ = 1;  // the Timeout handles'; atomic operations only (timeouts.cpp)
+    AtomicCount refs_;  // the Timeout handles' (a copy may end on another thread)
 };
 
 template <class F>

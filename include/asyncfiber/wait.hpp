@@ -12,10 +12,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <iterator>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+// AsCompleted's iterator names std::input_iterator_tag, which <iterator> declares. With
+// libstdc++ the tag's own small internal header gives it without the rest of <iterator>
+// (about 90 M compiler instructions here, docs/performance.md, "Header weight").
+#if defined(__GLIBCXX__)
+#include <bits/stl_iterator_base_types.h>
+#else
+#include <iterator>
+#endif
 
 namespace asyncfiber {
 
